@@ -1,0 +1,191 @@
+//! Machine-readable error codes and the errors of the three interfaces.
+
+use serde::{Deserialize, Serialize};
+
+/// Every refusal the platform can give, as a stable snake_case code. The gateway
+/// maps each to an HTTP status; WebSocket error frames carry the code as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// The request body or frame is not valid JSON of the expected shape.
+    BadJson,
+    /// The frame's `type` is not one the server knows.
+    UnknownType,
+    /// A path or body id is not a decimal 64-bit number.
+    InvalidId,
+    /// A page `limit` or a position is out of range.
+    InvalidLimit,
+    /// A frame or body exceeds the configured size.
+    TooLarge,
+    /// Message text is empty or blank.
+    EmptyText,
+    /// Message text exceeds the configured limit.
+    TextTooLong,
+    /// `client_msg_id` is missing, too long or not printable ASCII.
+    InvalidClientMsgId,
+    /// Group title empty or too long.
+    InvalidTitle,
+    /// User name has the wrong length or characters.
+    InvalidName,
+    /// Password has the wrong length.
+    InvalidPassword,
+    /// The user name is taken.
+    NameTaken,
+    /// Wrong name or password.
+    InvalidCredentials,
+    /// No token, or the connection did not authenticate first.
+    AuthRequired,
+    /// Token malformed, forged or signed with another key.
+    InvalidToken,
+    /// Token expired.
+    TokenExpired,
+    /// The user is not a member of the chat.
+    NotMember,
+    /// The member's role is silent: may read, may not post.
+    Silenced,
+    /// The role does not allow the operation.
+    Forbidden,
+    /// The chat does not exist.
+    ChatNotFound,
+    /// The message does not exist.
+    MessageNotFound,
+    /// The user does not exist.
+    UserNotFound,
+    /// Something else that was named does not exist.
+    NotFound,
+    /// The message was deleted and cannot be edited or forwarded.
+    MessageDeleted,
+    /// Members and roles of a direct chat cannot change.
+    DirectChat,
+    /// A direct chat needs exactly one other, existing user.
+    InvalidMembers,
+    /// The user is already a member.
+    AlreadyMember,
+    /// The client could not keep up and its queue filled.
+    SlowConsumer,
+    /// The command was accepted but its outcome did not arrive in time; resend with
+    /// the same `client_msg_id` to learn it.
+    Timeout,
+    /// The server is shutting down or a dependency is down; retry later.
+    Unavailable,
+    /// Too many requests in flight on this connection.
+    TooManyRequests,
+    /// A bug or an unexpected failure; details are in the server log.
+    Internal,
+}
+
+impl Code {
+    /// The snake_case string of the code.
+    pub fn as_str(self) -> &'static str {
+        // The table below is checked against the serde names by a unit test.
+        CODE_NAMES
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("internal")
+    }
+}
+
+const CODE_NAMES: &[(Code, &str)] = &[
+    (Code::BadJson, "bad_json"),
+    (Code::UnknownType, "unknown_type"),
+    (Code::InvalidId, "invalid_id"),
+    (Code::InvalidLimit, "invalid_limit"),
+    (Code::TooLarge, "too_large"),
+    (Code::EmptyText, "empty_text"),
+    (Code::TextTooLong, "text_too_long"),
+    (Code::InvalidClientMsgId, "invalid_client_msg_id"),
+    (Code::InvalidTitle, "invalid_title"),
+    (Code::InvalidName, "invalid_name"),
+    (Code::InvalidPassword, "invalid_password"),
+    (Code::NameTaken, "name_taken"),
+    (Code::InvalidCredentials, "invalid_credentials"),
+    (Code::AuthRequired, "auth_required"),
+    (Code::InvalidToken, "invalid_token"),
+    (Code::TokenExpired, "token_expired"),
+    (Code::NotMember, "not_member"),
+    (Code::Silenced, "silenced"),
+    (Code::Forbidden, "forbidden"),
+    (Code::ChatNotFound, "chat_not_found"),
+    (Code::MessageNotFound, "message_not_found"),
+    (Code::UserNotFound, "user_not_found"),
+    (Code::NotFound, "not_found"),
+    (Code::MessageDeleted, "message_deleted"),
+    (Code::DirectChat, "direct_chat"),
+    (Code::InvalidMembers, "invalid_members"),
+    (Code::AlreadyMember, "already_member"),
+    (Code::SlowConsumer, "slow_consumer"),
+    (Code::Timeout, "timeout"),
+    (Code::Unavailable, "unavailable"),
+    (Code::TooManyRequests, "too_many_requests"),
+    (Code::Internal, "internal"),
+];
+
+/// A refused request: a code and a human-readable message safe to show the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct Rejection {
+    /// Machine-readable code.
+    pub code: Code,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A rejection with a code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Failure of a store (database) call.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (name taken, `(chat_id, seq)` already used…).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database is unreachable or failed; the call may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded: a bug or a corrupted row.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Failure of the partitioned log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log is closed (shutting down).
+    #[error("log closed")]
+    Closed,
+    /// The broker is unreachable or refused the record; the call may be retried.
+    #[error("log unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Failure of the cache or pub/sub.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The cache is unreachable; callers fall back to the store.
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+    /// A cached value could not be decoded; callers treat it as a miss.
+    #[error("corrupt cache entry: {0}")]
+    Corrupt(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_match_serde() {
+        for (code, name) in CODE_NAMES {
+            assert_eq!(serde_json::to_value(code).unwrap(), *name);
+            assert_eq!(code.as_str(), *name);
+        }
+    }
+}

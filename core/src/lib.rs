@@ -1,0 +1,79 @@
+//! The chat platform's core: domain types, validation and authorization rules,
+//! wire formats, and the three interfaces (log, store, cache/pub-sub) the roles are
+//! written against.
+//!
+//! Architecture invariant: this crate does no I/O. It defines the traits; the
+//! adapters (`chat-store`, `chat-embedded`, later Kafka/MySQL/Redis) implement them.
+
+#![deny(missing_docs)]
+
+pub mod chatlist;
+pub mod error;
+pub mod id;
+pub mod model;
+pub mod ports;
+pub mod rules;
+pub mod wire;
+
+pub use error::{CacheError, Code, LogError, Rejection, StoreError};
+pub use id::{ChatId, IdGenerator, MessageId, UserId};
+pub use model::now_ms;
+
+/// Topic of chat commands (gateway → writer), keyed by chat id.
+pub const COMMANDS_TOPIC: &str = "chat.commands";
+/// Topic of persisted effects (writer → fanout), keyed by chat id.
+pub const EVENTS_TOPIC: &str = "chat.events";
+
+/// The id of the direct chat between two users: the same whoever asks, so creating
+/// it twice (even concurrently, through any gateway) lands on the same writer and
+/// finds the first one. The top bit marks direct chats; the rest is 64-bit FNV-1a
+/// of `"direct:{low}:{high}"`, truncated to 63 bits.
+pub fn direct_chat_id(a: UserId, b: UserId) -> ChatId {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let h = fnv1a64(format!("direct:{lo}:{hi}").as_bytes());
+    ChatId((1 << 63) | (h & ((1 << 63) - 1)))
+}
+
+/// 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3): a stated,
+/// portable hash, also used to pick a partition from a key.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The partition of a key among `n`: FNV-1a of the key's 8 big-endian bytes.
+pub fn partition_for(key: u64, n: u32) -> u32 {
+    (fnv1a64(&key.to_be_bytes()) % u64::from(n.max(1))) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn direct_chat_id_is_symmetric_and_marked() {
+        let a = direct_chat_id(UserId(1), UserId(2));
+        assert_eq!(a, direct_chat_id(UserId(2), UserId(1)));
+        assert_ne!(a, direct_chat_id(UserId(1), UserId(3)));
+        assert!(a.0 >> 63 == 1);
+    }
+
+    #[test]
+    fn partitions_in_range_and_stable() {
+        for k in 0..1000 {
+            assert!(partition_for(k, 8) < 8);
+        }
+        assert_eq!(partition_for(42, 8), partition_for(42, 8));
+    }
+}

@@ -1,0 +1,224 @@
+//! Domain types: users, chats, members and roles, messages.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ChatId, MessageId, UserId};
+
+/// A member's role in one chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including changing roles. The creator of a group is its admin.
+    Admin,
+    /// Moderator: may add members and delete any message.
+    Moder,
+    /// Ordinary member: reads and posts.
+    Member,
+    /// May read, may not post.
+    Silent,
+}
+
+impl Role {
+    /// The stable name stored in databases and caches.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Moder => "moder",
+            Role::Member => "member",
+            Role::Silent => "silent",
+        }
+    }
+
+    /// Parses a stored role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "admin" => Role::Admin,
+            "moder" => Role::Moder,
+            "member" => Role::Member,
+            "silent" => Role::Silent,
+            _ => return None,
+        })
+    }
+
+    /// Admins and moderators.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Moder)
+    }
+}
+
+/// Direct (exactly two people) or group chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatKind {
+    /// A one-to-one conversation; unique per pair of users, no roles beyond member.
+    Direct,
+    /// A group with a title and roles.
+    Group,
+}
+
+impl ChatKind {
+    /// The stable name stored in databases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Direct => "direct",
+            ChatKind::Group => "group",
+        }
+    }
+
+    /// Parses a stored kind name.
+    pub fn parse(s: &str) -> Option<ChatKind> {
+        match s {
+            "direct" => Some(ChatKind::Direct),
+            "group" => Some(ChatKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A user as others see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// Unique login and display name.
+    pub name: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// A user with the secret needed to log in; never leaves the server.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    /// Public part.
+    pub user: User,
+    /// PHC string of the argon2id hash.
+    pub password_hash: String,
+}
+
+/// A chat's durable description and counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    /// The chat's id.
+    pub id: ChatId,
+    /// Direct or group.
+    pub kind: ChatKind,
+    /// Group title; for direct chats empty (clients show the other member's name).
+    pub title: String,
+    /// Who created it.
+    pub created_by: UserId,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Sequence number of the newest message (0 when empty).
+    pub last_seq: u64,
+    /// Position of the newest change in the chat's change stream.
+    pub last_pts: u64,
+    /// Number of members.
+    pub member_count: u32,
+    /// Preview of the newest message, if any.
+    pub last_message: Option<LastMessage>,
+}
+
+/// The newest message of a chat, as shown in the chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastMessage {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its author.
+    pub sender_id: UserId,
+    /// The first characters of its text (empty when deleted).
+    pub preview: String,
+    /// Unix milliseconds it was sent.
+    pub at: i64,
+    /// Whether it was deleted since.
+    pub deleted: bool,
+}
+
+/// Maximum characters of text kept in a [`LastMessage::preview`].
+pub const PREVIEW_CHARS: usize = 120;
+
+impl LastMessage {
+    /// The preview of a message.
+    pub fn of(m: &Message) -> LastMessage {
+        LastMessage {
+            seq: m.seq,
+            sender_id: m.sender_id,
+            preview: m.text.chars().take(PREVIEW_CHARS).collect(),
+            at: m.created_at,
+            deleted: m.deleted,
+        }
+    }
+}
+
+/// A member of a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member.
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+/// Where a forwarded message came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedFrom {
+    /// The chat of the original message.
+    pub chat_id: ChatId,
+    /// Its sequence number there.
+    pub seq: u64,
+    /// Its author.
+    pub sender_id: UserId,
+}
+
+/// A message, as stored and as delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Globally unique id.
+    pub id: MessageId,
+    /// The chat.
+    pub chat_id: ChatId,
+    /// Dense per-chat sequence number, 1, 2, 3, … assigned by the writer; never changes.
+    pub seq: u64,
+    /// Author.
+    pub sender_id: UserId,
+    /// The sender's idempotency key: `(chat_id, sender_id, client_msg_id)` is unique.
+    pub client_msg_id: String,
+    /// Text; empty once deleted.
+    pub text: String,
+    /// The `seq` of the message this one answers, in the same chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_seq: Option<u64>,
+    /// Set when the message is a forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_from: Option<ForwardedFrom>,
+    /// Unix milliseconds the writer accepted it.
+    pub created_at: i64,
+    /// Unix milliseconds of the last edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// Deleted messages keep their seq and lose their text.
+    #[serde(default)]
+    pub deleted: bool,
+    /// Position of this message's latest change in the chat's change stream.
+    pub pts: u64,
+}
+
+/// One entry of a user's chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatListEntry {
+    /// The chat.
+    pub chat: Chat,
+    /// The user's role in it.
+    pub role: Role,
+    /// Highest seq the user has read.
+    pub read_seq: u64,
+    /// `chat.last_seq - read_seq`.
+    pub unread: u64,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,283 @@
+//! The three interfaces every role is written against: the partitioned log, the
+//! store and the cache with pub/sub. Each has an embedded implementation
+//! (standalone) and a distributed one (Kafka, MySQL shards, Redis).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::error::{CacheError, LogError, StoreError};
+use crate::id::{ChatId, UserId};
+use crate::model::{Chat, LastMessage, Member, Message, Role, User, UserRecord};
+
+// ---------------------------------------------------------------- log
+
+/// One record read from a partition.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Partition it was read from.
+    pub partition: u32,
+    /// Its offset in that partition.
+    pub offset: u64,
+    /// The key it was produced with (a chat id).
+    pub key: u64,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// A partitioned, ordered log (Kafka, or the in-process one).
+#[async_trait]
+pub trait Log: Send + Sync + 'static {
+    /// Appends a record to `topic` in partition `hash(key) % partitions`; returns
+    /// once the implementation considers the record durable.
+    async fn produce(&self, topic: &str, key: u64, payload: Bytes) -> Result<(), LogError>;
+
+    /// Appends many records; returns when all are durable. Order per key is kept.
+    async fn produce_batch(&self, topic: &str, records: Vec<(u64, Bytes)>) -> Result<(), LogError> {
+        for (k, p) in records {
+            self.produce(topic, k, p).await?;
+        }
+        Ok(())
+    }
+
+    /// Joins consumer group `group` on `topic`.
+    async fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, LogError>;
+}
+
+/// A member of a consumer group: reads its partitions in order.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Up to `max` records, waiting at most `wait` for the first one. Records of one
+    /// partition come in offset order.
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError>;
+
+    /// Marks everything up to and including these records as done for the group.
+    async fn commit(&mut self, records: &[Record]) -> Result<(), LogError>;
+
+    /// Partitions taken away from this member since the last call (rebalance): state
+    /// kept for their keys must be dropped and reloaded from the store.
+    fn take_revoked(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
+}
+
+// ---------------------------------------------------------------- store
+
+/// Which page of history to read. Results are always in ascending `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryPage {
+    /// The newest `limit` messages.
+    Latest {
+        /// Page size.
+        limit: u32,
+    },
+    /// Up to `limit` messages with `seq < before`, the newest of them.
+    Before {
+        /// Exclusive upper bound.
+        before: u64,
+        /// Page size.
+        limit: u32,
+    },
+    /// Up to `limit` messages with `seq > after`, the oldest of them.
+    After {
+        /// Exclusive lower bound.
+        after: u64,
+        /// Page size.
+        limit: u32,
+    },
+}
+
+/// A user's side of a membership: what their chat list is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The user's role.
+    pub role: Role,
+    /// The user's read cursor.
+    pub read_seq: u64,
+}
+
+/// One change a writer makes; a batch of them is applied atomically (per shard).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mutation {
+    /// Create a chat row (chat-keyed).
+    InsertChat(Chat),
+    /// Chat-side membership upsert (chat-keyed).
+    PutMember {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member and role.
+        member: Member,
+    },
+    /// Chat-side membership removal (chat-keyed).
+    RemoveMember {
+        /// Chat.
+        chat_id: ChatId,
+        /// Former member.
+        user_id: UserId,
+    },
+    /// User-side membership upsert, keeping an existing cursor (user-keyed).
+    PutMembership {
+        /// User.
+        user_id: UserId,
+        /// Chat.
+        chat_id: ChatId,
+        /// Role.
+        role: Role,
+    },
+    /// User-side membership removal (user-keyed).
+    RemoveMembership {
+        /// User.
+        user_id: UserId,
+        /// Chat.
+        chat_id: ChatId,
+    },
+    /// A new message (chat-keyed). `(chat_id, seq)` and
+    /// `(chat_id, sender_id, client_msg_id)` are unique.
+    InsertMessage(Message),
+    /// New text for a message (chat-keyed).
+    EditMessage {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Text.
+        text: String,
+        /// Unix ms.
+        edited_at: i64,
+        /// Change position.
+        pts: u64,
+    },
+    /// Tombstone a message (chat-keyed).
+    DeleteMessage {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Change position.
+        pts: u64,
+    },
+    /// The chat's counters and last message; applied only if `last_pts` is newer
+    /// than the stored one (chat-keyed).
+    ChatCounters {
+        /// Chat.
+        chat_id: ChatId,
+        /// Newest seq.
+        last_seq: u64,
+        /// Newest change position.
+        last_pts: u64,
+        /// Member count.
+        member_count: u32,
+        /// Newest message preview.
+        last_message: Option<LastMessage>,
+    },
+    /// Move a read cursor forward only (user-keyed).
+    AdvanceCursor {
+        /// User.
+        user_id: UserId,
+        /// Chat.
+        chat_id: ChatId,
+        /// New cursor (ignored unless greater than the stored one).
+        seq: u64,
+    },
+}
+
+/// Durable storage. Every call is keyed by a chat, a user or a login name, so
+/// that a sharded implementation can route it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an account; [`StoreError::Conflict`] when the name is taken.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Looks an account up by login name.
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Users by id (missing ids are skipped).
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
+
+    /// Chats by id (missing ids are skipped).
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError>;
+    /// Members of a chat.
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError>;
+    /// A page of history, ascending by seq.
+    async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
+    /// One message by seq.
+    async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError>;
+    /// The message a sender posted with this idempotency key, if any.
+    async fn message_by_client_id(
+        &self,
+        chat: ChatId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<Message>, StoreError>;
+
+    /// The chats a user belongs to, with role and read cursor.
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError>;
+
+    /// Applies the mutations atomically (all or none, per shard).
+    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError>;
+
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------- cache
+
+/// A cache of what the chat list and the pre-checks read. Everything in it can be
+/// rebuilt from the store: a miss is `Ok(None)`, and it may be flushed any time.
+#[async_trait]
+pub trait Cache: Send + Sync + 'static {
+    /// A user's memberships (chat, role, read cursor).
+    async fn memberships(&self, user: UserId) -> Result<Option<Vec<Membership>>, CacheError>;
+    /// Stores a user's memberships as read from the store.
+    async fn put_memberships(&self, user: UserId, list: &[Membership]) -> Result<(), CacheError>;
+    /// Forgets a user's memberships (after they changed).
+    async fn invalidate_memberships(&self, user: UserId) -> Result<(), CacheError>;
+    /// Moves a cached read cursor forward (no-op when absent or not newer).
+    async fn advance_cursor(&self, user: UserId, chat: ChatId, seq: u64) -> Result<(), CacheError>;
+
+    /// Chat summaries (with last message); `None` per missing entry.
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Option<Chat>>, CacheError>;
+    /// Stores a chat summary unless the cached one is newer (`last_pts`).
+    async fn put_chat(&self, chat: &Chat) -> Result<(), CacheError>;
+
+    /// Members of a chat.
+    async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError>;
+    /// Stores members as read from the store.
+    async fn put_members(&self, chat: ChatId, members: &[Member]) -> Result<(), CacheError>;
+    /// Forgets a chat's members (after they changed).
+    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError>;
+
+    /// Whether the cache answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), CacheError>;
+}
+
+/// Messages of the channels a [`Subscriber`] follows.
+pub type Inbox = mpsc::Receiver<(String, Bytes)>;
+
+/// Publish/subscribe on named channels (`chat:{id}`, `user:{id}`, `gw:{id}`).
+/// At-most-once: gateways detect gaps by seq and refill them from the store.
+#[async_trait]
+pub trait PubSub: Send + Sync + 'static {
+    /// Publishes to one channel.
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), CacheError>;
+    /// Publishes several messages (pipelined where the implementation can).
+    async fn publish_many(&self, msgs: Vec<(String, Bytes)>) -> Result<(), CacheError> {
+        for (c, p) in msgs {
+            self.publish(&c, p).await?;
+        }
+        Ok(())
+    }
+    /// A new subscriber with its inbox (bounded; see the implementation).
+    async fn subscriber(&self) -> Result<(Box<dyn Subscriber>, Inbox), CacheError>;
+}
+
+/// The control side of a subscription set: one per gateway.
+#[async_trait]
+pub trait Subscriber: Send + Sync {
+    /// Starts receiving a channel; messages published after this returns arrive.
+    async fn subscribe(&self, channel: &str) -> Result<(), CacheError>;
+    /// Stops receiving a channel.
+    async fn unsubscribe(&self, channel: &str) -> Result<(), CacheError>;
+}

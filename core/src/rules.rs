@@ -1,0 +1,273 @@
+//! Validation and authorization rules: plain synchronous functions.
+
+use crate::error::{Code, Rejection};
+use crate::model::{ChatKind, Role};
+
+/// Limits applied to user input; configurable per deployment.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest message text, in characters.
+    pub max_text_chars: usize,
+    /// Longest `client_msg_id`, in bytes.
+    pub max_client_msg_id: usize,
+    /// Most members a group may be created with in one request.
+    pub max_initial_members: usize,
+    /// Longest group title, in characters.
+    pub max_title_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_chars: 4096,
+            max_client_msg_id: 64,
+            max_initial_members: 1000,
+            max_title_chars: 128,
+        }
+    }
+}
+
+impl Limits {
+    /// A message text must be non-blank and not longer than the limit.
+    pub fn check_text(&self, text: &str) -> Result<(), Rejection> {
+        if text.trim().is_empty() {
+            return Err(Rejection::new(Code::EmptyText, "message text is empty"));
+        }
+        let n = text.chars().count();
+        if n > self.max_text_chars {
+            return Err(Rejection::new(
+                Code::TextTooLong,
+                format!(
+                    "message text has {n} characters, the limit is {}",
+                    self.max_text_chars
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A client message id: 1..=limit bytes of printable ASCII.
+    pub fn check_client_msg_id(&self, id: &str) -> Result<(), Rejection> {
+        if id.is_empty()
+            || id.len() > self.max_client_msg_id
+            || !id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Rejection::new(
+                Code::InvalidClientMsgId,
+                format!(
+                    "client_msg_id must be 1 to {} printable ASCII characters",
+                    self.max_client_msg_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A group title.
+    pub fn check_title(&self, title: &str) -> Result<(), Rejection> {
+        if title.trim().is_empty() || title.chars().count() > self.max_title_chars {
+            return Err(Rejection::new(
+                Code::InvalidTitle,
+                format!(
+                    "group title must be 1 to {} characters",
+                    self.max_title_chars
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A user name: 3..=32 characters of letters, digits, `_`, `-`, `.`.
+pub fn check_user_name(name: &str) -> Result<(), Rejection> {
+    let n = name.chars().count();
+    if !(3..=32).contains(&n)
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(Rejection::new(
+            Code::InvalidName,
+            "name must be 3 to 32 letters, digits, '_', '-' or '.'",
+        ));
+    }
+    Ok(())
+}
+
+/// A password: 8..=256 bytes.
+pub fn check_password(pw: &str) -> Result<(), Rejection> {
+    if !(8..=256).contains(&pw.len()) {
+        return Err(Rejection::new(
+            Code::InvalidPassword,
+            "password must be 8 to 256 bytes",
+        ));
+    }
+    Ok(())
+}
+
+fn forbidden(msg: &str) -> Rejection {
+    Rejection::new(Code::Forbidden, msg)
+}
+
+/// Reading (history, subscribe) needs membership.
+pub fn can_read(role: Option<Role>) -> Result<Role, Rejection> {
+    role.ok_or_else(|| Rejection::new(Code::NotMember, "you are not a member of this chat"))
+}
+
+/// Posting needs membership and a role other than silent.
+pub fn can_post(role: Option<Role>) -> Result<(), Rejection> {
+    match can_read(role)? {
+        Role::Silent => Err(Rejection::new(
+            Code::Silenced,
+            "silent members cannot post in this chat",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Only the author edits a message.
+pub fn can_edit(actor_role: Option<Role>, is_author: bool) -> Result<(), Rejection> {
+    can_post(actor_role)?;
+    if !is_author {
+        return Err(forbidden("only the author can edit a message"));
+    }
+    Ok(())
+}
+
+/// The author, an admin or a moderator deletes a message.
+pub fn can_delete(actor_role: Option<Role>, is_author: bool) -> Result<(), Rejection> {
+    let role = can_read(actor_role)?;
+    if !is_author && !role.is_staff() {
+        return Err(forbidden(
+            "only the author, an admin or a moderator can delete a message",
+        ));
+    }
+    Ok(())
+}
+
+/// Admins and moderators add members to groups; admins alone grant admin/moder.
+pub fn can_add_member(kind: ChatKind, actor: Option<Role>, new_role: Role) -> Result<(), Rejection> {
+    let role = can_read(actor)?;
+    if kind == ChatKind::Direct {
+        return Err(Rejection::new(
+            Code::DirectChat,
+            "members of a direct chat cannot change",
+        ));
+    }
+    if !role.is_staff() {
+        return Err(forbidden("only admins and moderators can add members"));
+    }
+    if new_role.is_staff() && role != Role::Admin {
+        return Err(forbidden("only admins can grant admin or moder"));
+    }
+    Ok(())
+}
+
+/// Anyone may leave; admins remove anyone, moderators remove members and silent ones.
+pub fn can_remove_member(
+    kind: ChatKind,
+    actor: Option<Role>,
+    target: Option<Role>,
+    is_self: bool,
+) -> Result<(), Rejection> {
+    let role = can_read(actor)?;
+    if kind == ChatKind::Direct {
+        return Err(Rejection::new(
+            Code::DirectChat,
+            "members of a direct chat cannot change",
+        ));
+    }
+    let Some(target) = target else {
+        return Err(Rejection::new(Code::NotFound, "that user is not a member"));
+    };
+    if is_self {
+        return Ok(());
+    }
+    match role {
+        Role::Admin => Ok(()),
+        Role::Moder if !target.is_staff() => Ok(()),
+        _ => Err(forbidden("you may not remove this member")),
+    }
+}
+
+/// Only admins change roles, of members other than themselves.
+pub fn can_set_role(
+    kind: ChatKind,
+    actor: Option<Role>,
+    target: Option<Role>,
+    is_self: bool,
+) -> Result<(), Rejection> {
+    let role = can_read(actor)?;
+    if kind == ChatKind::Direct {
+        return Err(Rejection::new(
+            Code::DirectChat,
+            "roles of a direct chat cannot change",
+        ));
+    }
+    if role != Role::Admin {
+        return Err(forbidden("only admins can change roles"));
+    }
+    if target.is_none() {
+        return Err(Rejection::new(Code::NotFound, "that user is not a member"));
+    }
+    if is_self {
+        return Err(forbidden("admins cannot change their own role"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_limits() {
+        let l = Limits {
+            max_text_chars: 5,
+            ..Limits::default()
+        };
+        assert!(l.check_text("hello").is_ok());
+        assert_eq!(l.check_text("  ").unwrap_err().code, Code::EmptyText);
+        assert_eq!(l.check_text("héllo!").unwrap_err().code, Code::TextTooLong);
+        assert!(l.check_text("ééééé").is_ok(), "limit counts characters");
+    }
+
+    #[test]
+    fn posting_rules() {
+        assert_eq!(can_post(None).unwrap_err().code, Code::NotMember);
+        assert_eq!(can_post(Some(Role::Silent)).unwrap_err().code, Code::Silenced);
+        assert!(can_post(Some(Role::Member)).is_ok());
+        assert!(can_edit(Some(Role::Member), true).is_ok());
+        assert_eq!(can_edit(Some(Role::Admin), false).unwrap_err().code, Code::Forbidden);
+        assert!(can_delete(Some(Role::Moder), false).is_ok());
+        assert!(can_delete(Some(Role::Silent), true).is_ok());
+        assert_eq!(can_delete(Some(Role::Member), false).unwrap_err().code, Code::Forbidden);
+    }
+
+    #[test]
+    fn membership_rules() {
+        use ChatKind::*;
+        assert!(can_add_member(Group, Some(Role::Moder), Role::Member).is_ok());
+        assert!(can_add_member(Group, Some(Role::Moder), Role::Admin).is_err());
+        assert!(can_add_member(Group, Some(Role::Member), Role::Member).is_err());
+        assert_eq!(
+            can_add_member(Direct, Some(Role::Admin), Role::Member).unwrap_err().code,
+            Code::DirectChat
+        );
+        assert!(can_remove_member(Group, Some(Role::Member), Some(Role::Member), true).is_ok());
+        assert!(can_remove_member(Group, Some(Role::Moder), Some(Role::Admin), false).is_err());
+        assert!(can_remove_member(Group, Some(Role::Admin), Some(Role::Moder), false).is_ok());
+        assert!(can_set_role(Group, Some(Role::Admin), Some(Role::Member), false).is_ok());
+        assert!(can_set_role(Group, Some(Role::Moder), Some(Role::Member), false).is_err());
+        assert!(can_set_role(Group, Some(Role::Admin), Some(Role::Admin), true).is_err());
+    }
+
+    #[test]
+    fn names_and_passwords() {
+        assert!(check_user_name("alice_1").is_ok());
+        assert!(check_user_name("al").is_err());
+        assert!(check_user_name("a b c").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password("short").is_err());
+    }
+}

@@ -1,0 +1,590 @@
+//! Versioned wire formats: log records (commands and effects), the pub/sub envelope
+//! and WebSocket frames. Every format is serde; the pub/sub header is binary so a
+//! gateway can route an event without parsing its JSON.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::id::{ChatId, MessageId, UserId};
+use crate::model::{Chat, ChatKind, ForwardedFrom, Member, Message, Role};
+
+/// Version of [`CommandRecord`] and [`EffectRecord`] written by this build.
+pub const RECORD_VERSION: u8 = 1;
+
+/// Where the outcome of a command is to be sent: the gateway that accepted it and
+/// that gateway's request number. Published on [`gateway_channel`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    /// The accepting gateway's instance id.
+    pub gateway: String,
+    /// Request number, unique within that gateway instance.
+    pub request: u64,
+}
+
+/// A record of the `chat.commands` topic, keyed by `chat_id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    /// Format version ([`RECORD_VERSION`]).
+    pub v: u8,
+    /// The user on whose behalf the command runs (from a verified token).
+    pub actor: UserId,
+    /// Unix milliseconds the gateway accepted the command (end-to-end latency starts here).
+    pub accepted_at: i64,
+    /// Where to send the outcome; `None` when nobody waits for it.
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
+    /// What to do.
+    pub cmd: Command,
+}
+
+/// A change to a chat. Only the writer that owns the chat's partition applies it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Create a chat with its first members; the actor becomes admin of a group.
+    CreateChat {
+        /// New chat id (for direct chats, [`crate::direct_chat_id`]).
+        chat_id: ChatId,
+        /// Direct or group.
+        kind: ChatKind,
+        /// Group title.
+        title: String,
+        /// Members other than the actor.
+        members: Vec<UserId>,
+    },
+    /// Post a message.
+    Send {
+        /// Target chat.
+        chat_id: ChatId,
+        /// Id for the message, chosen by the gateway (used if the message is new).
+        message_id: MessageId,
+        /// The sender's idempotency key.
+        client_msg_id: String,
+        /// Text.
+        text: String,
+        /// Seq of the message answered.
+        #[serde(default)]
+        reply_to_seq: Option<u64>,
+        /// Origin when forwarding (resolved and authorized by the gateway).
+        #[serde(default)]
+        forwarded_from: Option<ForwardedFrom>,
+    },
+    /// Replace a message's text.
+    Edit {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// New text.
+        text: String,
+    },
+    /// Delete a message (its seq stays, its text goes).
+    Delete {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+    },
+    /// Add a member to a group.
+    AddMember {
+        /// Chat.
+        chat_id: ChatId,
+        /// New member.
+        user_id: UserId,
+        /// Their role.
+        role: Role,
+    },
+    /// Remove a member (or leave, when `user_id` is the actor).
+    RemoveMember {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member removed.
+        user_id: UserId,
+    },
+    /// Change a member's role.
+    SetRole {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member.
+        user_id: UserId,
+        /// New role.
+        role: Role,
+    },
+    /// Move the actor's read cursor forward.
+    Read {
+        /// Chat.
+        chat_id: ChatId,
+        /// Highest seq read.
+        seq: u64,
+    },
+}
+
+impl Command {
+    /// The chat the command changes: the record key.
+    pub fn chat_id(&self) -> ChatId {
+        match self {
+            Command::CreateChat { chat_id, .. }
+            | Command::Send { chat_id, .. }
+            | Command::Edit { chat_id, .. }
+            | Command::Delete { chat_id, .. }
+            | Command::AddMember { chat_id, .. }
+            | Command::RemoveMember { chat_id, .. }
+            | Command::SetRole { chat_id, .. }
+            | Command::Read { chat_id, .. } => *chat_id,
+        }
+    }
+}
+
+/// Something that happened to a chat, after it was persisted. This is also the
+/// WebSocket frame clients receive (the `type` tag is the frame type).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A new message.
+    Message {
+        /// The message as stored.
+        message: Message,
+    },
+    /// A message's text changed.
+    Edited {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// New text.
+        text: String,
+        /// Unix milliseconds.
+        edited_at: i64,
+        /// Position in the chat's change stream.
+        pts: u64,
+    },
+    /// A message was deleted.
+    Deleted {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Position in the chat's change stream.
+        pts: u64,
+    },
+    /// A chat was created; sent to each first member.
+    ChatCreated {
+        /// The chat.
+        chat: Chat,
+        /// Its members.
+        members: Vec<Member>,
+    },
+    /// A member joined.
+    MemberAdded {
+        /// The chat as it is now.
+        chat: Chat,
+        /// The new member.
+        user_id: UserId,
+        /// Their role.
+        role: Role,
+        /// Position in the chat's change stream.
+        pts: u64,
+    },
+    /// A member left or was removed.
+    MemberRemoved {
+        /// Chat.
+        chat_id: ChatId,
+        /// The former member.
+        user_id: UserId,
+        /// Position in the chat's change stream.
+        pts: u64,
+    },
+    /// A member's role changed.
+    RoleChanged {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member.
+        user_id: UserId,
+        /// New role.
+        role: Role,
+        /// Position in the chat's change stream.
+        pts: u64,
+    },
+    /// A user's read cursor moved (sent to that user's other connections).
+    Read {
+        /// Chat.
+        chat_id: ChatId,
+        /// Reader.
+        user_id: UserId,
+        /// New cursor.
+        seq: u64,
+    },
+}
+
+impl Event {
+    /// The chat the event belongs to.
+    pub fn chat_id(&self) -> ChatId {
+        match self {
+            Event::Message { message } => message.chat_id,
+            Event::ChatCreated { chat, .. } | Event::MemberAdded { chat, .. } => chat.id,
+            Event::Edited { chat_id, .. }
+            | Event::Deleted { chat_id, .. }
+            | Event::MemberRemoved { chat_id, .. }
+            | Event::RoleChanged { chat_id, .. }
+            | Event::Read { chat_id, .. } => *chat_id,
+        }
+    }
+}
+
+/// The outcome of a command for the one who sent it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done (or already done before: `duplicate`).
+    Ok {
+        /// The message created, edited or found again.
+        #[serde(default)]
+        message: Option<Message>,
+        /// The chat created or changed.
+        #[serde(default)]
+        chat: Option<Chat>,
+        /// The command repeated an earlier one; nothing changed.
+        #[serde(default)]
+        duplicate: bool,
+    },
+    /// Refused; nothing changed.
+    Rejected(Rejection),
+}
+
+/// A reply to the gateway that accepted a command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Request number within that gateway.
+    pub request: u64,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// A record of the `chat.events` topic, keyed by `chat_id`: what the writer did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EffectRecord {
+    /// Format version ([`RECORD_VERSION`]).
+    pub v: u8,
+    /// Copied from the command, for end-to-end latency.
+    pub accepted_at: i64,
+    /// The persisted change, if any.
+    #[serde(default)]
+    pub event: Option<Event>,
+    /// Members to notify on their user channel as well (membership changes).
+    #[serde(default)]
+    pub notify_users: Vec<UserId>,
+    /// Where the outcome goes, if someone waits for it.
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
+    /// The outcome for the actor.
+    pub outcome: Outcome,
+}
+
+/// Pub/sub channel of a chat.
+pub fn chat_channel(chat: ChatId) -> String {
+    format!("chat:{chat}")
+}
+
+/// Pub/sub channel of a user.
+pub fn user_channel(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+/// Pub/sub channel of a gateway instance (command replies).
+pub fn gateway_channel(gateway: &str) -> String {
+    format!("gw:{gateway}")
+}
+
+/// What a pub/sub payload carries; tells the gateway how to route it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PubKind {
+    /// A new message of `chat_id` with `seq`: delivered in seq order, gaps refilled.
+    Message = 1,
+    /// Any other chat event (edit, delete, member and role changes).
+    ChatEvent = 2,
+    /// The user was added to `chat_id`: subscribe their connections, then deliver.
+    Joined = 3,
+    /// The user was removed from `chat_id`: deliver, then unsubscribe.
+    Left = 4,
+    /// Any other user event (read cursor, chat created elsewhere).
+    UserEvent = 5,
+    /// A [`Reply`] for this gateway.
+    Reply = 6,
+}
+
+impl PubKind {
+    fn from_u8(b: u8) -> Option<PubKind> {
+        Some(match b {
+            1 => PubKind::Message,
+            2 => PubKind::ChatEvent,
+            3 => PubKind::Joined,
+            4 => PubKind::Left,
+            5 => PubKind::UserEvent,
+            6 => PubKind::Reply,
+            _ => return None,
+        })
+    }
+}
+
+/// Version byte of the pub/sub envelope.
+pub const ENVELOPE_VERSION: u8 = 1;
+const HEADER_LEN: usize = 2 + 8 + 8 + 8;
+
+/// A pub/sub payload: a fixed binary header and the JSON frame, encoded once by
+/// fanout and forwarded as the same bytes to every subscriber.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    /// Routing kind.
+    pub kind: PubKind,
+    /// The chat concerned (0 for replies).
+    pub chat_id: ChatId,
+    /// Message seq for [`PubKind::Message`], else 0.
+    pub seq: u64,
+    /// When the gateway accepted the originating command (Unix ms), for latency.
+    pub accepted_at: i64,
+    /// The WebSocket frame (JSON text), or the [`Reply`] JSON.
+    pub json: Bytes,
+}
+
+impl Envelope {
+    /// Encodes header and JSON into one buffer.
+    pub fn encode(kind: PubKind, chat_id: ChatId, seq: u64, accepted_at: i64, json: &[u8]) -> Bytes {
+        let mut b = BytesMut::with_capacity(HEADER_LEN + json.len());
+        b.put_u8(ENVELOPE_VERSION);
+        b.put_u8(kind as u8);
+        b.put_u64(chat_id.0);
+        b.put_u64(seq);
+        b.put_i64(accepted_at);
+        b.put_slice(json);
+        b.freeze()
+    }
+
+    /// Decodes without copying the JSON; `None` for an unknown version or kind.
+    pub fn decode(buf: Bytes) -> Option<Envelope> {
+        if buf.len() < HEADER_LEN || buf[0] != ENVELOPE_VERSION {
+            return None;
+        }
+        let kind = PubKind::from_u8(buf[1])?;
+        let u = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&buf[i..i + 8]);
+            a
+        };
+        Some(Envelope {
+            kind,
+            chat_id: ChatId(u64::from_be_bytes(u(2))),
+            seq: u64::from_be_bytes(u(10)),
+            accepted_at: i64::from_be_bytes(u(18)),
+            json: buf.slice(HEADER_LEN..),
+        })
+    }
+}
+
+/// A frame from a WebSocket client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Unknown fields are ignored so that newer clients work with older gateways.
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame of a connection (unless the upgrade carried a bearer token).
+    Auth {
+        /// The JWT from login.
+        token: String,
+    },
+    /// Receive a chat's events; with `since_seq`, first every message after it.
+    Subscribe {
+        /// Chat.
+        chat_id: ChatId,
+        /// Highest seq the client holds; omitted means "from now on".
+        #[serde(default)]
+        since_seq: Option<u64>,
+    },
+    /// Stop receiving a chat's events.
+    Unsubscribe {
+        /// Chat.
+        chat_id: ChatId,
+    },
+    /// Post a message; answered by `ack` (or `rejected` / `error`).
+    Send {
+        /// Chat.
+        chat_id: ChatId,
+        /// Idempotency key chosen by the client.
+        client_msg_id: String,
+        /// Text.
+        text: String,
+        /// Seq of the message answered.
+        #[serde(default)]
+        reply_to_seq: Option<u64>,
+    },
+    /// Edit one's own message.
+    Edit {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// New text.
+        text: String,
+        /// Echoed in the answer.
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
+    },
+    /// Delete a message.
+    Delete {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Echoed in the answer.
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
+    },
+    /// Forward a message to another chat.
+    Forward {
+        /// Chat of the original.
+        from_chat_id: ChatId,
+        /// Seq of the original.
+        seq: u64,
+        /// Target chat.
+        to_chat_id: ChatId,
+        /// Idempotency key in the target chat.
+        client_msg_id: String,
+    },
+    /// Move the read cursor.
+    Read {
+        /// Chat.
+        chat_id: ChatId,
+        /// Highest seq read.
+        seq: u64,
+    },
+    /// Keep-alive; answered by `pong`.
+    Ping,
+}
+
+/// A frame to a WebSocket client other than an [`Event`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Authentication succeeded.
+    Ready {
+        /// The authenticated user.
+        user_id: UserId,
+        /// Instance id of the gateway serving the connection.
+        gateway: String,
+    },
+    /// A subscription is active; missed messages (if asked) follow, then live ones.
+    Subscribed {
+        /// Chat.
+        chat_id: ChatId,
+        /// Newest seq at subscribe time.
+        last_seq: u64,
+        /// The user's read cursor.
+        read_seq: u64,
+    },
+    /// Every message up to `last_seq` requested by a `since_seq` subscribe was sent.
+    Synced {
+        /// Chat.
+        chat_id: ChatId,
+        /// Highest seq sent.
+        last_seq: u64,
+    },
+    /// The subscription ended (on request, or because the user left the chat).
+    Unsubscribed {
+        /// Chat.
+        chat_id: ChatId,
+    },
+    /// A command succeeded.
+    Ack {
+        /// Chat.
+        chat_id: ChatId,
+        /// For sends and forwards: the client's key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+        /// For edits and deletes: the client's `ref`.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        /// Seq of the message concerned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        /// The message as stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Message>,
+        /// The send repeated an earlier one with the same key; `message` is the original.
+        #[serde(default)]
+        duplicate: bool,
+    },
+    /// The writer refused a command; nothing changed.
+    Rejected {
+        /// Chat.
+        chat_id: ChatId,
+        /// The client's key or ref.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+        /// The client's `ref`.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        /// Machine-readable code.
+        code: crate::error::Code,
+        /// Explanation.
+        message: String,
+    },
+    /// The gateway refused a frame; nothing changed.
+    Error {
+        /// Machine-readable code.
+        code: crate::error::Code,
+        /// Explanation.
+        message: String,
+        /// The client's key or ref, when the frame had one.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// Answer to `ping`.
+    Pong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_roundtrip() {
+        let b = Envelope::encode(PubKind::Message, ChatId(7), 42, 1234, br#"{"type":"x"}"#);
+        let e = Envelope::decode(b).unwrap();
+        assert_eq!(e.kind, PubKind::Message);
+        assert_eq!(e.chat_id, ChatId(7));
+        assert_eq!(e.seq, 42);
+        assert_eq!(e.accepted_at, 1234);
+        assert_eq!(&e.json[..], br#"{"type":"x"}"#);
+        assert!(Envelope::decode(Bytes::from_static(b"short")).is_none());
+    }
+
+    #[test]
+    fn client_frames_parse_and_refuse_unknowns() {
+        let f: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","chat_id":"5","client_msg_id":"a","text":"hi"}"#,
+        )
+        .unwrap();
+        assert!(matches!(f, ClientFrame::Send { chat_id: ChatId(5), .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"read","chat_id":"1"}"#).is_err());
+    }
+
+    #[test]
+    fn command_record_roundtrip() {
+        let r = CommandRecord {
+            v: RECORD_VERSION,
+            actor: UserId(1),
+            accepted_at: 5,
+            reply_to: Some(ReplyTo {
+                gateway: "g".into(),
+                request: 9,
+            }),
+            cmd: Command::Read {
+                chat_id: ChatId(3),
+                seq: 4,
+            },
+        };
+        let j = serde_json::to_vec(&r).unwrap();
+        assert_eq!(serde_json::from_slice::<CommandRecord>(&j).unwrap(), r);
+    }
+}
