@@ -1,1 +1,11 @@
-//! placeholder
+//! Embedded (in-process) implementations of the log and of the cache/pub-sub,
+//! used by standalone mode. They are product features, not test doubles: bounded,
+//! observable, and held to the same contracts as Kafka and Redis.
+
+mod cache;
+mod log;
+mod pubsub;
+
+pub use cache::MemCache;
+pub use log::{MemLog, MemLogConfig};
+pub use pubsub::MemPubSub;

@@ -1,0 +1,45 @@
+//! Prometheus metrics of the store.
+
+use std::sync::LazyLock;
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
+    // A second registration (two stores in one test process) is harmless: the
+    // first one is exported.
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Seconds to apply one writer batch (one transaction).
+pub static APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new("store_apply_seconds", "Time to apply one batch in one transaction")
+                .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Mutations per applied batch.
+pub static APPLY_MUTATIONS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new("store_apply_mutations", "Mutations per applied batch")
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 14).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Store errors by operation and kind.
+pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("store_errors_total", "Store calls that failed"),
+            &["op", "kind"],
+        )
+        .expect("valid counter"),
+    )
+});

@@ -1,0 +1,479 @@
+//! The SQLite store: standalone mode's one shard. WAL journal, migrations shipped
+//! in the binary, one transaction per writer batch.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role, User, UserRecord};
+use chat_core::ports::{HistoryPage, Membership, Mutation, Store};
+use chat_core::{ChatId, MessageId, StoreError, UserId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use crate::metrics;
+use crate::{from_sql, to_sql};
+
+/// Settings of the SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// Database file; created with its schema when missing.
+    pub path: PathBuf,
+    /// Connections in the pool (readers; SQLite serializes writers).
+    pub max_connections: u32,
+    /// `synchronous=FULL` fsyncs every commit (survives power loss); `false` uses
+    /// NORMAL, which in WAL mode survives a process crash but not power loss.
+    pub fsync_every_commit: bool,
+}
+
+impl SqliteConfig {
+    /// Defaults for a database file.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            max_connections: 8,
+            fsync_every_commit: true,
+        }
+    }
+}
+
+/// [`Store`] on one SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    /// Connection pool; every connection in WAL mode.
+    pool: SqlitePool,
+}
+
+macro_rules! message_columns {
+    () => {
+        "chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, \
+         fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts"
+    };
+}
+const CHAT_COLUMNS: &str =
+    "id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message";
+/// SQLite's default limit on bound parameters is 32766; stay far below.
+const IN_CHUNK: usize = 500;
+
+fn unavailable(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| {
+        if let sqlx::Error::Database(d) = &e
+            && d.is_unique_violation()
+        {
+            metrics::ERRORS.with_label_values(&[op, "conflict"]).inc();
+            return StoreError::Conflict(d.message().to_string());
+        }
+        metrics::ERRORS.with_label_values(&[op, "unavailable"]).inc();
+        StoreError::Unavailable(format!("{op}: {e}"))
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database and applies the migrations.
+    pub async fn open(cfg: &SqliteConfig) -> Result<SqliteStore, StoreError> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", cfg.path.display()))
+            .map_err(unavailable("open"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if cfg.fsync_every_commit {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .connect_with(opts)
+            .await
+            .map_err(unavailable("open"))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrate: {e}")))?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn role_of(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| corrupt("role"))
+}
+
+fn message_from_row(r: &SqliteRow) -> Result<Message, StoreError> {
+    let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| corrupt(c));
+    let go = |c: &str| r.try_get::<Option<i64>, _>(c).map_err(|_| corrupt(c));
+    let forwarded_from = match (go("fwd_chat_id")?, go("fwd_seq")?, go("fwd_sender_id")?) {
+        (Some(c), Some(s), Some(u)) => Some(ForwardedFrom {
+            chat_id: ChatId(from_sql(c)),
+            seq: s as u64,
+            sender_id: UserId(from_sql(u)),
+        }),
+        _ => None,
+    };
+    Ok(Message {
+        chat_id: ChatId(from_sql(g("chat_id")?)),
+        seq: g("seq")? as u64,
+        id: MessageId(from_sql(g("id")?)),
+        sender_id: UserId(from_sql(g("sender_id")?)),
+        client_msg_id: r.try_get("client_msg_id").map_err(|_| corrupt("client_msg_id"))?,
+        text: r.try_get("text").map_err(|_| corrupt("text"))?,
+        reply_to_seq: go("reply_to_seq")?.map(|v| v as u64),
+        forwarded_from,
+        created_at: g("created_at")?,
+        edited_at: go("edited_at")?,
+        deleted: g("deleted")? != 0,
+        pts: g("pts")? as u64,
+    })
+}
+
+fn chat_from_row(r: &SqliteRow) -> Result<Chat, StoreError> {
+    let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| corrupt(c));
+    let kind: String = r.try_get("kind").map_err(|_| corrupt("kind"))?;
+    let last: Option<String> = r.try_get("last_message").map_err(|_| corrupt("last_message"))?;
+    let last_message = match last {
+        Some(j) => Some(serde_json::from_str::<LastMessage>(&j).map_err(|_| corrupt("last_message"))?),
+        None => None,
+    };
+    Ok(Chat {
+        id: ChatId(from_sql(g("id")?)),
+        kind: ChatKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        title: r.try_get("title").map_err(|_| corrupt("title"))?,
+        created_by: UserId(from_sql(g("created_by")?)),
+        created_at: g("created_at")?,
+        last_seq: g("last_seq")? as u64,
+        last_pts: g("last_pts")? as u64,
+        member_count: g("member_count")? as u32,
+        last_message,
+    })
+}
+
+fn user_record_from_row(r: &SqliteRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        user: User {
+            id: UserId(from_sql(r.try_get("id").map_err(|_| corrupt("id"))?)),
+            name: r.try_get("name").map_err(|_| corrupt("name"))?,
+            created_at: r.try_get("created_at").map_err(|_| corrupt("created_at"))?,
+        },
+        password_hash: r.try_get("password_hash").map_err(|_| corrupt("password_hash"))?,
+    })
+}
+
+async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), sqlx::Error> {
+    match m {
+        Mutation::InsertChat(c) => {
+            let last = c.last_message.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
+            sqlx::query(
+                "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_sql(c.id.0))
+            .bind(c.kind.as_str())
+            .bind(&c.title)
+            .bind(to_sql(c.created_by.0))
+            .bind(c.created_at)
+            .bind(c.last_seq as i64)
+            .bind(c.last_pts as i64)
+            .bind(i64::from(c.member_count))
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Mutation::PutMember { chat_id, member } => {
+            sqlx::query(
+                "INSERT INTO members (chat_id, user_id, role) VALUES (?, ?, ?) \
+                 ON CONFLICT (chat_id, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(to_sql(chat_id.0))
+            .bind(to_sql(member.user_id.0))
+            .bind(member.role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Mutation::RemoveMember { chat_id, user_id } => {
+            sqlx::query("DELETE FROM members WHERE chat_id = ? AND user_id = ?")
+                .bind(to_sql(chat_id.0))
+                .bind(to_sql(user_id.0))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Mutation::PutMembership { user_id, chat_id, role } => {
+            sqlx::query(
+                "INSERT INTO memberships (user_id, chat_id, role, read_seq) VALUES (?, ?, ?, 0) \
+                 ON CONFLICT (user_id, chat_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(to_sql(user_id.0))
+            .bind(to_sql(chat_id.0))
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Mutation::RemoveMembership { user_id, chat_id } => {
+            sqlx::query("DELETE FROM memberships WHERE user_id = ? AND chat_id = ?")
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(chat_id.0))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Mutation::InsertMessage(msg) => {
+            let f = msg.forwarded_from.as_ref();
+            sqlx::query(
+                "INSERT INTO messages (chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, \
+                 fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_sql(msg.chat_id.0))
+            .bind(msg.seq as i64)
+            .bind(to_sql(msg.id.0))
+            .bind(to_sql(msg.sender_id.0))
+            .bind(&msg.client_msg_id)
+            .bind(&msg.text)
+            .bind(msg.reply_to_seq.map(|s| s as i64))
+            .bind(f.map(|f| to_sql(f.chat_id.0)))
+            .bind(f.map(|f| f.seq as i64))
+            .bind(f.map(|f| to_sql(f.sender_id.0)))
+            .bind(msg.created_at)
+            .bind(msg.edited_at)
+            .bind(i64::from(msg.deleted))
+            .bind(msg.pts as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Mutation::EditMessage { chat_id, seq, text, edited_at, pts } => {
+            sqlx::query("UPDATE messages SET text = ?, edited_at = ?, pts = ? WHERE chat_id = ? AND seq = ? AND pts < ?")
+                .bind(text)
+                .bind(edited_at)
+                .bind(*pts as i64)
+                .bind(to_sql(chat_id.0))
+                .bind(*seq as i64)
+                .bind(*pts as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Mutation::DeleteMessage { chat_id, seq, pts } => {
+            sqlx::query("UPDATE messages SET text = '', deleted = 1, pts = ? WHERE chat_id = ? AND seq = ? AND pts < ?")
+                .bind(*pts as i64)
+                .bind(to_sql(chat_id.0))
+                .bind(*seq as i64)
+                .bind(*pts as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Mutation::ChatCounters { chat_id, last_seq, last_pts, member_count, last_message } => {
+            let last = last_message.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
+            sqlx::query(
+                "UPDATE chats SET last_seq = ?, last_pts = ?, member_count = ?, last_message = ? \
+                 WHERE id = ? AND last_pts < ?",
+            )
+            .bind(*last_seq as i64)
+            .bind(*last_pts as i64)
+            .bind(i64::from(*member_count))
+            .bind(last)
+            .bind(to_sql(chat_id.0))
+            .bind(*last_pts as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Mutation::AdvanceCursor { user_id, chat_id, seq } => {
+            sqlx::query("UPDATE memberships SET read_seq = MAX(read_seq, ?) WHERE user_id = ? AND chat_id = ?")
+                .bind(*seq as i64)
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(chat_id.0))
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, name, name_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(to_sql(rec.user.id.0))
+            .bind(&rec.user.name)
+            .bind(rec.user.name.to_lowercase())
+            .bind(&rec.password_hash)
+            .bind(rec.user.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable("create_user"))?;
+        Ok(())
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE name_key = ?")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable("user_by_name"))?;
+        row.as_ref().map(user_record_from_row).transpose()
+    }
+
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT id, name, password_hash, created_at FROM users WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(to_sql(id.0));
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&self.pool).await.map_err(unavailable("users"))?;
+            for r in &rows {
+                out.push(user_record_from_row(r)?.user);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("SELECT {CHAT_COLUMNS} FROM chats WHERE id IN ("));
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(to_sql(id.0));
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&self.pool).await.map_err(unavailable("chats"))?;
+            for r in &rows {
+                out.push(chat_from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query("SELECT user_id, role FROM members WHERE chat_id = ? ORDER BY user_id")
+            .bind(to_sql(chat.0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable("members"))?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role").map_err(|_| corrupt("role"))?;
+                Ok(Member {
+                    user_id: UserId(from_sql(r.try_get("user_id").map_err(|_| corrupt("user_id"))?)),
+                    role: role_of(&role)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
+        let (sql, bound, limit, reverse): (&'static str, _, _, _) = match page {
+            HistoryPage::Latest { limit } => (
+                concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?"),
+                None,
+                limit,
+                true,
+            ),
+            HistoryPage::Before { before, limit } => (
+                concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"),
+                Some(before),
+                limit,
+                true,
+            ),
+            HistoryPage::After { after, limit } => (
+                concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"),
+                Some(after),
+                limit,
+                false,
+            ),
+        };
+        let mut q = sqlx::query(sql).bind(to_sql(chat.0));
+        if let Some(b) = bound {
+            q = q.bind(b.min(i64::MAX as u64) as i64);
+        }
+        let rows = q
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable("messages"))?;
+        let mut out = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        if reverse {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? AND seq = ?"))
+            .bind(to_sql(chat.0))
+            .bind(seq.min(i64::MAX as u64) as i64)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable("message"))?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn message_by_client_id(
+        &self,
+        chat: ChatId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?"
+        ))
+        .bind(to_sql(chat.0))
+        .bind(to_sql(sender.0))
+        .bind(client_msg_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable("message_by_client_id"))?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        let rows = sqlx::query("SELECT chat_id, role, read_seq FROM memberships WHERE user_id = ?")
+            .bind(to_sql(user.0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable("memberships"))?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role").map_err(|_| corrupt("role"))?;
+                Ok(Membership {
+                    chat_id: ChatId(from_sql(r.try_get("chat_id").map_err(|_| corrupt("chat_id"))?)),
+                    role: role_of(&role)?,
+                    read_seq: r.try_get::<i64, _>("read_seq").map_err(|_| corrupt("read_seq"))? as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut tx = self.pool.begin().await.map_err(unavailable("apply"))?;
+        for m in batch {
+            apply_one(&mut tx, m).await.map_err(unavailable("apply"))?;
+        }
+        tx.commit().await.map_err(unavailable("apply"))?;
+        metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
+        metrics::APPLY_MUTATIONS.observe(batch.len() as f64);
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable("ping"))?;
+        Ok(())
+    }
+}
