@@ -60,9 +60,21 @@ mod tests {
     #[test]
     fn orders_by_activity_and_counts_unread() {
         let ms = [
-            Membership { chat_id: ChatId(1), role: Role::Member, read_seq: 3 },
-            Membership { chat_id: ChatId(2), role: Role::Admin, read_seq: 9 },
-            Membership { chat_id: ChatId(3), role: Role::Member, read_seq: 0 },
+            Membership {
+                chat_id: ChatId(1),
+                role: Role::Member,
+                read_seq: 3,
+            },
+            Membership {
+                chat_id: ChatId(2),
+                role: Role::Admin,
+                read_seq: 9,
+            },
+            Membership {
+                chat_id: ChatId(3),
+                role: Role::Member,
+                read_seq: 0,
+            },
         ];
         let list = build(&ms, vec![chat(1, 10, 5), chat(2, 20, 7), chat(3, 0, 0)]);
         let ids: Vec<u64> = list.iter().map(|e| e.chat.id.0).collect();

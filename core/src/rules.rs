@@ -146,7 +146,11 @@ pub fn can_delete(actor_role: Option<Role>, is_author: bool) -> Result<(), Rejec
 }
 
 /// Admins and moderators add members to groups; admins alone grant admin/moder.
-pub fn can_add_member(kind: ChatKind, actor: Option<Role>, new_role: Role) -> Result<(), Rejection> {
+pub fn can_add_member(
+    kind: ChatKind,
+    actor: Option<Role>,
+    new_role: Role,
+) -> Result<(), Rejection> {
     let role = can_read(actor)?;
     if kind == ChatKind::Direct {
         return Err(Rejection::new(
@@ -235,13 +239,22 @@ mod tests {
     #[test]
     fn posting_rules() {
         assert_eq!(can_post(None).unwrap_err().code, Code::NotMember);
-        assert_eq!(can_post(Some(Role::Silent)).unwrap_err().code, Code::Silenced);
+        assert_eq!(
+            can_post(Some(Role::Silent)).unwrap_err().code,
+            Code::Silenced
+        );
         assert!(can_post(Some(Role::Member)).is_ok());
         assert!(can_edit(Some(Role::Member), true).is_ok());
-        assert_eq!(can_edit(Some(Role::Admin), false).unwrap_err().code, Code::Forbidden);
+        assert_eq!(
+            can_edit(Some(Role::Admin), false).unwrap_err().code,
+            Code::Forbidden
+        );
         assert!(can_delete(Some(Role::Moder), false).is_ok());
         assert!(can_delete(Some(Role::Silent), true).is_ok());
-        assert_eq!(can_delete(Some(Role::Member), false).unwrap_err().code, Code::Forbidden);
+        assert_eq!(
+            can_delete(Some(Role::Member), false).unwrap_err().code,
+            Code::Forbidden
+        );
     }
 
     #[test]
@@ -251,7 +264,9 @@ mod tests {
         assert!(can_add_member(Group, Some(Role::Moder), Role::Admin).is_err());
         assert!(can_add_member(Group, Some(Role::Member), Role::Member).is_err());
         assert_eq!(
-            can_add_member(Direct, Some(Role::Admin), Role::Member).unwrap_err().code,
+            can_add_member(Direct, Some(Role::Admin), Role::Member)
+                .unwrap_err()
+                .code,
             Code::DirectChat
         );
         assert!(can_remove_member(Group, Some(Role::Member), Some(Role::Member), true).is_ok());

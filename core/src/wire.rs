@@ -271,9 +271,9 @@ pub struct EffectRecord {
     /// The persisted change, if any.
     #[serde(default)]
     pub event: Option<Event>,
-    /// Members to notify on their user channel as well (membership changes).
+    /// The chat's summary after the change, for the cache.
     #[serde(default)]
-    pub notify_users: Vec<UserId>,
+    pub chat: Option<Chat>,
     /// Where the outcome goes, if someone waits for it.
     #[serde(default)]
     pub reply_to: Option<ReplyTo>,
@@ -350,7 +350,13 @@ pub struct Envelope {
 
 impl Envelope {
     /// Encodes header and JSON into one buffer.
-    pub fn encode(kind: PubKind, chat_id: ChatId, seq: u64, accepted_at: i64, json: &[u8]) -> Bytes {
+    pub fn encode(
+        kind: PubKind,
+        chat_id: ChatId,
+        seq: u64,
+        accepted_at: i64,
+        json: &[u8],
+    ) -> Bytes {
         let mut b = BytesMut::with_capacity(HEADER_LEN + json.len());
         b.put_u8(ENVELOPE_VERSION);
         b.put_u8(kind as u8);
@@ -564,7 +570,13 @@ mod tests {
             r#"{"type":"send","chat_id":"5","client_msg_id":"a","text":"hi"}"#,
         )
         .unwrap();
-        assert!(matches!(f, ClientFrame::Send { chat_id: ChatId(5), .. }));
+        assert!(matches!(
+            f,
+            ClientFrame::Send {
+                chat_id: ChatId(5),
+                ..
+            }
+        ));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"read","chat_id":"1"}"#).is_err());
     }

@@ -136,8 +136,14 @@ mod tests {
         };
         c.put_memberships(UserId(1000), &[m]).await.unwrap();
         c.advance_cursor(UserId(1000), ChatId(1), 3).await.unwrap();
-        assert_eq!(c.memberships(UserId(1000)).await.unwrap().unwrap()[0].read_seq, 5);
+        assert_eq!(
+            c.memberships(UserId(1000)).await.unwrap().unwrap()[0].read_seq,
+            5
+        );
         c.advance_cursor(UserId(1000), ChatId(1), 9).await.unwrap();
-        assert_eq!(c.memberships(UserId(1000)).await.unwrap().unwrap()[0].read_seq, 9);
+        assert_eq!(
+            c.memberships(UserId(1000)).await.unwrap().unwrap()[0].read_seq,
+            9
+        );
     }
 }

@@ -250,7 +250,9 @@ mod tests {
         });
         let mut c = log.consumer("t", "g").await.unwrap();
         for i in 0..100u64 {
-            log.produce("t", i % 5, Bytes::from(i.to_string())).await.unwrap();
+            log.produce("t", i % 5, Bytes::from(i.to_string()))
+                .await
+                .unwrap();
         }
         let mut seen: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut total = 0;
@@ -270,7 +272,12 @@ mod tests {
         }
         let t = log.topic("t");
         assert!(t.partitions.iter().all(|p| lock(p).records.is_empty()));
-        assert!(c.poll(10, Duration::from_millis(20)).await.unwrap().is_empty());
+        assert!(
+            c.poll(10, Duration::from_millis(20))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -283,7 +290,8 @@ mod tests {
         log.produce("t", 1, Bytes::from_static(b"a")).await.unwrap();
         log.produce("t", 1, Bytes::from_static(b"b")).await.unwrap();
         let l2 = log.clone();
-        let blocked = tokio::spawn(async move { l2.produce("t", 1, Bytes::from_static(b"c")).await });
+        let blocked =
+            tokio::spawn(async move { l2.produce("t", 1, Bytes::from_static(b"c")).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!blocked.is_finished(), "third record waits for room");
         let recs = c.poll(10, Duration::from_secs(1)).await.unwrap();
@@ -300,7 +308,9 @@ mod tests {
         let log = MemLog::new(MemLogConfig::default());
         let mut c = log.consumer("t", "g").await.unwrap();
         for i in 0..10u64 {
-            log.produce("t", 7, Bytes::from(i.to_string())).await.unwrap();
+            log.produce("t", 7, Bytes::from(i.to_string()))
+                .await
+                .unwrap();
         }
         let recs = c.poll(4, Duration::from_secs(1)).await.unwrap();
         c.commit(&recs).await.unwrap();

@@ -127,7 +127,10 @@ mod tests {
         ps.publish("b", Bytes::from_static(b"x")).await.unwrap();
         let (ch, p) = inbox.recv().await.unwrap();
         assert_eq!((ch.as_str(), &p[..]), ("a", &b"1"[..]));
-        assert!(inbox.try_recv().is_err(), "one copy per subscriber, nothing from b");
+        assert!(
+            inbox.try_recv().is_err(),
+            "one copy per subscriber, nothing from b"
+        );
         s.unsubscribe("a").await.unwrap();
         ps.publish("a", Bytes::from_static(b"2")).await.unwrap();
         assert!(inbox.try_recv().is_err());

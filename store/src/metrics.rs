@@ -15,8 +15,11 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
 pub static APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     register(
         Histogram::with_opts(
-            HistogramOpts::new("store_apply_seconds", "Time to apply one batch in one transaction")
-                .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+            HistogramOpts::new(
+                "store_apply_seconds",
+                "Time to apply one batch in one transaction",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
         )
         .expect("valid histogram"),
     )

@@ -6,10 +6,14 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role, User, UserRecord};
+use chat_core::model::{
+    Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role, User, UserRecord,
+};
 use chat_core::ports::{HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, MessageId, StoreError, UserId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::metrics;
@@ -64,7 +68,9 @@ fn unavailable(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
             metrics::ERRORS.with_label_values(&[op, "conflict"]).inc();
             return StoreError::Conflict(d.message().to_string());
         }
-        metrics::ERRORS.with_label_values(&[op, "unavailable"]).inc();
+        metrics::ERRORS
+            .with_label_values(&[op, "unavailable"])
+            .inc();
         StoreError::Unavailable(format!("{op}: {e}"))
     }
 }
@@ -125,7 +131,9 @@ fn message_from_row(r: &SqliteRow) -> Result<Message, StoreError> {
         seq: g("seq")? as u64,
         id: MessageId(from_sql(g("id")?)),
         sender_id: UserId(from_sql(g("sender_id")?)),
-        client_msg_id: r.try_get("client_msg_id").map_err(|_| corrupt("client_msg_id"))?,
+        client_msg_id: r
+            .try_get("client_msg_id")
+            .map_err(|_| corrupt("client_msg_id"))?,
         text: r.try_get("text").map_err(|_| corrupt("text"))?,
         reply_to_seq: go("reply_to_seq")?.map(|v| v as u64),
         forwarded_from,
@@ -139,9 +147,13 @@ fn message_from_row(r: &SqliteRow) -> Result<Message, StoreError> {
 fn chat_from_row(r: &SqliteRow) -> Result<Chat, StoreError> {
     let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| corrupt(c));
     let kind: String = r.try_get("kind").map_err(|_| corrupt("kind"))?;
-    let last: Option<String> = r.try_get("last_message").map_err(|_| corrupt("last_message"))?;
+    let last: Option<String> = r
+        .try_get("last_message")
+        .map_err(|_| corrupt("last_message"))?;
     let last_message = match last {
-        Some(j) => Some(serde_json::from_str::<LastMessage>(&j).map_err(|_| corrupt("last_message"))?),
+        Some(j) => {
+            Some(serde_json::from_str::<LastMessage>(&j).map_err(|_| corrupt("last_message"))?)
+        }
         None => None,
     };
     Ok(Chat {
@@ -164,14 +176,19 @@ fn user_record_from_row(r: &SqliteRow) -> Result<UserRecord, StoreError> {
             name: r.try_get("name").map_err(|_| corrupt("name"))?,
             created_at: r.try_get("created_at").map_err(|_| corrupt("created_at"))?,
         },
-        password_hash: r.try_get("password_hash").map_err(|_| corrupt("password_hash"))?,
+        password_hash: r
+            .try_get("password_hash")
+            .map_err(|_| corrupt("password_hash"))?,
     })
 }
 
 async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), sqlx::Error> {
     match m {
         Mutation::InsertChat(c) => {
-            let last = c.last_message.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
+            let last = c
+                .last_message
+                .as_ref()
+                .map(|l| serde_json::to_string(l).unwrap_or_default());
             sqlx::query(
                 "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -206,7 +223,11 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
                 .execute(&mut *tx)
                 .await?;
         }
-        Mutation::PutMembership { user_id, chat_id, role } => {
+        Mutation::PutMembership {
+            user_id,
+            chat_id,
+            role,
+        } => {
             sqlx::query(
                 "INSERT INTO memberships (user_id, chat_id, role, read_seq) VALUES (?, ?, ?, 0) \
                  ON CONFLICT (user_id, chat_id) DO UPDATE SET role = excluded.role",
@@ -248,7 +269,13 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
             .execute(&mut *tx)
             .await?;
         }
-        Mutation::EditMessage { chat_id, seq, text, edited_at, pts } => {
+        Mutation::EditMessage {
+            chat_id,
+            seq,
+            text,
+            edited_at,
+            pts,
+        } => {
             sqlx::query("UPDATE messages SET text = ?, edited_at = ?, pts = ? WHERE chat_id = ? AND seq = ? AND pts < ?")
                 .bind(text)
                 .bind(edited_at)
@@ -268,8 +295,16 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
                 .execute(&mut *tx)
                 .await?;
         }
-        Mutation::ChatCounters { chat_id, last_seq, last_pts, member_count, last_message } => {
-            let last = last_message.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
+        Mutation::ChatCounters {
+            chat_id,
+            last_seq,
+            last_pts,
+            member_count,
+            last_message,
+        } => {
+            let last = last_message
+                .as_ref()
+                .map(|l| serde_json::to_string(l).unwrap_or_default());
             sqlx::query(
                 "UPDATE chats SET last_seq = ?, last_pts = ?, member_count = ?, last_message = ? \
                  WHERE id = ? AND last_pts < ?",
@@ -283,7 +318,11 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
             .execute(&mut *tx)
             .await?;
         }
-        Mutation::AdvanceCursor { user_id, chat_id, seq } => {
+        Mutation::AdvanceCursor {
+            user_id,
+            chat_id,
+            seq,
+        } => {
             sqlx::query("UPDATE memberships SET read_seq = MAX(read_seq, ?) WHERE user_id = ? AND chat_id = ?")
                 .bind(*seq as i64)
                 .bind(to_sql(user_id.0))
@@ -311,25 +350,31 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE name_key = ?")
-            .bind(name.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable("user_by_name"))?;
+        let row =
+            sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE name_key = ?")
+                .bind(name.to_lowercase())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable("user_by_name"))?;
         row.as_ref().map(user_record_from_row).transpose()
     }
 
     async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT id, name, password_hash, created_at FROM users WHERE id IN (");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT id, name, password_hash, created_at FROM users WHERE id IN (",
+            );
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(to_sql(id.0));
             }
             q.push(")");
-            let rows = q.build().fetch_all(&self.pool).await.map_err(unavailable("users"))?;
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable("users"))?;
             for r in &rows {
                 out.push(user_record_from_row(r)?.user);
             }
@@ -347,7 +392,11 @@ impl Store for SqliteStore {
                 sep.push_bind(to_sql(id.0));
             }
             q.push(")");
-            let rows = q.build().fetch_all(&self.pool).await.map_err(unavailable("chats"))?;
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable("chats"))?;
             for r in &rows {
                 out.push(chat_from_row(r)?);
             }
@@ -356,16 +405,19 @@ impl Store for SqliteStore {
     }
 
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
-        let rows = sqlx::query("SELECT user_id, role FROM members WHERE chat_id = ? ORDER BY user_id")
-            .bind(to_sql(chat.0))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable("members"))?;
+        let rows =
+            sqlx::query("SELECT user_id, role FROM members WHERE chat_id = ? ORDER BY user_id")
+                .bind(to_sql(chat.0))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable("members"))?;
         rows.iter()
             .map(|r| {
                 let role: String = r.try_get("role").map_err(|_| corrupt("role"))?;
                 Ok(Member {
-                    user_id: UserId(from_sql(r.try_get("user_id").map_err(|_| corrupt("user_id"))?)),
+                    user_id: UserId(from_sql(
+                        r.try_get("user_id").map_err(|_| corrupt("user_id"))?,
+                    )),
                     role: role_of(&role)?,
                 })
             })
@@ -375,19 +427,31 @@ impl Store for SqliteStore {
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
         let (sql, bound, limit, reverse): (&'static str, _, _, _) = match page {
             HistoryPage::Latest { limit } => (
-                concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?"),
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT ?"
+                ),
                 None,
                 limit,
                 true,
             ),
             HistoryPage::Before { before, limit } => (
-                concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"),
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                ),
                 Some(before),
                 limit,
                 true,
             ),
             HistoryPage::After { after, limit } => (
-                concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"),
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+                ),
                 Some(after),
                 limit,
                 false,
@@ -402,7 +466,10 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable("messages"))?;
-        let mut out = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         if reverse {
             out.reverse();
         }
@@ -410,12 +477,16 @@ impl Store for SqliteStore {
     }
 
     async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", message_columns!(), " FROM messages WHERE chat_id = ? AND seq = ?"))
-            .bind(to_sql(chat.0))
-            .bind(seq.min(i64::MAX as u64) as i64)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable("message"))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE chat_id = ? AND seq = ?"
+        ))
+        .bind(to_sql(chat.0))
+        .bind(seq.min(i64::MAX as u64) as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable("message"))?;
         row.as_ref().map(message_from_row).transpose()
     }
 
@@ -449,9 +520,13 @@ impl Store for SqliteStore {
             .map(|r| {
                 let role: String = r.try_get("role").map_err(|_| corrupt("role"))?;
                 Ok(Membership {
-                    chat_id: ChatId(from_sql(r.try_get("chat_id").map_err(|_| corrupt("chat_id"))?)),
+                    chat_id: ChatId(from_sql(
+                        r.try_get("chat_id").map_err(|_| corrupt("chat_id"))?,
+                    )),
                     role: role_of(&role)?,
-                    read_seq: r.try_get::<i64, _>("read_seq").map_err(|_| corrupt("read_seq"))? as u64,
+                    read_seq: r
+                        .try_get::<i64, _>("read_seq")
+                        .map_err(|_| corrupt("read_seq"))? as u64,
                 })
             })
             .collect()
@@ -473,7 +548,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable("ping"))?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable("ping"))?;
         Ok(())
     }
 }

@@ -1,1 +1,178 @@
-//! placeholder
+//! The writer role: consumes `chat.commands`, authorizes, dedupes and sequences
+//! each command, persists a batch in one store transaction, produces the effects
+//! to `chat.events`, and only then commits the consumed offsets.
+//!
+//! Architecture invariant: only the writer writes chat data (chats, members,
+//! messages, cursors) to the store.
+
+mod apply;
+pub mod metrics;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chat_core::ports::{Log, Record, Store};
+use chat_core::rules::Limits;
+use chat_core::wire::CommandRecord;
+use chat_core::{COMMANDS_TOPIC, EVENTS_TOPIC, LogError};
+
+pub use apply::Batch;
+pub use state::{ChatState, States};
+
+/// Settings of a writer.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Topic consumed.
+    pub commands_topic: String,
+    /// Topic produced.
+    pub events_topic: String,
+    /// Consumer group.
+    pub group: String,
+    /// Most commands per batch (one transaction).
+    pub batch_max: usize,
+    /// Longest wait for the first command of a batch.
+    pub poll_wait: Duration,
+    /// Most chats whose state is kept in memory.
+    pub max_chats_in_memory: usize,
+    /// Input limits (text length…), enforced again here: the writer decides.
+    pub limits: Limits,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            commands_topic: COMMANDS_TOPIC.into(),
+            events_topic: EVENTS_TOPIC.into(),
+            group: "writer".into(),
+            batch_max: 1000,
+            poll_wait: Duration::from_millis(100),
+            max_chats_in_memory: 100_000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why a writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    /// The log failed in a way retrying cannot fix (closed).
+    #[error("log: {0}")]
+    Log(#[from] LogError),
+}
+
+/// Runs a writer until `shutdown` resolves. The current batch is finished and
+/// committed before returning.
+pub async fn run(
+    cfg: WriterConfig,
+    log: Arc<dyn Log>,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), WriterError> {
+    let mut consumer = log.consumer(&cfg.commands_topic, &cfg.group).await?;
+    let mut states = States::new(cfg.max_chats_in_memory);
+    tokio::pin!(shutdown);
+    tracing::info!(group = %cfg.group, topic = %cfg.commands_topic, "writer started");
+    loop {
+        let records = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            r = consumer.poll(cfg.batch_max, cfg.poll_wait) => r?,
+        };
+        if !consumer.take_revoked().is_empty() {
+            states.clear();
+        }
+        if records.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        process(&cfg, &*log, &*store, &mut states, &records).await?;
+        consumer.commit(&records).await?;
+        states.trim();
+        metrics::CHATS_IN_MEMORY.set(states.len() as i64);
+        metrics::BATCH_SIZE.observe(records.len() as f64);
+        metrics::BATCH_SECONDS.observe(started.elapsed().as_secs_f64());
+    }
+    tracing::info!("writer stopped");
+    Ok(())
+}
+
+/// Persists one batch and produces its effects, retrying transient failures
+/// until they succeed (the offsets are not committed before).
+pub async fn process(
+    cfg: &WriterConfig,
+    log: &dyn Log,
+    store: &dyn Store,
+    states: &mut States,
+    records: &[Record],
+) -> Result<(), WriterError> {
+    let commands: Vec<CommandRecord> = records
+        .iter()
+        .filter_map(|r| match serde_json::from_slice::<CommandRecord>(&r.payload) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                metrics::BAD_RECORDS.inc();
+                tracing::error!(partition = r.partition, offset = r.offset, error = %e, "skipping undecodable command");
+                None
+            }
+        })
+        .collect();
+    let mut backoff = Duration::from_millis(50);
+    let effects = loop {
+        let mut batch = Batch::new(store, states, &cfg.limits);
+        let mut failed = None;
+        for c in &commands {
+            if let Err(e) = batch.handle(c.clone()).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        let touched = batch.touched().to_vec();
+        let result = match failed {
+            Some(e) => Err(e),
+            None => {
+                let (mutations, effects) = batch.finish();
+                store.apply(&mutations).await.map(|()| effects)
+            }
+        };
+        match result {
+            Ok(effects) => break effects,
+            Err(e) => {
+                // Nothing was committed: drop what this batch changed in memory and
+                // evaluate it again from the store.
+                for c in touched {
+                    states.forget(c);
+                }
+                metrics::RETRIES.inc();
+                tracing::warn!(error = %e, retry_in = ?backoff, "batch failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let payloads: Vec<(u64, bytes::Bytes)> = effects
+        .iter()
+        .filter_map(|(chat, e)| match serde_json::to_vec(e) {
+            Ok(b) => Some((chat.0, bytes::Bytes::from(b))),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode effect");
+                None
+            }
+        })
+        .collect();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match log.produce_batch(&cfg.events_topic, payloads.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(LogError::Closed) => return Err(LogError::Closed.into()),
+            Err(e) => {
+                // Effects are idempotent downstream, so producing twice is safe.
+                metrics::RETRIES.inc();
+                tracing::warn!(error = %e, "producing effects failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

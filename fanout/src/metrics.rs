@@ -1,0 +1,62 @@
+//! Prometheus metrics of fanout.
+
+use std::sync::LazyLock;
+
+use prometheus::{Histogram, HistogramOpts, IntCounter};
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Records per batch.
+pub static BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new("fanout_batch_records", "Effect records per fanout batch")
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Seconds per batch.
+pub static BATCH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "fanout_batch_seconds",
+                "Time to update the cache and publish one batch",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Pub/sub messages published.
+pub static PUBLISHED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("fanout_published_total", "Pub/sub messages published")
+            .expect("valid counter"),
+    )
+});
+
+/// Cache updates that failed.
+pub static CACHE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("fanout_cache_errors_total", "Cache updates that failed")
+            .expect("valid counter"),
+    )
+});
+
+/// Records that could not be decoded.
+pub static BAD_RECORDS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "fanout_bad_records_total",
+            "Undecodable effect records skipped",
+        )
+        .expect("valid counter"),
+    )
+});

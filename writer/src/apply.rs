@@ -1,0 +1,656 @@
+//! Turning one batch of commands into store mutations and effect records. The
+//! rules themselves are in `chat_core::rules`; this module applies them to the
+//! writer's state and records what changed.
+
+use std::collections::{HashMap, HashSet};
+
+use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role};
+use chat_core::ports::{Mutation, Store};
+use chat_core::rules::{self, Limits};
+use chat_core::wire::{Command, CommandRecord, EffectRecord, Event, Outcome, RECORD_VERSION};
+use chat_core::{ChatId, Code, MessageId, Rejection, StoreError, UserId, direct_chat_id, now_ms};
+
+use crate::state::{ChatState, States};
+
+/// Collects the mutations and effects of one batch.
+pub struct Batch<'a> {
+    store: &'a dyn Store,
+    states: &'a mut States,
+    limits: &'a Limits,
+    /// Store changes, applied in one transaction.
+    pub mutations: Vec<Mutation>,
+    /// Effect records to produce after the transaction, with their key.
+    pub effects: Vec<(ChatId, EffectRecord)>,
+    /// Chats whose counters changed (one `ChatCounters` each at the end).
+    touched: Vec<ChatId>,
+    touched_set: HashSet<ChatId>,
+    /// Sends of this batch by idempotency key, so a repeat within the batch dedupes.
+    sent: HashMap<(ChatId, UserId, String), Message>,
+    /// Messages written or changed in this batch (newer than the store).
+    overlay: HashMap<(ChatId, u64), Message>,
+}
+
+type Handled = Result<(Outcome, Option<Event>), Rejection>;
+
+fn ok_chat(chat: &Chat, duplicate: bool) -> Outcome {
+    Outcome::Ok {
+        message: None,
+        chat: Some(chat.clone()),
+        duplicate,
+    }
+}
+
+fn ok_message(m: &Message, duplicate: bool) -> Outcome {
+    Outcome::Ok {
+        message: Some(m.clone()),
+        chat: None,
+        duplicate,
+    }
+}
+
+fn not_found() -> Rejection {
+    Rejection::new(Code::ChatNotFound, "no such chat")
+}
+
+impl<'a> Batch<'a> {
+    /// An empty batch over the writer's state.
+    pub fn new(store: &'a dyn Store, states: &'a mut States, limits: &'a Limits) -> Self {
+        Batch {
+            store,
+            states,
+            limits,
+            mutations: Vec::new(),
+            effects: Vec::new(),
+            touched: Vec::new(),
+            touched_set: HashSet::new(),
+            sent: HashMap::new(),
+            overlay: HashMap::new(),
+        }
+    }
+
+    /// Chats this batch changed; their states are dropped if the batch fails.
+    pub fn touched(&self) -> &[ChatId] {
+        &self.touched
+    }
+
+    fn touch(&mut self, chat: ChatId) {
+        if self.touched_set.insert(chat) {
+            self.touched.push(chat);
+        }
+    }
+
+    /// Applies one command. A store failure aborts the whole batch.
+    pub async fn handle(&mut self, rec: CommandRecord) -> Result<(), StoreError> {
+        let chat_id = rec.cmd.chat_id();
+        let result = match rec.cmd.clone() {
+            Command::CreateChat {
+                chat_id,
+                kind,
+                title,
+                members,
+            } => {
+                self.create_chat(rec.actor, chat_id, kind, title, members)
+                    .await?
+            }
+            Command::Send {
+                chat_id,
+                message_id,
+                client_msg_id,
+                text,
+                reply_to_seq,
+                forwarded_from,
+            } => {
+                self.send(
+                    rec.actor,
+                    chat_id,
+                    message_id,
+                    client_msg_id,
+                    text,
+                    reply_to_seq,
+                    forwarded_from,
+                )
+                .await?
+            }
+            Command::Edit { chat_id, seq, text } => {
+                self.edit(rec.actor, chat_id, seq, text).await?
+            }
+            Command::Delete { chat_id, seq } => self.delete(rec.actor, chat_id, seq).await?,
+            Command::AddMember {
+                chat_id,
+                user_id,
+                role,
+            } => self.add_member(rec.actor, chat_id, user_id, role).await?,
+            Command::RemoveMember { chat_id, user_id } => {
+                self.remove_member(rec.actor, chat_id, user_id).await?
+            }
+            Command::SetRole {
+                chat_id,
+                user_id,
+                role,
+            } => self.set_role(rec.actor, chat_id, user_id, role).await?,
+            Command::Read { chat_id, seq } => self.read(rec.actor, chat_id, seq).await?,
+        };
+        let (outcome, event) = match result {
+            Ok((o, e)) => (o, e),
+            Err(r) => {
+                crate::metrics::REJECTED
+                    .with_label_values(&[r.code.as_str()])
+                    .inc();
+                (Outcome::Rejected(r), None)
+            }
+        };
+        let chat = if event.is_some() {
+            self.states.peek(chat_id).map(|s| s.chat.clone())
+        } else {
+            None
+        };
+        if event.is_none() && rec.reply_to.is_none() {
+            return Ok(());
+        }
+        self.effects.push((
+            chat_id,
+            EffectRecord {
+                v: RECORD_VERSION,
+                accepted_at: rec.accepted_at,
+                event,
+                chat,
+                reply_to: rec.reply_to,
+                outcome,
+            },
+        ));
+        Ok(())
+    }
+
+    /// Ends the batch: one counters update per changed chat.
+    pub fn finish(mut self) -> (Vec<Mutation>, Vec<(ChatId, EffectRecord)>) {
+        for chat in std::mem::take(&mut self.touched) {
+            if let Some(st) = self.states.peek(chat) {
+                self.mutations.push(Mutation::ChatCounters {
+                    chat_id: chat,
+                    last_seq: st.chat.last_seq,
+                    last_pts: st.chat.last_pts,
+                    member_count: st.chat.member_count,
+                    last_message: st.chat.last_message.clone(),
+                });
+            }
+        }
+        (self.mutations, self.effects)
+    }
+
+    async fn state(&mut self, chat: ChatId) -> Result<Option<&mut ChatState>, StoreError> {
+        self.states.get(self.store, chat).await
+    }
+
+    async fn message(&mut self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {
+        if let Some(m) = self.overlay.get(&(chat, seq)) {
+            return Ok(Some(m.clone()));
+        }
+        self.store.message(chat, seq).await
+    }
+
+    async fn create_chat(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        kind: ChatKind,
+        title: String,
+        others: Vec<UserId>,
+    ) -> Result<Handled, StoreError> {
+        if let Some(st) = self.state(chat_id).await? {
+            // A retried create (or the direct chat that already exists).
+            return Ok(if st.members.contains_key(&actor) {
+                Ok((ok_chat(&st.chat, true), None))
+            } else {
+                Err(Rejection::new(Code::Forbidden, "that chat id is taken"))
+            });
+        }
+        let mut ids: Vec<UserId> = others.into_iter().filter(|u| *u != actor).collect();
+        ids.sort();
+        ids.dedup();
+        match kind {
+            ChatKind::Direct => {
+                if ids.len() != 1 || direct_chat_id(actor, ids[0]) != chat_id {
+                    return Ok(Err(Rejection::new(
+                        Code::InvalidMembers,
+                        "a direct chat has exactly one other member",
+                    )));
+                }
+            }
+            ChatKind::Group => {
+                if let Err(r) = self.limits.check_title(&title) {
+                    return Ok(Err(r));
+                }
+                if ids.len() > self.limits.max_initial_members {
+                    return Ok(Err(Rejection::new(
+                        Code::InvalidMembers,
+                        "too many initial members",
+                    )));
+                }
+            }
+        }
+        let found = self.store.users(&ids).await?;
+        if found.len() != ids.len() {
+            return Ok(Err(Rejection::new(
+                Code::UserNotFound,
+                "a member does not exist",
+            )));
+        }
+        let mut members = vec![Member {
+            user_id: actor,
+            role: if kind == ChatKind::Group {
+                Role::Admin
+            } else {
+                Role::Member
+            },
+        }];
+        members.extend(ids.iter().map(|u| Member {
+            user_id: *u,
+            role: Role::Member,
+        }));
+        let chat = Chat {
+            id: chat_id,
+            kind,
+            title: if kind == ChatKind::Group {
+                title.trim().to_string()
+            } else {
+                String::new()
+            },
+            created_by: actor,
+            created_at: now_ms(),
+            last_seq: 0,
+            last_pts: 0,
+            member_count: members.len() as u32,
+            last_message: None,
+        };
+        self.mutations.push(Mutation::InsertChat(chat.clone()));
+        for m in &members {
+            self.mutations.push(Mutation::PutMember {
+                chat_id,
+                member: *m,
+            });
+            self.mutations.push(Mutation::PutMembership {
+                user_id: m.user_id,
+                chat_id,
+                role: m.role,
+            });
+        }
+        self.states.insert(ChatState {
+            chat: chat.clone(),
+            members: members.iter().map(|m| (m.user_id, m.role)).collect(),
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::ChatCreated { chat, members }),
+        )))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        message_id: MessageId,
+        client_msg_id: String,
+        text: String,
+        reply_to_seq: Option<u64>,
+        forwarded_from: Option<ForwardedFrom>,
+    ) -> Result<Handled, StoreError> {
+        let key = (chat_id, actor, client_msg_id.clone());
+        if let Some(m) = self.sent.get(&key) {
+            return Ok(Ok((ok_message(m, true), None)));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_post(st.members.get(&actor).copied()) {
+            return Ok(Err(r));
+        }
+        let last_seq = st.chat.last_seq;
+        if let Err(r) = self
+            .limits
+            .check_text(&text)
+            .and(self.limits.check_client_msg_id(&client_msg_id))
+        {
+            return Ok(Err(r));
+        }
+        if let Some(orig) = self
+            .store
+            .message_by_client_id(chat_id, actor, &client_msg_id)
+            .await?
+        {
+            return Ok(Ok((ok_message(&orig, true), None)));
+        }
+        if let Some(r) = reply_to_seq
+            && (r == 0 || r > last_seq)
+        {
+            return Ok(Err(Rejection::new(
+                Code::MessageNotFound,
+                "the message replied to does not exist",
+            )));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        st.chat.last_seq += 1;
+        st.chat.last_pts += 1;
+        let msg = Message {
+            id: message_id,
+            chat_id,
+            seq: st.chat.last_seq,
+            sender_id: actor,
+            client_msg_id,
+            text,
+            reply_to_seq,
+            forwarded_from,
+            created_at: now_ms(),
+            edited_at: None,
+            deleted: false,
+            pts: st.chat.last_pts,
+        };
+        st.chat.last_message = Some(LastMessage::of(&msg));
+        self.mutations.push(Mutation::InsertMessage(msg.clone()));
+        self.sent.insert(key, msg.clone());
+        self.overlay.insert((chat_id, msg.seq), msg.clone());
+        self.touch(chat_id);
+        crate::metrics::MESSAGES.inc();
+        Ok(Ok((
+            ok_message(&msg, false),
+            Some(Event::Message { message: msg }),
+        )))
+    }
+
+    async fn edit(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        seq: u64,
+        text: String,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let role = st.members.get(&actor).copied();
+        if let Err(r) = rules::can_read(role) {
+            return Ok(Err(r));
+        }
+        let Some(mut msg) = self.message(chat_id, seq).await? else {
+            return Ok(Err(Rejection::new(
+                Code::MessageNotFound,
+                "no such message",
+            )));
+        };
+        if let Err(r) =
+            rules::can_edit(role, msg.sender_id == actor).and(self.limits.check_text(&text))
+        {
+            return Ok(Err(r));
+        }
+        if msg.deleted {
+            return Ok(Err(Rejection::new(
+                Code::MessageDeleted,
+                "the message was deleted",
+            )));
+        }
+        if msg.text == text {
+            return Ok(Ok((ok_message(&msg, true), None)));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        st.chat.last_pts += 1;
+        let pts = st.chat.last_pts;
+        let edited_at = now_ms();
+        msg.text = text.clone();
+        msg.edited_at = Some(edited_at);
+        msg.pts = pts;
+        if st.chat.last_message.as_ref().is_some_and(|l| l.seq == seq) {
+            st.chat.last_message = Some(LastMessage::of(&msg));
+        }
+        self.mutations.push(Mutation::EditMessage {
+            chat_id,
+            seq,
+            text: text.clone(),
+            edited_at,
+            pts,
+        });
+        self.overlay.insert((chat_id, seq), msg.clone());
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_message(&msg, false),
+            Some(Event::Edited {
+                chat_id,
+                seq,
+                text,
+                edited_at,
+                pts,
+            }),
+        )))
+    }
+
+    async fn delete(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        seq: u64,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let role = st.members.get(&actor).copied();
+        if let Err(r) = rules::can_read(role) {
+            return Ok(Err(r));
+        }
+        let Some(mut msg) = self.message(chat_id, seq).await? else {
+            return Ok(Err(Rejection::new(
+                Code::MessageNotFound,
+                "no such message",
+            )));
+        };
+        if let Err(r) = rules::can_delete(role, msg.sender_id == actor) {
+            return Ok(Err(r));
+        }
+        if msg.deleted {
+            return Ok(Ok((ok_message(&msg, true), None)));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        st.chat.last_pts += 1;
+        let pts = st.chat.last_pts;
+        msg.text.clear();
+        msg.deleted = true;
+        msg.pts = pts;
+        if st.chat.last_message.as_ref().is_some_and(|l| l.seq == seq) {
+            st.chat.last_message = Some(LastMessage::of(&msg));
+        }
+        self.mutations
+            .push(Mutation::DeleteMessage { chat_id, seq, pts });
+        self.overlay.insert((chat_id, seq), msg.clone());
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_message(&msg, false),
+            Some(Event::Deleted { chat_id, seq, pts }),
+        )))
+    }
+
+    async fn add_member(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_add_member(st.chat.kind, st.members.get(&actor).copied(), role) {
+            return Ok(Err(r));
+        }
+        if st.members.get(&user) == Some(&role) {
+            return Ok(Ok((ok_chat(&st.chat, true), None)));
+        }
+        if st.members.contains_key(&user) {
+            return Ok(Err(Rejection::new(
+                Code::AlreadyMember,
+                "already a member; change the role instead",
+            )));
+        }
+        if self.store.users(&[user]).await?.is_empty() {
+            return Ok(Err(Rejection::new(Code::UserNotFound, "no such user")));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        st.chat.last_pts += 1;
+        st.chat.member_count += 1;
+        st.members.insert(user, role);
+        let pts = st.chat.last_pts;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::PutMember {
+            chat_id,
+            member: Member {
+                user_id: user,
+                role,
+            },
+        });
+        self.mutations.push(Mutation::PutMembership {
+            user_id: user,
+            chat_id,
+            role,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::MemberAdded {
+                chat,
+                user_id: user,
+                role,
+                pts,
+            }),
+        )))
+    }
+
+    async fn remove_member(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let target = st.members.get(&user).copied();
+        if let Err(r) = rules::can_remove_member(
+            st.chat.kind,
+            st.members.get(&actor).copied(),
+            target,
+            actor == user,
+        ) {
+            return Ok(Err(r));
+        }
+        st.chat.last_pts += 1;
+        st.chat.member_count = st.chat.member_count.saturating_sub(1);
+        st.members.remove(&user);
+        let pts = st.chat.last_pts;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::RemoveMember {
+            chat_id,
+            user_id: user,
+        });
+        self.mutations.push(Mutation::RemoveMembership {
+            user_id: user,
+            chat_id,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::MemberRemoved {
+                chat_id,
+                user_id: user,
+                pts,
+            }),
+        )))
+    }
+
+    async fn set_role(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let target = st.members.get(&user).copied();
+        if let Err(r) = rules::can_set_role(
+            st.chat.kind,
+            st.members.get(&actor).copied(),
+            target,
+            actor == user,
+        ) {
+            return Ok(Err(r));
+        }
+        if target == Some(role) {
+            return Ok(Ok((ok_chat(&st.chat, true), None)));
+        }
+        st.chat.last_pts += 1;
+        st.members.insert(user, role);
+        let pts = st.chat.last_pts;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::PutMember {
+            chat_id,
+            member: Member {
+                user_id: user,
+                role,
+            },
+        });
+        self.mutations.push(Mutation::PutMembership {
+            user_id: user,
+            chat_id,
+            role,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::RoleChanged {
+                chat_id,
+                user_id: user,
+                role,
+                pts,
+            }),
+        )))
+    }
+
+    async fn read(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        seq: u64,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_read(st.members.get(&actor).copied()) {
+            return Ok(Err(r));
+        }
+        let seq = seq.min(st.chat.last_seq);
+        self.mutations.push(Mutation::AdvanceCursor {
+            user_id: actor,
+            chat_id,
+            seq,
+        });
+        Ok(Ok((
+            Outcome::Ok {
+                message: None,
+                chat: None,
+                duplicate: false,
+            },
+            Some(Event::Read {
+                chat_id,
+                user_id: actor,
+                seq,
+            }),
+        )))
+    }
+}

@@ -1,0 +1,81 @@
+//! Prometheus metrics of the writer.
+
+use std::sync::LazyLock;
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Commands per batch.
+pub static BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new("writer_batch_commands", "Commands per writer batch")
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Seconds from poll to commit of one batch.
+pub static BATCH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "writer_batch_seconds",
+                "Time to process, persist and publish one batch",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Messages persisted.
+pub static MESSAGES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("writer_messages_total", "Messages persisted").expect("valid counter"))
+});
+
+/// Commands rejected, by code.
+pub static REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("writer_rejected_total", "Commands rejected"),
+            &["code"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Batches retried after a store or log failure.
+pub static RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("writer_retries_total", "Batches retried after a failure")
+            .expect("valid counter"),
+    )
+});
+
+/// Records that could not be decoded and were skipped.
+pub static BAD_RECORDS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "writer_bad_records_total",
+            "Undecodable command records skipped",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Chats whose state is in memory.
+pub static CHATS_IN_MEMORY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "writer_chats_in_memory",
+            "Chats whose state the writer holds",
+        )
+        .expect("valid gauge"),
+    )
+});
