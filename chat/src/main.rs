@@ -1,1 +1,68 @@
-fn main() {}
+//! `chat`: parses configuration, sets up logging and signals, runs a mode.
+
+use chat::config::{Cli, Command, StandaloneConfig};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if cli.log_format == "json" {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .json()
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    match cli.command {
+        Command::Standalone(args) => {
+            let cfg = StandaloneConfig::resolve(args)?;
+            let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+            let data = cfg.data_dir.display().to_string();
+            let web = cfg.web_dir.as_ref().map(|d| d.display().to_string());
+            let running = chat::start_standalone(cfg, listener).await?;
+            println!(
+                "chat standalone listening on http://{} (data in {data})",
+                running.addr
+            );
+            match web {
+                Some(w) => println!("web client: http://{}/ (from {w})", running.addr),
+                None => println!(
+                    "web client not built: API at http://{}/api/v1, WebSocket at ws://{}/ws",
+                    running.addr, running.addr
+                ),
+            }
+            let stopper = running.stopper();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down");
+                let _ = stopper.send(true);
+            });
+            running.wait().await
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,1 +1,221 @@
-//! placeholder
+//! The gateway role: HTTP API under `/api/v1`, WebSocket `/ws`, health and
+//! metrics, and the web client's files. Stateless: it holds connections and the
+//! subscriptions they need, nothing durable.
+//!
+//! Architecture invariant: the gateway writes only accounts to the store; every
+//! change to a chat goes through the log to the writer.
+
+pub mod auth;
+mod commands;
+pub mod error;
+mod extract;
+mod http;
+pub mod hub;
+pub mod metrics;
+mod reads;
+mod state;
+pub mod ws;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use chat_core::Code;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use commands::Commander;
+pub use error::ApiError;
+pub use reads::Reads;
+pub use state::{AppState, Deps, Gateway, GatewayConfig};
+
+/// The OpenAPI document of `/api/v1`, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Why a gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The JWT secret is unusable.
+    #[error("jwt: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+    /// Pub/sub could not be set up.
+    #[error("pub/sub: {0}")]
+    PubSub(#[from] chat_core::CacheError),
+    /// Serving failed.
+    #[error("serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the gateway state and starts its pub/sub dispatcher.
+pub async fn build(
+    cfg: GatewayConfig,
+    deps: Deps,
+    shutdown: watch::Receiver<bool>,
+) -> Result<AppState, GatewayError> {
+    let tokens = auth::Tokens::new(&cfg.jwt_secret, cfg.token_ttl)?;
+    let (subscriber, inbox) = deps.pubsub.subscriber().await?;
+    let hub = hub::Hub::new(subscriber);
+    // Replies to this gateway's commands arrive on its own channel.
+    let gw_chan = chat_core::wire::gateway_channel(&cfg.instance_id);
+    let (reply_tx, _reply_rx) = tokio::sync::mpsc::channel(1);
+    hub.subscribe(
+        &gw_chan,
+        0,
+        &hub::ConnTx {
+            tx: reply_tx,
+            slow: Arc::default(),
+        },
+    )
+    .await?;
+    tokio::spawn(hub.clone().run(inbox));
+    let commander = Commander {
+        log: deps.log.clone(),
+        hub: hub.clone(),
+        instance: cfg.instance_id.clone(),
+        topic: cfg.commands_topic.clone(),
+        timeout: cfg.reply_timeout,
+    };
+    let reads = Reads {
+        store: deps.store.clone(),
+        cache: deps.cache.clone(),
+    };
+    Ok(AppState(Arc::new(Gateway {
+        cfg,
+        deps,
+        tokens,
+        hub,
+        reads,
+        commander,
+        shutdown,
+        accepting: AtomicBool::new(true),
+    })))
+}
+
+/// The router: API, WebSocket, health, metrics, and the web client.
+pub fn app(st: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/auth/register", post(http::register))
+        .route("/auth/login", post(http::login))
+        .route("/me", get(http::me))
+        .route("/users", get(http::users))
+        .route("/users/by-name/{name}", get(http::user_by_name))
+        .route("/users/{id}", get(http::user))
+        .route("/chats", get(http::chat_list).post(http::create_chat))
+        .route("/chats/{id}", get(http::get_chat))
+        .route(
+            "/chats/{id}/members",
+            get(http::members).post(http::add_member),
+        )
+        .route(
+            "/chats/{id}/members/{user}",
+            axum::routing::patch(http::set_role).delete(http::remove_member),
+        )
+        .route("/chats/{id}/messages", get(http::history).post(http::send))
+        .route(
+            "/chats/{id}/messages/{seq}",
+            axum::routing::patch(http::edit).delete(http::delete),
+        )
+        .route("/chats/{id}/messages/{seq}/forward", post(http::forward))
+        .route("/chats/{id}/read", put(http::read))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes));
+    let mut router = Router::new()
+        .nest("/api/v1", api)
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text));
+    router = match &st.cfg.web_dir {
+        Some(dir) => router.fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
+        ),
+        None => router.fallback(no_web_client),
+    };
+    router
+        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            ),
+        ))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(st)
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "no such API endpoint")
+}
+
+async fn no_web_client() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "the web client is not built; run `npm --prefix web ci && npm --prefix web run build` or use the API under /api/v1",
+    )
+        .into_response()
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    if !st.accepting.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    if let Err(e) = st.deps.store.ping().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response();
+    }
+    if let Err(e) = st.deps.cache.ping().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("cache: {e}")).into_response();
+    }
+    "ready".into_response()
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(),
+    )
+        .into_response()
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then drains:
+/// stops accepting, closes every WebSocket with code 1012 (reconnect elsewhere),
+/// and waits at most `drain` for requests to finish.
+pub async fn serve(
+    st: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_signal: watch::Sender<bool>,
+    drain: Duration,
+) -> Result<(), GatewayError> {
+    let router = app(st.clone());
+    let st2 = st.clone();
+    let graceful = async move {
+        shutdown.await;
+        st2.accepting.store(false, Ordering::Relaxed);
+        let _ = drain_signal.send(true);
+        tracing::info!("gateway draining");
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    let mut sd = st.shutdown.clone();
+    tokio::select! {
+        r = server => r?,
+        _ = async {
+            let _ = sd.wait_for(|v| *v).await;
+            tokio::time::sleep(drain).await;
+        } => tracing::warn!("drain time exceeded; closing remaining connections"),
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Passwords (argon2id) and access tokens (JWT HS256 with expiry).
+
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chat_core::{Code, UserId, now_ms};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, as a decimal string.
+    pub sub: String,
+    /// The user name at login time.
+    pub name: String,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+}
+
+/// Signs and verifies tokens with one HS256 secret.
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    /// Lifetime of issued tokens.
+    ttl: Duration,
+}
+
+impl Tokens {
+    /// Keys from a secret (at least 32 bytes is advised).
+    pub fn new(secret: &[u8], ttl: Duration) -> Result<Tokens, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Tokens {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
+            validation,
+            ttl,
+        })
+    }
+
+    /// A token for `user`, and its expiry (Unix seconds).
+    pub fn issue(&self, user: UserId, name: &str) -> Result<(String, i64), ApiError> {
+        let now = now_ms() / 1000;
+        let exp = now + self.ttl.as_secs() as i64;
+        self.issue_with(user, name, now, exp).map(|t| (t, exp))
+    }
+
+    /// A token with explicit times (tests make expired ones with it).
+    pub fn issue_with(
+        &self,
+        user: UserId,
+        name: &str,
+        iat: i64,
+        exp: i64,
+    ) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: user.to_string(),
+            name: name.to_string(),
+            iat,
+            exp,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal("jwt encode", e))
+    }
+
+    /// The user of a valid token.
+    pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::new(Code::TokenExpired, "the token has expired; log in again")
+                }
+                _ => ApiError::new(Code::InvalidToken, "the token is invalid"),
+            })?;
+        data.claims
+            .sub
+            .parse::<u64>()
+            .map(UserId)
+            .map_err(|_| ApiError::new(Code::InvalidToken, "the token is invalid"))
+    }
+}
+
+/// Hashes a password with argon2id and a random salt (CPU-heavy: call from a
+/// blocking thread).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal("argon2 hash", e))
+}
+
+/// Checks a password against a stored PHC string (CPU-heavy).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The authenticated caller of an HTTP request (`Authorization: Bearer <jwt>`).
+#[derive(Clone, Copy, Debug)]
+pub struct AuthUser(pub UserId);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(Code::AuthRequired, "send Authorization: Bearer <token>")
+        })?;
+        state.tokens.verify(token).map(AuthUser)
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_roundtrip_expire_and_refuse_forgeries() {
+        let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60)).unwrap();
+        let (tok, _) = t.issue(UserId(42), "alice").unwrap();
+        assert_eq!(t.verify(&tok).unwrap(), UserId(42));
+        let old = t.issue_with(UserId(42), "alice", 0, 10).unwrap();
+        assert_eq!(t.verify(&old).unwrap_err().code, Code::TokenExpired);
+        let other =
+            Tokens::new(b"another secret another secret 00", Duration::from_secs(60)).unwrap();
+        let (forged, _) = other.issue(UserId(42), "alice").unwrap();
+        assert_eq!(t.verify(&forged).unwrap_err().code, Code::InvalidToken);
+        assert_eq!(t.verify("garbage").unwrap_err().code, Code::InvalidToken);
+    }
+
+    #[test]
+    fn passwords() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+}

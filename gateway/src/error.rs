@@ -1,0 +1,115 @@
+//! The gateway's error type and its mapping to HTTP statuses; the machine-readable
+//! codes are `chat_core::Code`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chat_core::{CacheError, Code, LogError, Rejection, StoreError};
+use serde::Serialize;
+
+/// An error answered to a client: a code and a message safe to show.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    /// Machine-readable code.
+    pub code: Code,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure on our side: logged in full, answered without details.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(context, error = %err, "internal error");
+        ApiError::new(Code::Internal, "internal error; see the server log")
+    }
+}
+
+/// The HTTP status of each code.
+pub fn status_of(code: Code) -> StatusCode {
+    use Code::*;
+    match code {
+        BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
+        | InvalidClientMsgId | InvalidTitle | InvalidName | InvalidPassword | InvalidMembers
+        | DirectChat | SlowConsumer => StatusCode::BAD_REQUEST,
+        TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        AuthRequired | InvalidToken | TokenExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
+        NotMember | Silenced | Forbidden => StatusCode::FORBIDDEN,
+        ChatNotFound | MessageNotFound | UserNotFound | NotFound => StatusCode::NOT_FOUND,
+        NameTaken | AlreadyMember | MessageDeleted => StatusCode::CONFLICT,
+        TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        Timeout => StatusCode::GATEWAY_TIMEOUT,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// JSON body of every error response.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorInner<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorInner<'a> {
+    code: Code,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        crate::metrics::ERRORS
+            .with_label_values(&[self.code.as_str()])
+            .inc();
+        let body = ErrorBody {
+            error: ErrorInner {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        (status_of(self.code), Json(body)).into_response()
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::new(r.code, r.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::new(Code::Unavailable, "storage is unavailable; retry later")
+            }
+            other => ApiError::internal("store", other),
+        }
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        tracing::warn!(error = %e, "log unavailable");
+        ApiError::new(
+            Code::Unavailable,
+            "the message log is unavailable; retry later",
+        )
+    }
+}
+
+impl From<CacheError> for ApiError {
+    fn from(e: CacheError) -> Self {
+        tracing::warn!(error = %e, "cache unavailable");
+        ApiError::new(Code::Unavailable, "the cache is unavailable; retry later")
+    }
+}

@@ -1,0 +1,61 @@
+//! Extractors that turn bad input into our error format.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use chat_core::{ChatId, Code, UserId};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// `Json<T>` whose rejections are `bad_json` (400) or `too_large` (413).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                Code::BadJson,
+                "expected a JSON body with Content-Type: application/json",
+            )),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(Code::TooLarge, "request body too large"))
+            }
+            Err(r) => Err(ApiError::new(Code::BadJson, r.body_text())),
+        }
+    }
+}
+
+/// Parses an id from a path segment.
+pub fn parse_id(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>()
+        .map_err(|_| ApiError::new(Code::InvalidId, format!("{s:?} is not a valid id")))
+}
+
+/// A chat id from a path segment.
+pub fn chat_id(s: &str) -> Result<ChatId, ApiError> {
+    parse_id(s).map(ChatId)
+}
+
+/// A user id from a path segment.
+pub fn user_id(s: &str) -> Result<UserId, ApiError> {
+    parse_id(s).map(UserId)
+}
+
+/// A message seq from a path segment (1 or more).
+pub fn seq(s: &str) -> Result<u64, ApiError> {
+    match s.parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(ApiError::new(
+            Code::InvalidId,
+            format!("{s:?} is not a valid seq"),
+        )),
+    }
+}

@@ -1,0 +1,117 @@
+//! Prometheus metrics of the gateway, and the `/metrics` encoder.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, TextEncoder,
+};
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Open WebSocket connections.
+pub static CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new("gateway_connections", "Open WebSocket connections").expect("valid gauge"),
+    )
+});
+
+/// Channels this gateway is subscribed to.
+pub static CHANNELS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "gateway_channels",
+            "Pub/sub channels subscribed by this gateway",
+        )
+        .expect("valid gauge"),
+    )
+});
+
+/// Frames pushed to clients (events, replayed history, acks).
+pub static DELIVERIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_deliveries_total",
+            "Frames pushed to WebSocket clients",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Live events dropped because the connection already had them (seq ≤ delivered).
+pub static DUPLICATES_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_duplicates_dropped_total",
+            "Live messages dropped as already delivered",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Gaps in live delivery refilled from the store.
+pub static GAPS_FILLED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_gaps_filled_total",
+            "Delivery gaps refilled from history",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Connections closed because their queue filled.
+pub static SLOW_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_slow_clients_dropped_total",
+            "Connections closed as slow consumers",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Commands produced to the log.
+pub static COMMANDS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("gateway_commands_total", "Commands produced to the log")
+            .expect("valid counter"),
+    )
+});
+
+/// Errors answered, by code.
+pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("gateway_errors_total", "Errors answered to clients"),
+            &["code"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Seconds from the gateway accepting a send to a client receiving the message.
+pub static E2E_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "gateway_e2e_delivery_seconds",
+                "Accept at a gateway to push to a client",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// The default registry in the Prometheus text format.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    let enc = TextEncoder::new();
+    if let Err(e) = enc.encode(&prometheus::gather(), &mut buf) {
+        tracing::error!(error = %e, "metrics encoding failed");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}

@@ -1,0 +1,118 @@
+//! The gateway's configuration, dependencies and shared state.
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use chat_core::ports::{Cache, Log, PubSub, Store};
+use chat_core::rules::Limits;
+use chat_core::{COMMANDS_TOPIC, IdGenerator};
+use tokio::sync::watch;
+
+use crate::auth::Tokens;
+use crate::commands::Commander;
+use crate::hub::Hub;
+use crate::reads::Reads;
+
+/// Settings of a gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Unique id of this gateway instance (its reply channel is `gw:{id}`).
+    pub instance_id: String,
+    /// HS256 secret of access tokens.
+    pub jwt_secret: Vec<u8>,
+    /// Lifetime of access tokens.
+    pub token_ttl: Duration,
+    /// Input limits (text length, client id length…).
+    pub limits: Limits,
+    /// Largest WebSocket text frame accepted; larger ones get a `too_large` error
+    /// frame, and frames over twice this close the connection (1009).
+    pub max_frame_bytes: usize,
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+    /// Events queued per connection before it counts as a slow consumer.
+    pub conn_queue: usize,
+    /// Commands a connection may have in flight.
+    pub max_inflight: usize,
+    /// How long a command waits for its outcome.
+    pub reply_timeout: Duration,
+    /// How long a new connection has to authenticate.
+    pub auth_timeout: Duration,
+    /// How long one write to a client may take before it counts as slow.
+    pub write_timeout: Duration,
+    /// Most messages per history page.
+    pub max_page: u32,
+    /// Topic commands are produced to.
+    pub commands_topic: String,
+    /// Directory of the built web client, served at `/` when set.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            instance_id: "gw-1".into(),
+            jwt_secret: Vec::new(),
+            token_ttl: Duration::from_secs(24 * 3600),
+            limits: Limits::default(),
+            max_frame_bytes: 64 * 1024,
+            max_body_bytes: 64 * 1024,
+            conn_queue: 1024,
+            max_inflight: 256,
+            reply_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            max_page: 200,
+            commands_topic: COMMANDS_TOPIC.into(),
+            web_dir: None,
+        }
+    }
+}
+
+/// What a gateway talks to.
+#[derive(Clone)]
+pub struct Deps {
+    /// Commands go here.
+    pub log: Arc<dyn Log>,
+    /// Accounts are written here; history is read from here.
+    pub store: Arc<dyn Store>,
+    /// Chat lists and pre-checks are read through this.
+    pub cache: Arc<dyn Cache>,
+    /// Events arrive through this.
+    pub pubsub: Arc<dyn PubSub>,
+    /// Ids for users, chats and messages.
+    pub ids: Arc<IdGenerator>,
+}
+
+/// Everything a request handler or connection needs.
+pub struct Gateway {
+    /// Settings.
+    pub cfg: GatewayConfig,
+    /// Dependencies.
+    pub deps: Deps,
+    /// Token keys.
+    pub tokens: Tokens,
+    /// Subscriptions and replies.
+    pub hub: Arc<Hub>,
+    /// Cached reads.
+    pub reads: Reads,
+    /// Command submission.
+    pub commander: Commander,
+    /// Becomes `true` when the gateway drains.
+    pub shutdown: watch::Receiver<bool>,
+    /// False while draining, for `/readyz`.
+    pub accepting: AtomicBool,
+}
+
+/// Shared state of the axum app.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Gateway>);
+
+impl Deref for AppState {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.0
+    }
+}

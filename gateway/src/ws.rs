@@ -1,0 +1,662 @@
+//! One WebSocket connection: authentication, subscriptions with resume by seq,
+//! commands with acks, and delivery of events in seq order without gaps or
+//! duplicates. The protocol is described in `docs/protocol.md`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chat_core::ports::HistoryPage;
+use chat_core::wire::{
+    ClientFrame, Command, Envelope, Event, Outcome, PubKind, ServerFrame, chat_channel,
+    user_channel,
+};
+use chat_core::{ChatId, Code, MessageId, UserId, now_ms};
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, mpsc};
+
+use crate::commands::Pending;
+use crate::error::ApiError;
+use crate::hub::{ConnId, ConnTx};
+use crate::metrics;
+use crate::state::AppState;
+
+/// Close code: authentication failed or timed out.
+pub const CLOSE_AUTH: u16 = 4001;
+/// Close code: the client did not keep up with its events (resume by seq).
+pub const CLOSE_SLOW: u16 = 4008;
+/// Close code: frame larger than the transport limit.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: the gateway is shutting down; reconnect (to another gateway).
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// Messages per page when replaying history into a connection.
+const REPLAY_PAGE: u32 = 200;
+
+/// `GET /ws`: upgrades to a WebSocket. A valid bearer token in the request
+/// authenticates at once; otherwise the first frame must be `auth`.
+pub async fn upgrade(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let pre = match headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        }) {
+        Some(t) => match st.tokens.verify(t.trim()) {
+            Ok(u) => Some(u),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    if !st.accepting.load(std::sync::atomic::Ordering::Relaxed) {
+        return ApiError::new(Code::Unavailable, "gateway is draining; connect to another")
+            .into_response();
+    }
+    let limit = st.cfg.max_frame_bytes.saturating_mul(2).max(1024);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| async move { Conn::serve(st, socket, pre).await })
+}
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+type Reply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+/// Per-chat delivery state of a connection.
+struct ChatSub {
+    /// Highest seq sent to the client; live messages at or below are duplicates.
+    delivered: u64,
+}
+
+struct Conn {
+    st: AppState,
+    id: ConnId,
+    user: UserId,
+    sink: Sink,
+    txq: ConnTx,
+    subs: HashMap<ChatId, ChatSub>,
+    /// Commands awaiting their outcome, each resolving to the frame to send.
+    replies: FuturesUnordered<Reply>,
+}
+
+fn encode(frame: &ServerFrame) -> Bytes {
+    serde_json::to_vec(frame)
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
+fn error_frame(code: Code, message: impl Into<String>, reference: Option<String>) -> Bytes {
+    encode(&ServerFrame::Error {
+        code,
+        message: message.into(),
+        reference,
+    })
+}
+
+fn api_error_frame(e: ApiError, reference: Option<String>) -> Bytes {
+    metrics::ERRORS.with_label_values(&[e.code.as_str()]).inc();
+    error_frame(e.code, e.message, reference)
+}
+
+/// Why a connection ends.
+enum End {
+    /// The client closed or the socket failed.
+    Gone,
+    /// Close with a code and reason.
+    Close(u16, &'static str),
+}
+
+impl Conn {
+    async fn serve(st: AppState, socket: WebSocket, pre: Option<UserId>) {
+        let (mut sink, mut stream) = socket.split();
+        let user = match pre {
+            Some(u) => u,
+            None => match authenticate(&st, &mut sink, &mut stream).await {
+                Some(u) => u,
+                None => return,
+            },
+        };
+        let (tx, mut rx) = mpsc::channel::<Envelope>(st.cfg.conn_queue.max(1));
+        let slow = Arc::new(Notify::new());
+        let mut conn = Conn {
+            id: st.hub.conn_id(),
+            user,
+            sink,
+            txq: ConnTx {
+                tx,
+                slow: slow.clone(),
+            },
+            subs: HashMap::new(),
+            replies: FuturesUnordered::new(),
+            st,
+        };
+        metrics::CONNECTIONS.inc();
+        let end = conn.run(&mut stream, &mut rx, &slow).await;
+        if let End::Close(code, reason) = end {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                conn.sink.send(WsMessage::Close(Some(frame))),
+            )
+            .await;
+        }
+        conn.cleanup().await;
+        metrics::CONNECTIONS.dec();
+    }
+
+    async fn run(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        rx: &mut mpsc::Receiver<Envelope>,
+        slow: &Notify,
+    ) -> End {
+        let mut shutdown = self.st.shutdown.clone();
+        let stop = async move {
+            let _ = shutdown.wait_for(|v| *v).await;
+        };
+        tokio::pin!(stop);
+        if let Err(e) = self
+            .st
+            .hub
+            .subscribe(&user_channel(self.user), self.id, &self.txq)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot subscribe user channel");
+            return End::Close(1011, "pub/sub unavailable");
+        }
+        let ready = encode(&ServerFrame::Ready {
+            user_id: self.user,
+            gateway: self.st.cfg.instance_id.clone(),
+        });
+        if self.write(ready).await.is_err() {
+            return End::Gone;
+        }
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
+                _ = slow.notified() => {
+                    metrics::SLOW_DROPPED.inc();
+                    tracing::info!(user = %self.user, "closing slow consumer");
+                    return End::Close(CLOSE_SLOW, "slow_consumer: event queue full; reconnect and resume by seq");
+                }
+                Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
+                Some(env) = rx.recv() => self.deliver(env).await,
+                msg = stream.next() => match msg {
+                    None => return End::Gone,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "websocket read failed");
+                        return if is_too_big(&e) { End::Close(CLOSE_TOO_BIG, "frame too large") } else { End::Gone };
+                    }
+                    Some(Ok(WsMessage::Text(t))) => self.on_text(t).await,
+                    Some(Ok(WsMessage::Binary(_))) => {
+                        self.write(error_frame(Code::BadJson, "binary frames are not supported; send JSON text", None)).await
+                    }
+                    Some(Ok(WsMessage::Close(_))) => return End::Gone,
+                    Some(Ok(_)) => Ok(()),
+                },
+            };
+            if step.is_err() {
+                return End::Gone;
+            }
+        }
+    }
+
+    async fn cleanup(&mut self) {
+        let hub = self.st.hub.clone();
+        hub.unsubscribe(&user_channel(self.user), self.id).await;
+        for chat in self.subs.keys() {
+            hub.unsubscribe(&chat_channel(*chat), self.id).await;
+        }
+    }
+
+    /// Sends one text frame, bounded in time: a client that does not read is slow.
+    async fn write(&mut self, json: Bytes) -> Result<(), ()> {
+        let text = Utf8Bytes::try_from(json).map_err(|_| ())?;
+        match tokio::time::timeout(
+            self.st.cfg.write_timeout,
+            self.sink.send(WsMessage::Text(text)),
+        )
+        .await
+        {
+            Ok(Ok(())) => {
+                metrics::DELIVERIES.inc();
+                Ok(())
+            }
+            _ => Err(()),
+        }
+    }
+
+    async fn deliver(&mut self, env: Envelope) -> Result<(), ()> {
+        match env.kind {
+            PubKind::Message => {
+                let Some(sub) = self.subs.get(&env.chat_id) else {
+                    return Ok(());
+                };
+                let delivered = sub.delivered;
+                if env.seq <= delivered {
+                    metrics::DUPLICATES_DROPPED.inc();
+                    return Ok(());
+                }
+                if env.seq > delivered + 1 {
+                    metrics::GAPS_FILLED.inc();
+                    self.replay(env.chat_id, delivered, Some(env.seq - 1))
+                        .await?;
+                }
+                self.write(env.json).await?;
+                if let Some(sub) = self.subs.get_mut(&env.chat_id) {
+                    sub.delivered = sub.delivered.max(env.seq);
+                }
+                if env.accepted_at > 0 {
+                    let ms = (now_ms() - env.accepted_at).max(0);
+                    metrics::E2E_SECONDS.observe(ms as f64 / 1000.0);
+                }
+                Ok(())
+            }
+            PubKind::ChatEvent => {
+                if self.subs.contains_key(&env.chat_id) {
+                    self.write(env.json).await?;
+                }
+                Ok(())
+            }
+            PubKind::Joined => {
+                if !self.subs.contains_key(&env.chat_id) {
+                    if self
+                        .st
+                        .hub
+                        .subscribe(&chat_channel(env.chat_id), self.id, &self.txq)
+                        .await
+                        .is_err()
+                    {
+                        return Err(());
+                    }
+                    self.subs
+                        .insert(env.chat_id, ChatSub { delivered: env.seq });
+                }
+                self.write(env.json).await
+            }
+            PubKind::Left => {
+                self.write(env.json).await?;
+                if self.subs.remove(&env.chat_id).is_some() {
+                    self.st
+                        .hub
+                        .unsubscribe(&chat_channel(env.chat_id), self.id)
+                        .await;
+                }
+                Ok(())
+            }
+            PubKind::UserEvent => self.write(env.json).await,
+            PubKind::Reply => Ok(()),
+        }
+    }
+
+    /// Sends the stored messages with `after < seq <= upto` (or up to the newest)
+    /// and advances the chat's delivered mark.
+    async fn replay(&mut self, chat: ChatId, after: u64, upto: Option<u64>) -> Result<(), ()> {
+        let mut from = after;
+        loop {
+            if upto.is_some_and(|u| from >= u) {
+                return Ok(());
+            }
+            let page = match self
+                .st
+                .deps
+                .store
+                .messages(
+                    chat,
+                    HistoryPage::After {
+                        after: from,
+                        limit: REPLAY_PAGE,
+                    },
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "history read failed during replay");
+                    let f = error_frame(
+                        Code::Unavailable,
+                        "history is unavailable; resubscribe with since_seq",
+                        None,
+                    );
+                    return self.write(f).await;
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for m in page {
+                if upto.is_some_and(|u| m.seq > u) {
+                    return Ok(());
+                }
+                let seq = m.seq;
+                let json = serde_json::to_vec(&Event::Message { message: m })
+                    .map(Bytes::from)
+                    .unwrap_or_default();
+                self.write(json).await?;
+                from = seq;
+                if let Some(sub) = self.subs.get_mut(&chat) {
+                    sub.delivered = sub.delivered.max(seq);
+                }
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), ()> {
+        if text.len() > self.st.cfg.max_frame_bytes {
+            let f = error_frame(
+                Code::TooLarge,
+                format!("frame exceeds {} bytes", self.st.cfg.max_frame_bytes),
+                None,
+            );
+            return self.write(f).await;
+        }
+        let frame: ClientFrame = match serde_json::from_str(text.as_str()) {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = e.to_string();
+                let code = if msg.contains("unknown variant") {
+                    Code::UnknownType
+                } else {
+                    Code::BadJson
+                };
+                metrics::ERRORS.with_label_values(&[code.as_str()]).inc();
+                return self.write(error_frame(code, msg, None)).await;
+            }
+        };
+        match self.on_frame(frame).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Client(frame)) => self.write(frame).await,
+            Err(Failure::Socket) => Err(()),
+        }
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), Failure> {
+        let me = self.user;
+        let st = self.st.clone();
+        match frame {
+            ClientFrame::Ping => self
+                .write(encode(&ServerFrame::Pong))
+                .await
+                .map_err(|_| Failure::Socket),
+            ClientFrame::Auth { .. } => Err(Failure::api(
+                ApiError::new(Code::BadJson, "already authenticated"),
+                None,
+            )),
+            ClientFrame::Subscribe { chat_id, since_seq } => {
+                self.subscribe(chat_id, since_seq).await
+            }
+            ClientFrame::Unsubscribe { chat_id } => {
+                if self.subs.remove(&chat_id).is_some() {
+                    st.hub.unsubscribe(&chat_channel(chat_id), self.id).await;
+                }
+                self.write(encode(&ServerFrame::Unsubscribed { chat_id }))
+                    .await
+                    .map_err(|_| Failure::Socket)
+            }
+            ClientFrame::Send {
+                chat_id,
+                client_msg_id,
+                text,
+                reply_to_seq,
+            } => {
+                let r = Some(client_msg_id.clone());
+                crate::http::precheck_send(&st, me, chat_id, &client_msg_id, &text)
+                    .await
+                    .map_err(|e| Failure::api(e, r.clone()))?;
+                let cmd = Command::Send {
+                    chat_id,
+                    message_id: MessageId(st.deps.ids.next()),
+                    client_msg_id: client_msg_id.clone(),
+                    text,
+                    reply_to_seq,
+                    forwarded_from: None,
+                };
+                self.submit(chat_id, cmd, Some(client_msg_id), None).await
+            }
+            ClientFrame::Forward {
+                from_chat_id,
+                seq,
+                to_chat_id,
+                client_msg_id,
+            } => {
+                let r = Some(client_msg_id.clone());
+                let cmd = crate::http::forward_command(
+                    &st,
+                    me,
+                    from_chat_id,
+                    seq,
+                    to_chat_id,
+                    client_msg_id.clone(),
+                )
+                .await
+                .map_err(|e| Failure::api(e, r))?;
+                self.submit(to_chat_id, cmd, Some(client_msg_id), None)
+                    .await
+            }
+            ClientFrame::Edit {
+                chat_id,
+                seq,
+                text,
+                reference,
+            } => {
+                st.cfg
+                    .limits
+                    .check_text(&text)
+                    .map_err(|e| Failure::api(e.into(), reference.clone()))?;
+                st.reads
+                    .authorize(me, chat_id)
+                    .await
+                    .map_err(|e| Failure::api(e, reference.clone()))?;
+                self.submit(
+                    chat_id,
+                    Command::Edit { chat_id, seq, text },
+                    None,
+                    reference,
+                )
+                .await
+            }
+            ClientFrame::Delete {
+                chat_id,
+                seq,
+                reference,
+            } => {
+                st.reads
+                    .authorize(me, chat_id)
+                    .await
+                    .map_err(|e| Failure::api(e, reference.clone()))?;
+                self.submit(chat_id, Command::Delete { chat_id, seq }, None, reference)
+                    .await
+            }
+            ClientFrame::Read { chat_id, seq } => {
+                st.reads
+                    .authorize(me, chat_id)
+                    .await
+                    .map_err(|e| Failure::api(e, None))?;
+                self.submit(chat_id, Command::Read { chat_id, seq }, None, None)
+                    .await
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, chat: ChatId, since: Option<u64>) -> Result<(), Failure> {
+        let st = self.st.clone();
+        st.reads
+            .authorize(self.user, chat)
+            .await
+            .map_err(|e| Failure::api(e, None))?;
+        // Subscribe first, then read: anything published from now on is queued, and
+        // what was published before is in the store (delivered means persisted).
+        if !self.subs.contains_key(&chat) {
+            st.hub
+                .subscribe(&chat_channel(chat), self.id, &self.txq)
+                .await
+                .map_err(|e| Failure::api(e.into(), None))?;
+        }
+        let last_seq = match st.deps.store.chats(&[chat]).await {
+            Ok(c) => c.first().map_or(0, |c| c.last_seq),
+            Err(e) => return Err(Failure::api(e.into(), None)),
+        };
+        let read_seq = st
+            .reads
+            .read_seq(self.user, chat)
+            .await
+            .map_err(|e| Failure::api(e, None))?;
+        let delivered = since.unwrap_or(last_seq).min(last_seq);
+        self.subs.insert(chat, ChatSub { delivered });
+        self.write(encode(&ServerFrame::Subscribed {
+            chat_id: chat,
+            last_seq,
+            read_seq,
+        }))
+        .await
+        .map_err(|_| Failure::Socket)?;
+        if since.is_some() {
+            self.replay(chat, delivered, None)
+                .await
+                .map_err(|_| Failure::Socket)?;
+            let upto = self.subs.get(&chat).map_or(delivered, |s| s.delivered);
+            self.write(encode(&ServerFrame::Synced {
+                chat_id: chat,
+                last_seq: upto,
+            }))
+            .await
+            .map_err(|_| Failure::Socket)?;
+        }
+        Ok(())
+    }
+
+    async fn submit(
+        &mut self,
+        chat_id: ChatId,
+        cmd: Command,
+        client_msg_id: Option<String>,
+        reference: Option<String>,
+    ) -> Result<(), Failure> {
+        let r = client_msg_id.clone().or_else(|| reference.clone());
+        if self.replies.len() >= self.st.cfg.max_inflight {
+            return Err(Failure::api(
+                ApiError::new(
+                    Code::TooManyRequests,
+                    "too many commands in flight; wait for acks",
+                ),
+                r,
+            ));
+        }
+        let pending: Pending = self
+            .st
+            .commander
+            .submit(self.user, cmd)
+            .await
+            .map_err(|e| Failure::api(e, r))?;
+        self.replies.push(Box::pin(async move {
+            match pending.wait().await {
+                Ok(Outcome::Ok {
+                    message, duplicate, ..
+                }) => encode(&ServerFrame::Ack {
+                    chat_id,
+                    client_msg_id,
+                    reference,
+                    seq: message.as_ref().map(|m| m.seq),
+                    message,
+                    duplicate,
+                }),
+                Ok(Outcome::Rejected(rej)) => {
+                    metrics::ERRORS
+                        .with_label_values(&[rej.code.as_str()])
+                        .inc();
+                    encode(&ServerFrame::Rejected {
+                        chat_id,
+                        client_msg_id,
+                        reference,
+                        code: rej.code,
+                        message: rej.message,
+                    })
+                }
+                Err(e) => api_error_frame(e, client_msg_id.or(reference)),
+            }
+        }));
+        Ok(())
+    }
+}
+
+/// A frame handler's failure: tell the client, or the socket is gone.
+enum Failure {
+    Client(Bytes),
+    Socket,
+}
+
+impl Failure {
+    fn api(e: ApiError, reference: Option<String>) -> Failure {
+        Failure::Client(api_error_frame(e, reference))
+    }
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let s = e.to_string();
+    s.contains("too long") || s.contains("too big") || s.contains("Space limit exceeded")
+}
+
+/// Waits for the `auth` frame. On failure, answers with an error frame and a close.
+async fn authenticate(
+    st: &AppState,
+    sink: &mut Sink,
+    stream: &mut SplitStream<WebSocket>,
+) -> Option<UserId> {
+    let first = tokio::time::timeout(st.cfg.auth_timeout, stream.next()).await;
+    let result: Result<UserId, ApiError> = match first {
+        Err(_) => Err(ApiError::new(
+            Code::AuthRequired,
+            "authenticate within the time limit",
+        )),
+        Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(Some(Ok(WsMessage::Text(t)))) => match serde_json::from_str::<ClientFrame>(t.as_str()) {
+            Ok(ClientFrame::Auth { token }) => st.tokens.verify(&token),
+            Ok(_) => Err(ApiError::new(
+                Code::AuthRequired,
+                "the first frame must be auth",
+            )),
+            Err(e) => Err(ApiError::new(Code::BadJson, e.to_string())),
+        },
+        Ok(Some(Ok(_))) => Err(ApiError::new(
+            Code::AuthRequired,
+            "the first frame must be an auth text frame",
+        )),
+    };
+    match result {
+        Ok(u) => Some(u),
+        Err(e) => {
+            let frame = api_error_frame(e, None);
+            if let Ok(text) = Utf8Bytes::try_from(frame) {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Text(text)))
+                        .await;
+            }
+            let close = CloseFrame {
+                code: CLOSE_AUTH,
+                reason: Utf8Bytes::from_static("authentication failed"),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                sink.send(WsMessage::Close(Some(close))),
+            )
+            .await;
+            None
+        }
+    }
+}
