@@ -144,7 +144,16 @@ async fn update_cache(cache: &dyn Cache, e: &EffectRecord) {
                 warn("advance_cursor", err);
             }
         }
-        Event::Message { .. } | Event::Edited { .. } | Event::Deleted { .. } => {}
+        Event::Message { message } => {
+            // The writer moved the sender's cursor to their own message.
+            if let Err(err) = cache
+                .advance_cursor(message.sender_id, message.chat_id, message.seq)
+                .await
+            {
+                warn("advance_cursor", err);
+            }
+        }
+        Event::Edited { .. } | Event::Deleted { .. } => {}
     }
 }
 

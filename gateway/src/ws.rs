@@ -183,18 +183,17 @@ impl Conn {
             user_id: self.user,
             gateway: self.st.cfg.instance_id.clone(),
         });
-        if self.write(ready).await.is_err() {
-            return End::Gone;
+        if let Err(stop) = self.write(ready).await {
+            return match stop {
+                Stop::Gone => End::Gone,
+                Stop::Slow => slow_close(),
+            };
         }
         loop {
             let step = tokio::select! {
                 biased;
                 _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
-                _ = slow.notified() => {
-                    metrics::SLOW_DROPPED.inc();
-                    tracing::info!(user = %self.user, "closing slow consumer");
-                    return End::Close(CLOSE_SLOW, "slow_consumer: event queue full; reconnect and resume by seq");
-                }
+                _ = slow.notified() => return slow_close(),
                 Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
                 Some(env) = rx.recv() => self.deliver(env).await,
                 msg = stream.next() => match msg {
@@ -211,8 +210,10 @@ impl Conn {
                     Some(Ok(_)) => Ok(()),
                 },
             };
-            if step.is_err() {
-                return End::Gone;
+            match step {
+                Ok(()) => {}
+                Err(Stop::Gone) => return End::Gone,
+                Err(Stop::Slow) => return slow_close(),
             }
         }
     }
@@ -226,23 +227,28 @@ impl Conn {
     }
 
     /// Sends one text frame, bounded in time: a client that does not read is slow.
-    async fn write(&mut self, json: Bytes) -> Result<(), ()> {
-        let text = Utf8Bytes::try_from(json).map_err(|_| ())?;
-        match tokio::time::timeout(
+    async fn write(&mut self, json: Bytes) -> Result<(), Stop> {
+        let text = Utf8Bytes::try_from(json).map_err(|_| Stop::Gone)?;
+        let slow = self.txq.slow.clone();
+        let send = tokio::time::timeout(
             self.st.cfg.write_timeout,
             self.sink.send(WsMessage::Text(text)),
-        )
-        .await
-        {
-            Ok(Ok(())) => {
-                metrics::DELIVERIES.inc();
-                Ok(())
-            }
-            _ => Err(()),
+        );
+        tokio::select! {
+            r = send => match r {
+                Ok(Ok(())) => {
+                    metrics::DELIVERIES.inc();
+                    Ok(())
+                }
+                Ok(Err(_)) => Err(Stop::Gone),
+                Err(_) => Err(Stop::Slow),
+            },
+            // The client stopped reading and its queue filled meanwhile.
+            _ = slow.notified() => Err(Stop::Slow),
         }
     }
 
-    async fn deliver(&mut self, env: Envelope) -> Result<(), ()> {
+    async fn deliver(&mut self, env: Envelope) -> Result<(), Stop> {
         match env.kind {
             PubKind::Message => {
                 let Some(sub) = self.subs.get(&env.chat_id) else {
@@ -283,7 +289,7 @@ impl Conn {
                         .await
                         .is_err()
                     {
-                        return Err(());
+                        return Err(Stop::Gone);
                     }
                     self.subs
                         .insert(env.chat_id, ChatSub { delivered: env.seq });
@@ -307,7 +313,7 @@ impl Conn {
 
     /// Sends the stored messages with `after < seq <= upto` (or up to the newest)
     /// and advances the chat's delivered mark.
-    async fn replay(&mut self, chat: ChatId, after: u64, upto: Option<u64>) -> Result<(), ()> {
+    async fn replay(&mut self, chat: ChatId, after: u64, upto: Option<u64>) -> Result<(), Stop> {
         let mut from = after;
         loop {
             if upto.is_some_and(|u| from >= u) {
@@ -357,7 +363,7 @@ impl Conn {
         }
     }
 
-    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), ()> {
+    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
         if text.len() > self.st.cfg.max_frame_bytes {
             let f = error_frame(
                 Code::TooLarge,
@@ -382,7 +388,7 @@ impl Conn {
         match self.on_frame(frame).await {
             Ok(()) => Ok(()),
             Err(Failure::Client(frame)) => self.write(frame).await,
-            Err(Failure::Socket) => Err(()),
+            Err(Failure::Socket(stop)) => Err(stop),
         }
     }
 
@@ -393,7 +399,7 @@ impl Conn {
             ClientFrame::Ping => self
                 .write(encode(&ServerFrame::Pong))
                 .await
-                .map_err(|_| Failure::Socket),
+                .map_err(Failure::Socket),
             ClientFrame::Auth { .. } => Err(Failure::api(
                 ApiError::new(Code::BadJson, "already authenticated"),
                 None,
@@ -407,7 +413,7 @@ impl Conn {
                 }
                 self.write(encode(&ServerFrame::Unsubscribed { chat_id }))
                     .await
-                    .map_err(|_| Failure::Socket)
+                    .map_err(Failure::Socket)
             }
             ClientFrame::Send {
                 chat_id,
@@ -525,18 +531,18 @@ impl Conn {
             read_seq,
         }))
         .await
-        .map_err(|_| Failure::Socket)?;
+        .map_err(Failure::Socket)?;
         if since.is_some() {
             self.replay(chat, delivered, None)
                 .await
-                .map_err(|_| Failure::Socket)?;
+                .map_err(Failure::Socket)?;
             let upto = self.subs.get(&chat).map_or(delivered, |s| s.delivered);
             self.write(encode(&ServerFrame::Synced {
                 chat_id: chat,
                 last_seq: upto,
             }))
             .await
-            .map_err(|_| Failure::Socket)?;
+            .map_err(Failure::Socket)?;
         }
         Ok(())
     }
@@ -595,16 +601,34 @@ impl Conn {
     }
 }
 
-/// A frame handler's failure: tell the client, or the socket is gone.
+/// A frame handler's failure: tell the client, or the connection must end.
 enum Failure {
     Client(Bytes),
-    Socket,
+    Socket(Stop),
+}
+
+/// Why writing to a client stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The socket failed or the write took longer than the write timeout.
+    Gone,
+    /// The event queue overflowed while a write was blocked.
+    Slow,
 }
 
 impl Failure {
     fn api(e: ApiError, reference: Option<String>) -> Failure {
         Failure::Client(api_error_frame(e, reference))
     }
+}
+
+fn slow_close() -> End {
+    metrics::SLOW_DROPPED.inc();
+    tracing::info!("closing a slow consumer");
+    End::Close(
+        CLOSE_SLOW,
+        "slow_consumer: event queue full; reconnect and resume by seq",
+    )
 }
 
 fn is_too_big(e: &axum::Error) -> bool {

@@ -350,6 +350,12 @@ impl<'a> Batch<'a> {
         };
         st.chat.last_message = Some(LastMessage::of(&msg));
         self.mutations.push(Mutation::InsertMessage(msg.clone()));
+        // The sender has read everything up to their own message.
+        self.mutations.push(Mutation::AdvanceCursor {
+            user_id: actor,
+            chat_id,
+            seq: msg.seq,
+        });
         self.sent.insert(key, msg.clone());
         self.overlay.insert((chat_id, msg.seq), msg.clone());
         self.touch(chat_id);
