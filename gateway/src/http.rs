@@ -435,17 +435,18 @@ pub struct SendBody {
     reply_to_seq: Option<u64>,
 }
 
-fn message_outcome(out: Outcome) -> ApiResult<Response> {
+/// The answer for a command about a message: 201 for a new message, else 200.
+fn message_outcome(out: Outcome, creates: bool) -> ApiResult<Response> {
     match out {
         Outcome::Ok {
             message: Some(m),
             duplicate,
             ..
         } => {
-            let status = if duplicate {
-                StatusCode::OK
-            } else {
+            let status = if creates && !duplicate {
                 StatusCode::CREATED
+            } else {
+                StatusCode::OK
             };
             Ok((
                 status,
@@ -489,7 +490,7 @@ pub async fn send(
         reply_to_seq: b.reply_to_seq,
         forwarded_from: None,
     };
-    message_outcome(st.commander.run(me, cmd).await?)
+    message_outcome(st.commander.run(me, cmd).await?, true)
 }
 
 /// Body of `PATCH /chats/{id}/messages/{seq}`.
@@ -520,6 +521,7 @@ pub async fn edit(
                 },
             )
             .await?,
+        false,
     )
 }
 
@@ -535,6 +537,7 @@ pub async fn delete(
         st.commander
             .run(me, Command::Delete { chat_id, seq })
             .await?,
+        false,
     )
 }
 
@@ -597,7 +600,7 @@ pub async fn forward(
     let from = extract::chat_id(&id)?;
     let seq = extract::seq(&seq)?;
     let cmd = forward_command(&st, me, from, seq, b.to_chat_id, b.client_msg_id).await?;
-    message_outcome(st.commander.run(me, cmd).await?)
+    message_outcome(st.commander.run(me, cmd).await?, true)
 }
 
 /// Body of `PUT /chats/{id}/read`.
