@@ -1,6 +1,8 @@
 //! `chat`: parses configuration, sets up logging and signals, runs a mode.
 
 use chat::config::{Cli, Command, StandaloneConfig};
+use std::io::Write;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -23,17 +25,20 @@ async fn main() -> anyhow::Result<()> {
             let data = cfg.data_dir.display().to_string();
             let web = cfg.web_dir.as_ref().map(|d| d.display().to_string());
             let running = chat::start_standalone(cfg, listener).await?;
-            println!(
-                "chat standalone listening on http://{} (data in {data})",
-                running.addr
+            // Stdout may be a closed pipe: printing must not bring the server down.
+            let mut out = std::io::stdout();
+            let addr = running.addr;
+            let _ = writeln!(
+                out,
+                "chat standalone listening on http://{addr} (data in {data})"
             );
-            match web {
-                Some(w) => println!("web client: http://{}/ (from {w})", running.addr),
-                None => println!(
-                    "web client not built: API at http://{}/api/v1, WebSocket at ws://{}/ws",
-                    running.addr, running.addr
+            let _ = match web {
+                Some(w) => writeln!(out, "web client: http://{addr}/ (from {w})"),
+                None => writeln!(
+                    out,
+                    "web client not built: API at http://{addr}/api/v1, WebSocket at ws://{addr}/ws"
                 ),
-            }
+            };
             let stopper = running.stopper();
             tokio::spawn(async move {
                 wait_for_signal().await;

@@ -140,8 +140,15 @@ service_pid() {
 
 is_running() { service_pid "$1" >/dev/null; }
 
-# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open PORT: something listens on TCP port PORT (on any address). Asks the
+# kernel (ss) rather than connecting, so servers don't log aborted connections.
+port_open() {
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
 
 # rotate_log FILE: keep the previous run's log as FILE.prev, start a fresh one.
 rotate_log() { [[ -f "$1" ]] && mv -f "$1" "$1.prev"; : >"$1"; }
@@ -161,11 +168,11 @@ stop_pid() {
 }
 
 # spawn LOGFILE CMD...: start CMD detached from this shell (own session, no
-# inherited stdin/stdout/stderr, so callers capturing our output don't hang);
-# prints its pid.
+# inherited stdin/stdout/stderr, so callers capturing our output don't hang, and
+# not the lock's fd 9, which would keep the lock held); prints its pid.
 spawn() {
   local logfile="$1"; shift
-  setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
+  setsid nohup "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   echo $!
 }
 

@@ -204,7 +204,7 @@ kafka_start() {
   rotate_log "$logf"
   pid=$(spawn "$logf" java -Xms256m -Xmx"$CHAT_KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
-    -Djava.awt.headless=true -Dkafka.logs.dir="$LOCAL_LOGS" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+    -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true -Dkafka.logs.dir="$LOCAL_LOGS" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
     -cp "$(kafka_classpath)" kafka.Kafka "$KAFKA_CONF")
   echo "$pid" >"$(service_pidfile kafka)"
   log "kafka: started Kafka $CHAT_KAFKA_VERSION (pid $pid) on 127.0.0.1:$CHAT_KAFKA_PORT, controller 127.0.0.1:$CHAT_KAFKA_CONTROLLER_PORT (log: $logf)"
@@ -338,7 +338,7 @@ EOF
   rotate_log "$logf"
   rm -f "$(service_pidfile redis)"
   # Daemonizes itself and writes its pid file.
-  out=$(setsid "$(find_bin redis-server)" "$conf" </dev/null 2>&1) || { printf '%s\n' "$out" >&2; die_with_log "$logf" "redis: redis-server failed to start"; }
+  out=$(setsid "$(find_bin redis-server)" "$conf" </dev/null 2>&1 9>&-) || { printf '%s\n' "$out" >&2; die_with_log "$logf" "redis: redis-server failed to start"; }
   log "redis: started Redis on 127.0.0.1:$CHAT_REDIS_PORT (log: $logf)"
 }
 

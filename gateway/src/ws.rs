@@ -89,6 +89,27 @@ struct Conn {
     subs: HashMap<ChatId, ChatSub>,
     /// Commands awaiting their outcome, each resolving to the frame to send.
     replies: FuturesUnordered<Reply>,
+    /// Writes are buffered (a burst is being delivered) rather than flushed.
+    coalescing: bool,
+}
+
+/// Most queued events written before one flush.
+const BURST: usize = 64;
+
+/// One socket operation, bounded by the write timeout and abandoned when the
+/// connection's queue overflows meanwhile (the client stopped reading).
+async fn io<F>(op: F, slow: &Notify, timeout: Duration) -> Result<(), Stop>
+where
+    F: Future<Output = Result<(), axum::Error>>,
+{
+    tokio::select! {
+        r = tokio::time::timeout(timeout, op) => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Slow),
+        },
+        _ = slow.notified() => Err(Stop::Slow),
+    }
 }
 
 fn encode(frame: &ServerFrame) -> Bytes {
@@ -140,6 +161,7 @@ impl Conn {
             },
             subs: HashMap::new(),
             replies: FuturesUnordered::new(),
+            coalescing: false,
             st,
         };
         metrics::CONNECTIONS.inc();
@@ -195,7 +217,7 @@ impl Conn {
                 _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
                 _ = slow.notified() => return slow_close(),
                 Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
-                Some(env) = rx.recv() => self.deliver(env).await,
+                Some(env) = rx.recv() => self.deliver_burst(env, rx).await,
                 msg = stream.next() => match msg {
                     None => return End::Gone,
                     Some(Err(e)) => {
@@ -229,23 +251,43 @@ impl Conn {
     /// Sends one text frame, bounded in time: a client that does not read is slow.
     async fn write(&mut self, json: Bytes) -> Result<(), Stop> {
         let text = Utf8Bytes::try_from(json).map_err(|_| Stop::Gone)?;
-        let slow = self.txq.slow.clone();
-        let send = tokio::time::timeout(
-            self.st.cfg.write_timeout,
-            self.sink.send(WsMessage::Text(text)),
-        );
-        tokio::select! {
-            r = send => match r {
-                Ok(Ok(())) => {
-                    metrics::DELIVERIES.inc();
-                    Ok(())
-                }
-                Ok(Err(_)) => Err(Stop::Gone),
-                Err(_) => Err(Stop::Slow),
-            },
-            // The client stopped reading and its queue filled meanwhile.
-            _ = slow.notified() => Err(Stop::Slow),
+        let msg = WsMessage::Text(text);
+        let r = if self.coalescing {
+            // Part of a burst: buffered, flushed once at its end.
+            let slow = self.txq.slow.clone();
+            let timeout = self.st.cfg.write_timeout;
+            io(self.sink.feed(msg), &slow, timeout).await
+        } else {
+            let slow = self.txq.slow.clone();
+            let timeout = self.st.cfg.write_timeout;
+            io(self.sink.send(msg), &slow, timeout).await
+        };
+        if r.is_ok() {
+            metrics::DELIVERIES.inc();
         }
+        r
+    }
+
+    /// Delivers a burst of queued events with one flush.
+    async fn deliver_burst(
+        &mut self,
+        first: Envelope,
+        rx: &mut mpsc::Receiver<Envelope>,
+    ) -> Result<(), Stop> {
+        self.coalescing = true;
+        let mut r = self.deliver(first).await;
+        let mut n = 1;
+        while r.is_ok() && n < BURST {
+            match rx.try_recv() {
+                Ok(env) => r = self.deliver(env).await,
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        self.coalescing = false;
+        r?;
+        let slow = self.txq.slow.clone();
+        io(self.sink.flush(), &slow, self.st.cfg.write_timeout).await
     }
 
     async fn deliver(&mut self, env: Envelope) -> Result<(), Stop> {
@@ -378,6 +420,8 @@ impl Conn {
                 let msg = e.to_string();
                 let code = if msg.contains("unknown variant") {
                     Code::UnknownType
+                } else if msg.contains("invalid id") {
+                    Code::InvalidId
                 } else {
                     Code::BadJson
                 };

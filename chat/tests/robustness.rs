@@ -1,0 +1,636 @@
+//! Bad input, slow clients and crashes: clear errors, nothing changed, nothing
+//! lost, no panic reachable from the network.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chat_gateway::auth::Tokens;
+use common::*;
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMsg;
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
+    let s = TestServer::start_with(|c| {
+        c.max_text_chars = 100;
+        c.max_frame_bytes = 4096;
+    })
+    .await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let chat = api.group(&a, "target", &[&b]).await;
+    let msgs = format!("/api/v1/chats/{chat}/messages");
+    let (st, _) = api
+        .call(
+            "POST",
+            &msgs,
+            Some(&a.token),
+            Some(json!({"client_msg_id": "ok", "text": "fine"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let tok = Some(a.token.as_str());
+
+    let cases: Vec<(u16, &str, (u16, Value))> = vec![
+        (
+            400,
+            "bad_json",
+            api.raw("POST", &msgs, tok, "{not json").await,
+        ),
+        (
+            400,
+            "bad_json",
+            api.raw(
+                "POST",
+                &msgs,
+                tok,
+                r#"{"client_msg_id":"x","text":"t","extra":1}"#,
+            )
+            .await,
+        ),
+        (
+            400,
+            "bad_json",
+            api.raw("POST", &msgs, tok, r#"{"text":"no id"}"#).await,
+        ),
+        (
+            400,
+            "empty_text",
+            api.call(
+                "POST",
+                &msgs,
+                tok,
+                Some(json!({"client_msg_id": "e", "text": "   "})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "text_too_long",
+            api.call(
+                "POST",
+                &msgs,
+                tok,
+                Some(json!({"client_msg_id": "l", "text": "x".repeat(101)})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "invalid_client_msg_id",
+            api.call(
+                "POST",
+                &msgs,
+                tok,
+                Some(json!({"client_msg_id": "", "text": "t"})),
+            )
+            .await,
+        ),
+        (
+            413,
+            "too_large",
+            api.call(
+                "POST",
+                &msgs,
+                tok,
+                Some(json!({"client_msg_id": "big", "text": "x".repeat(5000)})),
+            )
+            .await,
+        ),
+        (
+            401,
+            "auth_required",
+            api.call("GET", &msgs, None, None).await,
+        ),
+        (
+            401,
+            "invalid_token",
+            api.call("GET", &msgs, Some("not.a.jwt"), None).await,
+        ),
+        (
+            404,
+            "chat_not_found",
+            api.call("GET", "/api/v1/chats/12345/messages", tok, None)
+                .await,
+        ),
+        (
+            400,
+            "invalid_id",
+            api.call("GET", "/api/v1/chats/abc/messages", tok, None)
+                .await,
+        ),
+        (
+            400,
+            "invalid_id",
+            api.call("GET", "/api/v1/chats/-5", tok, None).await,
+        ),
+        (
+            400,
+            "invalid_id",
+            api.call(
+                "PATCH",
+                &format!("{msgs}/0"),
+                tok,
+                Some(json!({"text": "t"})),
+            )
+            .await,
+        ),
+        (
+            404,
+            "message_not_found",
+            api.call(
+                "PATCH",
+                &format!("{msgs}/99"),
+                tok,
+                Some(json!({"text": "t"})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "invalid_limit",
+            api.call("GET", &format!("{msgs}?limit=0"), tok, None).await,
+        ),
+        (
+            400,
+            "invalid_limit",
+            api.call("GET", &format!("{msgs}?limit=100000"), tok, None)
+                .await,
+        ),
+        (
+            400,
+            "invalid_limit",
+            api.call("GET", &format!("{msgs}?limit=ten"), tok, None)
+                .await,
+        ),
+        (
+            400,
+            "invalid_limit",
+            api.call("GET", &format!("{msgs}?before=5&after=1"), tok, None)
+                .await,
+        ),
+        (
+            404,
+            "not_found",
+            api.call("GET", "/api/v1/nothing-here", tok, None).await,
+        ),
+        (
+            400,
+            "invalid_name",
+            api.call(
+                "POST",
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"name": "x", "password": "password-123"})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "invalid_password",
+            api.call(
+                "POST",
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"name": "xavier", "password": "short"})),
+            )
+            .await,
+        ),
+        (
+            409,
+            "name_taken",
+            api.call(
+                "POST",
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"name": "ALICE", "password": "password-123"})),
+            )
+            .await,
+        ),
+        (
+            401,
+            "invalid_credentials",
+            api.call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"name": "alice", "password": "wrong-password"})),
+            )
+            .await,
+        ),
+        (
+            401,
+            "invalid_credentials",
+            api.call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"name": "nobody", "password": "wrong-password"})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "invalid_members",
+            api.call(
+                "POST",
+                "/api/v1/chats",
+                tok,
+                Some(json!({"kind": "direct", "members": []})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "invalid_title",
+            api.call(
+                "POST",
+                "/api/v1/chats",
+                tok,
+                Some(json!({"kind": "group", "title": ""})),
+            )
+            .await,
+        ),
+        (
+            404,
+            "user_not_found",
+            api.call(
+                "POST",
+                "/api/v1/chats",
+                tok,
+                Some(json!({"kind": "group", "title": "t", "members": ["42"]})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "bad_json",
+            api.call(
+                "POST",
+                "/api/v1/chats",
+                tok,
+                Some(json!({"kind": "channel", "title": "t"})),
+            )
+            .await,
+        ),
+        (
+            400,
+            "bad_json",
+            api.call(
+                "POST",
+                &format!("/api/v1/chats/{chat}/members"),
+                tok,
+                Some(json!({"user_id": "not-a-number"})),
+            )
+            .await,
+        ),
+        (
+            404,
+            "message_not_found",
+            api.call(
+                "POST",
+                &msgs,
+                tok,
+                Some(json!({"client_msg_id": "r", "text": "t", "reply_to_seq": 77})),
+            )
+            .await,
+        ),
+    ];
+    for (i, (status, want, (got_status, body))) in cases.iter().enumerate() {
+        assert_eq!(
+            (*got_status, code(body)),
+            (*status, *want),
+            "case {i}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "case {i} has a message"
+        );
+    }
+
+    // Expired and forged tokens.
+    let tokens = Tokens::new(SECRET.as_bytes(), Duration::from_secs(60)).unwrap();
+    let id: u64 = a.id.parse().unwrap();
+    let expired = tokens
+        .issue_with(chat_core::UserId(id), "alice", 1_000, 2_000)
+        .unwrap();
+    let (st, v) = api.call("GET", &msgs, Some(&expired), None).await;
+    assert_eq!((st, code(&v)), (401, "token_expired"));
+    let forger = Tokens::new(
+        b"some-other-secret-some-other-secret!",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let (forged, _) = forger.issue(chat_core::UserId(id), "alice").unwrap();
+    let (st, v) = api.call("GET", &msgs, Some(&forged), None).await;
+    assert_eq!((st, code(&v)), (401, "invalid_token"));
+
+    // Nothing changed: one message, two members.
+    let h = api.history_forward(&a, &chat, 50).await;
+    assert_eq!(seqs(&h), vec![1]);
+    let (_, m) = api
+        .call("GET", &format!("/api/v1/chats/{chat}/members"), tok, None)
+        .await;
+    assert_eq!(m["members"].as_array().unwrap().len(), 2);
+    let (st, list) = api.call("GET", "/api/v1/chats", tok, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(list["chats"].as_array().unwrap().len(), 1);
+    // The server is still healthy.
+    let (st, _) = api.call("GET", "/healthz", None, None).await;
+    assert_eq!(st, 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
+    let s = TestServer::start_with(|c| {
+        c.max_text_chars = 100;
+        c.max_frame_bytes = 4096;
+    })
+    .await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let chat = api.group(&a, "ws", &[]).await;
+
+    // Authentication failures close with 4001 after an error frame.
+    for (first, want) in [
+        (json!({"type": "ping"}), "auth_required"),
+        (json!({"type": "auth", "token": "forged"}), "invalid_token"),
+    ] {
+        let mut ws = Ws::connect_raw(&s.ws_url).await;
+        ws.send(first).await;
+        assert_eq!(ws.next().await["code"], want);
+        match ws.next_raw(FRAME_WAIT).await {
+            Some(Ok(WsMsg::Close(Some(c)))) => assert_eq!(u16::from(c.code), 4001),
+            other => panic!("expected close 4001, got {other:?}"),
+        }
+    }
+
+    let mut ws = s.ws(&a.token).await;
+    let probes: Vec<(String, &str)> = vec![
+        ("{oops".into(), "bad_json"),
+        (json!({"type": "teleport"}).to_string(), "unknown_type"),
+        (json!({"no_type": 1}).to_string(), "bad_json"),
+        (json!({"type": "subscribe", "chat_id": "abc"}).to_string(), "invalid_id"),
+        (json!({"type": "subscribe", "chat_id": "999"}).to_string(), "chat_not_found"),
+        (json!({"type": "send", "chat_id": chat, "client_msg_id": "e", "text": ""}).to_string(), "empty_text"),
+        (json!({"type": "send", "chat_id": chat, "client_msg_id": "l", "text": "y".repeat(101)}).to_string(), "text_too_long"),
+        (json!({"type": "send", "chat_id": chat, "client_msg_id": "l", "text": "y".repeat(5000)}).to_string(), "too_large"),
+        (json!({"type": "edit", "chat_id": chat, "seq": 5, "text": "t", "ref": "r1"}).to_string(), "message_not_found"),
+        (json!({"type": "auth", "token": a.token}).to_string(), "bad_json"),
+    ];
+    for (i, (frame, want)) in probes.iter().enumerate() {
+        ws.send_text(frame.clone()).await;
+        let v = loop {
+            let v = ws.next().await;
+            if v["type"] == "error" || v["type"] == "rejected" {
+                break v;
+            }
+        };
+        assert_eq!(v["code"], *want, "probe {i}: {v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    ws.tx
+        .send(WsMsg::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(ws.next_of("error").await["code"], "bad_json");
+    // Still connected and working.
+    ws.send(json!({"type": "ping"})).await;
+    assert_eq!(ws.next_of("pong").await["type"], "pong");
+    // Beyond twice the frame limit the transport closes with 1009.
+    ws.send_text(
+        json!({"type": "send", "chat_id": chat, "client_msg_id": "h", "text": "z".repeat(10_000)})
+            .to_string(),
+    )
+    .await;
+    let mut closed = false;
+    for _ in 0..10 {
+        match ws.next_raw(FRAME_WAIT).await {
+            Some(Ok(WsMsg::Close(Some(c)))) => {
+                assert_eq!(u16::from(c.code), 1009);
+                closed = true;
+                break;
+            }
+            Some(Ok(WsMsg::Text(_))) => continue,
+            None | Some(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+    assert!(closed, "an oversized frame ends the connection");
+    assert!(
+        api.history_forward(&a, &chat, 50).await.is_empty(),
+        "nothing was posted"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_dropped_without_delaying_others() {
+    let s = TestServer::start_with(|c| c.conn_queue = 256).await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let slow = api.register("slowpoke").await;
+    let chat = api.group(&a, "firehose", &[&b, &slow]).await;
+
+    let mut ws_slow = s.ws(&slow.token).await;
+    ws_slow.subscribe(&chat, None).await;
+    let mut wb = s.ws(&b.token).await;
+    wb.subscribe(&chat, None).await;
+    let mut wa = s.ws(&a.token).await;
+
+    // ~16 MB of messages: more than the kernel buffers of a client that stopped reading.
+    let n = 4000;
+    let text = "w".repeat(4000);
+    let reader = tokio::spawn(async move {
+        let mut seq = 0;
+        while seq < n {
+            let v = wb.next().await;
+            if v["type"] == "message" {
+                seq += 1;
+                assert_eq!(
+                    v["message"]["seq"], seq,
+                    "the fast client gets every message in order"
+                );
+            }
+        }
+        seq
+    });
+    let mut acked = 0;
+    let mut sent = 0;
+    while acked < n {
+        while sent < n && sent - acked < 64 {
+            wa.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("f{sent}"), "text": text})).await;
+            sent += 1;
+        }
+        if wa.next().await["type"] == "ack" {
+            acked += 1;
+        }
+    }
+    assert_eq!(reader.await.unwrap(), n);
+
+    // The slow client finds its connection ended before it got everything.
+    let mut got = 0;
+    let mut close_code = None;
+    loop {
+        match ws_slow.next_raw(Duration::from_secs(20)).await {
+            Some(Ok(WsMsg::Text(_))) => got += 1,
+            Some(Ok(WsMsg::Close(c))) => {
+                close_code = c.map(|c| u16::from(c.code));
+                break;
+            }
+            Some(Ok(_)) => {}
+            None => break,
+            Some(Err(e)) => {
+                assert_ne!(
+                    e, "timeout",
+                    "the slow connection must be closed by the server"
+                );
+                break;
+            }
+        }
+    }
+    assert!(
+        got < n as usize,
+        "the slow client was cut off (got {got} frames)"
+    );
+    if let Some(c) = close_code {
+        assert_eq!(c, 4008, "close reason: slow consumer");
+    }
+    let (_, metrics) = api.call("GET", "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    let dropped: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("gateway_slow_clients_dropped_total"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(dropped >= 1.0, "the drop is counted");
+    // It can come back and resume by seq.
+    let mut again = s.ws(&slow.token).await;
+    let (_, replay) = again.subscribe(&chat, Some(n as u64 - 5)).await;
+    assert_eq!(
+        seqs(&replay),
+        ((n as u64 - 4)..=(n as u64)).collect::<Vec<_>>()
+    );
+    s.stop().await;
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the real binary and returns it with its base URL.
+fn spawn_binary(dir: &std::path::Path) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args([
+            "standalone",
+            "--listen",
+            "127.0.0.1:0",
+            "--jwt-secret",
+            SECRET,
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn chat");
+    let out = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let mut reader = BufReader::new(out);
+    reader.read_line(&mut line).expect("read banner");
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (Proc(child), format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_acks_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut proc_, base) = spawn_binary(dir.path());
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: base.clone(),
+    };
+    let a = api.register("alice").await;
+    let chat = api.group(&a, "durable", &[]).await;
+    let mut ws = Ws::connect(
+        &format!("{}/ws", base.replace("http://", "ws://")),
+        &a.token,
+    )
+    .await;
+
+    // Keep up to 150 sends in flight; kill as soon as 300 are acked.
+    let mut acked = std::collections::HashSet::new();
+    let mut sent = 0;
+    while acked.len() < 300 {
+        while sent < 400 && sent - acked.len() < 150 {
+            ws.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("k{sent}"), "text": format!("durable {sent}")}))
+                .await;
+            sent += 1;
+        }
+        let v = ws.next().await;
+        match v["type"].as_str() {
+            Some("ack") => {
+                acked.insert(v["client_msg_id"].as_str().unwrap().to_string());
+            }
+            Some("error") | Some("rejected") => panic!("{v}"),
+            _ => {}
+        }
+    }
+    proc_.0.kill().expect("SIGKILL");
+    proc_.0.wait().expect("reap");
+    drop(ws);
+
+    let (_proc2, base2) = spawn_binary(dir.path());
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: base2,
+    };
+    let a = api.login("alice").await;
+    let h = api.history_forward(&a, &chat, 200).await;
+    let n = h.len() as u64;
+    assert_eq!(
+        seqs(&h),
+        (1..=n).collect::<Vec<_>>(),
+        "dense seq after the crash"
+    );
+    let ids: Vec<&str> = h
+        .iter()
+        .map(|m| m["client_msg_id"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "each message once");
+    for k in &acked {
+        assert!(unique.contains(k.as_str()), "acked message {k} survived");
+    }
+    assert!(n >= 300);
+}
