@@ -377,7 +377,7 @@ async fn restart_keeps_history_and_direct_chats_are_unique() {
     let (st, u) = api
         .call(
             "GET",
-            &format!("/api/v1/users/by-name/bob"),
+            "/api/v1/users/by-name/bob",
             Some(&a.token),
             None,
         )
