@@ -19,7 +19,7 @@ for a in "$@"; do
     *) ARGS+=("$a") ;;
   esac
 done
-mapfile -t SERVICES < <(expand_services "${ARGS[@]}")
+parse_services "${ARGS[@]}"
 
 take_lock
 

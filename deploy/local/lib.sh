@@ -9,7 +9,7 @@
 # Aliases: mysql (= all shards), all (= everything, the default).
 
 # ---------------------------------------------------------------- settings --
-CHAT_LOCAL_DIR="${CHAT_LOCAL_DIR:-$HOME/.cache/chat-local}"
+CHAT_LOCAL_DIR="${CHAT_LOCAL_DIR:-${HOME:-/tmp}/.cache/chat-local}"
 CHAT_LOCAL_WAIT_SECS="${CHAT_LOCAL_WAIT_SECS:-120}"   # max wait for a service to be ready
 CHAT_LOCAL_STOP_SECS="${CHAT_LOCAL_STOP_SECS:-60}"    # max wait for a clean stop, then SIGKILL
 
@@ -67,8 +67,12 @@ mysql_port() { local -a p; read -r -a p <<<"$CHAT_MYSQL_PORTS"; echo "${p[$1]}";
 mysql_shards() { local i n; n=$(mysql_shard_count); for ((i = 0; i < n; i++)); do echo "shard$i"; done; }
 all_services() { echo kafka; mysql_shards; echo redis; }
 
-# expand_services ARGS...: service names from command-line words (default: all).
-expand_services() {
+# expand_services ARGS...: service names from command-line words (default: all),
+# each once, in the order given.
+expand_services() { _expand_services "$@" | awk '!seen[$0]++'; }
+# parse_services ARGS...: set the array SERVICES, or exit on an unknown name.
+parse_services() { local out; out=$(expand_services "$@") || exit 1; mapfile -t SERVICES <<<"$out"; }
+_expand_services() {
   local w
   if (($# == 0)); then all_services; return; fi
   for w in "$@"; do

@@ -11,7 +11,7 @@ source "$HERE/lib.sh"
 case "${1:-}" in
   -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
-mapfile -t SERVICES < <(expand_services "$@")
+parse_services "$@"
 
 rc=0
 for s in "${SERVICES[@]}"; do

@@ -16,7 +16,7 @@ case "${1:-}" in
 esac
 
 T0=$SECONDS
-mapfile -t SERVICES < <(expand_services "$@")
+parse_services "$@"
 wants() { local s; for s in "${SERVICES[@]}"; do [[ "$s" == "$1" || ( "$1" == mysql && "$s" == shard* ) ]] && return 0; done; return 1; }
 
 take_lock
@@ -55,8 +55,9 @@ install_packages() {
   fi
   local rc=0
   {
-    as_root apt-get update &&
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"
+    as_root apt-get -o DPkg::Lock::Timeout=600 update &&
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+        --no-install-recommends "${pkgs[@]}"
   } >>"$apt_log" 2>&1 || rc=$?
   if ((made_policy)); then as_root rm -f "$policy"; fi
   ((rc == 0)) || die_with_log "$apt_log" "apt-get install ${pkgs[*]} failed (exit $rc)"
@@ -122,6 +123,7 @@ EOF
   rm -rf "$KAFKA_LIB"
   mv "$KAFKA_LIB.tmp" "$KAFKA_LIB"
   touch "$KAFKA_LIB/.complete"
+  rm -rf "$MAVEN_REPO"   # everything needed is in $KAFKA_LIB now
   log "kafka: $(find "$KAFKA_LIB" -name '*.jar' | wc -l) jars in $KAFKA_LIB"
 }
 
