@@ -375,12 +375,7 @@ async fn restart_keeps_history_and_direct_chats_are_unique() {
     );
     // Ids are strings and users can be looked up.
     let (st, u) = api
-        .call(
-            "GET",
-            "/api/v1/users/by-name/bob",
-            Some(&a.token),
-            None,
-        )
+        .call("GET", "/api/v1/users/by-name/bob", Some(&a.token), None)
         .await;
     assert_eq!(st, 200);
     assert!(u["id"].is_string());

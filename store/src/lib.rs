@@ -3,6 +3,7 @@
 //! Architecture invariant: sqlx is used here and nowhere else. The roles see only
 //! the `Store` trait.
 
+pub mod conformance;
 mod metrics;
 mod sqlite;
 

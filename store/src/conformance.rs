@@ -1,0 +1,324 @@
+//! The contract every [`Store`] implementation must satisfy, as one function that
+//! tests call against each implementation (SQLite here; MySQL shards too).
+//! Panics with a message on the first violation.
+
+use chat_core::model::{Chat, ChatKind, LastMessage, Member, Message, Role, User, UserRecord};
+use chat_core::ports::{HistoryPage, Mutation, Store};
+use chat_core::{ChatId, MessageId, StoreError, UserId};
+
+fn user(id: u64, name: &str) -> UserRecord {
+    UserRecord {
+        user: User {
+            id: UserId(id),
+            name: name.into(),
+            created_at: 1,
+        },
+        password_hash: "$argon2id$x".into(),
+    }
+}
+
+fn chat(id: ChatId, by: UserId) -> Chat {
+    Chat {
+        id,
+        kind: ChatKind::Group,
+        title: "conformance".into(),
+        created_by: by,
+        created_at: 10,
+        last_seq: 0,
+        last_pts: 0,
+        member_count: 2,
+        last_message: None,
+    }
+}
+
+fn msg(chat: ChatId, seq: u64, sender: UserId, key: &str) -> Message {
+    Message {
+        id: MessageId(1000 + seq),
+        chat_id: chat,
+        seq,
+        sender_id: sender,
+        client_msg_id: key.into(),
+        text: format!("text {seq}"),
+        reply_to_seq: (seq > 1).then_some(seq - 1),
+        forwarded_from: None,
+        created_at: 100 + seq as i64,
+        edited_at: None,
+        deleted: false,
+        pts: seq,
+    }
+}
+
+/// Runs the whole contract. `base` makes ids unique so that several runs can
+/// share one database.
+pub async fn check(store: &dyn Store, base: u64) {
+    let (a, b) = (UserId(base + 1), UserId(base + 2));
+    let name_a = format!("conf_a_{base}");
+    // Accounts: unique names regardless of case.
+    store
+        .create_user(&user(a.0, &name_a))
+        .await
+        .expect("create a");
+    store
+        .create_user(&user(b.0, &format!("conf_b_{base}")))
+        .await
+        .expect("create b");
+    match store
+        .create_user(&user(base + 3, &name_a.to_uppercase()))
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a taken name must conflict, got {other:?}"),
+    }
+    let found = store
+        .user_by_name(&name_a.to_uppercase())
+        .await
+        .expect("by name")
+        .expect("found");
+    assert_eq!(found.user.id, a);
+    assert_eq!(found.password_hash, "$argon2id$x");
+    assert!(
+        store
+            .user_by_name("conf_nobody")
+            .await
+            .expect("by name")
+            .is_none()
+    );
+    let mut us = store
+        .users(&[a, b, UserId(base + 99)])
+        .await
+        .expect("users");
+    us.sort_by_key(|u| u.id);
+    assert_eq!(us.iter().map(|u| u.id).collect::<Vec<_>>(), vec![a, b]);
+
+    // A chat whose id has the top bit set (direct-chat ids do) round-trips.
+    let c = ChatId((1 << 63) | base);
+    let mut batch = vec![Mutation::InsertChat(chat(c, a))];
+    for (u, role) in [(a, Role::Admin), (b, Role::Member)] {
+        batch.push(Mutation::PutMember {
+            chat_id: c,
+            member: Member { user_id: u, role },
+        });
+        batch.push(Mutation::PutMembership {
+            user_id: u,
+            chat_id: c,
+            role,
+        });
+    }
+    store.apply(&batch).await.expect("create chat");
+    let chats = store.chats(&[c, ChatId(base + 77)]).await.expect("chats");
+    assert_eq!(chats.len(), 1);
+    assert_eq!(chats[0], chat(c, a));
+    let members = store.members(c).await.expect("members");
+    assert_eq!(members.len(), 2);
+    assert!(members.contains(&Member {
+        user_id: a,
+        role: Role::Admin
+    }));
+
+    // Messages, counters and cursors in one batch.
+    let mut batch: Vec<Mutation> = (1..=5)
+        .map(|s| {
+            Mutation::InsertMessage(msg(c, s, if s % 2 == 0 { b } else { a }, &format!("k{s}")))
+        })
+        .collect();
+    let last = msg(c, 5, a, "k5");
+    batch.push(Mutation::ChatCounters {
+        chat_id: c,
+        last_seq: 5,
+        last_pts: 5,
+        member_count: 2,
+        last_message: Some(LastMessage::of(&last)),
+    });
+    batch.push(Mutation::AdvanceCursor {
+        user_id: a,
+        chat_id: c,
+        seq: 5,
+    });
+    store.apply(&batch).await.expect("messages");
+
+    let all = store
+        .messages(
+            c,
+            HistoryPage::After {
+                after: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("after");
+    assert_eq!(
+        all.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(all[1], msg(c, 2, b, "k2"));
+    let latest = store
+        .messages(c, HistoryPage::Latest { limit: 2 })
+        .await
+        .expect("latest");
+    assert_eq!(latest.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 5]);
+    let before = store
+        .messages(
+            c,
+            HistoryPage::Before {
+                before: 4,
+                limit: 2,
+            },
+        )
+        .await
+        .expect("before");
+    assert_eq!(before.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3]);
+    let after = store
+        .messages(c, HistoryPage::After { after: 3, limit: 1 })
+        .await
+        .expect("after");
+    assert_eq!(after.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(
+        store.message(c, 3).await.expect("one"),
+        Some(msg(c, 3, a, "k3"))
+    );
+    assert_eq!(store.message(c, 9).await.expect("none"), None);
+    assert_eq!(
+        store
+            .message_by_client_id(c, b, "k4")
+            .await
+            .expect("by key")
+            .map(|m| m.seq),
+        Some(4)
+    );
+    assert_eq!(
+        store
+            .message_by_client_id(c, a, "k4")
+            .await
+            .expect("by key"),
+        None
+    );
+    let chat_now = store.chats(&[c]).await.expect("chat").remove(0);
+    assert_eq!((chat_now.last_seq, chat_now.last_pts), (5, 5));
+    assert_eq!(chat_now.last_message, Some(LastMessage::of(&last)));
+
+    // Uniqueness fences: (chat, seq) and (chat, sender, client_msg_id). A failed
+    // batch leaves nothing behind.
+    let dup_seq = vec![
+        Mutation::AdvanceCursor {
+            user_id: b,
+            chat_id: c,
+            seq: 3,
+        },
+        Mutation::InsertMessage(msg(c, 5, b, "other")),
+    ];
+    assert!(
+        matches!(store.apply(&dup_seq).await, Err(StoreError::Conflict(_))),
+        "(chat, seq) is unique"
+    );
+    let dup_key = vec![Mutation::InsertMessage(msg(c, 6, a, "k1"))];
+    assert!(
+        matches!(store.apply(&dup_key).await, Err(StoreError::Conflict(_))),
+        "client_msg_id is unique"
+    );
+    let ms = store.memberships(b).await.expect("memberships");
+    assert_eq!(
+        ms.iter().find(|m| m.chat_id == c).map(|m| m.read_seq),
+        Some(0),
+        "the failed batch changed nothing"
+    );
+    assert!(store.message(c, 6).await.expect("none").is_none());
+
+    // Guards: cursors forward only; edits, deletes and counters only if newer.
+    let guards = vec![
+        Mutation::AdvanceCursor {
+            user_id: a,
+            chat_id: c,
+            seq: 2,
+        },
+        Mutation::EditMessage {
+            chat_id: c,
+            seq: 2,
+            text: "edited".into(),
+            edited_at: 500,
+            pts: 6,
+        },
+        Mutation::EditMessage {
+            chat_id: c,
+            seq: 2,
+            text: "stale".into(),
+            edited_at: 400,
+            pts: 3,
+        },
+        Mutation::DeleteMessage {
+            chat_id: c,
+            seq: 3,
+            pts: 7,
+        },
+        Mutation::ChatCounters {
+            chat_id: c,
+            last_seq: 5,
+            last_pts: 7,
+            member_count: 2,
+            last_message: None,
+        },
+        Mutation::ChatCounters {
+            chat_id: c,
+            last_seq: 1,
+            last_pts: 4,
+            member_count: 9,
+            last_message: None,
+        },
+    ];
+    store.apply(&guards).await.expect("guards");
+    let ms = store.memberships(a).await.expect("memberships");
+    assert_eq!(
+        ms.iter()
+            .find(|m| m.chat_id == c)
+            .map(|m| (m.read_seq, m.role)),
+        Some((5, Role::Admin))
+    );
+    let m2 = store.message(c, 2).await.expect("m2").expect("exists");
+    assert_eq!(
+        (m2.text.as_str(), m2.edited_at, m2.pts, m2.seq),
+        ("edited", Some(500), 6, 2)
+    );
+    let m3 = store.message(c, 3).await.expect("m3").expect("exists");
+    assert!(m3.deleted && m3.text.is_empty() && m3.seq == 3);
+    let chat_now = store.chats(&[c]).await.expect("chat").remove(0);
+    assert_eq!(
+        (chat_now.last_seq, chat_now.last_pts, chat_now.member_count),
+        (5, 7, 2)
+    );
+
+    // Membership removal on both sides; role change keeps the cursor.
+    store
+        .apply(&[
+            Mutation::PutMembership {
+                user_id: a,
+                chat_id: c,
+                role: Role::Moder,
+            },
+            Mutation::RemoveMember {
+                chat_id: c,
+                user_id: b,
+            },
+            Mutation::RemoveMembership {
+                user_id: b,
+                chat_id: c,
+            },
+        ])
+        .await
+        .expect("membership changes");
+    let ms = store.memberships(a).await.expect("memberships");
+    assert_eq!(
+        ms.iter()
+            .find(|m| m.chat_id == c)
+            .map(|m| (m.read_seq, m.role)),
+        Some((5, Role::Moder))
+    );
+    assert!(
+        store
+            .memberships(b)
+            .await
+            .expect("memberships")
+            .iter()
+            .all(|m| m.chat_id != c)
+    );
+    assert_eq!(store.members(c).await.expect("members").len(), 1);
+    store.ping().await.expect("ping");
+}
