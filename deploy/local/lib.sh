@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # settings used by the scripts that source this
 # Shared settings and functions of deploy/local/{up,down,status,env,kafka-tool}.sh.
 # Sourced, not run. Every setting can be overridden from the environment.
 #
@@ -82,7 +82,9 @@ _expand_services() {
       mysql|mariadb|shards) mysql_shards ;;
       shard[0-9]*)
         local i="${w#shard}"
-        [[ "$i" =~ ^[0-9]+$ ]] && ((i < $(mysql_shard_count))) || die "unknown shard '$w' (CHAT_MYSQL_PORTS='$CHAT_MYSQL_PORTS')"
+        if ! [[ "$i" =~ ^[0-9]+$ ]] || ((i >= $(mysql_shard_count))); then
+          die "unknown shard '$w' (CHAT_MYSQL_PORTS='$CHAT_MYSQL_PORTS')"
+        fi
         echo "$w" ;;
       *) die "unknown service '$w' (known: kafka, shard0..shardN, mysql, redis, all)" ;;
     esac
