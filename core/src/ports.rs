@@ -280,4 +280,10 @@ pub trait Subscriber: Send + Sync {
     async fn subscribe(&self, channel: &str) -> Result<(), CacheError>;
     /// Stops receiving a channel.
     async fn unsubscribe(&self, channel: &str) -> Result<(), CacheError>;
+    /// Waits until the subscriber's connection is up (after a reconnect).
+    async fn wait_connected(&self) {}
 }
+
+/// The channel name a [`PubSub`] inbox uses to say "reconnected: messages may
+/// have been lost" (the payload is empty).
+pub const RESYNC_CHANNEL: &str = "";

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chat_core::CacheError;
-use chat_core::ports::{Inbox, Subscriber};
+use chat_core::ports::{Inbox, RESYNC_CHANNEL, Subscriber};
 use chat_core::wire::{Envelope, Outcome, PubKind, Reply};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -164,9 +164,39 @@ impl Hub {
         }
     }
 
+    /// Tells every connection to re-read its chats from the store, once the
+    /// subscriber is connected again (messages may have been lost meanwhile).
+    async fn resync(self: Arc<Self>) {
+        self.subscriber.lock().await.wait_connected().await;
+        let env = Envelope {
+            kind: PubKind::Resync,
+            chat_id: chat_core::ChatId(0),
+            seq: 0,
+            accepted_at: 0,
+            json: bytes::Bytes::new(),
+        };
+        let conns: HashMap<ConnId, ConnTx> = lock(&self.channels)
+            .values()
+            .flat_map(|m| m.iter().map(|(id, c)| (*id, c.clone())))
+            .collect();
+        tracing::info!(
+            connections = conns.len(),
+            "pub/sub reconnected: resyncing connections"
+        );
+        for c in conns.values() {
+            if c.tx.try_send(env.clone()).is_err() {
+                c.slow.notify_one();
+            }
+        }
+    }
+
     /// Runs the dispatcher until the inbox closes.
     pub async fn run(self: Arc<Self>, mut inbox: Inbox) {
         while let Some((channel, payload)) = inbox.recv().await {
+            if channel == RESYNC_CHANNEL {
+                tokio::spawn(self.clone().resync());
+                continue;
+            }
             match Envelope::decode(payload) {
                 Some(env) => self.dispatch(&channel, env),
                 None => tracing::warn!(channel, "undecodable pub/sub payload"),

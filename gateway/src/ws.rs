@@ -350,6 +350,14 @@ impl Conn {
             }
             PubKind::UserEvent => self.write(env.json).await,
             PubKind::Reply => Ok(()),
+            PubKind::Resync => {
+                let chats: Vec<(ChatId, u64)> =
+                    self.subs.iter().map(|(c, s)| (*c, s.delivered)).collect();
+                for (chat, delivered) in chats {
+                    self.replay(chat, delivered, None).await?;
+                }
+                Ok(())
+            }
         }
     }
 

@@ -135,6 +135,11 @@ pub async fn check(store: &dyn Store, base: u64) {
         seq: 5,
     });
     store.apply(&batch).await.expect("messages");
+    // A retried batch (after a partial failure across shards) is a no-op.
+    store
+        .apply(&batch)
+        .await
+        .expect("re-applying the same batch");
 
     let all = store
         .messages(
@@ -198,13 +203,15 @@ pub async fn check(store: &dyn Store, base: u64) {
 
     // Uniqueness fences: (chat, seq) and (chat, sender, client_msg_id). A failed
     // batch leaves nothing behind.
+    let mut other = msg(c, 5, b, "other");
+    other.id = MessageId(base + 999_999);
     let dup_seq = vec![
         Mutation::AdvanceCursor {
             user_id: b,
             chat_id: c,
             seq: 3,
         },
-        Mutation::InsertMessage(msg(c, 5, b, "other")),
+        Mutation::InsertMessage(other),
     ];
     assert!(
         matches!(store.apply(&dup_seq).await, Err(StoreError::Conflict(_))),

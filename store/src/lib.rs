@@ -5,6 +5,7 @@
 
 pub mod conformance;
 mod metrics;
+mod rows;
 mod sqlite;
 
 pub use sqlite::{SqliteConfig, SqliteStore};

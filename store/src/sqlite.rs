@@ -6,17 +6,18 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chat_core::model::{
-    Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role, User, UserRecord,
-};
+use chat_core::model::{Chat, Member, Message, User, UserRecord};
 use chat_core::ports::{HistoryPage, Membership, Mutation, Store};
-use chat_core::{ChatId, MessageId, StoreError, UserId};
+use chat_core::{ChatId, StoreError, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::metrics;
+use crate::rows::{corrupt, role_of, row_decoders};
+
+row_decoders!(SqliteRow);
 use crate::{from_sql, to_sql};
 
 /// Settings of the SQLite store.
@@ -75,10 +76,6 @@ fn unavailable(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
 impl SqliteStore {
     /// Opens (or creates) the database and applies the migrations.
     pub async fn open(cfg: &SqliteConfig) -> Result<SqliteStore, StoreError> {
@@ -111,78 +108,33 @@ impl SqliteStore {
     }
 }
 
-fn role_of(s: &str) -> Result<Role, StoreError> {
-    Role::parse(s).ok_or_else(|| corrupt("role"))
-}
-
-fn message_from_row(r: &SqliteRow) -> Result<Message, StoreError> {
-    let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| corrupt(c));
-    let go = |c: &str| r.try_get::<Option<i64>, _>(c).map_err(|_| corrupt(c));
-    let forwarded_from = match (go("fwd_chat_id")?, go("fwd_seq")?, go("fwd_sender_id")?) {
-        (Some(c), Some(s), Some(u)) => Some(ForwardedFrom {
-            chat_id: ChatId(from_sql(c)),
-            seq: s as u64,
-            sender_id: UserId(from_sql(u)),
-        }),
-        _ => None,
-    };
-    Ok(Message {
-        chat_id: ChatId(from_sql(g("chat_id")?)),
-        seq: g("seq")? as u64,
-        id: MessageId(from_sql(g("id")?)),
-        sender_id: UserId(from_sql(g("sender_id")?)),
-        client_msg_id: r
-            .try_get("client_msg_id")
-            .map_err(|_| corrupt("client_msg_id"))?,
-        text: r.try_get("text").map_err(|_| corrupt("text"))?,
-        reply_to_seq: go("reply_to_seq")?.map(|v| v as u64),
-        forwarded_from,
-        created_at: g("created_at")?,
-        edited_at: go("edited_at")?,
-        deleted: g("deleted")? != 0,
-        pts: g("pts")? as u64,
-    })
-}
-
-fn chat_from_row(r: &SqliteRow) -> Result<Chat, StoreError> {
-    let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| corrupt(c));
-    let kind: String = r.try_get("kind").map_err(|_| corrupt("kind"))?;
-    let last: Option<String> = r
-        .try_get("last_message")
-        .map_err(|_| corrupt("last_message"))?;
-    let last_message = match last {
-        Some(j) => {
-            Some(serde_json::from_str::<LastMessage>(&j).map_err(|_| corrupt("last_message"))?)
+/// Applies one mutation. Inserts are idempotent: re-inserting the very same chat
+/// or message (a retried batch) is a no-op, while a different message at a taken
+/// `(chat_id, seq)` or idempotency key is a [`StoreError::Conflict`].
+async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), StoreError> {
+    apply_sql(tx, m).await.map_err(unavailable("apply"))?;
+    if let Mutation::InsertMessage(msg) = m {
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE chat_id = ? AND seq = ?")
+                .bind(to_sql(msg.chat_id.0))
+                .bind(msg.seq as i64)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable("apply"))?;
+        if stored != Some(to_sql(msg.id.0)) {
+            metrics::ERRORS
+                .with_label_values(&["apply", "conflict"])
+                .inc();
+            return Err(StoreError::Conflict(format!(
+                "message {} of chat {} conflicts with a stored one",
+                msg.seq, msg.chat_id
+            )));
         }
-        None => None,
-    };
-    Ok(Chat {
-        id: ChatId(from_sql(g("id")?)),
-        kind: ChatKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        title: r.try_get("title").map_err(|_| corrupt("title"))?,
-        created_by: UserId(from_sql(g("created_by")?)),
-        created_at: g("created_at")?,
-        last_seq: g("last_seq")? as u64,
-        last_pts: g("last_pts")? as u64,
-        member_count: g("member_count")? as u32,
-        last_message,
-    })
+    }
+    Ok(())
 }
 
-fn user_record_from_row(r: &SqliteRow) -> Result<UserRecord, StoreError> {
-    Ok(UserRecord {
-        user: User {
-            id: UserId(from_sql(r.try_get("id").map_err(|_| corrupt("id"))?)),
-            name: r.try_get("name").map_err(|_| corrupt("name"))?,
-            created_at: r.try_get("created_at").map_err(|_| corrupt("created_at"))?,
-        },
-        password_hash: r
-            .try_get("password_hash")
-            .map_err(|_| corrupt("password_hash"))?,
-    })
-}
-
-async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), sqlx::Error> {
+async fn apply_sql(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), sqlx::Error> {
     match m {
         Mutation::InsertChat(c) => {
             let last = c
@@ -191,7 +143,7 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
                 .map(|l| serde_json::to_string(l).unwrap_or_default());
             sqlx::query(
                 "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             )
             .bind(to_sql(c.id.0))
             .bind(c.kind.as_str())
@@ -250,7 +202,7 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
             sqlx::query(
                 "INSERT INTO messages (chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, \
                  fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
             .bind(to_sql(msg.chat_id.0))
             .bind(msg.seq as i64)
@@ -539,7 +491,7 @@ impl Store for SqliteStore {
         let started = Instant::now();
         let mut tx = self.pool.begin().await.map_err(unavailable("apply"))?;
         for m in batch {
-            apply_one(&mut tx, m).await.map_err(unavailable("apply"))?;
+            apply_one(&mut tx, m).await?;
         }
         tx.commit().await.map_err(unavailable("apply"))?;
         metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());

@@ -1,0 +1,282 @@
+//! The [`Log`] interface on Apache Kafka.
+//!
+//! - Producer: idempotent, `acks=all`, records keyed by chat id and sent to the
+//!   partition `chat_core::partition_for(key, n)` (FNV-1a, the same rule as the
+//!   in-process log), so placement does not depend on librdkafka's partitioner.
+//! - Consumer: a consumer group member with manual commits after the effects,
+//!   rebalances reported through [`Consumer::take_revoked`], and consumer lag
+//!   exported as `log_consumer_lag`.
+//! - Topics are created at start-up when absent.
+//!
+//! Architecture invariant: rdkafka is used here and nowhere else.
+
+mod consumer;
+mod metrics;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chat_core::ports::{Consumer, Log};
+use chat_core::{LogError, partition_for};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+pub use consumer::KafkaConsumer;
+
+/// Settings of the Kafka log.
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]` of the brokers.
+    pub brokers: String,
+    /// Partitions of topics this process creates.
+    pub partitions: u32,
+    /// Replication factor of topics this process creates.
+    pub replication: i32,
+    /// Producer linger: how long to wait to fill a batch.
+    pub linger_ms: u32,
+    /// How long a produce may take (queueing, retries, `acks=all`) before it fails.
+    pub produce_timeout: Duration,
+    /// Consumer session timeout: how soon a dead member's partitions move.
+    pub session_timeout: Duration,
+    /// Client id reported to the brokers.
+    pub client_id: String,
+    /// Raw librdkafka options applied last (escape hatch).
+    pub extra: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    /// Defaults for brokers at `brokers`.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            partitions: 8,
+            replication: 1,
+            linger_ms: 2,
+            produce_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(6),
+            client_id: "chat".into(),
+            extra: Vec::new(),
+        }
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id)
+            .set("log_level", "4");
+        c
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+/// The Kafka [`Log`]. Cheap to clone.
+#[derive(Clone)]
+pub struct KafkaLog {
+    cfg: KafkaConfig,
+    producer: FutureProducer,
+    /// Partition count per topic, read from the cluster's metadata.
+    partitions: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl KafkaLog {
+    /// Connects, creates `topics` when absent, and reads their partition counts.
+    pub async fn connect(cfg: KafkaConfig, topics: &[&str]) -> Result<KafkaLog, LogError> {
+        let mut pc = cfg.client();
+        pc.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", cfg.linger_ms.to_string())
+            .set("compression.type", "lz4")
+            .set(
+                "message.timeout.ms",
+                cfg.produce_timeout.as_millis().to_string(),
+            );
+        for (k, v) in &cfg.extra {
+            pc.set(k, v);
+        }
+        let producer: FutureProducer = pc.create().map_err(unavailable)?;
+        let log = KafkaLog {
+            cfg,
+            producer,
+            partitions: Arc::default(),
+        };
+        log.create_topics(topics).await?;
+        for t in topics {
+            log.partition_count(t).await?;
+        }
+        Ok(log)
+    }
+
+    async fn create_topics(&self, topics: &[&str]) -> Result<(), LogError> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.cfg.client().create().map_err(unavailable)?;
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.cfg.partitions as i32,
+                    TopicReplication::Fixed(self.cfg.replication),
+                )
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics(&new, &opts)
+            .await
+            .map_err(unavailable)?;
+        for r in results {
+            match r {
+                Ok(t) => {
+                    tracing::info!(topic = %t, partitions = self.cfg.partitions, "created topic")
+                }
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, e)) => return Err(unavailable(format!("creating topic {t}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Partitions of `topic` (cached after the first metadata read).
+    pub async fn partition_count(&self, topic: &str) -> Result<u32, LogError> {
+        if let Some(n) = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+        {
+            return Ok(*n);
+        }
+        let producer = self.producer.clone();
+        let t = topic.to_string();
+        let n = tokio::task::spawn_blocking(move || {
+            let md = producer
+                .client()
+                .fetch_metadata(Some(&t), Duration::from_secs(10))
+                .map_err(unavailable)?;
+            md.topics()
+                .first()
+                .map(|t| t.partitions().len() as u32)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| unavailable(format!("topic {t} has no partitions")))
+        })
+        .await
+        .map_err(unavailable)??;
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(topic.to_string(), n);
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl Log for KafkaLog {
+    async fn produce(&self, topic: &str, key: u64, payload: Bytes) -> Result<(), LogError> {
+        let n = self.partition_count(topic).await?;
+        let kb = key.to_be_bytes();
+        let rec = FutureRecord::to(topic)
+            .key(&kb[..])
+            .payload(&payload[..])
+            .partition(partition_for(key, n) as i32);
+        let started = Instant::now();
+        let r = self
+            .producer
+            .send(rec, Timeout::After(self.cfg.produce_timeout))
+            .await;
+        metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
+        r.map(|_| ()).map_err(|(e, _)| {
+            metrics::PRODUCE_ERRORS.inc();
+            unavailable(e)
+        })
+    }
+
+    async fn produce_batch(&self, topic: &str, records: Vec<(u64, Bytes)>) -> Result<(), LogError> {
+        let n = self.partition_count(topic).await?;
+        let started = Instant::now();
+        // Enqueue in order (per-partition order is kept by the idempotent
+        // producer), then wait for every delivery.
+        let mut deliveries = Vec::with_capacity(records.len());
+        for (key, payload) in &records {
+            let kb = key.to_be_bytes();
+            let mut rec = FutureRecord::to(topic)
+                .key(&kb[..])
+                .payload(&payload[..])
+                .partition(partition_for(*key, n) as i32);
+            loop {
+                match self.producer.send_result(rec) {
+                    Ok(d) => {
+                        deliveries.push(d);
+                        break;
+                    }
+                    Err((e, r)) => {
+                        if matches!(
+                            e,
+                            rdkafka::error::KafkaError::MessageProduction(
+                                RDKafkaErrorCode::QueueFull
+                            )
+                        ) {
+                            // The local queue is full: let it drain (bounded memory).
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            rec = r;
+                            continue;
+                        }
+                        metrics::PRODUCE_ERRORS.inc();
+                        return Err(unavailable(e));
+                    }
+                }
+            }
+        }
+        for d in deliveries {
+            match d.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    metrics::PRODUCE_ERRORS.inc();
+                    return Err(unavailable(e));
+                }
+                Err(_) => return Err(LogError::Closed),
+            }
+        }
+        metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
+        metrics::PRODUCE_BATCH.observe(records.len() as f64);
+        Ok(())
+    }
+
+    async fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, LogError> {
+        let mut c = self.cfg.client();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "session.timeout.ms",
+                self.cfg.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (self.cfg.session_timeout.as_millis() / 4)
+                    .max(100)
+                    .to_string(),
+            )
+            .set("fetch.wait.max.ms", "10");
+        for (k, v) in &self.cfg.extra {
+            c.set(k, v);
+        }
+        Ok(Box::new(KafkaConsumer::new(c, topic, group)?))
+    }
+}
+
+impl KafkaLog {
+    /// Waits for queued records to be delivered (before exit).
+    pub fn flush(&self, timeout: Duration) {
+        let _ = self.producer.flush(Timeout::After(timeout));
+    }
+}

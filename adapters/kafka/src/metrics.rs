@@ -1,0 +1,56 @@
+//! Prometheus metrics of the Kafka log.
+
+use std::sync::LazyLock;
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGaugeVec, Opts};
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
+    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    c
+}
+
+/// Seconds from produce to acknowledgement by the brokers (`acks=all`).
+pub static PRODUCE_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "log_produce_seconds",
+                "Produce latency until acked by all in-sync replicas",
+            )
+            .buckets(prometheus::exponential_buckets(0.0002, 2.0, 16).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Records per batch produce.
+pub static PRODUCE_BATCH: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new("log_produce_batch_records", "Records per batch produce")
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Produces that failed.
+pub static PRODUCE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("log_produce_errors_total", "Produces that failed").expect("valid counter"),
+    )
+});
+
+/// Records not yet consumed by this member, per partition.
+pub static LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "log_consumer_lag",
+                "High watermark minus the consumer's position",
+            ),
+            &["topic", "group", "partition"],
+        )
+        .expect("valid gauge"),
+    )
+});

@@ -1,0 +1,194 @@
+//! [`Cache`] on Redis.
+
+use async_trait::async_trait;
+use chat_core::model::{Chat, Member, Role};
+use chat_core::ports::{Cache, Membership};
+use chat_core::{CacheError, ChatId, UserId};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use crate::{RedisConfig, unavailable};
+
+/// Replaces a chat summary unless the cached one has a newer `last_pts`.
+const PUT_CHAT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, old = pcall(cjson.decode, cur)
+  if ok and old.last_pts and old.last_pts > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
+
+/// Moves a cached cursor forward, if the entry exists.
+const ADVANCE: &str = r#"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local i = string.find(v, ':')
+local seq = tonumber(string.sub(v, i + 1))
+if tonumber(ARGV[2]) > seq then
+  redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, i - 1) .. ':' .. ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// The Redis [`Cache`]. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisCache {
+    conn: ConnectionManager,
+    cfg: RedisConfig,
+    put_chat: redis::Script,
+    advance: redis::Script,
+}
+
+impl RedisCache {
+    /// Connects (and reconnects by itself later).
+    pub async fn connect(cfg: RedisConfig) -> Result<RedisCache, CacheError> {
+        let client = redis::Client::open(cfg.url.as_str()).map_err(unavailable)?;
+        let conn = client.get_connection_manager().await.map_err(unavailable)?;
+        Ok(RedisCache {
+            conn,
+            cfg,
+            put_chat: redis::Script::new(PUT_CHAT),
+            advance: redis::Script::new(ADVANCE),
+        })
+    }
+
+    fn key(&self, kind: &str, id: u64) -> String {
+        format!("{}{kind}:{id}", self.cfg.prefix)
+    }
+
+    fn ttl(&self) -> u64 {
+        self.cfg.ttl.as_secs().max(1)
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> CacheError {
+    CacheError::Corrupt(e.to_string())
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn memberships(&self, user: UserId) -> Result<Option<Vec<Membership>>, CacheError> {
+        let mut c = self.conn.clone();
+        let h: Vec<(String, String)> = c
+            .hgetall(self.key("um", user.0))
+            .await
+            .map_err(unavailable)?;
+        if h.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(h.len());
+        for (f, v) in h {
+            if f == "_" {
+                continue;
+            }
+            let chat: u64 = f.parse().map_err(corrupt)?;
+            let (role, seq) = v.split_once(':').ok_or_else(|| corrupt("membership"))?;
+            out.push(Membership {
+                chat_id: ChatId(chat),
+                role: Role::parse(role).ok_or_else(|| corrupt("role"))?,
+                read_seq: seq.parse().map_err(corrupt)?,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    async fn put_memberships(&self, user: UserId, list: &[Membership]) -> Result<(), CacheError> {
+        let key = self.key("um", user.0);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key).hset(&key, "_", "1");
+        for m in list {
+            pipe.hset(
+                &key,
+                m.chat_id.0.to_string(),
+                format!("{}:{}", m.role.as_str(), m.read_seq),
+            );
+        }
+        pipe.expire(&key, self.ttl() as i64);
+        let mut c = self.conn.clone();
+        pipe.query_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
+    async fn invalidate_memberships(&self, user: UserId) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        c.del::<_, ()>(self.key("um", user.0))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn advance_cursor(&self, user: UserId, chat: ChatId, seq: u64) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        self.advance
+            .key(self.key("um", user.0))
+            .arg(chat.0.to_string())
+            .arg(seq)
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Option<Chat>>, CacheError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|c| self.key("cs", c.0)).collect();
+        let mut c = self.conn.clone();
+        let vals: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        // A corrupt entry is a miss: the store has the truth.
+        Ok(vals
+            .into_iter()
+            .map(|v| v.and_then(|j| serde_json::from_str(&j).ok()))
+            .collect())
+    }
+
+    async fn put_chat(&self, chat: &Chat) -> Result<(), CacheError> {
+        let json = serde_json::to_string(chat).map_err(corrupt)?;
+        let mut c = self.conn.clone();
+        self.put_chat
+            .key(self.key("cs", chat.id.0))
+            .arg(json)
+            .arg(chat.last_pts)
+            .arg(self.ttl())
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError> {
+        let mut c = self.conn.clone();
+        let v: Option<String> = c.get(self.key("cm", chat.0)).await.map_err(unavailable)?;
+        Ok(v.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    async fn put_members(&self, chat: ChatId, members: &[Member]) -> Result<(), CacheError> {
+        let json = serde_json::to_string(members).map_err(corrupt)?;
+        let mut c = self.conn.clone();
+        c.set_ex::<_, _, ()>(self.key("cm", chat.0), json, self.ttl())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        c.del::<_, ()>(self.key("cm", chat.0))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,50 @@
+//! The cache and pub/sub interfaces on Redis (the `redis` crate).
+//!
+//! Layout, under a configurable key prefix:
+//! - `cs:{chat}`: the chat summary (JSON), replaced only by a newer `last_pts`;
+//! - `cm:{chat}`: the chat's members (JSON);
+//! - `um:{user}`: hash chat → `role:read_seq` (plus a `_` marker field), cursors
+//!   moved forward only;
+//!
+//! and channels `chat:{id}`, `user:{id}`, `gw:{id}` (prefixed too). Every entry
+//! has a TTL and can be rebuilt from the shards: Redis may be flushed any time.
+//!
+//! Architecture invariant: the `redis` crate is used here and nowhere else.
+
+mod cache;
+mod pubsub;
+
+pub use cache::RedisCache;
+pub use pubsub::RedisPubSub;
+
+use std::time::Duration;
+
+/// Settings of the Redis cache and pub/sub.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `redis://host:port[/db]`. RESP3 is switched on for subscribers.
+    pub url: String,
+    /// Prefix of every key and channel (isolates deployments and test runs).
+    pub prefix: String,
+    /// Lifetime of cached entries.
+    pub ttl: Duration,
+    /// Messages a subscriber's inbox holds before further ones are dropped
+    /// (gateways refill such gaps from the store).
+    pub inbox: usize,
+}
+
+impl RedisConfig {
+    /// Defaults for a Redis at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            prefix: String::new(),
+            ttl: Duration::from_secs(600),
+            inbox: 65_536,
+        }
+    }
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> chat_core::CacheError {
+    chat_core::CacheError::Unavailable(e.to_string())
+}

@@ -1,0 +1,152 @@
+// The HTTP API under /api/v1: relative URLs, JSON bodies, bearer token. Every error
+// becomes an ApiError carrying the server's machine-readable code.
+
+import type { Chat, ChatListEntry, Id, Member, Message, Role, Session, User } from './types'
+
+export class ApiError extends Error {
+  constructor(
+    /** Machine-readable code from `error.code` (or `network` / `http_<status>`). */
+    readonly code: string,
+    message: string,
+    /** HTTP status; 0 when the request never got an answer. */
+    readonly status: number,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+/** Codes that mean the token is no good any more: the user must log in again. */
+export const AUTH_CODES = new Set(['token_expired', 'invalid_token', 'auth_required'])
+
+export interface HttpOptions {
+  /** The current token, or null when logged out. */
+  token: () => string | null
+  /** Called on a 401: the session is over. */
+  onUnauthorized: (code: string) => void
+  /** Injected in tests. */
+  fetch?: typeof fetch
+}
+
+export interface MessageResult {
+  message: Message
+  duplicate: boolean
+}
+
+export interface HistoryQuery {
+  before?: number
+  after?: number
+  limit?: number
+}
+
+export class Api {
+  constructor(private readonly opts: HttpOptions) {}
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' }
+    const token = this.opts.token()
+    if (token) headers.Authorization = `Bearer ${token}`
+    if (body !== undefined) headers['Content-Type'] = 'application/json'
+    const doFetch = this.opts.fetch ?? fetch
+    let res: Response
+    try {
+      res = await doFetch(`/api/v1${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+    } catch (e) {
+      throw new ApiError('network', `network error: ${String(e)}`, 0)
+    }
+    const text = await res.text()
+    let data: unknown = null
+    if (text) {
+      try {
+        data = JSON.parse(text)
+      } catch {
+        data = null
+      }
+    }
+    if (!res.ok) {
+      const err = (data as { error?: { code?: string; message?: string } } | null)?.error
+      const code = err?.code ?? `http_${res.status}`
+      const e = new ApiError(code, err?.message ?? res.statusText ?? code, res.status)
+      if (res.status === 401 && token) this.opts.onUnauthorized(code)
+      throw e
+    }
+    return data as T
+  }
+
+  register(name: string, password: string): Promise<Session> {
+    return this.request('POST', '/auth/register', { name, password })
+  }
+
+  login(name: string, password: string): Promise<Session> {
+    return this.request('POST', '/auth/login', { name, password })
+  }
+
+  me(): Promise<User> {
+    return this.request('GET', '/me')
+  }
+
+  users(ids: Id[]): Promise<User[]> {
+    return this.request('GET', `/users?ids=${ids.map(encodeURIComponent).join(',')}`)
+  }
+
+  userByName(name: string): Promise<User> {
+    return this.request('GET', `/users/by-name/${encodeURIComponent(name)}`)
+  }
+
+  async chats(): Promise<ChatListEntry[]> {
+    const r = await this.request<{ chats: ChatListEntry[] }>('GET', '/chats')
+    return r.chats
+  }
+
+  chat(id: Id): Promise<ChatListEntry> {
+    return this.request('GET', `/chats/${id}`)
+  }
+
+  createDirect(peer: Id): Promise<Chat> {
+    return this.request('POST', '/chats', { kind: 'direct', members: [peer] })
+  }
+
+  createGroup(title: string, members: Id[]): Promise<Chat> {
+    return this.request('POST', '/chats', { kind: 'group', title, members })
+  }
+
+  async members(chat: Id): Promise<Member[]> {
+    const r = await this.request<{ members: Member[] }>('GET', `/chats/${chat}/members`)
+    return r.members
+  }
+
+  addMember(chat: Id, user: Id, role: Role = 'member'): Promise<Chat> {
+    return this.request('POST', `/chats/${chat}/members`, { user_id: user, role })
+  }
+
+  setRole(chat: Id, user: Id, role: Role): Promise<Chat> {
+    return this.request('PATCH', `/chats/${chat}/members/${user}`, { role })
+  }
+
+  removeMember(chat: Id, user: Id): Promise<Chat> {
+    return this.request('DELETE', `/chats/${chat}/members/${user}`)
+  }
+
+  history(chat: Id, q: HistoryQuery = {}): Promise<{ messages: Message[]; last_seq: number }> {
+    const params = new URLSearchParams()
+    if (q.before !== undefined) params.set('before', String(q.before))
+    if (q.after !== undefined) params.set('after', String(q.after))
+    if (q.limit !== undefined) params.set('limit', String(q.limit))
+    const qs = params.toString()
+    return this.request('GET', `/chats/${chat}/messages${qs ? `?${qs}` : ''}`)
+  }
+
+  send(chat: Id, clientMsgId: string, text: string, replyToSeq?: number): Promise<MessageResult> {
+    const body: Record<string, unknown> = { client_msg_id: clientMsgId, text }
+    if (replyToSeq) body.reply_to_seq = replyToSeq
+    return this.request('POST', `/chats/${chat}/messages`, body)
+  }
+
+  read(chat: Id, seq: number): Promise<{ chat_id: Id; read_seq: number }> {
+    return this.request('PUT', `/chats/${chat}/read`, { seq })
+  }
+}

@@ -1,0 +1,160 @@
+// The chat list: every chat of the user with its role, read cursor and unread
+// count, kept current by WebSocket events and ordered by last activity.
+
+import { reactive } from 'vue'
+import type { Chat, ChatListEntry, Id, Message, Role } from '../api/types'
+
+export interface ChatState {
+  chat: Chat
+  role: Role
+  /** The user's read cursor: every seq at or below it is read. Only moves forward. */
+  readSeq: number
+  /** The other member of a direct chat, once known. */
+  peerId: Id | null
+}
+
+const PREVIEW_CHARS = 120
+
+export function preview(text: string): string {
+  const t = text.replace(/\s+/g, ' ').trim()
+  return t.length > PREVIEW_CHARS ? `${t.slice(0, PREVIEW_CHARS)}…` : t
+}
+
+export function unreadOf(c: ChatState): number {
+  return Math.max(0, c.chat.last_seq - c.readSeq)
+}
+
+export function activityOf(c: ChatState): number {
+  return c.chat.last_message?.at ?? c.chat.created_at
+}
+
+export class ChatsStore {
+  readonly byId: Record<Id, ChatState> = reactive({})
+
+  constructor(private readonly me: Id) {}
+
+  /** Chats by last activity, newest first. */
+  get sorted(): ChatState[] {
+    return Object.values(this.byId).sort((a, b) => {
+      const d = activityOf(b) - activityOf(a)
+      return d !== 0 ? d : a.chat.id < b.chat.id ? 1 : -1
+    })
+  }
+
+  get totalUnread(): number {
+    return Object.values(this.byId).reduce((n, c) => n + unreadOf(c), 0)
+  }
+
+  get(id: Id): ChatState | undefined {
+    return this.byId[id]
+  }
+
+  unread(id: Id): number {
+    const c = this.byId[id]
+    return c ? unreadOf(c) : 0
+  }
+
+  /** Replaces the list with the server's (initial load, or after a reconnect). */
+  setList(entries: ChatListEntry[]): void {
+    const seen = new Set<Id>()
+    for (const e of entries) {
+      seen.add(e.chat.id)
+      const cur = this.byId[e.chat.id]
+      if (cur) {
+        cur.chat = mergeChat(cur.chat, e.chat)
+        cur.role = e.role
+        cur.readSeq = Math.max(cur.readSeq, e.read_seq)
+      } else {
+        this.byId[e.chat.id] = { chat: e.chat, role: e.role, readSeq: e.read_seq, peerId: null }
+      }
+    }
+    for (const id of Object.keys(this.byId)) if (!seen.has(id)) delete this.byId[id]
+  }
+
+  /** A chat the user was added to or created (chat_created, member_added). */
+  upsert(chat: Chat, role: Role, readSeq = 0): ChatState {
+    const cur = this.byId[chat.id]
+    if (cur) {
+      cur.chat = mergeChat(cur.chat, chat)
+      cur.role = role
+      return cur
+    }
+    const s: ChatState = { chat, role, readSeq, peerId: null }
+    this.byId[chat.id] = s
+    return this.byId[chat.id]!
+  }
+
+  updateChat(chat: Chat): void {
+    const cur = this.byId[chat.id]
+    if (cur) cur.chat = mergeChat(cur.chat, chat)
+  }
+
+  remove(id: Id): void {
+    delete this.byId[id]
+  }
+
+  setPeer(id: Id, peer: Id): void {
+    const c = this.byId[id]
+    if (c) c.peerId = peer
+  }
+
+  setRole(id: Id, role: Role): void {
+    const c = this.byId[id]
+    if (c) c.role = role
+  }
+
+  /** A new (or replayed) message: last activity, preview, unread. */
+  onMessage(m: Message): void {
+    const c = this.byId[m.chat_id]
+    if (!c) return
+    if (m.seq > c.chat.last_seq) c.chat.last_seq = m.seq
+    const last = c.chat.last_message
+    if (!last || m.seq >= last.seq) {
+      c.chat.last_message = {
+        seq: m.seq,
+        sender_id: m.sender_id,
+        preview: m.deleted ? '' : preview(m.text),
+        at: m.created_at,
+        deleted: m.deleted,
+      }
+    }
+    // Sending moves the sender's cursor to the message.
+    if (m.sender_id === this.me) this.advanceRead(m.chat_id, m.seq)
+  }
+
+  onEdited(chatId: Id, seq: number, text: string): void {
+    const last = this.byId[chatId]?.chat.last_message
+    if (last && last.seq === seq) last.preview = preview(text)
+  }
+
+  onDeleted(chatId: Id, seq: number): void {
+    const last = this.byId[chatId]?.chat.last_message
+    if (last && last.seq === seq) {
+      last.deleted = true
+      last.preview = ''
+    }
+  }
+
+  onSubscribed(chatId: Id, lastSeq: number, readSeq: number): void {
+    const c = this.byId[chatId]
+    if (!c) return
+    if (lastSeq > c.chat.last_seq) c.chat.last_seq = lastSeq
+    this.advanceRead(chatId, readSeq)
+  }
+
+  /** Moves the cursor forward; false when it was already there or beyond. */
+  advanceRead(chatId: Id, seq: number): boolean {
+    const c = this.byId[chatId]
+    if (!c || seq <= c.readSeq) return false
+    c.readSeq = seq
+    return true
+  }
+}
+
+/** Keeps the newer of two copies of a chat's summary (events may race the list). */
+function mergeChat(cur: Chat, next: Chat): Chat {
+  if (next.last_seq < cur.last_seq) {
+    return { ...next, last_seq: cur.last_seq, last_pts: cur.last_pts, last_message: cur.last_message }
+  }
+  return next
+}

@@ -1,0 +1,333 @@
+// The logged-in client: owns the HTTP API, the WebSocket and the stores, applies
+// every server frame to them, and resumes every chat by `since_seq` after a
+// reconnect. Components read its stores and call its actions.
+
+import { reactive, shallowReactive } from 'vue'
+import { Api, AUTH_CODES, ApiError } from '../api/http'
+import { ChatSocket, type ConnState, type SocketOptions, wsUrl } from '../api/socket'
+import type { Chat, Id, Member, Message, Role, ServerFrame } from '../api/types'
+import { ChatsStore } from './chats'
+import { Outbox } from './outbox'
+import type { SessionStore } from './session'
+import { Timeline } from './timeline'
+import { UsersStore } from './users'
+
+export interface Toast {
+  id: number
+  text: string
+}
+
+export interface ClientState {
+  conn: ConnState
+  activeId: Id | null
+  listLoaded: boolean
+  toasts: Toast[]
+  /** Members of chats whose member list was asked for. */
+  members: Record<Id, Member[]>
+}
+
+export interface ClientOptions {
+  api?: Api
+  socket?: Partial<SocketOptions>
+}
+
+/** Errors without a ref that need no toast (e.g. a chat we just left). */
+const QUIET = new Set(['not_member', 'chat_not_found'])
+
+export class ChatClient {
+  readonly api: Api
+  readonly me: Id
+  readonly users: UsersStore
+  readonly chats: ChatsStore
+  readonly timelines: Record<Id, Timeline> = shallowReactive<Record<Id, Timeline>>({})
+  readonly state: ClientState
+  readonly socket: ChatSocket
+  readonly outbox: Outbox
+  private toastSeq = 0
+  private stopped = false
+
+  constructor(
+    private readonly session: SessionStore,
+    opts: ClientOptions = {},
+  ) {
+    const user = session.user
+    if (!user) throw new Error('ChatClient needs a session')
+    this.me = user.id
+    this.api =
+      opts.api ??
+      new Api({ token: () => session.token, onUnauthorized: (code) => session.expire(code) })
+    this.users = new UsersStore((ids) => this.api.users(ids))
+    this.users.put(user)
+    this.chats = new ChatsStore(this.me)
+    this.state = reactive<ClientState>({
+      conn: 'closed',
+      activeId: null,
+      listLoaded: false,
+      toasts: [],
+      members: {},
+    })
+    this.socket = new ChatSocket({
+      url: () => wsUrl(),
+      token: () => session.token,
+      onFrame: (f) => this.onFrame(f),
+      onReady: () => void this.onReady(),
+      onState: (s) => (this.state.conn = s),
+      onAuthFailed: (code) => session.expire(code),
+      ...opts.socket,
+    })
+    this.outbox = new Outbox({
+      socket: this.socket,
+      timeline: (id) => this.timelines[id],
+      timelines: () => Object.values(this.timelines),
+      toast: (t) => this.toast(t),
+    })
+  }
+
+  start(): void {
+    this.stopped = false
+    this.socket.start()
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.socket.stop()
+    this.outbox.dispose()
+  }
+
+  toast(text: string): void {
+    const id = ++this.toastSeq
+    this.state.toasts.push({ id, text })
+    setTimeout(() => {
+      const i = this.state.toasts.findIndex((t) => t.id === id)
+      if (i >= 0) this.state.toasts.splice(i, 1)
+    }, 5000)
+  }
+
+  // ---- connection ----
+
+  /** Authenticated (first time or after a reconnect): refresh the list, resume every chat. */
+  async onReady(): Promise<void> {
+    try {
+      await this.refreshList()
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) this.toast(`Could not load chats: ${(e as Error).message}`)
+    }
+    if (this.stopped) return
+    for (const c of this.chats.sorted) this.subscribe(c.chat.id)
+    this.outbox.onReady()
+  }
+
+  async refreshList(): Promise<void> {
+    const list = await this.api.chats()
+    this.chats.setList(list)
+    for (const id of Object.keys(this.timelines)) if (!this.chats.get(id)) delete this.timelines[id]
+    if (this.state.activeId && !this.chats.get(this.state.activeId)) this.state.activeId = null
+    this.state.listLoaded = true
+    for (const c of this.chats.sorted) {
+      if (c.chat.last_message) this.users.want(c.chat.last_message.sender_id)
+      if (c.chat.kind === 'direct' && !c.peerId) void this.ensurePeer(c.chat.id)
+    }
+  }
+
+  /** Subscribes with since_seq = the highest seq held, so the server sends what we missed. */
+  subscribe(chatId: Id): void {
+    const c = this.chats.get(chatId)
+    if (!c) return
+    const tl = this.timelines[chatId]
+    const since = tl && tl.state.messages.length ? tl.resumeSeq(c.chat.last_seq) : c.chat.last_seq
+    this.socket.send({ type: 'subscribe', chat_id: chatId, since_seq: since })
+  }
+
+  // ---- frames ----
+
+  onFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case 'message':
+        return this.onMessage(f.message)
+      case 'ack':
+        if (f.message) this.onMessage(f.message)
+        this.outbox.onAck(f.client_msg_id, f.ref)
+        return
+      case 'rejected':
+      case 'error': {
+        const id = (f.type === 'rejected' ? f.client_msg_id : null) ?? f.ref
+        if (id && this.outbox.onFailure(id, f.code, f.message)) return
+        if (f.type === 'error' && AUTH_CODES.has(f.code)) return this.session.expire(f.code)
+        if (!QUIET.has(f.code)) this.toast(f.message || f.code)
+        return
+      }
+      case 'edited':
+        this.chats.onEdited(f.chat_id, f.seq, f.text)
+        this.timelines[f.chat_id]?.onEdited(f.seq, f.text, f.edited_at, f.pts)
+        return
+      case 'deleted':
+        this.chats.onDeleted(f.chat_id, f.seq)
+        this.timelines[f.chat_id]?.onDeleted(f.seq, f.pts)
+        return
+      case 'subscribed':
+        return this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
+      case 'read':
+        if (f.user_id === this.me && this.chats.advanceRead(f.chat_id, f.seq)) {
+          this.timelines[f.chat_id]?.noteRead(f.seq, true)
+        }
+        return
+      case 'chat_created':
+        return this.onJoined(f.chat, f.members.find((m) => m.user_id === this.me)?.role ?? 'member', f.members)
+      case 'member_added':
+        if (f.user_id === this.me) this.onJoined(f.chat, f.role, null)
+        else this.chats.updateChat(f.chat)
+        return void this.reloadMembers(f.chat.id)
+      case 'member_removed':
+        if (f.user_id === this.me) return this.onLeft(f.chat_id)
+        return void this.reloadMembers(f.chat_id)
+      case 'role_changed':
+        if (f.user_id === this.me) this.chats.setRole(f.chat_id, f.role)
+        return void this.reloadMembers(f.chat_id)
+      default:
+        return
+    }
+  }
+
+  private onMessage(m: Message): void {
+    const c = this.chats.get(m.chat_id)
+    const readBefore = c?.readSeq ?? 0
+    this.chats.onMessage(m)
+    const tl = this.timelines[m.chat_id]
+    if (tl) {
+      tl.upsert(m)
+      tl.noteIncoming(m, readBefore)
+    }
+    this.users.want(m.sender_id)
+  }
+
+  private onJoined(chat: Chat, role: Role, members: Member[] | null): void {
+    this.chats.upsert(chat, role)
+    if (members) {
+      this.state.members[chat.id] = members
+      const peer = members.find((m) => m.user_id !== this.me)
+      if (chat.kind === 'direct' && peer) this.chats.setPeer(chat.id, peer.user_id)
+      for (const m of members) this.users.want(m.user_id)
+    } else if (chat.kind === 'direct') {
+      void this.ensurePeer(chat.id)
+    }
+  }
+
+  private onLeft(chatId: Id): void {
+    const c = this.chats.get(chatId)
+    if (c) this.toast(`You left or were removed from ${this.chatName(chatId)}`)
+    this.chats.remove(chatId)
+    delete this.timelines[chatId]
+    delete this.state.members[chatId]
+    if (this.state.activeId === chatId) this.state.activeId = null
+  }
+
+  // ---- names ----
+
+  chatName(chatId: Id): string {
+    const c = this.chats.get(chatId)
+    if (!c) return ''
+    if (c.chat.kind === 'group') return c.chat.title || 'Group'
+    return c.peerId ? this.users.name(c.peerId) : c.chat.title || 'Direct chat'
+  }
+
+  /** The other member of a direct chat (the chat list does not say who it is). */
+  async ensurePeer(chatId: Id): Promise<void> {
+    const members = await this.loadMembers(chatId).catch(() => null)
+    const peer = members?.find((m) => m.user_id !== this.me)
+    if (peer) {
+      this.chats.setPeer(chatId, peer.user_id)
+      this.users.want(peer.user_id)
+    }
+  }
+
+  async loadMembers(chatId: Id): Promise<Member[]> {
+    const members = await this.api.members(chatId)
+    this.state.members[chatId] = members
+    for (const m of members) this.users.want(m.user_id)
+    return members
+  }
+
+  private async reloadMembers(chatId: Id): Promise<void> {
+    if (this.state.members[chatId]) await this.loadMembers(chatId).catch(() => undefined)
+  }
+
+  // ---- actions ----
+
+  /** Opens a chat: loads its newest page once; the "new messages" line starts at the cursor. */
+  async openChat(chatId: Id | null): Promise<void> {
+    this.state.activeId = chatId
+    if (!chatId) return
+    const c = this.chats.get(chatId)
+    if (!c) return
+    let tl = this.timelines[chatId]
+    if (!tl) {
+      tl = new Timeline(chatId, this.me, (q) => this.api.history(chatId, q))
+      this.timelines[chatId] = tl
+    }
+    tl = this.timelines[chatId]!
+    tl.state.separatorSeq = c.readSeq
+    if (!tl.state.loaded) {
+      try {
+        await tl.loadInitial(this.chats.unread(chatId), c.readSeq)
+      } catch (e) {
+        this.toast(`Could not load messages: ${(e as Error).message}`)
+      }
+    }
+  }
+
+  timeline(chatId: Id | null): Timeline | undefined {
+    return chatId ? this.timelines[chatId] : undefined
+  }
+
+  send(chatId: Id, text: string, replyToSeq?: number): void {
+    const tl = this.timelines[chatId]
+    if (tl && text.trim()) this.outbox.send(tl, text, replyToSeq)
+  }
+
+  /** Messages seen in the viewport with the window focused: the cursor moves forward. */
+  markRead(chatId: Id, seq: number): void {
+    if (this.chats.advanceRead(chatId, seq)) this.outbox.read(chatId, seq)
+  }
+
+  async createDirect(name: string): Promise<Id> {
+    const user = await this.api.userByName(name.trim())
+    this.users.put(user)
+    if (user.id === this.me) throw new ApiError('invalid_members', 'That is you', 400)
+    const chat = await this.api.createDirect(user.id)
+    return this.adopt(chat, user.id)
+  }
+
+  async createGroup(title: string, names: string[]): Promise<Id> {
+    const ids: Id[] = []
+    for (const n of names.map((s) => s.trim()).filter(Boolean)) {
+      const u = await this.api.userByName(n)
+      this.users.put(u)
+      if (u.id !== this.me && !ids.includes(u.id)) ids.push(u.id)
+    }
+    const chat = await this.api.createGroup(title.trim(), ids)
+    return this.adopt(chat, null)
+  }
+
+  /** A chat created over HTTP: into the list and subscribed, without waiting for the event. */
+  private async adopt(chat: Chat, peer: Id | null): Promise<Id> {
+    const entry = await this.api.chat(chat.id).catch(() => null)
+    const s = this.chats.upsert(entry?.chat ?? chat, entry?.role ?? 'member', entry?.read_seq ?? 0)
+    if (peer) this.chats.setPeer(chat.id, peer)
+    if (s) this.subscribe(chat.id)
+    return chat.id
+  }
+
+  async addMember(chatId: Id, name: string, role: Role = 'member'): Promise<void> {
+    const u = await this.api.userByName(name.trim())
+    this.users.put(u)
+    const chat = await this.api.addMember(chatId, u.id, role)
+    this.chats.updateChat(chat)
+    await this.loadMembers(chatId)
+  }
+
+  async removeMember(chatId: Id, userId: Id): Promise<void> {
+    await this.api.removeMember(chatId, userId)
+    if (userId === this.me) this.onLeft(chatId)
+    else await this.loadMembers(chatId)
+  }
+}
