@@ -5,10 +5,15 @@
 
 pub mod conformance;
 mod metrics;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod rows;
 mod sqlite;
 
 pub use sqlite::{SqliteConfig, SqliteStore};
+
+#[cfg(feature = "mysql")]
+pub use mysql::{MySqlConfig, MySqlShard, ShardedStore};
 
 /// Ids are u64 in the domain and INTEGER (i64) in SQL: a bit-cast both ways, so
 /// direct-chat ids with the top bit set survive the round trip.

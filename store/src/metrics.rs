@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts};
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
     // A second registration (two stores in one test process) is harmless: the
@@ -44,5 +44,20 @@ pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
             &["op", "kind"],
         )
         .expect("valid counter"),
+    )
+});
+
+/// Seconds to apply one shard's part of a batch, by shard.
+pub static SHARD_APPLY_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "store_shard_apply_seconds",
+                "Time to apply one shard's part of a batch",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+            &["shard"],
+        )
+        .expect("valid histogram"),
     )
 });

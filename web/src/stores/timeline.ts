@@ -28,6 +28,8 @@ export type FetchPage = (q: { before?: number; limit: number }) => Promise<Histo
 
 export const PAGE = 50
 export const MAX_PAGE = 200
+/** Opening a chat loads back to its first unread message if there are at most this many. */
+export const MAX_CATCHUP = 1000
 
 export interface TimelineState {
   messages: Message[]
@@ -86,19 +88,30 @@ export class Timeline {
     return i >= 0 ? this.state.messages[i] : undefined
   }
 
-  /** Loads the newest page, big enough to reach the first unread message. */
+  /**
+   * Loads the newest page, then (up to MAX_CATCHUP unread) older pages until the
+   * first unread message is held, so the chat can open at the "new messages" line.
+   */
   async loadInitial(unread: number, readSeq: number): Promise<void> {
-    this.state.separatorSeq = readSeq
+    const st = this.state
+    st.separatorSeq = readSeq
     const limit = Math.min(MAX_PAGE, Math.max(PAGE, unread + 20))
     try {
       const page = await this.fetchPage({ limit })
       for (const m of page.messages) this.upsert(m)
-      this.state.loaded = true
-      this.state.error = null
-      if (page.messages.length < limit || this.oldestSeq <= 1) this.state.hasOlder = false
-      if (!this.state.messages.length) this.state.hasOlder = false
+      if (page.messages.length < limit || this.oldestSeq <= 1) st.hasOlder = false
+      if (!st.messages.length) st.hasOlder = false
+      if (unread > 0 && unread <= MAX_CATCHUP) {
+        while (st.hasOlder && this.oldestSeq > readSeq + 1) {
+          const before = this.oldestSeq
+          await this.fetchBefore(before, MAX_PAGE)
+          if (this.oldestSeq === before) break
+        }
+      }
+      st.loaded = true
+      st.error = null
     } catch (e) {
-      this.state.error = String((e as Error).message ?? e)
+      st.error = String((e as Error).message ?? e)
       throw e
     }
   }
@@ -113,21 +126,32 @@ export class Timeline {
       return false
     }
     if (this.requestedBefore.has(before)) return false
-    this.requestedBefore.add(before)
     st.loadingOlder = true
     try {
-      const page = await this.fetchPage({ before, limit: PAGE })
-      for (const m of page.messages) this.upsert(m)
-      if (page.messages.length < PAGE || this.oldestSeq <= 1) st.hasOlder = false
-      return page.messages.length > 0
+      return (await this.fetchBefore(before, PAGE)) > 0
     } catch (e) {
-      // Allow another try of the same page later.
-      this.requestedBefore.delete(before)
       st.error = String((e as Error).message ?? e)
       return false
     } finally {
       st.loadingOlder = false
     }
+  }
+
+  /** One page before `before`; remembers it so it is never asked for twice. */
+  private async fetchBefore(before: number, limit: number): Promise<number> {
+    const st = this.state
+    this.requestedBefore.add(before)
+    let page: HistoryPage
+    try {
+      page = await this.fetchPage({ before, limit })
+    } catch (e) {
+      // Allow another try of the same page later.
+      this.requestedBefore.delete(before)
+      throw e
+    }
+    for (const m of page.messages) this.upsert(m)
+    if (page.messages.length < limit || this.oldestSeq <= 1) st.hasOlder = false
+    return page.messages.length
   }
 
   /** Loads older pages until `seq` is held (for "jump to first unread"). */
