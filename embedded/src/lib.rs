@@ -3,6 +3,7 @@
 //! observable, and held to the same contracts as Kafka and Redis.
 
 mod cache;
+pub mod conformance;
 mod log;
 mod pubsub;
 

@@ -6,9 +6,9 @@ export const chatItem = (page, name) => page.locator(`[data-testid="chat-item"][
 
 /** The unread badge of a chat in the list (0 when there is none). */
 export async function badge(page, name) {
-  const b = chatItem(page, name).getByTestId('unread-badge')
-  if ((await b.count()) === 0) return 0
-  return Number(await b.textContent())
+  // allTextContents does not wait: the badge may vanish at any moment.
+  const texts = await chatItem(page, name).getByTestId('unread-badge').allTextContents()
+  return texts.length ? Number(texts[0]) : 0
 }
 
 export async function waitBadge(page, name, pred, what) {

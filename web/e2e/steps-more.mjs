@@ -88,7 +88,7 @@ export async function restartResume(t) {
     await until(async () => (await connState(p)) !== 'connected', 'client notices the drop')
   }
   await send(a, 'sent while offline')
-  await messageRow(a, 'sent while offline').locator('[data-status="pending"], [data-testid="status-pending"]').first().waitFor()
+  await until(async () => (await messageRow(a, 'sent while offline').getAttribute('data-status')) === 'pending', 'shown as pending while offline')
   await t.restart()
   // Messages stored right after the restart: replayed by since_seq or delivered live.
   const api = new NodeApi(t.url)

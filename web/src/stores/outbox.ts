@@ -143,9 +143,10 @@ export class Outbox {
     if (!p) return
     const frame: Extract<Frame, { type: 'send' }> = { type: 'send', chat_id: tl.chatId, client_msg_id: clientMsgId, text: p.text }
     if (p.replyToSeq) frame.reply_to_seq = p.replyToSeq
-    // Not connected: it stays pending and goes out on the next `ready`.
-    this.d.socket.send(frame)
     this.clearTimer(clientMsgId)
+    // Not connected: it stays pending and goes out on the next `ready`; the
+    // answer timer starts only once it is on the wire.
+    if (!this.d.socket.send(frame)) return
     this.timers.set(
       clientMsgId,
       setTimeout(() => {

@@ -1,0 +1,202 @@
+//! Contracts of the log, the cache and the pub/sub, as functions that tests call
+//! against every implementation (in-process here; Kafka and Redis in their
+//! crates). Each panics with a message on the first violation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chat_core::model::{Chat, ChatKind, Member, Role};
+use chat_core::ports::{Cache, Log, Membership, PubSub};
+use chat_core::{ChatId, UserId};
+
+/// Log: per-key order, consumer groups resume after their commit, independent
+/// groups each see everything produced after they joined (the in-process log
+/// keeps records only until every joined group has committed them; Kafka keeps
+/// them for its retention time). `topic` must be new.
+pub async fn check_log(log: &dyn Log, topic: &str) {
+    let wait = Duration::from_secs(20);
+    let mut c = log.consumer(topic, "conf-a").await.expect("consumer");
+    // A second group, joined before anything is produced, sees everything too.
+    let mut other = log.consumer(topic, "conf-b").await.expect("other group");
+    let mut records = Vec::new();
+    for i in 0..200u64 {
+        records.push((i % 7, Bytes::from(format!("{}:{i}", i % 7))));
+    }
+    log.produce_batch(topic, records[..100].to_vec())
+        .await
+        .expect("produce batch");
+    for (k, p) in &records[100..] {
+        log.produce(topic, *k, p.clone()).await.expect("produce");
+    }
+    let mut per_key: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut n = 0;
+    let deadline = tokio::time::Instant::now() + wait * 3;
+    let mut taken = Vec::new();
+    while n < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {n} of 100 records consumed"
+        );
+        let got = c.poll(30, wait).await.expect("poll");
+        for r in &got {
+            let s = std::str::from_utf8(&r.payload).expect("utf8");
+            let (k, i) = s.split_once(':').expect("k:i");
+            assert_eq!(
+                k.parse::<u64>().unwrap(),
+                r.key,
+                "key travels with the record"
+            );
+            per_key.entry(r.key).or_default().push(i.parse().unwrap());
+        }
+        n += got.len();
+        taken.extend(got);
+    }
+    // Commit the first 100 only, then leave: the group resumes after them.
+    c.commit(&taken[..100.min(taken.len())])
+        .await
+        .expect("commit");
+    drop(c);
+    let mut again = log.consumer(topic, "conf-a").await.expect("consumer again");
+    let mut rest = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait * 3;
+    while per_key.values().map(Vec::len).sum::<usize>() < 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group did not resume"
+        );
+        let got = again.poll(50, wait).await.expect("poll");
+        for r in &got {
+            let s = std::str::from_utf8(&r.payload).expect("utf8");
+            let (_, i) = s.split_once(':').expect("k:i");
+            let i: u64 = i.parse().unwrap();
+            let v = per_key.entry(r.key).or_default();
+            // Records after the commit may repeat (at-least-once), never go back.
+            if !v.contains(&i) {
+                v.push(i);
+            }
+        }
+        rest.extend(got);
+    }
+    again.commit(&rest).await.expect("commit");
+    for (k, v) in &per_key {
+        let expect: Vec<u64> = (0..200).filter(|i| i % 7 == *k).collect();
+        assert_eq!(v, &expect, "records of key {k} in order, once");
+    }
+    let mut seen = 0;
+    let deadline = tokio::time::Instant::now() + wait * 3;
+    while seen < 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second group saw only {seen}"
+        );
+        seen += other.poll(100, wait).await.expect("poll").len();
+    }
+}
+
+fn chat(id: u64, pts: u64) -> Chat {
+    Chat {
+        id: ChatId(id),
+        kind: ChatKind::Group,
+        title: format!("pts {pts}"),
+        created_by: UserId(1),
+        created_at: 1,
+        last_seq: pts,
+        last_pts: pts,
+        member_count: 2,
+        last_message: None,
+    }
+}
+
+/// Cache: misses are `None`, puts are read back, chat summaries and cursors
+/// never go back. Ids from `base` must be unused.
+pub async fn check_cache(cache: &dyn Cache, base: u64) {
+    let (u, c) = (UserId(base + 1), ChatId(base + 2));
+    assert!(cache.memberships(u).await.unwrap().is_none(), "miss");
+    cache.put_memberships(u, &[]).await.unwrap();
+    assert_eq!(
+        cache.memberships(u).await.unwrap(),
+        Some(vec![]),
+        "an empty list is not a miss"
+    );
+    let m = Membership {
+        chat_id: c,
+        role: Role::Moder,
+        read_seq: 4,
+    };
+    cache.put_memberships(u, &[m]).await.unwrap();
+    cache.advance_cursor(u, c, 2).await.unwrap();
+    assert_eq!(
+        cache.memberships(u).await.unwrap(),
+        Some(vec![m]),
+        "cursor never goes back"
+    );
+    cache.advance_cursor(u, c, 9).await.unwrap();
+    let got = cache.memberships(u).await.unwrap().unwrap();
+    assert_eq!((got[0].read_seq, got[0].role), (9, Role::Moder));
+    cache.advance_cursor(UserId(base + 50), c, 9).await.unwrap();
+    assert!(
+        cache
+            .memberships(UserId(base + 50))
+            .await
+            .unwrap()
+            .is_none(),
+        "advance does not create"
+    );
+    cache.invalidate_memberships(u).await.unwrap();
+    assert!(cache.memberships(u).await.unwrap().is_none());
+
+    assert_eq!(cache.chats(&[c]).await.unwrap(), vec![None]);
+    cache.put_chat(&chat(c.0, 5)).await.unwrap();
+    cache.put_chat(&chat(c.0, 3)).await.unwrap();
+    assert_eq!(
+        cache.chats(&[c, ChatId(base + 3)]).await.unwrap(),
+        vec![Some(chat(c.0, 5)), None],
+        "older summary ignored"
+    );
+    cache.put_chat(&chat(c.0, 8)).await.unwrap();
+    assert_eq!(cache.chats(&[c]).await.unwrap(), vec![Some(chat(c.0, 8))]);
+
+    assert!(cache.members(c).await.unwrap().is_none());
+    let ms = vec![Member {
+        user_id: u,
+        role: Role::Admin,
+    }];
+    cache.put_members(c, &ms).await.unwrap();
+    assert_eq!(cache.members(c).await.unwrap(), Some(ms));
+    cache.invalidate_members(c).await.unwrap();
+    assert!(cache.members(c).await.unwrap().is_none());
+    cache.ping().await.unwrap();
+}
+
+/// Pub/sub: subscribed channels receive in publish order, others do not,
+/// unsubscribe stops delivery. `prefix` must make the channel names unused.
+pub async fn check_pubsub(ps: &dyn PubSub, prefix: &str) {
+    let (sub, mut inbox) = ps.subscriber().await.expect("subscriber");
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+    sub.subscribe(&a).await.expect("subscribe");
+    ps.publish(&a, Bytes::from_static(b"0")).await.unwrap();
+    ps.publish(&b, Bytes::from_static(b"not subscribed"))
+        .await
+        .unwrap();
+    let msgs: Vec<(String, Bytes)> = (1..=50)
+        .map(|i| (a.clone(), Bytes::from(i.to_string())))
+        .collect();
+    ps.publish_many(msgs).await.unwrap();
+    for i in 0..=50 {
+        let (ch, p) = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+            .await
+            .expect("message in time")
+            .expect("inbox open");
+        assert_eq!(ch, a);
+        assert_eq!(
+            std::str::from_utf8(&p).unwrap(),
+            i.to_string(),
+            "publish order"
+        );
+    }
+    sub.unsubscribe(&a).await.unwrap();
+    ps.publish(&a, Bytes::from_static(b"late")).await.unwrap();
+    let late = tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await;
+    assert!(late.is_err(), "nothing after unsubscribe (got {late:?})");
+}

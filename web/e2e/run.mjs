@@ -1,0 +1,127 @@
+// End-to-end tests: the real server binary started here, Debian's Chromium driven by
+// playwright-core, two browser contexts as two users. Prints one line per step and
+// "e2e: N passed, N failed"; exits non-zero on any failure; always stops the server.
+//
+// Env: CHAT_BIN (default ../target/debug/chat from web/), E2E_KEEP=1 keeps the data dir.
+
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { Harness } from './harness.mjs'
+import { startServer } from './server.mjs'
+import * as chat from './steps-chat.mjs'
+import * as more from './steps-more.mjs'
+
+const web = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const bin = resolve(web, process.env.CHAT_BIN ?? '../target/debug/chat')
+const dist = join(web, 'dist')
+const shots = join(web, 'e2e', 'screenshots')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+]
+
+for (const [what, path] of [['server binary (CHAT_BIN)', bin], ['web build (npm run build)', join(dist, 'index.html')], ['chromium (e2e/install-browser.sh)', CHROMIUM]]) {
+  if (!existsSync(path)) {
+    console.error(`missing ${what}: ${path}`)
+    console.log('e2e: 0 passed, 1 failed')
+    process.exit(1)
+  }
+}
+mkdirSync(shots, { recursive: true })
+const tmp = mkdtempSync(join(tmpdir(), 'chat-e2e-'))
+const dataDir = join(tmp, 'data')
+const logFile = join(tmp, 'server.log')
+const rnd = Math.random().toString(36).slice(2, 7)
+
+const h = new Harness()
+/** Shared state of the story. */
+const t = {
+  url: '', server: null, browser: null, shots, password: 'correct horse battery',
+  A: { name: `alice_${rnd}` }, B: { name: `bob_${rnd}` },
+  group: `Team ${rnd}`, history: `History ${rnd}`,
+  dialogs: [], pageErrors: [], cspViolations: [],
+  log: (s) => console.log(`     ${s}`),
+  /** Records dialogs, page errors and CSP violations of a page. */
+  watch(page) {
+    page.on('dialog', (d) => {
+      t.dialogs.push(`${d.type()}: ${d.message()}`)
+      void d.dismiss()
+    })
+    page.on('pageerror', (e) => t.pageErrors.push(String(e)))
+    page.on('console', (m) => {
+      if (/Content.Security.Policy|Refused to (execute|load|apply)/i.test(m.text())) t.cspViolations.push(m.text())
+    })
+  },
+  /** Starts the server again on the same data dir and the same port. */
+  async restart() {
+    const listen = `127.0.0.1:${t.server.port}`
+    let lastErr
+    for (let i = 0; i < 20; i++) {
+      try {
+        t.server = await startServer({ bin, dataDir, webDir: dist, listen, logFile })
+        t.log(`server restarted at ${t.server.url}`)
+        return
+      } catch (e) {
+        lastErr = e // the port may linger for a moment
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
+    throw lastErr
+  },
+}
+
+let code = 1
+try {
+  await h.step('server starts', async () => {
+    t.server = await startServer({ bin, dataDir, webDir: dist, logFile })
+    t.url = t.server.url
+    t.log(`server at ${t.url}, data in ${dataDir}`)
+  })
+  await h.step('browser starts', async () => {
+    // launch() gives the browser a fresh, empty user data dir of its own.
+    t.browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true })
+    for (const u of [t.A, t.B]) {
+      u.ctx = await t.browser.newContext({ viewport: { width: 1280, height: 800 } })
+      u.page = await u.ctx.newPage()
+      t.watch(u.page)
+    }
+  })
+  const steps = [
+    ['the app is served under its CSP', chat.serveUnderCsp],
+    ['login screen', chat.loginScreen],
+    ['two users register', chat.registerTwo],
+    ['a direct chat by user name', chat.directChat],
+    ['messages: sent, live, once, badges', chat.exchange],
+    ['unread badges and new-messages line, across tabs', chat.unreadAcrossTabs],
+    ['edit own message', chat.editMessage],
+    ['delete own message', chat.deleteMessage],
+    ['reply with a quote', chat.replyQuoted],
+    ['forward to another chat', chat.forwardMessage],
+    ['failed send shows retry', chat.failedSendRetry],
+    ['user content is text, links are safe', chat.contentIsText],
+    ['300 messages seeded through the API', more.seedHistory],
+    ['scroll back to the beginning, each page once', more.scrollBack],
+    ['read only when visible; jump to first unread', more.readByVisibility],
+    ['server restart: reconnect and resume', more.restartResume],
+    ['phone-sized screen', more.mobile],
+    ['expired or refused token asks to log in again', more.expiry],
+    ['logout', more.logout],
+    ['no dialogs, page errors or CSP violations', more.clean],
+  ]
+  for (const [name, fn] of steps) await h.step(name, () => fn(t), { timeoutMs: 90_000 })
+  code = h.failed ? 1 : 0
+} catch (e) {
+  console.error(e)
+} finally {
+  await t.browser?.close().catch(() => undefined)
+  const stopped = await t.server?.stop().catch(() => undefined)
+  if (h.failed) console.log(`     server log: ${logFile} (exit ${stopped})`)
+  else if (!process.env.E2E_KEEP) rmSync(tmp, { recursive: true, force: true })
+  console.log(`     screenshots: ${shots}`)
+  console.log(h.summary())
+  process.exit(code)
+}

@@ -1,0 +1,90 @@
+// Test doubles: a WebSocket the test drives by hand, and an in-memory Storage.
+import type { ServerFrame } from '../src/api/types'
+
+export class FakeWebSocket {
+  static instances: FakeWebSocket[] = []
+  static get last(): FakeWebSocket {
+    return FakeWebSocket.instances[FakeWebSocket.instances.length - 1]!
+  }
+  readyState = 0
+  sent: unknown[] = []
+  closedWith: number | null = null
+  onopen: (() => void) | null = null
+  onmessage: ((ev: { data: string }) => void) | null = null
+  onclose: ((ev: { code: number }) => void) | null = null
+  onerror: (() => void) | null = null
+
+  constructor(readonly url: string) {
+    FakeWebSocket.instances.push(this)
+  }
+
+  send(data: string) {
+    this.sent.push(JSON.parse(data))
+  }
+
+  close(code = 1000) {
+    this.closedWith = code
+    this.readyState = 3
+  }
+
+  // ---- driven by the test ----
+  open() {
+    this.readyState = 1
+    this.onopen?.()
+  }
+
+  receive(frame: ServerFrame) {
+    this.onmessage?.({ data: JSON.stringify(frame) })
+  }
+
+  ready(userId = 'u1') {
+    this.open()
+    this.receive({ type: 'ready', user_id: userId, gateway: 'test' })
+  }
+
+  serverClose(code: number) {
+    this.readyState = 3
+    this.onclose?.({ code })
+  }
+
+  framesOf(type: string): Record<string, unknown>[] {
+    return (this.sent as Record<string, unknown>[]).filter((f) => f.type === type)
+  }
+}
+
+export class MemoryStorage implements Storage {
+  private m = new Map<string, string>()
+  get length() {
+    return this.m.size
+  }
+  clear() {
+    this.m.clear()
+  }
+  getItem(k: string) {
+    return this.m.has(k) ? this.m.get(k)! : null
+  }
+  key(i: number) {
+    return [...this.m.keys()][i] ?? null
+  }
+  removeItem(k: string) {
+    this.m.delete(k)
+  }
+  setItem(k: string, v: string) {
+    this.m.set(k, String(v))
+  }
+}
+
+export function msg(seq: number, over: Partial<import('../src/api/types').Message> = {}) {
+  return {
+    id: String(1000 + seq),
+    chat_id: 'c1',
+    seq,
+    sender_id: 'u2',
+    client_msg_id: `m${seq}`,
+    text: `message ${seq}`,
+    created_at: 1_700_000_000_000 + seq * 1000,
+    deleted: false,
+    pts: seq,
+    ...over,
+  }
+}
