@@ -30,6 +30,103 @@ pub struct Cli {
 pub enum Command {
     /// Every role in one process on embedded parts (in-process log, SQLite, in-process cache).
     Standalone(StandaloneArgs),
+    /// Distributed: a WebSocket/HTTP gateway (Kafka, MySQL shards, Redis).
+    Gateway(GatewayArgs),
+    /// Distributed: a writer consuming commands into the MySQL shards.
+    Writer(WorkerArgs),
+    /// Distributed: a fanout worker updating Redis and publishing events.
+    Fanout(WorkerArgs),
+}
+
+/// Settings every distributed role shares.
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Kafka bootstrap brokers.
+    #[arg(long, env = "CHAT_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Partitions of the topics, when this process creates them.
+    #[arg(long, env = "CHAT_PARTITIONS", default_value_t = 8)]
+    pub partitions: u32,
+    /// Topic of commands (gateway → writer).
+    #[arg(long, env = "CHAT_COMMANDS_TOPIC", default_value = "chat.commands")]
+    pub commands_topic: String,
+    /// Topic of effects (writer → fanout).
+    #[arg(long, env = "CHAT_EVENTS_TOPIC", default_value = "chat.events")]
+    pub events_topic: String,
+    /// MySQL/MariaDB shards: `name[:weight]=mysql://user:pass@host:port/db,…`.
+    #[arg(
+        long,
+        env = "CHAT_MYSQL_SHARDS",
+        default_value = "shard0=mysql://chat:chat@127.0.0.1:3307/chat,shard1=mysql://chat:chat@127.0.0.1:3308/chat"
+    )]
+    pub mysql_shards: String,
+    /// Version of the shard ring.
+    #[arg(long, env = "CHAT_RING_VERSION", default_value_t = 1)]
+    pub ring_version: u64,
+    /// Virtual nodes per unit of shard weight.
+    #[arg(long, env = "CHAT_RING_VNODES", default_value_t = 160)]
+    pub ring_vnodes: u32,
+    /// Connections per shard.
+    #[arg(long, env = "CHAT_MYSQL_POOL", default_value_t = 16)]
+    pub mysql_pool: u32,
+    /// Redis URL.
+    #[arg(long, env = "CHAT_REDIS_URL", default_value = "redis://127.0.0.1:6380")]
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel (several deployments on one Redis).
+    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "")]
+    pub redis_prefix: String,
+    /// Longest message text in characters.
+    #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value_t = 4096)]
+    pub max_text_chars: usize,
+    /// Seconds to drain on SIGTERM.
+    #[arg(long, env = "CHAT_DRAIN_SECS", default_value_t = 10)]
+    pub drain_secs: u64,
+}
+
+/// Flags of `gateway`.
+#[derive(Args, Debug, Clone)]
+pub struct GatewayArgs {
+    /// Shared settings.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Address to listen on.
+    #[arg(long, env = "CHAT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HS256 secret for access tokens, the same on every gateway (≥ 32 bytes).
+    #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "CHAT_TOKEN_TTL_SECS", default_value_t = 86_400)]
+    pub token_ttl_secs: u64,
+    /// Node id (0-1023) in generated ids: unique per gateway [default: random].
+    #[arg(long, env = "CHAT_NODE_ID")]
+    pub node_id: Option<u16>,
+    /// Instance id: the reply channel `gw:{id}` [default: derived from host, pid and node].
+    #[arg(long, env = "CHAT_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Largest WebSocket frame / HTTP body in bytes.
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 65_536)]
+    pub max_frame_bytes: usize,
+    /// Events queued per connection before it is closed as slow.
+    #[arg(long, env = "CHAT_CONN_QUEUE", default_value_t = 1024)]
+    pub conn_queue: usize,
+    /// Directory of the built web client.
+    #[arg(long, env = "CHAT_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+}
+
+/// Flags of `writer` and `fanout`.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// Shared settings.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Address of `/healthz`, `/readyz` and `/metrics` (`:0` picks a port).
+    #[arg(long, env = "CHAT_METRICS_LISTEN", default_value = "127.0.0.1:0")]
+    pub metrics_listen: SocketAddr,
+    /// Most records per batch.
+    #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 1000)]
+    pub batch_max: usize,
 }
 
 /// Flags of `standalone`. Every flag also reads an environment variable; unset

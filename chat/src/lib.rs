@@ -2,6 +2,8 @@
 //! that tests boot the whole server in-process.
 
 pub mod config;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -47,6 +47,16 @@ async fn main() -> anyhow::Result<()> {
             });
             running.wait().await
         }
+        #[cfg(feature = "distributed")]
+        Command::Gateway(a) => chat::distributed::gateway(a, wait_for_signal()).await,
+        #[cfg(feature = "distributed")]
+        Command::Writer(a) => chat::distributed::writer(a, wait_for_signal()).await,
+        #[cfg(feature = "distributed")]
+        Command::Fanout(a) => chat::distributed::fanout(a, wait_for_signal()).await,
+        #[cfg(not(feature = "distributed"))]
+        Command::Gateway(_) | Command::Writer(_) | Command::Fanout(_) => anyhow::bail!(
+            "this binary was built without the distributed roles; rebuild with `cargo build --release --features distributed`"
+        ),
     }
 }
 

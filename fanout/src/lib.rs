@@ -66,7 +66,16 @@ pub async fn run(
         let records = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            r = consumer.poll(cfg.batch_max, cfg.poll_wait) => r?,
+            r = consumer.poll(cfg.batch_max, cfg.poll_wait) => match r {
+                Ok(r) => r,
+                Err(LogError::Closed) => return Err(LogError::Closed.into()),
+                Err(e) => {
+                    // The broker is away: keep trying; nothing is lost meanwhile.
+                    tracing::warn!(error = %e, "poll failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            },
         };
         if records.is_empty() {
             continue;
@@ -94,7 +103,11 @@ pub async fn run(
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         metrics::PUBLISHED.inc_by(n as u64);
-        consumer.commit(&records).await?;
+        if let Err(e) = consumer.commit(&records).await {
+            // The next commit covers these offsets; a crash before it only means
+            // reprocessing, which is idempotent.
+            tracing::warn!(error = %e, "commit failed");
+        }
         metrics::BATCH_SIZE.observe(records.len() as f64);
         metrics::BATCH_SECONDS.observe(started.elapsed().as_secs_f64());
     }

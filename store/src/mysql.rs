@@ -147,12 +147,7 @@ impl ShardedStore {
                 .connect_with(opts)
                 .await
                 .map_err(unavailable("connect"))?;
-            sqlx::migrate!("./migrations/mysql")
-                .run(&pool)
-                .await
-                .map_err(|e| {
-                    StoreError::Unavailable(format!("migrate shard {}: {e}", shard.name))
-                })?;
+            migrate(&pool, &shard.name).await?;
             tracing::info!(shard = %shard.name, "shard ready");
             pools.push(pool);
         }
@@ -206,6 +201,26 @@ impl ShardedStore {
             p.close().await;
         }
     }
+}
+
+/// Applies the migrations, one process at a time per shard (several roles may
+/// start together on a fresh database).
+async fn migrate(pool: &MySqlPool, shard: &str) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(unavailable("migrate"))?;
+    let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('chat_migrations', 60)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable("migrate"))?;
+    if locked != Some(1) {
+        return Err(StoreError::Unavailable(format!(
+            "shard {shard}: migration lock not acquired"
+        )));
+    }
+    let result = sqlx::migrate!("./migrations/mysql").run(&mut *conn).await;
+    let _ = sqlx::query("SELECT RELEASE_LOCK('chat_migrations')")
+        .execute(&mut *conn)
+        .await;
+    result.map_err(|e| StoreError::Unavailable(format!("migrate shard {shard}: {e}")))
 }
 
 /// Inserts messages with multi-row `INSERT IGNORE`; rows that already exist must

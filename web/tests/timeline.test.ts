@@ -68,7 +68,7 @@ describe('Timeline history', () => {
     s.fetchPage.mockRejectedValueOnce(new Error('offline'))
     expect(await tl.loadOlder()).toBe(false)
     expect(await tl.loadOlder()).toBe(true)
-    expect(s.calls.filter((c) => c.before === 71)).toHaveLength(2)
+    expect(s.fetchPage.mock.calls.filter(([q]) => q.before === 71)).toHaveLength(2)
   })
 
   it('loads back to the first unread message when opening', async () => {

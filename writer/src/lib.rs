@@ -78,7 +78,16 @@ pub async fn run(
         let records = tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            r = consumer.poll(cfg.batch_max, cfg.poll_wait) => r?,
+            r = consumer.poll(cfg.batch_max, cfg.poll_wait) => match r {
+                Ok(r) => r,
+                Err(LogError::Closed) => return Err(LogError::Closed.into()),
+                Err(e) => {
+                    // The broker is away: keep trying; nothing is lost meanwhile.
+                    tracing::warn!(error = %e, "poll failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            },
         };
         if !consumer.take_revoked().is_empty() {
             states.clear();
@@ -88,7 +97,11 @@ pub async fn run(
         }
         let started = Instant::now();
         process(&cfg, &*log, &*store, &mut states, &records).await?;
-        consumer.commit(&records).await?;
+        if let Err(e) = consumer.commit(&records).await {
+            // The next commit covers these offsets; a crash before it only means
+            // reprocessing, which is idempotent.
+            tracing::warn!(error = %e, "commit failed");
+        }
         states.trim();
         metrics::CHATS_IN_MEMORY.set(states.len() as i64);
         metrics::BATCH_SIZE.observe(records.len() as f64);

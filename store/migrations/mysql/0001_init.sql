@@ -1,7 +1,7 @@
 -- Schema of one MySQL/MariaDB shard. Every shard has every table; the ring
 -- decides which rows each holds. Ids are BIGINT (u64 bit-cast to i64).
 
-CREATE TABLE users (
+CREATE TABLE IF NOT EXISTS users (
     id            BIGINT       NOT NULL PRIMARY KEY,
     name          VARCHAR(64)  NOT NULL,
     password_hash VARCHAR(255) NOT NULL,
@@ -9,12 +9,12 @@ CREATE TABLE users (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- login name → user, on shard(name)
-CREATE TABLE user_names (
+CREATE TABLE IF NOT EXISTS user_names (
     name_key VARCHAR(64) NOT NULL PRIMARY KEY,
     user_id  BIGINT      NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE chats (
+CREATE TABLE IF NOT EXISTS chats (
     id           BIGINT       NOT NULL PRIMARY KEY,
     kind         VARCHAR(16)  NOT NULL,
     title        VARCHAR(512) NOT NULL,
@@ -26,14 +26,14 @@ CREATE TABLE chats (
     last_message TEXT         NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE members (
+CREATE TABLE IF NOT EXISTS members (
     chat_id BIGINT      NOT NULL,
     user_id BIGINT      NOT NULL,
     role    VARCHAR(16) NOT NULL,
     PRIMARY KEY (chat_id, user_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE memberships (
+CREATE TABLE IF NOT EXISTS memberships (
     user_id  BIGINT      NOT NULL,
     chat_id  BIGINT      NOT NULL,
     role     VARCHAR(16) NOT NULL,
@@ -41,7 +41,7 @@ CREATE TABLE memberships (
     PRIMARY KEY (user_id, chat_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE messages (
+CREATE TABLE IF NOT EXISTS messages (
     chat_id       BIGINT      NOT NULL,
     seq           BIGINT      NOT NULL,
     id            BIGINT      NOT NULL,

@@ -1,0 +1,166 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Api } from '../src/api/http'
+import type { ChatListEntry, Message } from '../src/api/types'
+import { ChatClient } from '../src/stores/client'
+import { SessionStore } from '../src/stores/session'
+import { FakeWebSocket, MemoryStorage, msg } from './fakes'
+import { chat, entry, flush } from './fixture'
+
+function setup(list: ChatListEntry[]) {
+  const session = new SessionStore(new MemoryStorage(), () => 0)
+  session.set({ user: { id: 'me', name: 'alice', created_at: 0 }, token: 'tok', expires_at: 4_000_000_000 })
+  const history: Record<string, Message[]> = {}
+  const api = {
+    chats: vi.fn(async () => structuredClone(list)),
+    users: vi.fn(async (ids: string[]) => ids.map((id) => ({ id, name: `name-${id}`, created_at: 0 }))),
+    members: vi.fn(async () => [
+      { user_id: 'me', role: 'member' },
+      { user_id: 'u2', role: 'member' },
+    ]),
+    history: vi.fn(async (id: string) => ({ messages: history[id] ?? [], last_seq: 0 })),
+  } as unknown as Api
+  const c = new ChatClient(session, {
+    api,
+    socket: { WebSocket: FakeWebSocket as unknown as new (u: string) => WebSocket, url: () => 'ws://t/ws', delay: () => 10 },
+  })
+  return { c, api, session, history }
+}
+
+beforeEach(() => {
+  FakeWebSocket.instances = []
+})
+afterEach(() => vi.useRealTimers())
+
+describe('ChatClient', () => {
+  it('on ready loads the list and subscribes every chat with since_seq', async () => {
+    const { c } = setup([entry(chat('a', 5), 5), entry(chat('b', 9), 2)])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    const subs = FakeWebSocket.last.framesOf('subscribe').sort((x, y) => String(x.chat_id).localeCompare(String(y.chat_id)))
+    expect(subs).toEqual([
+      { type: 'subscribe', chat_id: 'a', since_seq: 5 },
+      { type: 'subscribe', chat_id: 'b', since_seq: 9 },
+    ])
+    expect(c.chats.unread('b')).toBe(7)
+    c.stop()
+  })
+
+  it('resumes an open chat from the highest seq held after a reconnect', async () => {
+    const { c, history } = setup([entry(chat('a', 3), 3)])
+    history.a = [msg(1, { chat_id: 'a' }), msg(2, { chat_id: 'a' }), msg(3, { chat_id: 'a' })]
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    await c.openChat('a')
+    FakeWebSocket.last.receive({ type: 'message', message: msg(4, { chat_id: 'a' }) })
+    FakeWebSocket.last.serverClose(1012)
+    await new Promise((r) => setTimeout(r, 20))
+    FakeWebSocket.last.ready('me')
+    await flush()
+    expect(FakeWebSocket.last.framesOf('subscribe')).toEqual([{ type: 'subscribe', chat_id: 'a', since_seq: 4 }])
+    // The replay repeats nothing we hold twice.
+    FakeWebSocket.last.receive({ type: 'message', message: msg(4, { chat_id: 'a' }) })
+    FakeWebSocket.last.receive({ type: 'message', message: msg(5, { chat_id: 'a' }) })
+    expect(c.timeline('a')!.state.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5])
+    c.stop()
+  })
+
+  it('shows an own message once whether the ack or the event comes first', async () => {
+    const { c } = setup([entry(chat('a', 0))])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    await c.openChat('a')
+    const ws = FakeWebSocket.last
+    c.send('a', 'one')
+    c.send('a', 'two')
+    const [s1, s2] = ws.framesOf('send') as { client_msg_id: string }[]
+    const m1 = msg(1, { chat_id: 'a', sender_id: 'me', client_msg_id: s1!.client_msg_id, text: 'one' })
+    const m2 = msg(2, { chat_id: 'a', sender_id: 'me', client_msg_id: s2!.client_msg_id, text: 'two' })
+    ws.receive({ type: 'ack', chat_id: 'a', client_msg_id: m1.client_msg_id, seq: 1, message: m1, duplicate: false })
+    ws.receive({ type: 'message', message: m1 })
+    ws.receive({ type: 'message', message: m2 })
+    ws.receive({ type: 'ack', chat_id: 'a', client_msg_id: m2.client_msg_id, seq: 2, message: m2, duplicate: false })
+    const tl = c.timeline('a')!
+    expect(tl.state.messages.map((m) => m.text)).toEqual(['one', 'two'])
+    expect(tl.state.pending).toEqual([])
+    expect(c.chats.unread('a')).toBe(0)
+    c.stop()
+  })
+
+  it('a read event from another tab moves the cursor and the new-messages line', async () => {
+    const { c } = setup([entry(chat('a', 10), 2)])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    await c.openChat('a')
+    FakeWebSocket.last.receive({ type: 'read', chat_id: 'a', user_id: 'me', seq: 8 })
+    expect(c.chats.unread('a')).toBe(2)
+    expect(c.timeline('a')!.state.separatorSeq).toBe(8)
+    FakeWebSocket.last.receive({ type: 'read', chat_id: 'a', user_id: 'me', seq: 5 })
+    expect(c.chats.get('a')!.readSeq).toBe(8)
+    c.stop()
+  })
+
+  it('markRead moves forward only and sends one debounced read frame', async () => {
+    vi.useFakeTimers()
+    const { c } = setup([entry(chat('a', 10), 2)])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await vi.advanceTimersByTimeAsync(1)
+    c.markRead('a', 6)
+    c.markRead('a', 9)
+    c.markRead('a', 4)
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(FakeWebSocket.last.framesOf('read')).toEqual([{ type: 'read', chat_id: 'a', seq: 9 }])
+    expect(c.chats.unread('a')).toBe(1)
+    c.stop()
+  })
+
+  it('learns new chats and their direct peer live, and forgets chats it left', async () => {
+    const { c } = setup([])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    FakeWebSocket.last.receive({
+      type: 'chat_created',
+      chat: chat('d', 0, 'direct'),
+      members: [
+        { user_id: 'me', role: 'member' },
+        { user_id: 'u7', role: 'member' },
+      ],
+    })
+    expect(c.chats.get('d')!.peerId).toBe('u7')
+    await flush()
+    expect(c.chatName('d')).toBe('name-u7')
+    await c.openChat('d')
+    FakeWebSocket.last.receive({ type: 'member_removed', chat_id: 'd', user_id: 'me', pts: 1 })
+    expect(c.chats.get('d')).toBeUndefined()
+    expect(c.state.activeId).toBeNull()
+    c.stop()
+  })
+
+  it('a failed send is marked failed with the reason', async () => {
+    const { c } = setup([entry(chat('a', 0))])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    await c.openChat('a')
+    c.send('a', 'x'.repeat(10))
+    const id = (FakeWebSocket.last.framesOf('send')[0] as { client_msg_id: string }).client_msg_id
+    FakeWebSocket.last.receive({ type: 'error', code: 'text_too_long', message: 'too long', ref: id })
+    expect(c.timeline('a')!.pendingById(id)).toMatchObject({ status: 'failed', error: 'too long' })
+    c.stop()
+  })
+
+  it('close 4001 ends the session', async () => {
+    const { c, session } = setup([])
+    c.start()
+    FakeWebSocket.last.open()
+    FakeWebSocket.last.receive({ type: 'error', code: 'token_expired', message: 'expired' })
+    FakeWebSocket.last.serverClose(4001)
+    expect(session.state).toMatchObject({ session: null, expired: 'token_expired' })
+    c.stop()
+  })
+})

@@ -1,0 +1,46 @@
+// A ChatClient wired to a fake API and a FakeWebSocket, for store and component tests.
+import { vi } from 'vitest'
+import type { Api } from '../src/api/http'
+import type { Chat, ChatListEntry, Message } from '../src/api/types'
+import { ChatClient } from '../src/stores/client'
+import { SessionStore } from '../src/stores/session'
+import { FakeWebSocket, MemoryStorage } from './fakes'
+
+export const flush = () => new Promise((r) => setTimeout(r, 0))
+
+export function chat(id: string, lastSeq: number, kind: Chat['kind'] = 'group', over: Partial<Chat> = {}): Chat {
+  return {
+    id, kind, title: kind === 'group' ? `G${id}` : '', created_by: 'u2', created_at: 1,
+    last_seq: lastSeq, last_pts: lastSeq, member_count: 2, last_message: null, ...over,
+  }
+}
+
+export const entry = (c: Chat, read = 0): ChatListEntry => ({ chat: c, role: 'member', read_seq: read, unread: c.last_seq - read })
+
+export async function connectedClient(list: ChatListEntry[], history: Record<string, Message[]> = {}) {
+  const session = new SessionStore(new MemoryStorage(), () => 0)
+  session.set({ user: { id: 'me', name: 'alice', created_at: 0 }, token: 'tok', expires_at: 4_000_000_000 })
+  const api = {
+    chats: vi.fn(async () => structuredClone(list)),
+    users: vi.fn(async (ids: string[]) => ids.map((id) => ({ id, name: `name-${id}`, created_at: 0 }))),
+    members: vi.fn(async () => [
+      { user_id: 'me', role: 'member' },
+      { user_id: 'u2', role: 'member' },
+    ]),
+    history: vi.fn(async (id: string, q: { before?: number; limit?: number }) => {
+      const all = history[id] ?? []
+      const upto = q.before !== undefined ? q.before - 1 : all.length
+      const from = Math.max(1, upto - (q.limit ?? 50) + 1)
+      return { messages: all.slice(from - 1, upto), last_seq: all.length }
+    }),
+  } as unknown as Api
+  const client = new ChatClient(session, {
+    api,
+    socket: { WebSocket: FakeWebSocket as unknown as new (u: string) => WebSocket, url: () => 'ws://t/ws', delay: () => 10 },
+  })
+  client.start()
+  FakeWebSocket.last.ready('me')
+  await flush()
+  await flush()
+  return { client, api, session, ws: FakeWebSocket.last }
+}
