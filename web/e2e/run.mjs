@@ -102,6 +102,7 @@ try {
     ['reply with a quote', chat.replyQuoted],
     ['forward to another chat', chat.forwardMessage],
     ['failed send shows retry', chat.failedSendRetry],
+    ['remove and add a group member (admin)', chat.membership],
     ['user content is text, links are safe', chat.contentIsText],
     ['300 messages seeded through the API', more.seedHistory],
     ['scroll back to the beginning, each page once', more.scrollBack],

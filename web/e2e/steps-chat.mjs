@@ -173,3 +173,27 @@ export async function contentIsText(t) {
   await shot(t.A.page, t.shots, 'chat-desktop')
   await shot(t.B.page, t.shots, 'chat-desktop-bob')
 }
+
+export async function membership(t) {
+  const a = t.A.page
+  const b = t.B.page
+  await openChat(a, t.group)
+  await a.getByTestId('members-btn').click()
+  const panel = a.getByTestId('members-panel')
+  await panel.getByTestId('member').filter({ hasText: t.B.name }).waitFor()
+  await panel.getByTestId('member').filter({ hasText: t.B.name }).getByTestId('remove-member').click()
+  // B loses the group at once.
+  await until(async () => (await chatItem(b, t.group).count()) === 0, 'group gone for B')
+  await until(async () => (await panel.getByTestId('member').count()) === 1, 'one member left')
+  await panel.getByTestId('add-member-name').fill(t.B.name)
+  await panel.getByTestId('add-member').click()
+  await chatItem(b, t.group).waitFor({ timeout: 15_000 })
+  await panel.getByTestId('member').filter({ hasText: t.B.name }).waitFor()
+  await a.getByTestId('members-btn').click()
+  // B can still talk in the group after being added back.
+  await openChat(b, t.group)
+  await send(b, 'back in the group')
+  await waitText(a, 'back in the group')
+  await openChat(a, t.B.name)
+  await openChat(b, t.A.name)
+}

@@ -39,11 +39,28 @@ export async function scrollBack(t) {
   await openChat(a, t.history)
   await waitText(a, `history ${HISTORY}`)
   const scroller = a.getByTestId('messages')
-  for (let i = 0; i < 40 && (await a.getByTestId('history-start').count()) === 0; i++) {
-    await scroller.evaluate((el) => (el.scrollTop = 0))
-    await a.waitForTimeout(250)
+  const box = await scroller.boundingBox()
+  await a.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+  // Scroll up with the wheel like a user. Whenever a page is prepended, the message
+  // on top of the view must stay where the wheel put it (no jump).
+  const WHEEL = 500
+  const jumps = []
+  for (let i = 0; i < 200 && (await a.getByTestId('history-start').count()) === 0; i++) {
+    const before = await topMessage(a)
+    await a.mouse.wheel(0, -WHEEL)
+    await a.waitForTimeout(120)
+    const after = await a.evaluate((seq) => {
+      const sc = document.querySelector('[data-testid="messages"]')
+      const el = sc.querySelector(`[data-seq="${seq}"]`)
+      return { top: el.getBoundingClientRect().top - sc.getBoundingClientRect().top, atTop: sc.scrollTop === 0 }
+    }, before.seq)
+    // The wheel moves the view by WHEEL px, or less when it hits the top.
+    const expected = Math.min(WHEEL, before.scrollTop)
+    const moved = after.top - before.top
+    if (!after.atTop && Math.abs(moved - expected) > 60) jumps.push(`${before.seq}: moved ${Math.round(moved)}px, not ${expected}`)
   }
   await a.getByTestId('history-start').waitFor({ timeout: 5000 })
+  assertEq(jumps, [], 'the view stays in place while older pages load')
   const held = await seqs(a)
   assertEq(held.length, HISTORY, 'every message held once')
   assert(held.every((s, i) => s === i + 1), 'seqs 1..300 in order')
@@ -59,6 +76,19 @@ export async function scrollBack(t) {
   assert(befores.length >= 5, `paged back in steps (${pages.join(' ')})`)
   a.off('request', onRequest)
   await shot(a, t.shots, 'history-beginning')
+}
+
+/** The first message at least partly visible in the pane, and its offset from the pane's top. */
+function topMessage(page) {
+  return page.evaluate(() => {
+    const sc = document.querySelector('[data-testid="messages"]')
+    const top = sc.getBoundingClientRect().top
+    for (const el of sc.querySelectorAll('[data-testid="message"][data-seq]')) {
+      const r = el.getBoundingClientRect()
+      if (r.bottom > top + 1) return { seq: Number(el.getAttribute('data-seq')), top: r.top - top, scrollTop: sc.scrollTop }
+    }
+    return null
+  })
 }
 
 export async function readByVisibility(t) {

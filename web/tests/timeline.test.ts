@@ -80,6 +80,18 @@ describe('Timeline history', () => {
     expect(tl.state.hasOlder).toBe(true)
   })
 
+  it('refreshHeld picks up edits made while offline, and adds nothing new', async () => {
+    const s = server(60)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    await tl.loadInitial(0, 60)
+    s.all[57] = { ...s.all[57]!, text: 'edited offline', pts: 999 }
+    s.all.push(msg(61), msg(62))
+    await tl.refreshHeld()
+    expect(tl.find(58)!.text).toBe('edited offline')
+    expect(tl.newestSeq).toBe(60)
+    expect(s.calls[s.calls.length - 1]).toEqual({ before: 61, limit: PAGE })
+  })
+
   it('loadUntil pages back to a seq', async () => {
     const s = server(400)
     const tl = new Timeline('c1', 'me', s.fetchPage)

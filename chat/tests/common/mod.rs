@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "distributed")]
+pub mod cluster;
+
 use std::time::Duration;
 
 use chat::{Running, StandaloneConfig};

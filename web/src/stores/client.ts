@@ -45,6 +45,7 @@ export class ChatClient {
   readonly outbox: Outbox
   private toastSeq = 0
   private stopped = false
+  private readyCount = 0
 
   constructor(
     private readonly session: SessionStore,
@@ -115,6 +116,9 @@ export class ChatClient {
     if (this.stopped) return
     for (const c of this.chats.sorted) this.subscribe(c.chat.id)
     this.outbox.onReady()
+    if (++this.readyCount > 1) {
+      for (const tl of Object.values(this.timelines)) void tl.refreshHeld().catch(() => undefined)
+    }
   }
 
   async refreshList(): Promise<void> {

@@ -163,6 +163,16 @@ export class Timeline {
     }
   }
 
+  /**
+   * Re-reads the newest page of what is held, to catch edits and deletes made while
+   * disconnected: a resume by since_seq replays only messages after it.
+   */
+  async refreshHeld(): Promise<void> {
+    if (!this.state.loaded || !this.state.messages.length) return
+    const page = await this.fetchPage({ before: this.newestSeq + 1, limit: PAGE })
+    for (const m of page.messages) if (this.find(m.seq)) this.upsert(m)
+  }
+
   /** A stored message from history, an event, a replay or an ack. */
   upsert(m: Message): void {
     const list = this.state.messages

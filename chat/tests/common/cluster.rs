@@ -1,0 +1,211 @@
+//! Distributed test harness: runs the roles as real processes of the `chat`
+//! binary against the services started by `deploy/local/up.sh` (Kafka, two
+//! MariaDB shards, Redis), with fresh topics, databases and Redis prefix per
+//! cluster so runs never collide.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::SECRET;
+
+/// A role process; killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    /// The address from its banner (gateway: HTTP; workers: metrics).
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Cluster {
+    pub env: Vec<(String, String)>,
+    pub procs: HashMap<String, Proc>,
+    pub dir: tempfile::TempDir,
+    pub run: String,
+    pub mysql_shards: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub kafka: String,
+    pub commands_topic: String,
+    next_node: u16,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} must be set: run `eval \"$(deploy/local/up.sh)\"` first")
+    })
+}
+
+impl Cluster {
+    /// An empty cluster with its own topics, databases and Redis prefix.
+    pub fn new() -> Cluster {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let run = format!(
+            "{}x{}x{}",
+            std::process::id(),
+            chat_core::now_ms() % 100_000_000,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let shards: Vec<String> = env("CHAT_MYSQL_SHARDS")
+            .split(',')
+            .map(|s| {
+                let (base, _) = s.rsplit_once('/').expect("shard url with a database");
+                format!("{base}/it_{run}")
+            })
+            .collect();
+        let mysql_shards = shards.join(",");
+        let redis_url = env("CHAT_REDIS_URL");
+        let kafka = env("CHAT_KAFKA_BROKERS");
+        let redis_prefix = format!("it{run}:");
+        let commands_topic = format!("it.{run}.commands");
+        let env = vec![
+            ("CHAT_KAFKA_BROKERS".to_string(), kafka.clone()),
+            ("CHAT_MYSQL_SHARDS".into(), mysql_shards.clone()),
+            ("CHAT_REDIS_URL".into(), redis_url.clone()),
+            ("CHAT_REDIS_PREFIX".into(), redis_prefix.clone()),
+            ("CHAT_COMMANDS_TOPIC".into(), commands_topic.clone()),
+            ("CHAT_EVENTS_TOPIC".into(), format!("it.{run}.events")),
+            ("CHAT_PARTITIONS".into(), "8".into()),
+            ("CHAT_JWT_SECRET".into(), SECRET.into()),
+            ("CHAT_DRAIN_SECS".into(), "2".into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        Cluster {
+            env,
+            procs: HashMap::new(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            run,
+            mysql_shards,
+            redis_url,
+            redis_prefix,
+            kafka,
+            commands_topic,
+            next_node: 1,
+        }
+    }
+
+    /// Starts a role process named `name` and waits for its banner.
+    pub fn spawn(&mut self, role: &str, name: &str) -> String {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
+        cmd.arg(role)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if role == "gateway" {
+            let node = self.next_node;
+            self.next_node += 1;
+            cmd.args(["--listen", "127.0.0.1:0", "--node-id", &node.to_string()])
+                .args(["--instance-id", &format!("{name}-{}", self.run)]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn chat");
+        let out = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(out);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("banner");
+        if line.is_empty() {
+            let _ = child.wait();
+            panic!(
+                "{name} exited at start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        self.procs.insert(
+            name.to_string(),
+            Proc {
+                child,
+                addr: addr.clone(),
+                log,
+            },
+        );
+        addr
+    }
+
+    /// The standard topology: `w` writers, `f` fanout workers, `g` gateways
+    /// (named writer-N, fanout-N, gw-N). Returns the gateways' base URLs.
+    pub fn start(&mut self, w: usize, f: usize, g: usize) -> Vec<String> {
+        for i in 0..w {
+            self.spawn("writer", &format!("writer-{i}"));
+        }
+        for i in 0..f {
+            self.spawn("fanout", &format!("fanout-{i}"));
+        }
+        (0..g)
+            .map(|i| format!("http://{}", self.spawn("gateway", &format!("gw-{i}"))))
+            .collect()
+    }
+
+    /// SIGKILLs a process.
+    pub fn kill(&mut self, name: &str) {
+        let mut p = self
+            .procs
+            .remove(name)
+            .unwrap_or_else(|| panic!("no process {name}"));
+        p.child.kill().expect("SIGKILL");
+        p.child.wait().expect("reap");
+    }
+
+    /// The sharded store the cluster writes to, for checking what is stored.
+    pub async fn store(&self) -> chat_store::ShardedStore {
+        let cfg = chat_store::MySqlConfig {
+            shards: chat_store::MySqlConfig::parse_shards(&self.mysql_shards).expect("shards"),
+            ring_version: 1,
+            vnodes_per_weight: 160,
+            max_connections: 4,
+            create_databases: true,
+        };
+        chat_store::ShardedStore::connect(&cfg)
+            .await
+            .expect("connect shards")
+    }
+
+    /// The per-shard database URLs, in configuration order.
+    pub fn shard_urls(&self) -> Vec<(String, String)> {
+        chat_store::MySqlConfig::parse_shards(&self.mysql_shards)
+            .expect("shards")
+            .into_iter()
+            .map(|s| (s.name, s.url))
+            .collect()
+    }
+
+    /// Drops the cluster's databases (its topics and keys are left to expire).
+    pub async fn cleanup(mut self) {
+        self.procs.clear();
+        use sqlx::migrate::MigrateDatabase;
+        for (_, url) in self.shard_urls() {
+            let _ = sqlx::MySql::drop_database(&url).await;
+        }
+    }
+
+    /// Runs a deploy/local script (`down.sh kafka`, `up.sh kafka`…).
+    pub fn local(script: &str, service: &str) {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new("bash")
+            .arg(root.join("deploy/local").join(script))
+            .arg(service)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run deploy/local script");
+        assert!(status.success(), "deploy/local/{script} {service} failed");
+    }
+}

@@ -1,0 +1,532 @@
+//! Distributed mode on real Kafka, MariaDB shards and Redis (started by
+//! `deploy/local/up.sh`): every role a separate process.
+
+#![cfg(feature = "distributed")]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chat_core::ports::{Log, PubSub, Store};
+use chat_core::wire::{Command, CommandRecord, Envelope, Outcome, RECORD_VERSION, Reply, ReplyTo};
+use chat_core::{ChatId, MessageId, UserId};
+use common::cluster::Cluster;
+use common::*;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMsg;
+
+/// One cluster at a time: they share the machine's services and two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn api(base: &str) -> Api {
+    Api {
+        client: reqwest::Client::new(),
+        base: base.to_string(),
+    }
+}
+
+fn ws_url(base: &str) -> String {
+    format!("{}/ws", base.replace("http://", "ws://"))
+}
+
+/// The chat list computed from the shards alone.
+async fn list_from_store(store: &dyn Store, user: &User) -> Value {
+    let uid = UserId(user.id.parse().unwrap());
+    let ms = store.memberships(uid).await.unwrap();
+    let ids: Vec<ChatId> = ms.iter().map(|m| m.chat_id).collect();
+    let chats = store.chats(&ids).await.unwrap();
+    serde_json::to_value(chat_core::chatlist::build(&ms, chats)).unwrap()
+}
+
+async fn list_from_api(api: &Api, user: &User) -> Value {
+    let (st, v) = api
+        .call("GET", "/api/v1/chats", Some(&user.token), None)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v["chats"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall() {
+    let _serial = SERIAL.lock().await;
+    let mut cl = Cluster::new();
+    let gws = cl.start(2, 2, 2);
+    let (a_api, b_api) = (api(&gws[0]), api(&gws[1]));
+    let alice = a_api.register("alice").await;
+    let bob = b_api.register("bob").await;
+    let store = cl.store().await;
+
+    // Chats until both shards hold some.
+    let mut chats = Vec::new();
+    let mut used = HashSet::new();
+    while chats.len() < 4 || (used.len() < 2 && chats.len() < 40) {
+        let c = b_api
+            .group(&bob, &format!("chat {}", chats.len()), &[&alice])
+            .await;
+        used.insert(store.chat_shard(ChatId(c.parse().unwrap())));
+        chats.push(c);
+    }
+    assert_eq!(used.len(), 2, "chats land on both shards");
+    // Each chat's row is on the shard the ring names, and only there.
+    let pools: Vec<(String, sqlx::MySqlPool)> = futures_util::future::join_all(
+        cl.shard_urls()
+            .into_iter()
+            .map(|(n, u)| async move { (n, sqlx::MySqlPool::connect(&u).await.unwrap()) }),
+    )
+    .await;
+    for c in &chats {
+        let id = ChatId(c.parse().unwrap());
+        let owner = store.ring().shards()[store.chat_shard(id)].name.clone();
+        for (name, pool) in &pools {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chats WHERE id = ?")
+                .bind(id.0 as i64)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(
+                n,
+                i64::from(*name == owner),
+                "chat {c} on shard {name} (owner {owner})"
+            );
+        }
+    }
+
+    // Alice on gateway A receives what Bob sends through gateway B.
+    let mut wa = Ws::connect(&ws_url(&gws[0]), &alice.token).await;
+    for c in &chats {
+        wa.subscribe(c, Some(0)).await;
+    }
+    let mut wb = Ws::connect(&ws_url(&gws[1]), &bob.token).await;
+    let per_chat = 15;
+    let total = chats.len() * per_chat;
+    let (mut sent, mut acked) = (0, 0);
+    let mut got: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut received = 0;
+    while acked < total {
+        while sent < total && sent - acked < 100 {
+            let c = &chats[sent % chats.len()];
+            wb.send(json!({"type": "send", "chat_id": c, "client_msg_id": format!("m{sent}"), "text": format!("hello {sent}")})).await;
+            sent += 1;
+        }
+        let v = wb.next().await;
+        match v["type"].as_str() {
+            Some("ack") => acked += 1,
+            Some("error") | Some("rejected") => panic!("{v}"),
+            _ => {}
+        }
+    }
+    while received < total {
+        let v = wa.next().await;
+        if v["type"] == "message" {
+            let m = &v["message"];
+            got.entry(m["chat_id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(m["seq"].as_u64().unwrap());
+            received += 1;
+        }
+    }
+    for c in &chats {
+        assert_eq!(
+            got[c],
+            (1..=per_chat as u64).collect::<Vec<_>>(),
+            "chat {c}: in seq order, once each"
+        );
+    }
+
+    // The chat list served through Redis equals what the shards say…
+    for u in [&alice, &bob] {
+        let expect = list_from_store(&store, u).await;
+        assert_eq!(
+            list_from_api(&a_api, u).await,
+            expect,
+            "{} via gateway A",
+            u.name
+        );
+        assert_eq!(
+            list_from_api(&b_api, u).await,
+            expect,
+            "{} via gateway B",
+            u.name
+        );
+    }
+    let e = &list_from_api(&a_api, &alice).await[0];
+    assert_eq!(e["unread"], per_chat as u64);
+    // …also after Redis loses everything.
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", &cl.redis_url, "FLUSHALL"])
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success());
+    for u in [&alice, &bob] {
+        let expect = list_from_store(&store, u).await;
+        assert_eq!(
+            list_from_api(&a_api, u).await,
+            expect,
+            "{} after FLUSHALL",
+            u.name
+        );
+        assert_eq!(
+            list_from_api(&b_api, u).await,
+            expect,
+            "{} after FLUSHALL",
+            u.name
+        );
+    }
+    // And it stays live: a read moves the unread count on both gateways.
+    let c0 = &chats[0];
+    let (st, _) = a_api
+        .call(
+            "PUT",
+            &format!("/api/v1/chats/{c0}/read"),
+            Some(&alice.token),
+            Some(json!({"seq": 10})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let entry = |l: Value| {
+        l.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["chat"]["id"] == c0.as_str())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        entry(list_from_api(&b_api, &alice).await)["unread"],
+        (per_chat - 10) as u64
+    );
+    store.close().await;
+    cl.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_members_and_silent_members_are_rejected_by_the_writer() {
+    let _serial = SERIAL.lock().await;
+    let mut cl = Cluster::new();
+    let gws = cl.start(1, 1, 1);
+    let a = api(&gws[0]);
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let carol = a.register("carol").await;
+    let chat = a.group(&alice, "guarded", &[&bob]).await;
+    let (st, _) = a
+        .call(
+            "PATCH",
+            &format!("/api/v1/chats/{chat}/members/{}", bob.id),
+            Some(&alice.token),
+            Some(json!({"role": "silent"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    // Listen where a probe gateway would, and send straight into the pipeline,
+    // past the gateway's pre-checks.
+    let mut rcfg = chat_redis::RedisConfig::new(&cl.redis_url);
+    rcfg.prefix = cl.redis_prefix.clone();
+    let ps = chat_redis::RedisPubSub::connect(rcfg).await.unwrap();
+    let probe = format!("probe-{}", cl.run);
+    let (sub, mut inbox) = ps.subscriber().await.unwrap();
+    sub.subscribe(&chat_core::wire::gateway_channel(&probe))
+        .await
+        .unwrap();
+    let kafka = chat_kafka::KafkaLog::connect(
+        chat_kafka::KafkaConfig::new(&cl.kafka),
+        &[&cl.commands_topic],
+    )
+    .await
+    .unwrap();
+    let chat_id = ChatId(chat.parse().unwrap());
+    for (i, who) in [&carol, &bob].iter().enumerate() {
+        let rec = CommandRecord {
+            v: RECORD_VERSION,
+            actor: UserId(who.id.parse().unwrap()),
+            accepted_at: chat_core::now_ms(),
+            reply_to: Some(ReplyTo {
+                gateway: probe.clone(),
+                request: i as u64,
+            }),
+            cmd: Command::Send {
+                chat_id,
+                message_id: MessageId(77 + i as u64),
+                client_msg_id: format!("sneaky-{i}"),
+                text: "let me in".into(),
+                reply_to_seq: None,
+                forwarded_from: None,
+            },
+        };
+        kafka
+            .produce(
+                &cl.commands_topic,
+                chat_id.0,
+                serde_json::to_vec(&rec).unwrap().into(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut codes = HashMap::new();
+    while codes.len() < 2 {
+        let (_, payload) = tokio::time::timeout(Duration::from_secs(30), inbox.recv())
+            .await
+            .expect("reply in time")
+            .unwrap();
+        let env = Envelope::decode(payload).expect("envelope");
+        let reply: Reply = serde_json::from_slice(&env.json).unwrap();
+        match reply.outcome {
+            Outcome::Rejected(r) => codes.insert(reply.request, r.code.as_str().to_string()),
+            other => panic!("expected a rejection, got {other:?}"),
+        };
+    }
+    assert_eq!(codes[&0], "not_member");
+    assert_eq!(codes[&1], "silenced");
+    // Over the WebSocket the sender gets the refusal too (here from the pre-check).
+    let mut wc = Ws::connect(&ws_url(&gws[0]), &carol.token).await;
+    wc.send(json!({"type": "send", "chat_id": chat, "client_msg_id": "c", "text": "hi"}))
+        .await;
+    assert_eq!(wc.next_of("error").await["code"], "not_member");
+    // Stored nowhere.
+    assert!(a.history_forward(&alice, &chat, 50).await.is_empty());
+    let store = cl.store().await;
+    assert!(store.message(chat_id, 1).await.unwrap().is_none());
+    store.close().await;
+    cl.cleanup().await;
+}
+
+/// A client that reads its chats and reconnects (to any gateway) with resume.
+struct Receiver {
+    user: User,
+    chats: Vec<String>,
+    got: HashMap<String, Vec<u64>>,
+    reconnects: usize,
+}
+
+impl Receiver {
+    async fn connect(&mut self, gws: &[String], start: usize) -> Ws {
+        for k in 0..40 {
+            let base = &gws[(start + k) % gws.len()];
+            let url = ws_url(base);
+            let Ok(Ok((stream, _))) = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio_tungstenite::connect_async(&url),
+            )
+            .await
+            else {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
+            use futures_util::StreamExt;
+            let (tx, rx) = stream.split();
+            let mut ws = Ws { tx, rx };
+            ws.send(json!({"type": "auth", "token": self.user.token}))
+                .await;
+            for c in &self.chats {
+                let since = self.got.get(c).and_then(|v| v.last().copied()).unwrap_or(0);
+                ws.send(json!({"type": "subscribe", "chat_id": c, "since_seq": since}))
+                    .await;
+            }
+            return ws;
+        }
+        panic!("no gateway accepted {}", self.user.name);
+    }
+
+    /// Reads until every chat reaches its target (known once `targets` is set).
+    async fn run(
+        mut self,
+        gws: Vec<String>,
+        mut start: usize,
+        targets: Arc<tokio::sync::OnceCell<HashMap<String, u64>>>,
+    ) -> Self {
+        let mut ws = self.connect(&gws, start).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+        loop {
+            if let Some(t) = targets.get()
+                && self
+                    .chats
+                    .iter()
+                    .all(|c| self.got.get(c).and_then(|v| v.last()).copied().unwrap_or(0) >= t[c])
+            {
+                return self;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not catch up",
+                self.user.name
+            );
+            match ws.next_raw(Duration::from_secs(1)).await {
+                Some(Ok(WsMsg::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["type"] == "message" {
+                        let m = &v["message"];
+                        self.got
+                            .entry(m["chat_id"].as_str().unwrap().to_string())
+                            .or_default()
+                            .push(m["seq"].as_u64().unwrap());
+                    }
+                }
+                Some(Err(e)) if e == "timeout" => {}
+                Some(Ok(WsMsg::Close(_))) | None | Some(Err(_)) => {
+                    self.reconnects += 1;
+                    start += 1;
+                    ws = self.connect(&gws, start).await;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut cl = Cluster::new();
+    let gws = cl.start(2, 2, 2);
+    let a = api(&gws[1]);
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(a.register(&format!("user{i}")).await);
+    }
+    // 100 groups of three.
+    let mut chats: Vec<(String, Vec<usize>)> = Vec::new();
+    for i in 0..100 {
+        let m = vec![i % 12, (i + 1) % 12, (i + 5) % 12];
+        let c = a
+            .group(
+                &users[m[0]],
+                &format!("g{i}"),
+                &[&users[m[1]], &users[m[2]]],
+            )
+            .await;
+        chats.push((c, m));
+    }
+    let targets = Arc::new(tokio::sync::OnceCell::new());
+    let mut receivers = Vec::new();
+    for (ui, u) in users.iter().enumerate() {
+        let mine: Vec<String> = chats
+            .iter()
+            .filter(|(_, m)| m.contains(&ui))
+            .map(|(c, _)| c.clone())
+            .collect();
+        let r = Receiver {
+            user: u.clone(),
+            chats: mine,
+            got: HashMap::new(),
+            reconnects: 0,
+        };
+        receivers.push(tokio::spawn(r.run(gws.clone(), ui % 2, targets.clone())));
+    }
+
+    // 16 senders, 5,120 messages; a failed send is retried with the same key.
+    let acked = Arc::new(AtomicUsize::new(0));
+    let acked_keys = Arc::new(std::sync::Mutex::new(
+        HashMap::<String, HashSet<String>>::new(),
+    ));
+    let mut senders = Vec::new();
+    for t in 0..16usize {
+        let (gws, chats, users, acked, keys) = (
+            gws.clone(),
+            chats.clone(),
+            users.clone(),
+            acked.clone(),
+            acked_keys.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap();
+            for k in 0..320usize {
+                let (chat, members) = &chats[(t * 7 + k * 3) % chats.len()];
+                let sender = &users[members[k % 3]];
+                let key = format!("t{t}-{k}");
+                let mut attempt = 0;
+                loop {
+                    let base = &gws[(t + attempt) % gws.len()];
+                    let r = client
+                        .post(format!("{base}/api/v1/chats/{chat}/messages"))
+                        .bearer_auth(&sender.token)
+                        .json(&json!({"client_msg_id": key, "text": format!("{key} in {chat}")}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(resp) if resp.status().is_success() => break,
+                        Ok(resp) if resp.status().is_server_error() => {}
+                        Ok(resp) => panic!(
+                            "send refused: {} {}",
+                            resp.status(),
+                            resp.text().await.unwrap_or_default()
+                        ),
+                        Err(_) => {}
+                    }
+                    attempt += 1;
+                    assert!(attempt < 200, "send {key} never succeeded");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                keys.lock()
+                    .unwrap()
+                    .entry(chat.clone())
+                    .or_default()
+                    .insert(key);
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for (at, victim) in [(1000, "writer-0"), (2500, "fanout-0"), (3500, "gw-0")] {
+        while acked.load(Ordering::Relaxed) < at {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cl.kill(victim);
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    assert_eq!(acked.load(Ordering::Relaxed), 16 * 320);
+
+    // History: every acked message exactly once, seq 1..n per chat.
+    let store = cl.store().await;
+    let mut t = HashMap::new();
+    let keys = acked_keys.lock().unwrap().clone();
+    for (chat, members) in &chats {
+        let h = a.history_forward(&users[members[0]], chat, 200).await;
+        let n = h.len() as u64;
+        assert_eq!(
+            seqs(&h),
+            (1..=n).collect::<Vec<_>>(),
+            "chat {chat}: dense seq"
+        );
+        let ids: HashSet<&str> = h
+            .iter()
+            .map(|m| m["client_msg_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), h.len(), "chat {chat}: each message once");
+        for k in keys.get(chat).into_iter().flatten() {
+            assert!(ids.contains(k.as_str()), "acked {k} is in chat {chat}");
+        }
+        let stored = store.chats(&[ChatId(chat.parse().unwrap())]).await.unwrap()[0].last_seq;
+        assert_eq!(stored, n);
+        t.insert(chat.clone(), n);
+    }
+    assert!(t.values().sum::<u64>() >= 5120);
+    targets.set(t.clone()).unwrap();
+    // Every client, resumed or not, holds exactly 1..n of each of its chats.
+    let mut reconnects = 0;
+    for r in receivers {
+        let r = r.await.unwrap();
+        reconnects += r.reconnects;
+        for c in &r.chats {
+            assert_eq!(
+                r.got.get(c).cloned().unwrap_or_default(),
+                (1..=t[c]).collect::<Vec<_>>(),
+                "{} in chat {c}",
+                r.user.name
+            );
+        }
+    }
+    assert!(
+        reconnects >= 6,
+        "the clients of the killed gateway reconnected ({reconnects})"
+    );
+    store.close().await;
+    cl.cleanup().await;
+}
