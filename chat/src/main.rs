@@ -13,10 +13,14 @@ async fn main() -> anyhow::Result<()> {
     if cli.log_format == "json" {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_writer(std::io::stderr)
             .json()
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     match cli.command {
         Command::Standalone(args) => {

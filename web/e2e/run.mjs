@@ -118,7 +118,8 @@ try {
 } catch (e) {
   console.error(e)
 } finally {
-  await t.browser?.close().catch(() => undefined)
+  const browserClosed = t.browser?.close().catch(() => undefined)
+  await Promise.race([browserClosed, new Promise((r) => setTimeout(r, 10_000))])
   const stopped = await t.server?.stop().catch(() => undefined)
   if (h.failed) console.log(`     server log: ${logFile} (exit ${stopped})`)
   else if (!process.env.E2E_KEEP) rmSync(tmp, { recursive: true, force: true })

@@ -20,7 +20,7 @@ export async function startServer(o) {
   const proc = spawn(o.bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Info logs go to stdout too; keep them down so the address line comes first.
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', CHAT_SQLITE_FSYNC: process.env.CHAT_SQLITE_FSYNC ?? 'false' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   })
   live.add(proc)
   proc.on('exit', () => live.delete(proc))
