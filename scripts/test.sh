@@ -1,28 +1,51 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, unit and in-process tests,
-# and the end-to-end suites. Installs what it needs on a fresh machine.
+# the distributed tests against real Kafka, MariaDB shards and Redis (started
+# here with deploy/local and stopped afterwards), and the web client's tests.
+# Installs what it needs on a fresh Debian machine.
 #
-#   scripts/test.sh            everything
-#   CHAT_SKIP_WEB=1 ...        skip the web client's tests
+#   scripts/test.sh                  everything
+#   CHAT_SKIP_DISTRIBUTED=1 ...      skip the services and the distributed tests
+#   CHAT_SKIP_WEB=1 ...              skip the web client's tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+START=$(date +%s)
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (%ss)\n' "$*" "$(($(date +%s) - START))"; }
 
 if ! command -v cargo >/dev/null; then
     echo "cargo is required (https://rustup.rs)" >&2
     exit 1
 fi
 
+FEATURES=()
+if [[ -z "${CHAT_SKIP_DISTRIBUTED:-}" ]]; then
+    step "build dependencies (librdkafka is compiled from source)"
+    scripts/install-build-deps.sh
+    FEATURES=(--all-features)
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
 
-step "cargo test (unit and in-process end-to-end tests)"
-cargo test --workspace --locked
+if [[ -z "${CHAT_SKIP_DISTRIBUTED:-}" ]]; then
+    step "local services: Kafka (KRaft), two MariaDB shards, Redis"
+    # Stop only what this run started.
+    if deploy/local/status.sh >/dev/null 2>&1; then
+        echo "services already running; leaving them running afterwards"
+    else
+        trap 'step "stopping local services"; deploy/local/down.sh || true' EXIT
+    fi
+    eval "$(deploy/local/up.sh)"
+    export CHAT_KAFKA_BROKERS CHAT_MYSQL_SHARDS CHAT_REDIS_URL
+fi
+
+step "cargo test (unit, in-process end-to-end, and distributed tests)"
+cargo test --workspace --locked "${FEATURES[@]}"
 
 step "cargo build (the binary used by the web end-to-end tests)"
 cargo build -p chat --locked
