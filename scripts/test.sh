@@ -48,7 +48,7 @@ step "cargo test (unit, in-process end-to-end, and distributed tests)"
 cargo test --workspace --locked "${FEATURES[@]}"
 
 step "cargo build (the binary used by the web end-to-end tests)"
-cargo build -p chat --locked
+cargo build -p chat --locked "${FEATURES[@]}"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 if [[ -z "${CHAT_SKIP_WEB:-}" && -f web/test.sh ]]; then
