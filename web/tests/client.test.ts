@@ -12,6 +12,10 @@ function setup(list: ChatListEntry[]) {
   const history: Record<string, Message[]> = {}
   const api = {
     chats: vi.fn(async () => structuredClone(list)),
+    chat: vi.fn(async (id: string) => {
+      const e = list.find((x) => x.chat.id === id)!
+      return { ...structuredClone(e), chat: { ...structuredClone(e.chat), member_count: 1 } }
+    }),
     users: vi.fn(async (ids: string[]) => ids.map((id) => ({ id, name: `name-${id}`, created_at: 0 }))),
     members: vi.fn(async () => [
       { user_id: 'me', role: 'member' },
@@ -138,6 +142,18 @@ describe('ChatClient', () => {
     FakeWebSocket.last.receive({ type: 'member_removed', chat_id: 'd', user_id: 'me', pts: 1 })
     expect(c.chats.get('d')).toBeUndefined()
     expect(c.state.activeId).toBeNull()
+    c.stop()
+  })
+
+  it('another member leaving updates the member count', async () => {
+    const { c } = setup([entry(chat('g', 0))])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    expect(c.chats.get('g')!.chat.member_count).toBe(2)
+    FakeWebSocket.last.receive({ type: 'member_removed', chat_id: 'g', user_id: 'u2', pts: 3 })
+    await flush()
+    expect(c.chats.get('g')!.chat.member_count).toBe(1)
     c.stop()
   })
 

@@ -22,6 +22,10 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
   session.set({ user: { id: 'me', name: 'alice', created_at: 0 }, token: 'tok', expires_at: 4_000_000_000 })
   const api = {
     chats: vi.fn(async () => structuredClone(list)),
+    chat: vi.fn(async (id: string) => {
+      const e = list.find((x) => x.chat.id === id)!
+      return { ...structuredClone(e), chat: { ...structuredClone(e.chat), member_count: 1 } }
+    }),
     users: vi.fn(async (ids: string[]) => ids.map((id) => ({ id, name: `name-${id}`, created_at: 0 }))),
     members: vi.fn(async () => [
       { user_id: 'me', role: 'member' },

@@ -183,6 +183,8 @@ export class ChatClient {
         return void this.reloadMembers(f.chat.id)
       case 'member_removed':
         if (f.user_id === this.me) return this.onLeft(f.chat_id)
+        // The event carries no chat summary: fetch it for the member count.
+        void this.api.chat(f.chat_id).then((e) => this.chats.updateChat(e.chat), () => undefined)
         return void this.reloadMembers(f.chat_id)
       case 'role_changed':
         if (f.user_id === this.me) this.chats.setRole(f.chat_id, f.role)
@@ -330,8 +332,9 @@ export class ChatClient {
   }
 
   async removeMember(chatId: Id, userId: Id): Promise<void> {
-    await this.api.removeMember(chatId, userId)
-    if (userId === this.me) this.onLeft(chatId)
-    else await this.loadMembers(chatId)
+    const chat = await this.api.removeMember(chatId, userId)
+    if (userId === this.me) return this.onLeft(chatId)
+    this.chats.updateChat(chat)
+    await this.loadMembers(chatId)
   }
 }
