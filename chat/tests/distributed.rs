@@ -530,3 +530,149 @@ async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
     store.close().await;
     cl.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
+    let _serial = SERIAL.lock().await;
+    let mut cl = Cluster::new();
+    let mut gws = cl.start(1, 1, 2);
+    let a = api(&gws[1]);
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(a.register(&format!("roll{i}")).await);
+    }
+    let mut chats: Vec<(String, Vec<usize>)> = Vec::new();
+    for i in 0..8 {
+        let m = vec![i % 4, (i + 1) % 4];
+        let c = a
+            .group(&users[m[0]], &format!("r{i}"), &[&users[m[1]]])
+            .await;
+        chats.push((c, m));
+    }
+    let targets = Arc::new(tokio::sync::OnceCell::new());
+    let mut receivers = Vec::new();
+    for (ui, u) in users.iter().enumerate() {
+        let mine: Vec<String> = chats
+            .iter()
+            .filter(|(_, m)| m.contains(&ui))
+            .map(|(c, _)| c.clone())
+            .collect();
+        let r = Receiver {
+            user: u.clone(),
+            chats: mine,
+            got: HashMap::new(),
+            reconnects: 0,
+        };
+        // Receivers know every gateway that will ever exist (old ones refuse).
+        receivers.push((r, ui));
+    }
+    // The replacement gateways are started before the old ones stop, so the
+    // receivers get the full list up front.
+    let g2 = format!("http://{}", cl.spawn("gateway", "gw-2"));
+    let g3 = format!("http://{}", cl.spawn("gateway", "gw-3"));
+    gws.extend([g2, g3]);
+    let handles: Vec<_> = receivers
+        .into_iter()
+        .map(|(r, ui)| tokio::spawn(r.run(gws.clone(), ui % 2, targets.clone())))
+        .collect();
+
+    // Traffic through whichever gateway answers.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let sender = {
+        let (gws, chats, users, acked, stop) = (
+            gws.clone(),
+            chats.clone(),
+            users.clone(),
+            acked.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap();
+            let mut k = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let (chat, m) = &chats[k % chats.len()];
+                let key = format!("roll-{k}");
+                let mut attempt = 0;
+                loop {
+                    let base = &gws[(k + attempt) % gws.len()];
+                    let r = client
+                        .post(format!("{base}/api/v1/chats/{chat}/messages"))
+                        .bearer_auth(&users[m[k % 2]].token)
+                        .json(&json!({"client_msg_id": key, "text": "rolling"}))
+                        .send()
+                        .await;
+                    if matches!(&r, Ok(resp) if resp.status().is_success()) {
+                        break;
+                    }
+                    attempt += 1;
+                    assert!(attempt < 300, "send {key} never succeeded");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                acked.lock().unwrap().push((chat.clone(), key));
+                k += 1;
+            }
+        })
+    };
+    let wait_acks = |n: usize| {
+        let acked = acked.clone();
+        async move {
+            while acked.lock().unwrap().len() < n {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_acks(150).await;
+    // Drain the two original gateways one after the other.
+    for old in ["gw-0", "gw-1"] {
+        let took = cl.terminate(old);
+        assert!(took < Duration::from_secs(10), "{old} drained in {took:?}");
+        let n = acked.lock().unwrap().len();
+        wait_acks(n + 150).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    sender.await.unwrap();
+
+    let b = api(&gws[2]);
+    let keys = acked.lock().unwrap().clone();
+    let mut t = HashMap::new();
+    for (chat, m) in &chats {
+        let h = b.history_forward(&users[m[0]], chat, 200).await;
+        let n = h.len() as u64;
+        assert_eq!(seqs(&h), (1..=n).collect::<Vec<_>>());
+        let ids: HashSet<&str> = h
+            .iter()
+            .map(|x| x["client_msg_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), h.len());
+        for (_, k) in keys.iter().filter(|(c, _)| c == chat) {
+            assert!(
+                ids.contains(k.as_str()),
+                "acked {k} survived the rolling restart"
+            );
+        }
+        t.insert(chat.clone(), n);
+    }
+    targets.set(t.clone()).unwrap();
+    let mut reconnects = 0;
+    for h in handles {
+        let r = h.await.unwrap();
+        reconnects += r.reconnects;
+        for c in &r.chats {
+            assert_eq!(
+                r.got.get(c).cloned().unwrap_or_default(),
+                (1..=t[c]).collect::<Vec<_>>(),
+                "{} in {c}",
+                r.user.name
+            );
+        }
+    }
+    assert!(
+        reconnects >= 2,
+        "clients of the drained gateways reconnected ({reconnects})"
+    );
+    cl.cleanup().await;
+}

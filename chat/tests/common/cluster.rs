@@ -165,6 +165,27 @@ impl Cluster {
         p.child.wait().expect("reap");
     }
 
+    /// Sends SIGTERM and waits for a clean exit; returns how long it took.
+    pub fn terminate(&mut self, name: &str) -> std::time::Duration {
+        let mut p = self
+            .procs
+            .remove(name)
+            .unwrap_or_else(|| panic!("no process {name}"));
+        let started = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &p.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let exit = p.child.wait().expect("wait");
+        assert!(
+            exit.success(),
+            "{name} exited with {exit}: {}",
+            std::fs::read_to_string(&p.log).unwrap_or_default()
+        );
+        started.elapsed()
+    }
+
     /// The sharded store the cluster writes to, for checking what is stored.
     pub async fn store(&self) -> chat_store::ShardedStore {
         let cfg = chat_store::MySqlConfig {
