@@ -171,11 +171,14 @@ impl Conn {
                 code,
                 reason: Utf8Bytes::from_static(reason),
             };
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                conn.sink.send(WsMessage::Close(Some(frame))),
-            )
-            .await;
+            // A slow client's close frame waits behind the data it has not read:
+            // give it the write timeout to drain, so the client learns why.
+            let wait = if code == CLOSE_SLOW {
+                conn.st.cfg.write_timeout
+            } else {
+                Duration::from_secs(1)
+            };
+            let _ = tokio::time::timeout(wait, conn.sink.send(WsMessage::Close(Some(frame)))).await;
         }
         conn.cleanup().await;
         metrics::CONNECTIONS.dec();

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
     // A second registration (two stores in one test process) is harmless: the
@@ -48,9 +48,10 @@ pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// Seconds to apply one shard's part of a batch, by shard.
-pub static SHARD_APPLY_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+#[cfg(feature = "mysql")]
+pub static SHARD_APPLY_SECONDS: LazyLock<prometheus::HistogramVec> = LazyLock::new(|| {
     register(
-        HistogramVec::new(
+        prometheus::HistogramVec::new(
             HistogramOpts::new(
                 "store_shard_apply_seconds",
                 "Time to apply one shard's part of a batch",
