@@ -47,8 +47,7 @@ fi
 step "cargo test (unit, in-process end-to-end, and distributed tests)"
 cargo test --workspace --locked "${FEATURES[@]}"
 
-step "cargo build (the binary used by the web end-to-end tests)"
-cargo build -p chat --locked "${FEATURES[@]}"
+# `cargo test` built the binary the end-to-end tests ran; the web tests use it too.
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 if [[ -z "${CHAT_SKIP_WEB:-}" && -f web/test.sh ]]; then

@@ -403,3 +403,120 @@ async fn restart_keeps_history_and_direct_chats_are_unique() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_with_since_pts_brings_every_change_made_while_away() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let c = api.register("carol").await;
+    let chat = api.group(&a, "changes", &[&b]).await;
+    let msgs = format!("/api/v1/chats/{chat}/messages");
+    for i in 0..5 {
+        let (st, _) = api
+            .call(
+                "POST",
+                &msgs,
+                Some(&a.token),
+                Some(json!({"client_msg_id": format!("m{i}"), "text": format!("v1 {i}")})),
+            )
+            .await;
+        assert_eq!(st, 201);
+    }
+    // Bob holds 1..5 and the change position of the last thing he saw.
+    let mut wb = s.ws(&b.token).await;
+    let (sub, held) = wb.subscribe(&chat, Some(0)).await;
+    assert_eq!(seqs(&held), vec![1, 2, 3, 4, 5]);
+    let held_pts = sub["last_pts"].as_u64().unwrap();
+    assert!(held_pts >= 5);
+    drop(wb);
+
+    // While he is away: an edit, a delete, a new member, a role change, two messages.
+    let (st, _) = api
+        .call(
+            "PATCH",
+            &format!("{msgs}/2"),
+            Some(&a.token),
+            Some(json!({"text": "v2"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = api
+        .call("DELETE", &format!("{msgs}/3"), Some(&a.token), None)
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = api
+        .call(
+            "POST",
+            &format!("/api/v1/chats/{chat}/members"),
+            Some(&a.token),
+            Some(json!({"user_id": c.id})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = api
+        .call(
+            "PATCH",
+            &format!("/api/v1/chats/{chat}/members/{}", c.id),
+            Some(&a.token),
+            Some(json!({"role": "moder"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    for i in 5..7 {
+        let (st, _) = api
+            .call(
+                "POST",
+                &msgs,
+                Some(&a.token),
+                Some(json!({"client_msg_id": format!("m{i}"), "text": "new"})),
+            )
+            .await;
+        assert_eq!(st, 201);
+    }
+
+    let mut wb = s.ws(&b.token).await;
+    wb.send(json!({"type": "subscribe", "chat_id": chat, "since_seq": 5, "since_pts": held_pts}))
+        .await;
+    let sub = wb.next_of("subscribed").await;
+    let mut frames = Vec::new();
+    loop {
+        let v = wb.next().await;
+        if v["type"] == "synced" {
+            break;
+        }
+        frames.push(v);
+    }
+    let kinds: Vec<String> = frames
+        .iter()
+        .map(|f| match f["type"].as_str().unwrap() {
+            "message" => format!("message {}", f["message"]["seq"]),
+            t => t.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "message 2",
+            "message 3",
+            "member_added",
+            "role_changed",
+            "message 6",
+            "message 7"
+        ],
+        "changes in pts order, then the missed messages"
+    );
+    assert_eq!(frames[0]["message"]["text"], "v2");
+    assert_eq!(frames[1]["message"]["deleted"], true);
+    assert_eq!(frames[2]["user_id"], c.id.as_str());
+    assert_eq!(frames[3]["role"], "moder");
+    // Positions only grow, and the newest is the chat's.
+    let pts: Vec<u64> = frames
+        .iter()
+        .map(|f| f["pts"].as_u64().or(f["message"]["pts"].as_u64()).unwrap())
+        .collect();
+    assert!(pts[..4].windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(pts.iter().max().copied(), sub["last_pts"].as_u64());
+    s.stop().await;
+}

@@ -100,6 +100,47 @@ pub struct Membership {
     pub read_seq: u64,
 }
 
+/// One entry of a chat's change stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A message in its current state (its `pts` is its latest change).
+    Message(Message),
+    /// Another change (member added or removed, role changed), as JSON.
+    Event {
+        /// Its position.
+        pts: u64,
+        /// The event as clients receive it.
+        json: String,
+    },
+}
+
+impl Change {
+    /// The change's position in the stream.
+    pub fn pts(&self) -> u64 {
+        match self {
+            Change::Message(m) => m.pts,
+            Change::Event { pts, .. } => *pts,
+        }
+    }
+}
+
+/// Merges message changes and event changes into pts order, keeping `limit`.
+pub fn merge_changes(
+    mut msgs: Vec<Message>,
+    events: Vec<(u64, String)>,
+    limit: u32,
+) -> Vec<Change> {
+    let mut out: Vec<Change> = msgs.drain(..).map(Change::Message).collect();
+    out.extend(
+        events
+            .into_iter()
+            .map(|(pts, json)| Change::Event { pts, json }),
+    );
+    out.sort_by_key(Change::pts);
+    out.truncate(limit as usize);
+    out
+}
+
 /// One change a writer makes; a batch of them is applied atomically (per shard).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mutation {
@@ -174,6 +215,16 @@ pub enum Mutation {
         /// Newest message preview.
         last_message: Option<LastMessage>,
     },
+    /// Record a change that is not a message (membership, role) in the chat's
+    /// change stream, for resume (chat-keyed; idempotent).
+    RecordChange {
+        /// Chat.
+        chat_id: ChatId,
+        /// Its position in the chat's change stream.
+        pts: u64,
+        /// The event as clients receive it (JSON of `wire::Event`).
+        event: String,
+    },
     /// Move a read cursor forward only (user-keyed).
     AdvanceCursor {
         /// User.
@@ -211,6 +262,16 @@ pub trait Store: Send + Sync + 'static {
         sender: UserId,
         client_msg_id: &str,
     ) -> Result<Option<Message>, StoreError>;
+
+    /// Changes of a chat after position `since_pts`, in pts order, at most
+    /// `limit`: messages whose latest change is newer (edited, deleted, or new)
+    /// and recorded non-message events.
+    async fn changes_since(
+        &self,
+        chat: ChatId,
+        since_pts: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError>;
 
     /// The chats a user belongs to, with role and read cursor.
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError>;

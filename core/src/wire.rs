@@ -411,6 +411,10 @@ pub enum ClientFrame {
         /// Highest seq the client holds; omitted means "from now on".
         #[serde(default)]
         since_seq: Option<u64>,
+        /// Highest change position (`pts`) the client has seen: edits, deletes,
+        /// member and role changes after it are sent too.
+        #[serde(default)]
+        since_pts: Option<u64>,
     },
     /// Stop receiving a chat's events.
     Unsubscribe {
@@ -490,6 +494,8 @@ pub enum ServerFrame {
         chat_id: ChatId,
         /// Newest seq at subscribe time.
         last_seq: u64,
+        /// Newest change position at subscribe time.
+        last_pts: u64,
         /// The user's read cursor.
         read_seq: u64,
     },
@@ -549,6 +555,9 @@ pub enum ServerFrame {
         /// The client's key or ref, when the frame had one.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// The chat the refused frame was about, when it named one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat_id: Option<ChatId>,
     },
     /// Answer to `ping`.
     Pong,

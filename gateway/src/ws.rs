@@ -13,7 +13,7 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, 
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chat_core::ports::HistoryPage;
+use chat_core::ports::{Change, HistoryPage};
 use chat_core::wire::{
     ClientFrame, Command, Envelope, Event, Outcome, PubKind, ServerFrame, chat_channel,
     user_channel,
@@ -123,6 +123,7 @@ fn error_frame(code: Code, message: impl Into<String>, reference: Option<String>
         code,
         message: message.into(),
         reference,
+        chat_id: None,
     })
 }
 
@@ -459,9 +460,11 @@ impl Conn {
                 ApiError::new(Code::BadJson, "already authenticated"),
                 None,
             )),
-            ClientFrame::Subscribe { chat_id, since_seq } => {
-                self.subscribe(chat_id, since_seq).await
-            }
+            ClientFrame::Subscribe {
+                chat_id,
+                since_seq,
+                since_pts,
+            } => self.subscribe(chat_id, since_seq, since_pts).await,
             ClientFrame::Unsubscribe { chat_id } => {
                 if self.subs.remove(&chat_id).is_some() {
                     st.hub.unsubscribe(&chat_channel(chat_id), self.id).await;
@@ -479,7 +482,7 @@ impl Conn {
                 let r = Some(client_msg_id.clone());
                 crate::http::precheck_send(&st, me, chat_id, &client_msg_id, &text)
                     .await
-                    .map_err(|e| Failure::api(e, r.clone()))?;
+                    .map_err(|e| Failure::in_chat(e, r.clone(), chat_id))?;
                 let cmd = Command::Send {
                     chat_id,
                     message_id: MessageId(st.deps.ids.next()),
@@ -506,7 +509,7 @@ impl Conn {
                     client_msg_id.clone(),
                 )
                 .await
-                .map_err(|e| Failure::api(e, r))?;
+                .map_err(|e| Failure::in_chat(e, r, to_chat_id))?;
                 self.submit(to_chat_id, cmd, Some(client_msg_id), None)
                     .await
             }
@@ -519,11 +522,11 @@ impl Conn {
                 st.cfg
                     .limits
                     .check_text(&text)
-                    .map_err(|e| Failure::api(e.into(), reference.clone()))?;
+                    .map_err(|e| Failure::in_chat(e.into(), reference.clone(), chat_id))?;
                 st.reads
                     .authorize(me, chat_id)
                     .await
-                    .map_err(|e| Failure::api(e, reference.clone()))?;
+                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
                 self.submit(
                     chat_id,
                     Command::Edit { chat_id, seq, text },
@@ -540,7 +543,7 @@ impl Conn {
                 st.reads
                     .authorize(me, chat_id)
                     .await
-                    .map_err(|e| Failure::api(e, reference.clone()))?;
+                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
                 self.submit(chat_id, Command::Delete { chat_id, seq }, None, reference)
                     .await
             }
@@ -548,46 +551,53 @@ impl Conn {
                 st.reads
                     .authorize(me, chat_id)
                     .await
-                    .map_err(|e| Failure::api(e, None))?;
+                    .map_err(|e| Failure::in_chat(e, None, chat_id))?;
                 self.submit(chat_id, Command::Read { chat_id, seq }, None, None)
                     .await
             }
         }
     }
 
-    async fn subscribe(&mut self, chat: ChatId, since: Option<u64>) -> Result<(), Failure> {
+    async fn subscribe(
+        &mut self,
+        chat: ChatId,
+        since: Option<u64>,
+        since_pts: Option<u64>,
+    ) -> Result<(), Failure> {
         let st = self.st.clone();
-        st.reads
-            .authorize(self.user, chat)
-            .await
-            .map_err(|e| Failure::api(e, None))?;
+        let fail = |e: ApiError| Failure::in_chat(e, None, chat);
+        st.reads.authorize(self.user, chat).await.map_err(fail)?;
         // Subscribe first, then read: anything published from now on is queued, and
         // what was published before is in the store (delivered means persisted).
         if !self.subs.contains_key(&chat) {
             st.hub
                 .subscribe(&chat_channel(chat), self.id, &self.txq)
                 .await
-                .map_err(|e| Failure::api(e.into(), None))?;
+                .map_err(|e| fail(e.into()))?;
         }
-        let last_seq = match st.deps.store.chats(&[chat]).await {
-            Ok(c) => c.first().map_or(0, |c| c.last_seq),
-            Err(e) => return Err(Failure::api(e.into(), None)),
+        let (last_seq, last_pts) = match st.deps.store.chats(&[chat]).await {
+            Ok(c) => c.first().map_or((0, 0), |c| (c.last_seq, c.last_pts)),
+            Err(e) => return Err(fail(e.into())),
         };
-        let read_seq = st
-            .reads
-            .read_seq(self.user, chat)
-            .await
-            .map_err(|e| Failure::api(e, None))?;
+        let read_seq = st.reads.read_seq(self.user, chat).await.map_err(fail)?;
         let delivered = since.unwrap_or(last_seq).min(last_seq);
         self.subs.insert(chat, ChatSub { delivered });
         self.write(encode(&ServerFrame::Subscribed {
             chat_id: chat,
             last_seq,
+            last_pts,
             read_seq,
         }))
         .await
         .map_err(Failure::Socket)?;
-        if since.is_some() {
+        if let Some(pts) = since_pts {
+            // Changes to what the client holds (edits, deletes) and member and role
+            // changes made while it was away; newer messages follow by seq.
+            self.replay_changes(chat, pts, delivered)
+                .await
+                .map_err(Failure::Socket)?;
+        }
+        if since.is_some() || since_pts.is_some() {
             self.replay(chat, delivered, None)
                 .await
                 .map_err(Failure::Socket)?;
@@ -600,6 +610,48 @@ impl Conn {
             .map_err(Failure::Socket)?;
         }
         Ok(())
+    }
+
+    /// Sends the chat's changes after `pts`: messages the client already holds
+    /// (`seq <= held`) in their current state, and recorded events.
+    async fn replay_changes(&mut self, chat: ChatId, mut pts: u64, held: u64) -> Result<(), Stop> {
+        loop {
+            let page = match self
+                .st
+                .deps
+                .store
+                .changes_since(chat, pts, REPLAY_PAGE)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change stream read failed during resume");
+                    let f = error_frame(
+                        Code::Unavailable,
+                        "changes are unavailable; resubscribe with since_pts",
+                        None,
+                    );
+                    return self.write(f).await;
+                }
+            };
+            let full = page.len() as u32 == REPLAY_PAGE;
+            for change in page {
+                pts = change.pts();
+                match change {
+                    Change::Message(m) if m.seq <= held => {
+                        let json = serde_json::to_vec(&Event::Message { message: m })
+                            .map(Bytes::from)
+                            .unwrap_or_default();
+                        self.write(json).await?;
+                    }
+                    Change::Message(_) => {}
+                    Change::Event { json, .. } => self.write(Bytes::from(json)).await?,
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     async fn submit(
@@ -674,6 +726,17 @@ enum Stop {
 impl Failure {
     fn api(e: ApiError, reference: Option<String>) -> Failure {
         Failure::Client(api_error_frame(e, reference))
+    }
+
+    /// An error about one chat: the frame names it.
+    fn in_chat(e: ApiError, reference: Option<String>, chat: ChatId) -> Failure {
+        metrics::ERRORS.with_label_values(&[e.code.as_str()]).inc();
+        Failure::Client(encode(&ServerFrame::Error {
+            code: e.code,
+            message: e.message,
+            reference,
+            chat_id: Some(chat),
+        }))
     }
 }
 

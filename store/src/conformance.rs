@@ -292,6 +292,31 @@ pub async fn check(store: &dyn Store, base: u64) {
         (5, 7, 2)
     );
 
+    // The change stream: messages by their latest change, and recorded events.
+    let ev = Mutation::RecordChange {
+        chat_id: c,
+        pts: 8,
+        event: r#"{"type":"role_changed"}"#.into(),
+    };
+    store
+        .apply(&[ev.clone(), ev])
+        .await
+        .expect("record a change (twice: idempotent)");
+    let changes = store.changes_since(c, 5, 10).await.expect("changes");
+    let pts: Vec<u64> = changes.iter().map(|ch| ch.pts()).collect();
+    assert_eq!(pts, vec![6, 7, 8], "changes after pts 5 in order");
+    assert!(
+        matches!(&changes[0], chat_core::ports::Change::Message(m) if m.seq == 2 && m.text == "edited")
+    );
+    assert!(
+        matches!(&changes[2], chat_core::ports::Change::Event { json, .. } if json.contains("role_changed"))
+    );
+    assert_eq!(
+        store.changes_since(c, 0, 2).await.expect("limited").len(),
+        2,
+        "limit holds"
+    );
+
     // Membership removal on both sides; role change keeps the cursor.
     store
         .apply(&[

@@ -187,7 +187,8 @@ impl ShardedStore {
             | Mutation::RemoveMember { chat_id, .. }
             | Mutation::EditMessage { chat_id, .. }
             | Mutation::DeleteMessage { chat_id, .. }
-            | Mutation::ChatCounters { chat_id, .. } => self.chat_shard(*chat_id),
+            | Mutation::ChatCounters { chat_id, .. }
+            | Mutation::RecordChange { chat_id, .. } => self.chat_shard(*chat_id),
             Mutation::InsertMessage(msg) => self.chat_shard(msg.chat_id),
             Mutation::PutMembership { user_id, .. }
             | Mutation::RemoveMembership { user_id, .. }
@@ -394,6 +395,18 @@ async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), s
             .bind(*last_pts as i64)
             .execute(&mut *tx)
             .await?;
+        }
+        Mutation::RecordChange {
+            chat_id,
+            pts,
+            event,
+        } => {
+            sqlx::query("INSERT IGNORE INTO chat_changes (chat_id, pts, event) VALUES (?, ?, ?)")
+                .bind(to_sql(chat_id.0))
+                .bind(*pts as i64)
+                .bind(event)
+                .execute(&mut *tx)
+                .await?;
         }
         Mutation::AdvanceCursor {
             user_id,
@@ -638,6 +651,47 @@ impl Store for ShardedStore {
             .await
             .map_err(unavailable("message_by_client_id"))?;
         row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn changes_since(
+        &self,
+        chat: ChatId,
+        since_pts: u64,
+        limit: u32,
+    ) -> Result<Vec<chat_core::ports::Change>, StoreError> {
+        use sqlx::Row as _;
+        let since = since_pts.min(i64::MAX as u64) as i64;
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = "
+        ));
+        q.push_bind(to_sql(chat.0))
+            .push(" AND pts > ")
+            .push_bind(since)
+            .push(" ORDER BY pts LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = q
+            .build()
+            .fetch_all(self.pool_of_chat(chat))
+            .await
+            .map_err(unavailable("changes_since"))?;
+        let msgs = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = sqlx::query("SELECT pts, event FROM chat_changes WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?")
+            .bind(to_sql(chat.0))
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool_of_chat(chat))
+            .await
+            .map_err(unavailable("changes_since"))?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let pts: i64 = r.try_get("pts").map_err(|_| corrupt("pts"))?;
+            let event: String = r.try_get("event").map_err(|_| corrupt("event"))?;
+            events.push((pts as u64, event));
+        }
+        Ok(chat_core::ports::merge_changes(msgs, events, limit))
     }
 
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {

@@ -270,6 +270,18 @@ async fn apply_sql(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
             .execute(&mut *tx)
             .await?;
         }
+        Mutation::RecordChange {
+            chat_id,
+            pts,
+            event,
+        } => {
+            sqlx::query("INSERT INTO chat_changes (chat_id, pts, event) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(to_sql(chat_id.0))
+                .bind(*pts as i64)
+                .bind(event)
+                .execute(&mut *tx)
+                .await?;
+        }
         Mutation::AdvanceCursor {
             user_id,
             chat_id,
@@ -460,6 +472,49 @@ impl Store for SqliteStore {
         .await
         .map_err(unavailable("message_by_client_id"))?;
         row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn changes_since(
+        &self,
+        chat: ChatId,
+        since_pts: u64,
+        limit: u32,
+    ) -> Result<Vec<chat_core::ports::Change>, StoreError> {
+        use sqlx::Row as _;
+        let since = since_pts.min(i64::MAX as u64) as i64;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE chat_id = "
+        ));
+        q.push_bind(to_sql(chat.0))
+            .push(" AND pts > ")
+            .push_bind(since)
+            .push(" ORDER BY pts LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable("changes_since"))?;
+        let msgs = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = sqlx::query("SELECT pts, event FROM chat_changes WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?")
+            .bind(to_sql(chat.0))
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable("changes_since"))?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let pts: i64 = r.try_get("pts").map_err(|_| corrupt("pts"))?;
+            let event: String = r.try_get("event").map_err(|_| corrupt("event"))?;
+            events.push((pts as u64, event));
+        }
+        Ok(chat_core::ports::merge_changes(msgs, events, limit))
     }
 
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {

@@ -62,7 +62,7 @@ describe('ChatClient', () => {
     await new Promise((r) => setTimeout(r, 20))
     FakeWebSocket.last.ready('me')
     await flush()
-    expect(FakeWebSocket.last.framesOf('subscribe')).toEqual([{ type: 'subscribe', chat_id: 'a', since_seq: 4 }])
+    expect(FakeWebSocket.last.framesOf('subscribe')).toEqual([{ type: 'subscribe', chat_id: 'a', since_seq: 4, since_pts: 4 }])
     // The replay repeats nothing we hold twice.
     FakeWebSocket.last.receive({ type: 'message', message: msg(4, { chat_id: 'a' }) })
     FakeWebSocket.last.receive({ type: 'message', message: msg(5, { chat_id: 'a' }) })

@@ -139,6 +139,23 @@ impl<'a> Batch<'a> {
                 (Outcome::Rejected(r), None)
             }
         };
+        // Membership and role changes join the chat's change stream (messages are
+        // found there by their own pts), so a client that resumes gets them.
+        if let Some(
+            ev @ (Event::MemberAdded { pts, .. }
+            | Event::MemberRemoved { pts, .. }
+            | Event::RoleChanged { pts, .. }),
+        ) = &event
+        {
+            match serde_json::to_string(ev) {
+                Ok(json) => self.mutations.push(Mutation::RecordChange {
+                    chat_id,
+                    pts: *pts,
+                    event: json,
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot encode a change"),
+            }
+        }
         let chat = if event.is_some() {
             self.states.peek(chat_id).map(|s| s.chat.clone())
         } else {

@@ -75,7 +75,7 @@ export interface Message {
 
 export type ClientFrame =
   | { type: 'auth'; token: string }
-  | { type: 'subscribe'; chat_id: Id; since_seq?: number }
+  | { type: 'subscribe'; chat_id: Id; since_seq?: number; since_pts?: number }
   | { type: 'unsubscribe'; chat_id: Id }
   | { type: 'send'; chat_id: Id; client_msg_id: string; text: string; reply_to_seq?: number }
   | { type: 'edit'; chat_id: Id; seq: number; text: string; ref?: string }
@@ -88,7 +88,7 @@ export type ClientFrame =
 
 export type ServerFrame =
   | { type: 'ready'; user_id: Id; gateway: string }
-  | { type: 'subscribed'; chat_id: Id; last_seq: number; read_seq: number }
+  | { type: 'subscribed'; chat_id: Id; last_seq: number; last_pts: number; read_seq: number }
   | { type: 'synced'; chat_id: Id; last_seq: number }
   | { type: 'unsubscribed'; chat_id: Id }
   | {

@@ -5,7 +5,7 @@
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
 import { ChatSocket, type ConnState, type SocketOptions, wsUrl } from '../api/socket'
-import type { Chat, Id, Member, Message, Role, ServerFrame } from '../api/types'
+import type { Chat, ClientFrame, Id, Member, Message, Role, ServerFrame } from '../api/types'
 import { ChatsStore } from './chats'
 import { Outbox } from './outbox'
 import type { SessionStore } from './session'
@@ -133,18 +133,35 @@ export class ChatClient {
     }
   }
 
-  /** Subscribes with since_seq = the highest seq held, so the server sends what we missed. */
+  /** Highest change position (pts) seen per chat: edits, deletes and member
+   * changes after it are replayed on resume. */
+  private readonly ptsSeen: Record<Id, number> = {}
+
+  private notePts(chatId: Id, pts: number | undefined): void {
+    if (pts !== undefined && pts > (this.ptsSeen[chatId] ?? 0)) this.ptsSeen[chatId] = pts
+  }
+
+  /** Subscribes with since_seq = the highest seq held and since_pts = the newest
+   * change seen, so the server sends what we missed: new messages, and edits,
+   * deletes and member changes to what we hold. */
   subscribe(chatId: Id): void {
     const c = this.chats.get(chatId)
     if (!c) return
     const tl = this.timelines[chatId]
     const since = tl && tl.state.messages.length ? tl.resumeSeq(c.chat.last_seq) : c.chat.last_seq
-    this.socket.send({ type: 'subscribe', chat_id: chatId, since_seq: since })
+    const frame: ClientFrame = { type: 'subscribe', chat_id: chatId, since_seq: since }
+    const pts = this.ptsSeen[chatId]
+    if (pts !== undefined) frame.since_pts = pts
+    this.socket.send(frame)
   }
 
   // ---- frames ----
 
   onFrame(f: ServerFrame): void {
+    if ('pts' in f && 'chat_id' in f) this.notePts(f.chat_id, f.pts)
+    if (f.type === 'message') this.notePts(f.message.chat_id, f.message.pts)
+    if (f.type === 'member_added') this.notePts(f.chat.id, f.pts)
+    if (f.type === 'subscribed' && this.ptsSeen[f.chat_id] === undefined) this.notePts(f.chat_id, f.last_pts)
     switch (f.type) {
       case 'message':
         return this.onMessage(f.message)
