@@ -33,15 +33,16 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
 
 if [[ -z "${CHAT_SKIP_DISTRIBUTED:-}" ]]; then
-    step "local services: Kafka (KRaft), two MariaDB shards, Redis"
+    step "local services: Kafka (KRaft), two MariaDB shards, Redis, a 3-node Redis Cluster"
     # Stop only what this run started.
     if deploy/local/status.sh >/dev/null 2>&1; then
         echo "services already running; leaving them running afterwards"
     else
-        trap 'step "stopping local services"; deploy/local/down.sh || true' EXIT
+        trap 'step "stopping local services"; deploy/local/redis-cluster.sh down || true; deploy/local/down.sh || true' EXIT
     fi
     eval "$(deploy/local/up.sh)"
-    export CHAT_KAFKA_BROKERS CHAT_MYSQL_SHARDS CHAT_REDIS_URL
+    eval "$(deploy/local/redis-cluster.sh up)"
+    export CHAT_KAFKA_BROKERS CHAT_MYSQL_SHARDS CHAT_REDIS_URL CHAT_REDIS_CLUSTER_URL
 fi
 
 step "cargo test (unit, in-process end-to-end, and distributed tests)"

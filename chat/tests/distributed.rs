@@ -676,3 +676,62 @@ async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
     );
     cl.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_on_a_redis_cluster_with_sharded_pubsub() {
+    let _serial = SERIAL.lock().await;
+    let url = std::env::var("CHAT_REDIS_CLUSTER_URL")
+        .expect("CHAT_REDIS_CLUSTER_URL (deploy/local/redis-cluster.sh up)");
+    let mut cl = Cluster::new().with_redis(&url);
+    let gws = cl.start(1, 1, 2);
+    let (a_api, b_api) = (api(&gws[0]), api(&gws[1]));
+    let alice = a_api.register("alice").await;
+    let bob = b_api.register("bob").await;
+    let mut chats = Vec::new();
+    for i in 0..6 {
+        chats.push(b_api.group(&bob, &format!("cl{i}"), &[&alice]).await);
+    }
+    let mut wa = Ws::connect(&ws_url(&gws[0]), &alice.token).await;
+    for c in &chats {
+        wa.subscribe(c, Some(0)).await;
+    }
+    for k in 0..60 {
+        let c = &chats[k % chats.len()];
+        let (st, v) = b_api
+            .call(
+                "POST",
+                &format!("/api/v1/chats/{c}/messages"),
+                Some(&bob.token),
+                Some(json!({"client_msg_id": format!("c{k}"), "text": "over the cluster"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let mut got: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut n = 0;
+    while n < 60 {
+        let v = wa.next().await;
+        if v["type"] == "message" {
+            got.entry(v["message"]["chat_id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(v["message"]["seq"].as_u64().unwrap());
+            n += 1;
+        }
+    }
+    for c in &chats {
+        assert_eq!(
+            got[c],
+            (1..=10).collect::<Vec<_>>(),
+            "chat {c} over sharded pub/sub"
+        );
+    }
+    let store = cl.store().await;
+    for u in [&alice, &bob] {
+        assert_eq!(
+            list_from_api(&a_api, u).await,
+            list_from_store(&store, u).await
+        );
+    }
+    store.close().await;
+    cl.cleanup().await;
+}

@@ -5,8 +5,8 @@ use chat_core::model::{Chat, Member, Role};
 use chat_core::ports::{Cache, Membership};
 use chat_core::{CacheError, ChatId, UserId};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
+use crate::conn::Conn;
 use crate::{RedisConfig, unavailable};
 
 /// Replaces a chat summary unless the cached one has a newer `last_pts`.
@@ -36,7 +36,7 @@ return 0
 /// The Redis [`Cache`]. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisCache {
-    conn: ConnectionManager,
+    conn: Conn,
     cfg: RedisConfig,
     put_chat: redis::Script,
     advance: redis::Script,
@@ -45,8 +45,7 @@ pub struct RedisCache {
 impl RedisCache {
     /// Connects (and reconnects by itself later).
     pub async fn connect(cfg: RedisConfig) -> Result<RedisCache, CacheError> {
-        let client = redis::Client::open(cfg.url.as_str()).map_err(unavailable)?;
-        let conn = client.get_connection_manager().await.map_err(unavailable)?;
+        let conn = Conn::connect(&cfg).await?;
         Ok(RedisCache {
             conn,
             cfg,
@@ -135,12 +134,25 @@ impl Cache for RedisCache {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|c| self.key("cs", c.0)).collect();
-        let mut c = self.conn.clone();
-        let vals: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let vals: Vec<Option<String>> = if self.conn.is_cluster() {
+            // A cluster's keys live in different slots: one GET each, concurrently.
+            let gets = keys.iter().map(|k| {
+                let mut c = self.conn.clone();
+                async move { c.get::<_, Option<String>>(k).await }
+            });
+            futures_util::future::join_all(gets)
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?
+        } else {
+            let mut c = self.conn.clone();
+            redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut c)
+                .await
+                .map_err(unavailable)?
+        };
         // A corrupt entry is a miss: the store has the truth.
         Ok(vals
             .into_iter()

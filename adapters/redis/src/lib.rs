@@ -9,9 +9,14 @@
 //! and channels `chat:{id}`, `user:{id}`, `gw:{id}` (prefixed too). Every entry
 //! has a TTL and can be rebuilt from the shards: Redis may be flushed any time.
 //!
+//! Works with a single Redis and with a Redis Cluster (several node URLs): there
+//! every command stays within one key's slot, and pub/sub is sharded
+//! (`SPUBLISH`/`SSUBSCRIBE`), so a channel lives on the node of its slot.
+//!
 //! Architecture invariant: the `redis` crate is used here and nowhere else.
 
 mod cache;
+mod conn;
 mod pubsub;
 
 pub use cache::RedisCache;
@@ -22,8 +27,11 @@ use std::time::Duration;
 /// Settings of the Redis cache and pub/sub.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    /// `redis://host:port[/db]`. RESP3 is switched on for subscribers.
+    /// `redis://host:port[/db]`, or several comma-separated node URLs of a Redis
+    /// Cluster. RESP3 is switched on for subscribers.
     pub url: String,
+    /// Treat a single URL as a cluster seed node too.
+    pub cluster: bool,
     /// Prefix of every key and channel (isolates deployments and test runs).
     pub prefix: String,
     /// Lifetime of cached entries.
@@ -38,10 +46,28 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            cluster: false,
             prefix: String::new(),
             ttl: Duration::from_secs(600),
             inbox: 65_536,
         }
+    }
+}
+
+impl RedisConfig {
+    /// The node URLs.
+    pub fn nodes(&self) -> Vec<String> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Whether this configuration names a cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || self.nodes().len() > 1
     }
 }
 

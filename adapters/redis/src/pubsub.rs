@@ -10,7 +10,11 @@ use bytes::Bytes;
 use chat_core::CacheError;
 use chat_core::ports::{Inbox, PubSub, RESYNC_CHANNEL, Subscriber};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{PushInfo, PushKind, Value};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{ProtocolVersion, PushInfo, PushKind, Value};
+
+use crate::conn::Conn;
 use tokio::sync::mpsc;
 
 use crate::{RedisConfig, unavailable};
@@ -18,8 +22,7 @@ use crate::{RedisConfig, unavailable};
 /// The Redis [`PubSub`]. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisPubSub {
-    client: redis::Client,
-    publisher: ConnectionManager,
+    publisher: Conn,
     cfg: RedisConfig,
     /// Messages dropped because an inbox was full.
     dropped: Arc<AtomicU64>,
@@ -38,10 +41,8 @@ fn resp3(url: &str) -> String {
 impl RedisPubSub {
     /// Connects the publisher.
     pub async fn connect(cfg: RedisConfig) -> Result<RedisPubSub, CacheError> {
-        let client = redis::Client::open(resp3(&cfg.url)).map_err(unavailable)?;
-        let publisher = client.get_connection_manager().await.map_err(unavailable)?;
+        let publisher = Conn::connect(&cfg).await?;
         Ok(RedisPubSub {
-            client,
             publisher,
             cfg,
             dropped: Arc::default(),
@@ -58,7 +59,7 @@ impl RedisPubSub {
 impl PubSub for RedisPubSub {
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), CacheError> {
         let mut c = self.publisher.clone();
-        redis::cmd("PUBLISH")
+        redis::cmd(self.publish_cmd())
             .arg(format!("{}{channel}", self.cfg.prefix))
             .arg(payload.as_ref())
             .query_async::<i64>(&mut c)
@@ -70,6 +71,29 @@ impl PubSub for RedisPubSub {
     async fn publish_many(&self, msgs: Vec<(String, Bytes)>) -> Result<(), CacheError> {
         if msgs.is_empty() {
             return Ok(());
+        }
+        if self.publisher.is_cluster() {
+            // Channels of a cluster live on the nodes of their slots: channels are
+            // published concurrently, each channel's messages in order.
+            let mut by_channel: Vec<(String, Vec<Bytes>)> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> = Default::default();
+            for (ch, p) in msgs {
+                let i = *index.entry(ch.clone()).or_insert_with(|| {
+                    by_channel.push((ch, Vec::new()));
+                    by_channel.len() - 1
+                });
+                by_channel[i].1.push(p);
+            }
+            let sends = by_channel.iter().map(|(ch, ps)| async move {
+                for p in ps {
+                    self.publish(ch, p.clone()).await?;
+                }
+                Ok::<(), CacheError>(())
+            });
+            return futures_util::future::join_all(sends)
+                .await
+                .into_iter()
+                .collect();
         }
         let mut pipe = redis::pipe();
         for (ch, p) in &msgs {
@@ -88,7 +112,7 @@ impl PubSub for RedisPubSub {
         let dropped = self.dropped.clone();
         let sender = move |info: PushInfo| -> Result<(), ()> {
             match info.kind {
-                PushKind::Message => {
+                PushKind::Message | PushKind::SMessage => {
                     let mut it = info.data.into_iter();
                     if let (Some(Value::BulkString(ch)), Some(Value::BulkString(payload))) =
                         (it.next(), it.next())
@@ -108,14 +132,26 @@ impl PubSub for RedisPubSub {
             }
             Ok(())
         };
-        let cfg = ConnectionManagerConfig::new()
-            .set_push_sender(sender)
-            .set_automatic_resubscription();
-        let conn = self
-            .client
-            .get_connection_manager_with_config(cfg)
-            .await
-            .map_err(unavailable)?;
+        let nodes: Vec<String> = self.cfg.nodes().iter().map(|n| resp3(n)).collect();
+        let conn = if self.cfg.is_cluster() {
+            let client = ClusterClientBuilder::new(nodes)
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(sender)
+                .build()
+                .map_err(unavailable)?;
+            SubConn::Cluster(client.get_async_connection().await.map_err(unavailable)?)
+        } else {
+            let client = redis::Client::open(nodes[0].as_str()).map_err(unavailable)?;
+            let cfg = ConnectionManagerConfig::new()
+                .set_push_sender(sender)
+                .set_automatic_resubscription();
+            SubConn::Single(
+                client
+                    .get_connection_manager_with_config(cfg)
+                    .await
+                    .map_err(unavailable)?,
+            )
+        };
         Ok((
             Box::new(RedisSubscriber {
                 conn,
@@ -126,35 +162,62 @@ impl PubSub for RedisPubSub {
     }
 }
 
+impl RedisPubSub {
+    /// Sharded pub/sub on a cluster: a channel lives on its slot's node.
+    fn publish_cmd(&self) -> &'static str {
+        if self.publisher.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
+    }
+}
+
+/// A subscriber's connection: both kinds resubscribe by themselves after a
+/// reconnect.
+enum SubConn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
 struct RedisSubscriber {
-    conn: ConnectionManager,
+    conn: SubConn,
     prefix: String,
 }
 
 #[async_trait]
 impl Subscriber for RedisSubscriber {
     async fn subscribe(&self, channel: &str) -> Result<(), CacheError> {
-        let mut c = self.conn.clone();
-        c.subscribe(format!("{}{channel}", self.prefix))
-            .await
-            .map_err(unavailable)
+        let ch = format!("{}{channel}", self.prefix);
+        match &self.conn {
+            SubConn::Single(c) => c.clone().subscribe(ch).await,
+            SubConn::Cluster(c) => c.clone().ssubscribe(ch).await,
+        }
+        .map_err(unavailable)
     }
 
     async fn unsubscribe(&self, channel: &str) -> Result<(), CacheError> {
-        let mut c = self.conn.clone();
-        c.unsubscribe(format!("{}{channel}", self.prefix))
-            .await
-            .map_err(unavailable)
+        let ch = format!("{}{channel}", self.prefix);
+        match &self.conn {
+            SubConn::Single(c) => c.clone().unsubscribe(ch).await,
+            SubConn::Cluster(c) => c.clone().sunsubscribe(ch).await,
+        }
+        .map_err(unavailable)
     }
 
     async fn wait_connected(&self) {
         loop {
-            let mut c = self.conn.clone();
-            if redis::cmd("PING")
-                .query_async::<Value>(&mut c)
-                .await
-                .is_ok()
-            {
+            let ok = match &self.conn {
+                SubConn::Single(c) => redis::cmd("PING")
+                    .query_async::<Value>(&mut c.clone())
+                    .await
+                    .is_ok(),
+                SubConn::Cluster(c) => redis::cmd("PING")
+                    .query_async::<Value>(&mut c.clone())
+                    .await
+                    .is_ok(),
+            };
+            if ok {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -95,6 +95,17 @@ impl Cluster {
         }
     }
 
+    /// The same cluster on another Redis (for example a Redis Cluster's nodes).
+    pub fn with_redis(mut self, url: &str) -> Cluster {
+        self.redis_url = url.to_string();
+        for (k, v) in &mut self.env {
+            if k == "CHAT_REDIS_URL" {
+                *v = url.to_string();
+            }
+        }
+        self
+    }
+
     /// Starts a role process named `name` and waits for its banner.
     pub fn spawn(&mut self, role: &str, name: &str) -> String {
         let log = self.dir.path().join(format!("{name}.log"));
