@@ -535,7 +535,7 @@ async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
 async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
     let _serial = SERIAL.lock().await;
     let mut cl = Cluster::new();
-    let mut gws = cl.start(1, 1, 2);
+    let mut gws = cl.start(2, 2, 2);
     let a = api(&gws[1]);
     let mut users = Vec::new();
     for i in 0..4 {
@@ -626,12 +626,16 @@ async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
         }
     };
     wait_acks(150).await;
-    // Drain the two original gateways one after the other.
-    for old in ["gw-0", "gw-1"] {
+    // Drain the two original gateways one after the other, and stop a writer
+    // and a fanout worker the same way: each finishes and commits its batch.
+    for old in ["gw-0", "writer-0", "gw-1", "fanout-0"] {
         let took = cl.terminate(old);
-        assert!(took < Duration::from_secs(10), "{old} drained in {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{old} stopped cleanly in {took:?}"
+        );
         let n = acked.lock().unwrap().len();
-        wait_acks(n + 150).await;
+        wait_acks(n + 100).await;
     }
     stop.store(true, Ordering::Relaxed);
     sender.await.unwrap();
