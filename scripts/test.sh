@@ -7,6 +7,7 @@
 #   scripts/test.sh                  everything
 #   CHAT_SKIP_DISTRIBUTED=1 ...      skip the services and the distributed tests
 #   CHAT_SKIP_WEB=1 ...              skip the web client's tests
+#   CHAT_SKIP_DEPLOY=1 ...           skip validating the deployment files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +32,11 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
+
+if [[ -z "${CHAT_SKIP_DEPLOY:-}" ]]; then
+    step "deployment files: kustomize render, Kubernetes schemas, compose, Dockerfile and shell lint, docs"
+    deploy/validate.sh
+fi
 
 if [[ -z "${CHAT_SKIP_DISTRIBUTED:-}" ]]; then
     step "local services: Kafka (KRaft), two MariaDB shards, Redis, a 3-node Redis Cluster"

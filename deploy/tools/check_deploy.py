@@ -1,0 +1,524 @@
+#!/usr/bin/env python3
+"""Consistency checks of the deployment files against each other and the code.
+
+Schemas say whether a manifest is well-formed; these say whether it is right for
+this program: the gateway's grace period covers its drain, writers and fanout
+workers do not outnumber the partitions, every CHAT_* variable is one the binary
+reads, the docs name every setting and metric, and so on.
+
+    check_deploy.py ROOT RENDERED_DIR
+
+RENDERED_DIR holds base.yaml, dev.yaml and prod.yaml (kustomize build output).
+Prints one line per check, `ok NAME` or `FAIL NAME: why`, and exits 0; the caller
+(deploy/validate.sh) counts the lines.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import promql_parser
+import yaml
+
+ROOT = Path(sys.argv[1]).resolve()
+RENDERED = Path(sys.argv[2])
+OVERLAYS = ["base", "dev", "prod"]
+
+# preStop + CHAT_DRAIN_SECS + this margin <= terminationGracePeriodSeconds.
+DRAIN_MARGIN_SECS = 10
+MAX_NODE_ID = 1023
+GATEWAY_PORT = 8080
+WORKER_PORT = 9100
+ROLE_COMPONENTS = {"gateway", "writer", "fanout"}
+
+
+def report(name: str, problems: list[str]) -> None:
+    if problems:
+        print(f"FAIL {name}: " + "; ".join(problems))
+    else:
+        print(f"ok {name}")
+
+
+# ---------------------------------------------------------------- the code ----
+
+
+def config_keys() -> dict[str, dict]:
+    """Flags and CHAT_* variables declared in chat/src/config.rs, by struct."""
+    src = (ROOT / "chat/src/config.rs").read_text()
+    keys: dict[str, dict] = {}
+    struct = None
+    attrs = ""
+    for line in src.splitlines():
+        s = line.strip()
+        m = re.match(r"pub struct (\w+)", s)
+        if m:
+            struct = m.group(1)
+            attrs = ""
+            continue
+        if s.startswith("#[arg(") or (attrs and not s.startswith("pub ")):
+            if not s.startswith("///"):
+                attrs += s
+            continue
+        m = re.match(r"pub (\w+):", s)
+        if m and attrs:
+            env = re.search(r'env\s*=\s*"(CHAT_\w+)"', attrs)
+            if "long" in attrs:
+                flag = "--" + m.group(1).replace("_", "-")
+                keys[flag] = {"env": env.group(1) if env else None, "struct": struct}
+            attrs = ""
+        elif not s.startswith("///"):
+            attrs = ""
+    return keys
+
+
+KEYS = config_keys()
+ENVS = {v["env"] for v in KEYS.values() if v["env"]}
+
+
+def metric_names() -> set[str]:
+    names = set()
+    files = list(ROOT.glob("*/src/metrics.rs")) + list(ROOT.glob("adapters/*/src/metrics.rs"))
+    for f in files:
+        text = f.read_text()
+        for m in re.finditer(r'(?:new|Opts::new|HistogramOpts::new)\(\s*"([a-z_][a-z0-9_]*)"', text):
+            names.add(m.group(1))
+    return names
+
+
+METRICS = metric_names()
+
+# ------------------------------------------------------- the manifests -------
+
+
+def load(overlay: str) -> list[dict]:
+    with open(RENDERED / f"{overlay}.yaml") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def find(docs, kind, name=None):
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def workloads(docs):
+    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+def pod_spec(w):
+    return w["spec"]["template"]["spec"]
+
+
+def component(w):
+    return w["spec"]["template"]["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def is_chat(w):
+    return w["spec"]["template"]["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "chat"
+
+
+def containers(w, init=True):
+    spec = pod_spec(w)
+    return spec.get("containers", []) + (spec.get("initContainers", []) if init else [])
+
+
+def role_container(w):
+    comp = component(w)
+    return next(c for c in pod_spec(w)["containers"] if c["name"] == comp)
+
+
+def env_of(docs, c) -> dict[str, str]:
+    """The container's environment as the kubelet would build it (literal values
+    and ConfigMap data; Secrets and fieldRefs as markers)."""
+    env: dict[str, str] = {}
+    for src in c.get("envFrom", []):
+        if "configMapRef" in src:
+            cms = find(docs, "ConfigMap", src["configMapRef"]["name"])
+            if cms:
+                env.update(cms[0].get("data", {}))
+        if "secretRef" in src:
+            for s in find(docs, "Secret", src["secretRef"]["name"]):
+                env.update({k: "<secret>" for k in {**s.get("data", {}), **s.get("stringData", {})}})
+    for e in c.get("env", []):
+        env[e["name"]] = e.get("value", "<valueFrom>")
+    return env
+
+
+def check_overlay(overlay: str) -> None:
+    docs = load(overlay)
+    tag = f"k8s[{overlay}]"
+
+    # Gateway: StatefulSet, drain and grace period, node and instance ids.
+    p = []
+    gws = find(docs, "StatefulSet", "chat-gateway")
+    if not gws:
+        p.append("no StatefulSet chat-gateway")
+    for gw in gws:
+        spec = pod_spec(gw)
+        c = role_container(gw)
+        env = env_of(docs, c)
+        drain = int(env.get("CHAT_DRAIN_SECS", "10"))
+        pre = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+        if grace < pre + drain + DRAIN_MARGIN_SECS:
+            p.append(
+                f"terminationGracePeriodSeconds {grace} < preStop {pre} + CHAT_DRAIN_SECS {drain}"
+                f" + {DRAIN_MARGIN_SECS}"
+            )
+        node = next((e for e in c.get("env", []) if e["name"] == "CHAT_NODE_ID"), None)
+        if not node or node.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != (
+            "metadata.labels['apps.kubernetes.io/pod-index']"
+        ):
+            p.append("CHAT_NODE_ID must come from the pod-index label")
+        inst = next((e for e in c.get("env", []) if e["name"] == "CHAT_INSTANCE_ID"), None)
+        if not inst or "POD_UID" not in inst.get("value", ""):
+            p.append("CHAT_INSTANCE_ID must include the pod UID (unique per incarnation)")
+        if c.get("args", [None])[0] != "gateway":
+            p.append("gateway container must run `chat gateway`")
+    report(f"{tag} gateway drain, grace period and ids", p)
+
+    # HPA.
+    p = []
+    hpas = find(docs, "HorizontalPodAutoscaler", "chat-gateway")
+    if not hpas:
+        p.append("no HPA chat-gateway")
+    for h in hpas:
+        ref = h["spec"]["scaleTargetRef"]
+        if not find(docs, ref["kind"], ref["name"]):
+            p.append(f"target {ref['kind']}/{ref['name']} missing")
+        if h["spec"]["maxReplicas"] > MAX_NODE_ID + 1:
+            p.append(f"maxReplicas {h['spec']['maxReplicas']} > {MAX_NODE_ID + 1} node ids")
+        if h["spec"].get("minReplicas", 1) < 2:
+            p.append("minReplicas < 2: the PDB would block every node drain")
+        kinds = {
+            (m["type"], (m.get("resource") or {}).get("name") or (m.get("pods") or {}).get("metric", {}).get("name"))
+            for m in h["spec"].get("metrics", [])
+        }
+        for want in [("Resource", "cpu"), ("Pods", "gateway_connections")]:
+            if want not in kinds:
+                p.append(f"metric {want} missing")
+        if "gateway_connections" not in METRICS:
+            p.append("gateway_connections is not a metric of the code")
+    report(f"{tag} gateway HPA", p)
+
+    # Writers and fanout workers <= partitions.
+    p = []
+    for name in ["chat-writer", "chat-fanout"]:
+        ds = find(docs, "Deployment", name)
+        if not ds:
+            p.append(f"no Deployment {name}")
+        for d in ds:
+            env = env_of(docs, role_container(d))
+            parts = int(env.get("CHAT_PARTITIONS", "8"))
+            if d["spec"].get("replicas", 1) > parts:
+                p.append(f"{name} replicas {d['spec']['replicas']} > CHAT_PARTITIONS {parts}")
+            if role_container(d).get("args", [None])[0] != name.removeprefix("chat-"):
+                p.append(f"{name} must run `chat {name.removeprefix('chat-')}`")
+    report(f"{tag} writer and fanout replicas <= partitions", p)
+
+    # Probes, ports, Prometheus annotations of the roles.
+    p = []
+    for w in workloads(docs):
+        comp = component(w)
+        if not is_chat(w) or comp not in ROLE_COMPONENTS:
+            continue
+        c = role_container(w)
+        env = env_of(docs, c)
+        want = GATEWAY_PORT if comp == "gateway" else WORKER_PORT
+        listen = env.get("CHAT_LISTEN" if comp == "gateway" else "CHAT_METRICS_LISTEN", "")
+        if not listen.endswith(f":{want}") or not listen.startswith("0.0.0.0"):
+            p.append(f"{comp}: listens on {listen!r}, expected 0.0.0.0:{want}")
+        ports = {pt.get("name"): pt["containerPort"] for pt in c.get("ports", [])}
+        for probe, path in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")]:
+            g = c.get(probe, {}).get("httpGet")
+            if not g or g.get("path") != path:
+                p.append(f"{comp}: {probe} must GET {path}")
+                continue
+            port = ports.get(g["port"], g["port"])
+            if port != want:
+                p.append(f"{comp}: {probe} port {port} != {want}")
+        ann = w["spec"]["template"]["metadata"].get("annotations", {})
+        if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(want):
+            p.append(f"{comp}: Prometheus scrape annotations missing or on the wrong port")
+    report(f"{tag} probes, ports and scrape annotations", p)
+
+    # Resources on every container of every workload.
+    p = []
+    for w in workloads(docs):
+        for c in containers(w):
+            r = c.get("resources", {})
+            for part in ["requests", "limits"]:
+                for res in ["cpu", "memory"]:
+                    if res not in r.get(part, {}):
+                        p.append(f"{w['metadata']['name']}/{c['name']}: no {part}.{res}")
+    report(f"{tag} resource requests and limits", p)
+
+    # Pod Security Standard "restricted" for the chat pods.
+    p = []
+    for w in workloads(docs):
+        if not is_chat(w):
+            continue
+        spec = pod_spec(w)
+        psc = spec.get("securityContext", {})
+        name = w["metadata"]["name"]
+        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            p.append(f"{name}: seccompProfile RuntimeDefault")
+        if spec.get("automountServiceAccountToken") is not False:
+            p.append(f"{name}: automountServiceAccountToken false")
+        for c in containers(w):
+            sc = c.get("securityContext", {})
+            if not (sc.get("runAsNonRoot", psc.get("runAsNonRoot"))):
+                p.append(f"{name}/{c['name']}: runAsNonRoot")
+            if (sc.get("runAsUser", psc.get("runAsUser")) or 0) == 0:
+                p.append(f"{name}/{c['name']}: numeric non-root runAsUser")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                p.append(f"{name}/{c['name']}: allowPrivilegeEscalation false")
+            if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+                p.append(f"{name}/{c['name']}: drop ALL capabilities")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                p.append(f"{name}/{c['name']}: readOnlyRootFilesystem")
+    report(f"{tag} restricted pod security for the chat pods", p)
+
+    # Every CHAT_* variable is one the binary reads.
+    p = []
+    for cm in find(docs, "ConfigMap"):
+        for k in cm.get("data", {}):
+            if k.startswith("CHAT_") and k not in ENVS:
+                p.append(f"ConfigMap {cm['metadata']['name']}: {k} unknown")
+    for s in find(docs, "Secret"):
+        for k in {**s.get("data", {}), **s.get("stringData", {})}:
+            if k.startswith("CHAT_") and k not in ENVS:
+                p.append(f"Secret {s['metadata']['name']}: {k} unknown")
+    for w in workloads(docs):
+        for c in containers(w):
+            for e in c.get("env", []):
+                if e["name"].startswith("CHAT_") and e["name"] not in ENVS:
+                    p.append(f"{w['metadata']['name']}/{c['name']}: {e['name']} unknown")
+    report(f"{tag} every CHAT_* variable is read by the binary", p)
+
+    # References resolve: ConfigMaps, Secrets, selectors, images.
+    p = []
+    external_secrets = {"chat-secrets"} if overlay == "prod" else set()
+    pods = [w["spec"]["template"]["metadata"].get("labels", {}) for w in workloads(docs)]
+    for w in workloads(docs):
+        spec = pod_spec(w)
+        refs = []
+        for c in containers(w):
+            for src in c.get("envFrom", []):
+                if "configMapRef" in src:
+                    refs.append(("ConfigMap", src["configMapRef"]["name"]))
+                if "secretRef" in src:
+                    refs.append(("Secret", src["secretRef"]["name"]))
+            img = c["image"]
+            if ":" not in img.rsplit("/", 1)[-1] or img.endswith(":latest"):
+                p.append(f"{w['metadata']['name']}/{c['name']}: image {img} has no fixed tag")
+        for v in spec.get("volumes", []):
+            if "configMap" in v:
+                refs.append(("ConfigMap", v["configMap"]["name"]))
+        for kind, name in refs:
+            if not find(docs, kind, name) and name not in external_secrets:
+                p.append(f"{w['metadata']['name']}: {kind} {name} missing")
+        if spec.get("serviceAccountName") and not find(docs, "ServiceAccount", spec["serviceAccountName"]):
+            p.append(f"{w['metadata']['name']}: ServiceAccount {spec['serviceAccountName']} missing")
+    for kind in ["Service", "PodDisruptionBudget"]:
+        for o in find(docs, kind):
+            sel = o["spec"]["selector"]
+            sel = sel.get("matchLabels", sel) if kind == "PodDisruptionBudget" else sel
+            if not any(all(lbl.get(k) == v for k, v in sel.items()) for lbl in pods):
+                p.append(f"{kind} {o['metadata']['name']}: selector matches no pod")
+    for sts in find(docs, "StatefulSet"):
+        if not find(docs, "Service", sts["spec"]["serviceName"]):
+            p.append(f"StatefulSet {sts['metadata']['name']}: governing Service missing")
+    report(f"{tag} references, selectors and image tags", p)
+
+    # Secrets: placeholders only.
+    p = []
+    secrets = find(docs, "Secret")
+    if overlay == "prod" and secrets:
+        p.append("prod must not carry a Secret (it is created out of band)")
+    for s in secrets:
+        vals = s.get("stringData", {})
+        if s.get("data"):
+            p.append(f"Secret {s['metadata']['name']}: use stringData placeholders, not data")
+        if overlay == "base":
+            for k, v in vals.items():
+                if "REPLACE_ME" not in v:
+                    p.append(f"base Secret {k} is not a REPLACE_ME placeholder")
+            if len(vals.get("CHAT_JWT_SECRET", "x" * 32)) >= 32:
+                p.append("the base JWT placeholder must be < 32 bytes so a gateway refuses it")
+        if overlay == "dev":
+            jwt = vals.get("CHAT_JWT_SECRET", "")
+            if "dev-only" not in jwt or len(jwt.encode()) < 32:
+                p.append("dev JWT key must say dev-only and be >= 32 bytes (gateways refuse shorter)")
+    report(f"{tag} secrets are placeholders", p)
+
+    # The Kafka topics Job.
+    p = []
+    jobs = find(docs, "Job", "chat-kafka-topics")
+    if not jobs:
+        p.append("no Job chat-kafka-topics")
+    roles_cm = {
+        src["configMapRef"]["name"]
+        for w in workloads(docs)
+        if component(w) in ROLE_COMPONENTS
+        for src in role_container(w).get("envFrom", [])
+        if "configMapRef" in src
+    }
+    for j in jobs:
+        c = pod_spec(j)["containers"][0]
+        if not c["image"].startswith("apache/kafka:"):
+            p.append("the Job must use Kafka's own CLI image")
+        cms = {s["configMapRef"]["name"] for s in c.get("envFrom", []) if "configMapRef" in s}
+        if cms != roles_cm:
+            p.append(f"the Job reads {cms}, the roles {roles_cm}")
+    for w in workloads(docs):
+        if component(w) in ROLE_COMPONENTS:
+            inits = [c["name"] for c in pod_spec(w).get("initContainers", [])]
+            if "wait-for-topics" not in inits:
+                p.append(f"{w['metadata']['name']}: no wait-for-topics init container")
+    report(f"{tag} Kafka topics Job and waits", p)
+
+
+# ---------------------------------------------------------------- compose ----
+
+
+def check_compose() -> None:
+    path = ROOT / "deploy/compose/compose.yaml"
+    doc = yaml.safe_load(path.read_text())
+    svcs = doc["services"]
+    p = []
+    node_ids = {}
+    for name, s in svcs.items():
+        env = s.get("environment", {}) or {}
+        if isinstance(env, list):
+            env = dict(e.split("=", 1) for e in env)
+        for k in env:
+            if k.startswith("CHAT_") and k not in ENVS and name != "kafka-topics":
+                p.append(f"{name}: {k} unknown to the binary")
+        cmd = s.get("command") or []
+        role = cmd[0] if cmd and s.get("image", "").startswith("chat") else None
+        if role == "gateway":
+            node_ids.setdefault(env.get("CHAT_NODE_ID"), []).append(name)
+            grace = s.get("stop_grace_period", "10s")
+            secs = int(re.match(r"(\d+)s$", grace).group(1)) if re.match(r"\d+s$", grace) else 0
+            if secs <= int(env.get("CHAT_DRAIN_SECS", "10")):
+                p.append(f"{name}: stop_grace_period {grace} <= CHAT_DRAIN_SECS")
+        if role in ROLE_COMPONENTS and "healthcheck" not in s:
+            p.append(f"{name}: no healthcheck")
+        for v in s.get("volumes", []) or []:
+            src = v.split(":")[0] if isinstance(v, str) else v.get("source", "")
+            if src.startswith("."):
+                if not (path.parent / src).exists():
+                    p.append(f"{name}: mounted file {src} does not exist")
+    for nid, names in node_ids.items():
+        if nid is None or len(names) > 1:
+            p.append(f"gateways {names} need distinct CHAT_NODE_ID (got {nid})")
+    if not node_ids:
+        p.append("no gateway")
+    for role in ["writer", "fanout"]:
+        if not any((s.get("command") or [None])[0] == role for s in svcs.values()):
+            p.append(f"no {role}")
+    for want in ["kafka", "redis"]:
+        if want not in svcs:
+            p.append(f"no {want}")
+    if sum(1 for s in svcs.values() if str(s.get("image", "")).startswith("mariadb")) < 2:
+        p.append("fewer than two MariaDB shards")
+    report("compose roles, node ids, drain and keys", p)
+
+
+# ------------------------------------------------------------- Dockerfile ----
+
+
+def check_dockerfile() -> None:
+    df = (ROOT / "deploy/docker/Dockerfile").read_text()
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    p = []
+    copied = set(re.findall(r"^COPY (?!--from)(\S+) ", df, re.M))
+    for member in cargo["workspace"]["members"]:
+        top = member.split("/")[0]
+        if top not in copied:
+            p.append(f"workspace member {member} is not copied into the build stage")
+    deps = (ROOT / "scripts/install-build-deps.sh").read_text()
+    for pkg in re.findall(r"need\+=\(([\w.+-]+)\)", deps):
+        if not re.search(rf"\b{re.escape(pkg)}(\s|$|\\)", df):
+            p.append(f"build package {pkg} (scripts/install-build-deps.sh) missing")
+    if "--features distributed" not in df:
+        p.append("the binary must be built with --features distributed")
+    stages = re.split(r"^FROM ", df, flags=re.M)
+    runtime = stages[-1]
+    user = re.findall(r"^USER (\S+)", runtime, re.M)
+    if not user or not user[-1].split(":")[0].isdigit() or user[-1].split(":")[0] == "0":
+        p.append("the runtime stage must end with a numeric non-root USER")
+    if not re.search(r"CHAT_WEB_DIR=\S+", runtime):
+        p.append("CHAT_WEB_DIR is not set in the runtime stage")
+    exposed = set(re.findall(r"\d+", " ".join(re.findall(r"^EXPOSE (.*)$", runtime, re.M))))
+    if exposed != {str(GATEWAY_PORT), str(WORKER_PORT)}:
+        p.append(f"EXPOSE {sorted(exposed)}, expected {GATEWAY_PORT} and {WORKER_PORT}")
+    for var in re.findall(r"\b(CHAT_[A-Z_]+)=", runtime):
+        if var not in ENVS:
+            p.append(f"{var} unknown to the binary")
+    ignore = (ROOT / "deploy/docker/Dockerfile.dockerignore").read_text().split()
+    for must in ["target", "web/node_modules", "web/dist", ".git"]:
+        if must not in ignore:
+            p.append(f"Dockerfile.dockerignore must exclude {must}")
+    report("Dockerfile stages, workspace members, build packages, user, ports", p)
+
+
+# ------------------------------------------------------------------ docs -----
+
+
+def check_docs() -> None:
+    doc = ROOT / "docs/operations.md"
+    if not doc.exists():
+        report("docs/operations.md exists", ["missing"])
+        return
+    text = doc.read_text()
+    p = []
+    for flag, v in sorted(KEYS.items()):
+        if f"`{flag}`" not in text:
+            p.append(f"flag {flag} ({v['struct']})")
+        if v["env"] and f"`{v['env']}`" not in text:
+            p.append(f"variable {v['env']}")
+    report("docs/operations.md names every flag and CHAT_* variable", p)
+
+    p = [m for m in sorted(METRICS) if f"`{m}`" not in text]
+    report("docs/operations.md names every metric", [f"metric {m}" for m in p])
+
+    # Metric names quoted in the docs and in the alert rules exist in the code.
+    p = []
+    prefixes = ("gateway_", "writer_", "fanout_", "store_", "log_")
+    quoted = set(re.findall(r"`((?:%s)[a-z0-9_]+)`" % "|".join(prefixes), text))
+    rules = (ROOT / "deploy/monitoring/alerts.yaml").read_text()
+    quoted |= set(re.findall(r"\b((?:%s)[a-z0-9_]+)\b" % "|".join(prefixes), rules))
+    known = METRICS | {f"{m}_{s}" for m in METRICS for s in ("bucket", "sum", "count")}
+    for m in sorted(quoted - known):
+        p.append(f"{m} is not a metric of the code")
+    report("metric names in the docs and alert rules exist in the code", p)
+
+    p = []
+    alerts = yaml.safe_load(rules)
+    for g in alerts.get("groups", []):
+        for r in g.get("rules", []):
+            for k in ("alert", "expr", "labels", "annotations"):
+                if k not in r:
+                    p.append(f"rule {r.get('alert', '?')}: no {k}")
+            try:
+                promql_parser.parse(r.get("expr", ""))
+            except Exception as e:  # the parser raises plain exceptions
+                p.append(f"rule {r.get('alert', '?')}: PromQL does not parse: {e}")
+    adapter = yaml.safe_load((ROOT / "deploy/monitoring/prometheus-adapter-rules.yaml").read_text())
+    if "gateway_connections" not in yaml.safe_dump(adapter):
+        p.append("the prometheus-adapter rules do not serve gateway_connections")
+    report("alert rules and prometheus-adapter rules are well-formed", p)
+
+
+def main() -> None:
+    for o in OVERLAYS:
+        check_overlay(o)
+    check_compose()
+    check_dockerfile()
+    check_docs()
+
+
+main()
