@@ -47,6 +47,9 @@ pub struct ClusterArgs {
     /// Partitions of the topics, when this process creates them.
     #[arg(long, env = "CHAT_PARTITIONS", default_value_t = 8)]
     pub partitions: u32,
+    /// Replication factor of the topics, when this process creates them.
+    #[arg(long, env = "CHAT_TOPIC_REPLICATION", default_value_t = 1)]
+    pub topic_replication: i32,
     /// Topic of commands (gateway → writer).
     #[arg(long, env = "CHAT_COMMANDS_TOPIC", default_value = "chat.commands")]
     pub commands_topic: String,
@@ -127,6 +130,10 @@ pub struct WorkerArgs {
     /// Most records per batch.
     #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 1000)]
     pub batch_max: usize,
+    /// Kafka consumer group [default: the role's name, `writer` or `fanout`];
+    /// two deployments sharing one Kafka need different groups (and topics).
+    #[arg(long, env = "CHAT_CONSUMER_GROUP")]
+    pub group: Option<String>,
 }
 
 /// Flags of `standalone`. Every flag also reads an environment variable; unset

@@ -27,6 +27,7 @@ use crate::config::{ClusterArgs, GatewayArgs, WorkerArgs};
 async fn kafka(c: &ClusterArgs, client: &str) -> anyhow::Result<KafkaLog> {
     let mut k = KafkaConfig::new(&c.kafka_brokers);
     k.partitions = c.partitions;
+    k.replication = c.topic_replication;
     k.client_id = client.to_string();
     KafkaLog::connect(k, &[&c.commands_topic, &c.events_topic])
         .await
@@ -148,6 +149,7 @@ pub async fn writer(
     .await?;
     banner(format!("chat writer metrics on http://{addr}"));
     let cfg = chat_writer::WriterConfig {
+        group: a.group.clone().unwrap_or_else(|| "writer".into()),
         commands_topic: a.cluster.commands_topic.clone(),
         events_topic: a.cluster.events_topic.clone(),
         batch_max: a.batch_max,
@@ -179,6 +181,7 @@ pub async fn fanout(
     .await?;
     banner(format!("chat fanout metrics on http://{addr}"));
     let cfg = chat_fanout::FanoutConfig {
+        group: a.group.clone().unwrap_or_else(|| "fanout".into()),
         events_topic: a.cluster.events_topic.clone(),
         batch_max: a.batch_max,
         ..Default::default()

@@ -38,6 +38,13 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: the gateway is shutting down; reconnect (to another gateway).
 pub const CLOSE_RESTART: u16 = 1012;
 
+/// Initial read buffer of a connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes buffered before a write goes to the socket (bursts are flushed at their end).
+const WRITE_BUFFER: usize = 8 * 1024;
+/// Most bytes a connection may have buffered for writing (bounded memory).
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Messages per page when replaying history into a connection.
 const REPLAY_PAGE: u32 = 200;
 
@@ -66,8 +73,14 @@ pub async fn upgrade(
             .into_response();
     }
     let limit = st.cfg.max_frame_bytes.saturating_mul(2).max(1024);
+    // Small transport buffers: an idle connection should cost a few KiB, not the
+    // 2 × 128 KiB tungstenite allocates by default. Reads of larger frames grow
+    // the buffer as needed; writes are flushed per burst anyway.
     ws.max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
         .on_upgrade(move |socket| async move { Conn::serve(st, socket, pre).await })
 }
 
