@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Message, User, UserRecord};
-use chat_core::ports::{HistoryPage, Membership, Mutation, Store};
+use chat_core::ports::{ClientKey, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId};
 use shard_router::{Key, Ring, ShardSpec};
 use sqlx::migrate::MigrateDatabase;
@@ -631,26 +631,39 @@ impl Store for ShardedStore {
         row.as_ref().map(message_from_row).transpose()
     }
 
-    async fn message_by_client_id(
-        &self,
-        chat: ChatId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> Result<Option<Message>, StoreError> {
-        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = "
-        ));
-        q.push_bind(to_sql(chat.0))
-            .push(" AND sender_id = ")
-            .push_bind(to_sql(sender.0))
-            .push(" AND client_msg_id = ")
-            .push_bind(client_msg_id.to_string());
-        let row = q
-            .build()
-            .fetch_optional(self.pool_of_chat(chat))
-            .await
-            .map_err(unavailable("message_by_client_id"))?;
-        row.as_ref().map(message_from_row).transpose()
+    async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
+        let mut by_shard: Vec<Vec<&ClientKey>> = vec![Vec::new(); self.pools.len()];
+        for k in keys {
+            by_shard[self.chat_shard(k.0)].push(k);
+        }
+        let mut out = Vec::new();
+        for (i, group) in by_shard.iter().enumerate() {
+            for chunk in group.chunks(INSERT_CHUNK) {
+                let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE (chat_id, sender_id, client_msg_id) IN ("
+                ));
+                let mut sep = q.separated(", ");
+                for (chat, sender, key) in chunk.iter() {
+                    sep.push("(")
+                        .push_bind_unseparated(to_sql(chat.0))
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(to_sql(sender.0))
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(key.clone())
+                        .push_unseparated(")");
+                }
+                q.push(")");
+                let rows = q
+                    .build()
+                    .fetch_all(&self.pools[i])
+                    .await
+                    .map_err(unavailable("messages_by_client_ids"))?;
+                for r in &rows {
+                    out.push(message_from_row(r)?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn changes_since(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Message, User, UserRecord};
-use chat_core::ports::{HistoryPage, Membership, Mutation, Store};
+use chat_core::ports::{ClientKey, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -112,23 +112,67 @@ impl SqliteStore {
 /// or message (a retried batch) is a no-op, while a different message at a taken
 /// `(chat_id, seq)` or idempotency key is a [`StoreError::Conflict`].
 async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), StoreError> {
-    apply_sql(tx, m).await.map_err(unavailable("apply"))?;
     if let Mutation::InsertMessage(msg) = m {
-        let stored: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM messages WHERE chat_id = ? AND seq = ?")
-                .bind(to_sql(msg.chat_id.0))
-                .bind(msg.seq as i64)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable("apply"))?;
-        if stored != Some(to_sql(msg.id.0)) {
-            metrics::ERRORS
-                .with_label_values(&["apply", "conflict"])
-                .inc();
-            return Err(StoreError::Conflict(format!(
-                "message {} of chat {} conflicts with a stored one",
-                msg.seq, msg.chat_id
-            )));
+        return insert_messages(tx, &[msg]).await;
+    }
+    apply_sql(tx, m).await.map_err(unavailable("apply"))
+}
+
+/// Rows per multi-row insert (14 parameters each; SQLite allows 32766).
+const INSERT_CHUNK: usize = 500;
+
+/// Multi-row insert of messages; rows that already exist must be the very same
+/// messages (a retried batch), anything else is a conflict.
+async fn insert_messages(
+    tx: &mut sqlx::SqliteConnection,
+    msgs: &[&Message],
+) -> Result<(), StoreError> {
+    for chunk in msgs.chunks(INSERT_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(concat!("INSERT INTO messages (", message_columns!(), ") "));
+        q.push_values(chunk.iter(), |mut b, m| {
+            let f = m.forwarded_from.as_ref();
+            b.push_bind(to_sql(m.chat_id.0))
+                .push_bind(m.seq as i64)
+                .push_bind(to_sql(m.id.0))
+                .push_bind(to_sql(m.sender_id.0))
+                .push_bind(m.client_msg_id.clone())
+                .push_bind(m.text.clone())
+                .push_bind(m.reply_to_seq.map(|s| s as i64))
+                .push_bind(f.map(|f| to_sql(f.chat_id.0)))
+                .push_bind(f.map(|f| f.seq as i64))
+                .push_bind(f.map(|f| to_sql(f.sender_id.0)))
+                .push_bind(m.created_at)
+                .push_bind(m.edited_at)
+                .push_bind(i64::from(m.deleted))
+                .push_bind(m.pts as i64);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        let done = q
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("apply"))?;
+        if done.rows_affected() as usize == chunk.len() {
+            continue;
+        }
+        for m in chunk {
+            let stored: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM messages WHERE chat_id = ? AND seq = ?")
+                    .bind(to_sql(m.chat_id.0))
+                    .bind(m.seq as i64)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable("apply"))?;
+            if stored != Some(to_sql(m.id.0)) {
+                metrics::ERRORS
+                    .with_label_values(&["apply", "conflict"])
+                    .inc();
+                return Err(StoreError::Conflict(format!(
+                    "message {} of chat {} conflicts with a stored one",
+                    m.seq, m.chat_id
+                )));
+            }
         }
     }
     Ok(())
@@ -454,24 +498,35 @@ impl Store for SqliteStore {
         row.as_ref().map(message_from_row).transpose()
     }
 
-    async fn message_by_client_id(
-        &self,
-        chat: ChatId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?"
-        ))
-        .bind(to_sql(chat.0))
-        .bind(to_sql(sender.0))
-        .bind(client_msg_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable("message_by_client_id"))?;
-        row.as_ref().map(message_from_row).transpose()
+    async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(IN_CHUNK / 2) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE (chat_id, sender_id, client_msg_id) IN (VALUES "
+            ));
+            let mut sep = q.separated(", ");
+            for (chat, sender, key) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(to_sql(chat.0))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(to_sql(sender.0))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(key.clone())
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable("messages_by_client_ids"))?;
+            for r in &rows {
+                out.push(message_from_row(r)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn changes_since(
@@ -545,8 +600,19 @@ impl Store for SqliteStore {
         }
         let started = Instant::now();
         let mut tx = self.pool.begin().await.map_err(unavailable("apply"))?;
-        for m in batch {
-            apply_one(&mut tx, m).await?;
+        let mut i = 0;
+        while i < batch.len() {
+            if let Mutation::InsertMessage(_) = &batch[i] {
+                let mut run = Vec::new();
+                while let Some(Mutation::InsertMessage(m)) = batch.get(i) {
+                    run.push(m);
+                    i += 1;
+                }
+                insert_messages(&mut tx, &run).await?;
+            } else {
+                apply_one(&mut tx, &batch[i]).await?;
+                i += 1;
+            }
         }
         tx.commit().await.map_err(unavailable("apply"))?;
         metrics::APPLY_SECONDS.observe(started.elapsed().as_secs_f64());

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role};
-use chat_core::ports::{Mutation, Store};
+use chat_core::ports::{ClientKey, Mutation, Store};
 use chat_core::rules::{self, Limits};
 use chat_core::wire::{Command, CommandRecord, EffectRecord, Event, Outcome, RECORD_VERSION};
 use chat_core::{ChatId, Code, MessageId, Rejection, StoreError, UserId, direct_chat_id, now_ms};
@@ -66,6 +66,33 @@ impl<'a> Batch<'a> {
             sent: HashMap::new(),
             overlay: HashMap::new(),
         }
+    }
+
+    /// Looks up, in one query per shard, the idempotency keys of every send in
+    /// the batch: a key already stored answers with the original message.
+    pub async fn prefetch_duplicates(
+        &mut self,
+        commands: &[CommandRecord],
+    ) -> Result<(), StoreError> {
+        let keys: Vec<ClientKey> = commands
+            .iter()
+            .filter_map(|c| match &c.cmd {
+                Command::Send {
+                    chat_id,
+                    client_msg_id,
+                    ..
+                } => Some((*chat_id, c.actor, client_msg_id.clone())),
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for m in self.store.messages_by_client_ids(&keys).await? {
+            self.sent
+                .insert((m.chat_id, m.sender_id, m.client_msg_id.clone()), m);
+        }
+        Ok(())
     }
 
     /// Chats this batch changed; their states are dropped if the batch fails.
@@ -180,6 +207,32 @@ impl<'a> Batch<'a> {
 
     /// Ends the batch: one counters update per changed chat.
     pub fn finish(mut self) -> (Vec<Mutation>, Vec<(ChatId, EffectRecord)>) {
+        // One cursor update per (user, chat): the highest seq of the batch. They go
+        // last, after any membership row the batch creates.
+        let mut cursors: HashMap<(UserId, ChatId), u64> = HashMap::new();
+        let mut order = Vec::new();
+        self.mutations.retain(|m| match m {
+            Mutation::AdvanceCursor {
+                user_id,
+                chat_id,
+                seq,
+            } => {
+                let e = cursors.entry((*user_id, *chat_id)).or_insert_with(|| {
+                    order.push((*user_id, *chat_id));
+                    0
+                });
+                *e = (*e).max(*seq);
+                false
+            }
+            _ => true,
+        });
+        for (user_id, chat_id) in order {
+            self.mutations.push(Mutation::AdvanceCursor {
+                user_id,
+                chat_id,
+                seq: cursors[&(user_id, chat_id)],
+            });
+        }
         for chat in std::mem::take(&mut self.touched) {
             if let Some(st) = self.states.peek(chat) {
                 self.mutations.push(Mutation::ChatCounters {
@@ -330,13 +383,6 @@ impl<'a> Batch<'a> {
             .and(self.limits.check_client_msg_id(&client_msg_id))
         {
             return Ok(Err(r));
-        }
-        if let Some(orig) = self
-            .store
-            .message_by_client_id(chat_id, actor, &client_msg_id)
-            .await?
-        {
-            return Ok(Ok((ok_message(&orig, true), None)));
         }
         if let Some(r) = reply_to_seq
             && (r == 0 || r > last_seq)

@@ -134,11 +134,13 @@ pub async fn process(
     let mut backoff = Duration::from_millis(50);
     let effects = loop {
         let mut batch = Batch::new(store, states, &cfg.limits);
-        let mut failed = None;
-        for c in &commands {
-            if let Err(e) = batch.handle(c.clone()).await {
-                failed = Some(e);
-                break;
+        let mut failed = batch.prefetch_duplicates(&commands).await.err();
+        if failed.is_none() {
+            for c in &commands {
+                if let Err(e) = batch.handle(c.clone()).await {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
         let touched = batch.touched().to_vec();
