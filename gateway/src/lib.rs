@@ -169,17 +169,22 @@ async fn no_web_client() -> Response {
         .into_response()
 }
 
+/// Ready unless draining. Dependencies are reported but do not fail readiness:
+/// they are shared by every gateway, so failing all of them together would turn a
+/// partial outage (one shard down) into a total one.
 async fn readyz(State(st): State<AppState>) -> Response {
     if !st.accepting.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    if let Err(e) = st.deps.store.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response();
-    }
-    if let Err(e) = st.deps.cache.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("cache: {e}")).into_response();
-    }
-    "ready".into_response()
+    let store = match st.deps.store.ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("degraded ({e})"),
+    };
+    let cache = match st.deps.cache.ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("degraded ({e})"),
+    };
+    format!("ready\nstore: {store}\ncache: {cache}\n").into_response()
 }
 
 async fn metrics_text() -> Response {
