@@ -44,6 +44,11 @@ pub async fn register(
     rules::check_user_name(&c.name)?;
     rules::check_password(&c.password)?;
     let pw = c.password;
+    let _slot = st
+        .password_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("password slots", e))?;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
         .await
         .map_err(|e| ApiError::internal("hash task", e))??;
@@ -92,6 +97,11 @@ pub async fn login(
         None => DUMMY_HASH.clone(),
     };
     let pw = c.password;
+    let _slot = st
+        .password_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("password slots", e))?;
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &phc))
         .await
         .map_err(|e| ApiError::internal("verify task", e))?;

@@ -94,6 +94,9 @@ pub async fn build(
         commander,
         shutdown,
         accepting: AtomicBool::new(true),
+        password_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
     })))
 }
 

@@ -104,6 +104,9 @@ pub struct Gateway {
     pub shutdown: watch::Receiver<bool>,
     /// False while draining, for `/readyz`.
     pub accepting: AtomicBool,
+    /// Password hashes computed at once (argon2id takes ~19 MiB and tens of ms
+    /// of CPU each): a burst of logins waits here instead of starving the server.
+    pub password_slots: tokio::sync::Semaphore,
 }
 
 /// Shared state of the axum app.

@@ -89,6 +89,11 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
+            // A larger page cache and memory-mapped reads: index lookups of a busy
+            // writer stay off the read() syscall path.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory")
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
@@ -116,6 +121,103 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), 
         return insert_messages(tx, &[msg]).await;
     }
     apply_sql(tx, m).await.map_err(unavailable("apply"))
+}
+
+/// Moves many cursors forward in one statement (`UPDATE … FROM (VALUES …)`).
+async fn advance_cursors(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[(UserId, ChatId, u64)],
+) -> Result<(), StoreError> {
+    // One row per (user, chat): with repeats, UPDATE … FROM would pick any of them.
+    let mut best: std::collections::HashMap<(UserId, ChatId), u64> = Default::default();
+    for (u, c, seq) in rows {
+        let e = best.entry((*u, *c)).or_default();
+        *e = (*e).max(*seq);
+    }
+    let rows: Vec<(UserId, ChatId, u64)> = best.into_iter().map(|((u, c), s)| (u, c, s)).collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE memberships SET read_seq = MAX(read_seq, v.column3) FROM (VALUES ",
+        );
+        let mut sep = q.separated(", ");
+        for (u, c, seq) in chunk {
+            sep.push("(")
+                .push_bind_unseparated(to_sql(u.0))
+                .push_unseparated(", ")
+                .push_bind_unseparated(to_sql(c.0))
+                .push_unseparated(", ")
+                .push_bind_unseparated(*seq as i64)
+                .push_unseparated(")");
+        }
+        q.push(") AS v WHERE memberships.user_id = v.column1 AND memberships.chat_id = v.column2");
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("apply"))?;
+    }
+    Ok(())
+}
+
+/// Updates many chats' counters in one statement, each only if newer.
+async fn update_counters(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[&Mutation],
+) -> Result<(), StoreError> {
+    // One row per chat, the newest: with repeats, UPDATE … FROM would pick any.
+    let mut newest: std::collections::HashMap<ChatId, &Mutation> = Default::default();
+    for m in rows {
+        if let Mutation::ChatCounters {
+            chat_id, last_pts, ..
+        } = m
+        {
+            let keep = match newest.get(chat_id) {
+                Some(Mutation::ChatCounters { last_pts: old, .. }) => last_pts > old,
+                _ => true,
+            };
+            if keep {
+                newest.insert(*chat_id, m);
+            }
+        }
+    }
+    let rows: Vec<&Mutation> = newest.into_values().collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE chats SET last_seq = v.column2, last_pts = v.column3, member_count = v.column4, \
+             last_message = v.column5 FROM (VALUES ",
+        );
+        let mut sep = q.separated(", ");
+        for m in chunk {
+            if let Mutation::ChatCounters {
+                chat_id,
+                last_seq,
+                last_pts,
+                member_count,
+                last_message,
+            } = m
+            {
+                let last = last_message
+                    .as_ref()
+                    .map(|l| serde_json::to_string(l).unwrap_or_default());
+                sep.push("(")
+                    .push_bind_unseparated(to_sql(chat_id.0))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*last_seq as i64)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*last_pts as i64)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(i64::from(*member_count))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(last)
+                    .push_unseparated(")");
+            }
+        }
+        q.push(") AS v WHERE chats.id = v.column1 AND chats.last_pts < v.column3");
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("apply"))?;
+    }
+    Ok(())
 }
 
 /// Rows per multi-row insert (14 parameters each; SQLite allows 32766).
@@ -602,16 +704,40 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(unavailable("apply"))?;
         let mut i = 0;
         while i < batch.len() {
-            if let Mutation::InsertMessage(_) = &batch[i] {
-                let mut run = Vec::new();
-                while let Some(Mutation::InsertMessage(m)) = batch.get(i) {
-                    run.push(m);
+            match &batch[i] {
+                Mutation::InsertMessage(_) => {
+                    let mut run = Vec::new();
+                    while let Some(Mutation::InsertMessage(m)) = batch.get(i) {
+                        run.push(m);
+                        i += 1;
+                    }
+                    insert_messages(&mut tx, &run).await?;
+                }
+                Mutation::AdvanceCursor { .. } => {
+                    let mut run = Vec::new();
+                    while let Some(Mutation::AdvanceCursor {
+                        user_id,
+                        chat_id,
+                        seq,
+                    }) = batch.get(i)
+                    {
+                        run.push((*user_id, *chat_id, *seq));
+                        i += 1;
+                    }
+                    advance_cursors(&mut tx, &run).await?;
+                }
+                Mutation::ChatCounters { .. } => {
+                    let mut run = Vec::new();
+                    while let Some(m @ Mutation::ChatCounters { .. }) = batch.get(i) {
+                        run.push(m);
+                        i += 1;
+                    }
+                    update_counters(&mut tx, &run).await?;
+                }
+                m => {
+                    apply_one(&mut tx, m).await?;
                     i += 1;
                 }
-                insert_messages(&mut tx, &run).await?;
-            } else {
-                apply_one(&mut tx, &batch[i]).await?;
-                i += 1;
             }
         }
         tx.commit().await.map_err(unavailable("apply"))?;
