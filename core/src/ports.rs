@@ -100,6 +100,9 @@ pub struct Membership {
     pub read_seq: u64,
 }
 
+/// A send's idempotency key: `(chat_id, sender_id, client_msg_id)` is unique.
+pub type ClientKey = (ChatId, UserId, String);
+
 /// One entry of a chat's change stream.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
@@ -255,13 +258,10 @@ pub trait Store: Send + Sync + 'static {
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.
     async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError>;
-    /// The message a sender posted with this idempotency key, if any.
-    async fn message_by_client_id(
-        &self,
-        chat: ChatId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> Result<Option<Message>, StoreError>;
+    /// The messages posted with these idempotency keys `(chat, sender,
+    /// client_msg_id)`, for those that exist (one query per shard: the writer
+    /// dedupes a whole batch at once).
+    async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError>;
 
     /// Changes of a chat after position `since_pts`, in pts order, at most
     /// `limit`: messages whose latest change is newer (edited, deleted, or new)
