@@ -285,6 +285,21 @@ pub trait Store: Send + Sync + 'static {
 
 // ---------------------------------------------------------------- cache
 
+/// One cache update; fanout sends a batch's updates together.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CacheOp {
+    /// [`Cache::put_chat`].
+    PutChat(Chat),
+    /// [`Cache::put_members`].
+    PutMembers(ChatId, Vec<Member>),
+    /// [`Cache::invalidate_members`].
+    InvalidateMembers(ChatId),
+    /// [`Cache::invalidate_memberships`].
+    InvalidateMemberships(UserId),
+    /// [`Cache::advance_cursor`].
+    AdvanceCursor(UserId, ChatId, u64),
+}
+
 /// A cache of what the chat list and the pre-checks read. Everything in it can be
 /// rebuilt from the store: a miss is `Ok(None)`, and it may be flushed any time.
 #[async_trait]
@@ -312,6 +327,20 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Whether the cache answers (for `/readyz`).
     async fn ping(&self) -> Result<(), CacheError>;
+
+    /// Applies updates in order (pipelined where the implementation can).
+    async fn apply(&self, ops: &[CacheOp]) -> Result<(), CacheError> {
+        for op in ops {
+            match op {
+                CacheOp::PutChat(c) => self.put_chat(c).await?,
+                CacheOp::PutMembers(c, m) => self.put_members(*c, m).await?,
+                CacheOp::InvalidateMembers(c) => self.invalidate_members(*c).await?,
+                CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await?,
+                CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Messages of the channels a [`Subscriber`] follows.

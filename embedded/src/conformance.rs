@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::model::{Chat, ChatKind, Member, Role};
-use chat_core::ports::{Cache, Log, Membership, PubSub};
+use chat_core::ports::{Cache, CacheOp, Log, Membership, PubSub};
 use chat_core::{ChatId, UserId};
 
 /// Log: per-key order, consumer groups resume after their commit, independent
@@ -166,6 +166,51 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
     assert_eq!(cache.members(c).await.unwrap(), Some(ms));
     cache.invalidate_members(c).await.unwrap();
     assert!(cache.members(c).await.unwrap().is_none());
+    // A batch of updates, in order.
+    let (c2, u2) = (ChatId(base + 10), UserId(base + 11));
+    cache
+        .put_memberships(
+            u2,
+            &[Membership {
+                chat_id: c2,
+                role: Role::Member,
+                read_seq: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    let ops = vec![
+        CacheOp::PutMembers(
+            c2,
+            vec![Member {
+                user_id: u2,
+                role: Role::Member,
+            }],
+        ),
+        CacheOp::PutChat(chat(c2.0, 4)),
+        CacheOp::AdvanceCursor(u2, c2, 3),
+        CacheOp::PutMembers(c, vec![]),
+        CacheOp::InvalidateMembers(c),
+        CacheOp::PutChat(chat(c2.0, 2)),
+    ];
+    cache.apply(&ops).await.unwrap();
+    assert_eq!(cache.members(c2).await.unwrap().map(|m| m.len()), Some(1));
+    assert!(
+        cache.members(c).await.unwrap().is_none(),
+        "an invalidation after a put wins"
+    );
+    assert_eq!(
+        cache.chats(&[c2]).await.unwrap(),
+        vec![Some(chat(c2.0, 4))],
+        "the newer summary stays"
+    );
+    assert_eq!(cache.memberships(u2).await.unwrap().unwrap()[0].read_seq, 3);
+    cache
+        .apply(&[CacheOp::InvalidateMemberships(u2)])
+        .await
+        .unwrap();
+    assert!(cache.memberships(u2).await.unwrap().is_none());
+    cache.apply(&[]).await.unwrap();
     cache.ping().await.unwrap();
 }
 

@@ -13,11 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chat_core::ports::{Cache, Log, PubSub};
+use std::collections::HashMap;
+
+use chat_core::model::Chat;
+use chat_core::ports::{Cache, CacheOp, Log, PubSub};
 use chat_core::wire::{
     EffectRecord, Envelope, Event, PubKind, Reply, chat_channel, gateway_channel, user_channel,
 };
-use chat_core::{ChatId, EVENTS_TOPIC, LogError};
+use chat_core::{ChatId, EVENTS_TOPIC, LogError, UserId};
 
 /// Settings of a fanout worker.
 #[derive(Clone, Debug)]
@@ -82,17 +85,29 @@ pub async fn run(
         }
         let started = Instant::now();
         let mut out = Vec::with_capacity(records.len() * 2);
+        let mut effects = Vec::with_capacity(records.len());
         for r in &records {
             match serde_json::from_slice::<EffectRecord>(&r.payload) {
                 Ok(effect) => {
-                    update_cache(&*cache, &effect).await;
                     route(&effect, &mut out);
+                    effects.push(effect);
                 }
                 Err(e) => {
                     metrics::BAD_RECORDS.inc();
                     tracing::error!(partition = r.partition, offset = r.offset, error = %e, "skipping undecodable effect");
                 }
             }
+        }
+        // The cache first (in one pipeline), so that a client reacting to an event
+        // reads the state it announces. Invalidations must not be lost (stale
+        // members would authorize reads), so failures are retried like publishes.
+        let ops = cache_ops(&effects);
+        let mut backoff = Duration::from_millis(50);
+        while let Err(e) = cache.apply(&ops).await {
+            metrics::CACHE_ERRORS.inc();
+            tracing::warn!(error = %e, "cache update failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         let n = out.len();
         let mut backoff = Duration::from_millis(50);
@@ -115,79 +130,69 @@ pub async fn run(
     Ok(())
 }
 
-/// Keeps the cache true to the store. Failures are logged: every entry is also
-/// rebuilt from the store on a miss, and invalidations are retried once.
-async fn update_cache(cache: &dyn Cache, e: &EffectRecord) {
-    let warn = |what: &str, err: chat_core::CacheError| {
-        metrics::CACHE_ERRORS.inc();
-        tracing::warn!(what, error = %err, "cache update failed");
+/// The cache updates of a batch, in order, with the commutative ones coalesced:
+/// one summary per chat (the newest: `put_chat` keeps the newer `last_pts`
+/// anyway) and one cursor per (user, chat) (the highest: cursors only move
+/// forward). Invalidations keep their place.
+pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
+    let mut ops = Vec::new();
+    let mut chats: HashMap<ChatId, Chat> = HashMap::new();
+    let mut cursors: HashMap<(UserId, ChatId), u64> = HashMap::new();
+    let mut cursor_order = Vec::new();
+    let mut cursor = |u: UserId, c: ChatId, s: u64| {
+        let e = cursors.entry((u, c)).or_insert_with(|| {
+            cursor_order.push((u, c));
+            0
+        });
+        *e = (*e).max(s);
     };
-    if let Some(chat) = &e.chat
-        && let Err(err) = cache.put_chat(chat).await
-    {
-        warn("put_chat", err);
-    }
-    let Some(ev) = &e.event else { return };
-    match ev {
-        Event::ChatCreated { chat, members } => {
-            for m in members {
-                if let Err(err) = cache.invalidate_memberships(m.user_id).await {
-                    warn("invalidate_memberships", err);
+    for e in effects {
+        if let Some(chat) = &e.chat {
+            match chats.get(&chat.id) {
+                Some(old) if old.last_pts >= chat.last_pts => {}
+                _ => {
+                    chats.insert(chat.id, chat.clone());
                 }
             }
-            if let Err(err) = cache.put_members(chat.id, members).await {
-                warn("put_members", err);
+        }
+        let Some(ev) = &e.event else { continue };
+        match ev {
+            Event::ChatCreated { chat, members } => {
+                for m in members {
+                    ops.push(CacheOp::InvalidateMemberships(m.user_id));
+                }
+                ops.push(CacheOp::PutMembers(chat.id, members.clone()));
             }
-        }
-        Event::MemberAdded { chat, user_id, .. } => {
-            membership_changed(cache, chat.id, *user_id, &warn).await
-        }
-        Event::MemberRemoved {
-            chat_id, user_id, ..
-        }
-        | Event::RoleChanged {
-            chat_id, user_id, ..
-        } => membership_changed(cache, *chat_id, *user_id, &warn).await,
-        Event::Read {
-            chat_id,
-            user_id,
-            seq,
-        } => {
-            if let Err(err) = cache.advance_cursor(*user_id, *chat_id, *seq).await {
-                warn("advance_cursor", err);
+            Event::MemberAdded { chat, user_id, .. } => {
+                ops.push(CacheOp::InvalidateMembers(chat.id));
+                ops.push(CacheOp::InvalidateMemberships(*user_id));
             }
-        }
-        Event::Message { message } => {
+            Event::MemberRemoved {
+                chat_id, user_id, ..
+            }
+            | Event::RoleChanged {
+                chat_id, user_id, ..
+            } => {
+                ops.push(CacheOp::InvalidateMembers(*chat_id));
+                ops.push(CacheOp::InvalidateMemberships(*user_id));
+            }
+            Event::Read {
+                chat_id,
+                user_id,
+                seq,
+            } => cursor(*user_id, *chat_id, *seq),
             // The writer moved the sender's cursor to their own message.
-            if let Err(err) = cache
-                .advance_cursor(message.sender_id, message.chat_id, message.seq)
-                .await
-            {
-                warn("advance_cursor", err);
-            }
-        }
-        Event::Edited { .. } | Event::Deleted { .. } => {}
-    }
-}
-
-async fn membership_changed(
-    cache: &dyn Cache,
-    chat: ChatId,
-    user: chat_core::UserId,
-    warn: &impl Fn(&str, chat_core::CacheError),
-) {
-    for _ in 0..2 {
-        match cache.invalidate_members(chat).await {
-            Ok(()) => break,
-            Err(err) => warn("invalidate_members", err),
+            Event::Message { message } => cursor(message.sender_id, message.chat_id, message.seq),
+            Event::Edited { .. } | Event::Deleted { .. } => {}
         }
     }
-    for _ in 0..2 {
-        match cache.invalidate_memberships(user).await {
-            Ok(()) => break,
-            Err(err) => warn("invalidate_memberships", err),
-        }
-    }
+    ops.extend(chats.into_values().map(CacheOp::PutChat));
+    ops.extend(
+        cursor_order
+            .into_iter()
+            .map(|(u, c)| CacheOp::AdvanceCursor(u, c, cursors[&(u, c)])),
+    );
+    ops
 }
 
 /// The channels and payloads for one effect. Each event is encoded once.
@@ -247,5 +252,90 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
             )),
             Err(err) => tracing::error!(error = %err, "cannot encode reply"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_core::MessageId;
+    use chat_core::model::{ChatKind, Message, Role};
+    use chat_core::wire::{Outcome, RECORD_VERSION};
+
+    fn chat(pts: u64) -> Chat {
+        Chat {
+            id: ChatId(1),
+            kind: ChatKind::Group,
+            title: "t".into(),
+            created_by: UserId(1),
+            created_at: 0,
+            last_seq: pts,
+            last_pts: pts,
+            member_count: 2,
+            last_message: None,
+        }
+    }
+
+    fn effect(event: Event, pts: u64) -> EffectRecord {
+        EffectRecord {
+            v: RECORD_VERSION,
+            accepted_at: 0,
+            event: Some(event),
+            chat: Some(chat(pts)),
+            reply_to: None,
+            outcome: Outcome::Ok {
+                message: None,
+                chat: None,
+                duplicate: false,
+            },
+        }
+    }
+
+    fn message(seq: u64, sender: u64) -> Event {
+        Event::Message {
+            message: Message {
+                id: MessageId(seq),
+                chat_id: ChatId(1),
+                seq,
+                sender_id: UserId(sender),
+                client_msg_id: seq.to_string(),
+                text: "x".into(),
+                reply_to_seq: None,
+                forwarded_from: None,
+                created_at: 0,
+                edited_at: None,
+                deleted: false,
+                pts: seq,
+            },
+        }
+    }
+
+    #[test]
+    fn cache_ops_coalesce_summaries_and_cursors_and_keep_invalidations() {
+        let effects = vec![
+            effect(message(1, 7), 1),
+            effect(message(2, 7), 2),
+            effect(
+                Event::RoleChanged {
+                    chat_id: ChatId(1),
+                    user_id: UserId(8),
+                    role: Role::Moder,
+                    pts: 3,
+                },
+                3,
+            ),
+            effect(message(3, 8), 4),
+        ];
+        let ops = cache_ops(&effects);
+        assert_eq!(
+            ops,
+            vec![
+                CacheOp::InvalidateMembers(ChatId(1)),
+                CacheOp::InvalidateMemberships(UserId(8)),
+                CacheOp::PutChat(chat(4)),
+                CacheOp::AdvanceCursor(UserId(7), ChatId(1), 2),
+                CacheOp::AdvanceCursor(UserId(8), ChatId(1), 3),
+            ]
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Role};
-use chat_core::ports::{Cache, Membership};
+use chat_core::ports::{Cache, CacheOp, Membership};
 use chat_core::{CacheError, ChatId, UserId};
 use redis::AsyncCommands;
 
@@ -60,6 +60,16 @@ impl RedisCache {
 
     fn ttl(&self) -> u64 {
         self.cfg.ttl.as_secs().max(1)
+    }
+
+    async fn apply_one(&self, op: &CacheOp) -> Result<(), CacheError> {
+        match op {
+            CacheOp::PutChat(c) => self.put_chat(c).await,
+            CacheOp::PutMembers(c, m) => self.put_members(*c, m).await,
+            CacheOp::InvalidateMembers(c) => self.invalidate_members(*c).await,
+            CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await,
+            CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await,
+        }
     }
 }
 
@@ -193,6 +203,63 @@ impl Cache for RedisCache {
         c.del::<_, ()>(self.key("cm", chat.0))
             .await
             .map_err(unavailable)
+    }
+
+    async fn apply(&self, ops: &[CacheOp]) -> Result<(), CacheError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        if self.conn.is_cluster() {
+            // Keys of a cluster live in different slots: one command each.
+            for op in ops {
+                self.apply_one(op).await?;
+            }
+            return Ok(());
+        }
+        // One pipeline for the whole batch (scripts as EVAL: Redis caches them).
+        let mut pipe = redis::pipe();
+        let ttl = self.ttl();
+        for op in ops {
+            match op {
+                CacheOp::PutChat(chat) => {
+                    let json = serde_json::to_string(chat).map_err(corrupt)?;
+                    pipe.cmd("EVAL")
+                        .arg(PUT_CHAT)
+                        .arg(1)
+                        .arg(self.key("cs", chat.id.0))
+                        .arg(json)
+                        .arg(chat.last_pts)
+                        .arg(ttl)
+                        .ignore();
+                }
+                CacheOp::PutMembers(chat, members) => {
+                    let json = serde_json::to_string(members).map_err(corrupt)?;
+                    pipe.cmd("SET")
+                        .arg(self.key("cm", chat.0))
+                        .arg(json)
+                        .arg("EX")
+                        .arg(ttl)
+                        .ignore();
+                }
+                CacheOp::InvalidateMembers(chat) => {
+                    pipe.cmd("DEL").arg(self.key("cm", chat.0)).ignore();
+                }
+                CacheOp::InvalidateMemberships(user) => {
+                    pipe.cmd("DEL").arg(self.key("um", user.0)).ignore();
+                }
+                CacheOp::AdvanceCursor(user, chat, seq) => {
+                    pipe.cmd("EVAL")
+                        .arg(ADVANCE)
+                        .arg(1)
+                        .arg(self.key("um", user.0))
+                        .arg(chat.0.to_string())
+                        .arg(*seq)
+                        .ignore();
+                }
+            }
+        }
+        let mut c = self.conn.clone();
+        pipe.query_async::<()>(&mut c).await.map_err(unavailable)
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
