@@ -98,11 +98,6 @@ impl Stream {
         self.hi
     }
 
-    /// The chat's `last_seq` when the stream started.
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
     /// Whether every seq up to `last_seq` has arrived.
     pub fn complete(&self, last_seq: u64) -> bool {
         self.hi >= last_seq && self.holes.is_empty() && self.untracked == 0
@@ -192,7 +187,10 @@ mod tests {
         assert_eq!(s.on_seq(1), Verdict::Duplicate);
         s.on_seq(3);
         let t = s.tally(3);
-        assert_eq!((t.received, t.duplicated, t.missing, t.out_of_order), (3, 2, 0, 0));
+        assert_eq!(
+            (t.received, t.duplicated, t.missing, t.out_of_order),
+            (3, 2, 0, 0)
+        );
         assert!(!t.is_clean());
     }
 
@@ -215,7 +213,10 @@ mod tests {
         assert_eq!(s.on_seq(3), Verdict::Duplicate);
         assert!(s.complete(4));
         let t = s.tally(4);
-        assert_eq!((t.received, t.missing, t.out_of_order, t.duplicated), (4, 0, 2, 1));
+        assert_eq!(
+            (t.received, t.missing, t.out_of_order, t.duplicated),
+            (4, 0, 2, 1)
+        );
     }
 
     #[test]

@@ -12,11 +12,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use chat_core::ChatId;
 use chat_core::wire::ClientFrame;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// A server frame: the union of the fields the generator reads.
 #[derive(Debug, Deserialize)]
@@ -69,11 +70,11 @@ pub struct Msg<'a> {
     pub text: Cow<'a, str>,
 }
 
-impl<'de> Deserialize<'de> for MessageField<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MessageField<'de>;
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = MessageField<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a message object or a string")
             }
@@ -81,10 +82,11 @@ impl<'de> Deserialize<'de> for MessageField<'de> {
                 Ok(MessageField::Text)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Msg::deserialize(de::value::MapAccessDeserializer::new(map)).map(MessageField::Message)
+                Msg::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(MessageField::Message)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 
@@ -160,6 +162,7 @@ pub fn subscribe_frame(chat: ChatId, since_seq: Option<u64>) -> String {
     encode(&ClientFrame::Subscribe {
         chat_id: chat,
         since_seq,
+        since_pts: None,
     })
 }
 
@@ -236,7 +239,8 @@ mod tests {
         assert_eq!(v["type"], "send");
         assert_eq!(v["chat_id"], "5");
         assert_eq!(v["client_msg_id"], "k");
-        let v: serde_json::Value = serde_json::from_str(&subscribe_frame(ChatId(5), Some(3))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&subscribe_frame(ChatId(5), Some(3))).unwrap();
         assert_eq!(v["type"], "subscribe");
         assert_eq!(v["since_seq"], 3);
     }

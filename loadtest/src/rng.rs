@@ -25,11 +25,6 @@ impl Rng {
         debug_assert!(n > 0);
         (self.next_u64() % n as u64) as usize
     }
-
-    /// A number in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[cfg(test)]
@@ -44,9 +39,6 @@ mod tests {
             let x = a.below(10);
             assert_eq!(x, b.below(10));
             assert!(x < 10);
-            let u = a.unit();
-            b.unit();
-            assert!((0.0..1.0).contains(&u));
         }
         assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
     }

@@ -391,7 +391,7 @@ mod tests {
             assert_eq!(block.iter().filter(|s| s.kind == Kind::Direct).count(), 3);
         }
         let mut pairs = HashSet::new();
-        let mut in_chat = vec![false; 50];
+        let mut in_chat = [false; 50];
         let mut group_sizes = Vec::new();
         for s in &specs {
             let uniq: HashSet<_> = s.members.iter().collect();

@@ -195,6 +195,14 @@ pub fn merge(a: &mut Errors, b: &Errors) {
     }
 }
 
+/// The machine's load averages (1, 5, 15 minutes) from `/proc/loadavg`: the
+/// generator shares the machine with the server, and often with other work.
+pub fn load_average() -> Option<[f64; 3]> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = s.split_whitespace().map(|x| x.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
 /// Resident set size of a process in bytes, from `/proc/<pid>/status`.
 pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -234,5 +242,6 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(2048 * 1024));
         assert_eq!(parse_vm_rss("Name: x\n"), None);
         assert!(rss_bytes(std::process::id()).unwrap() > 0);
+        assert!(load_average().is_some_and(|l| l.iter().all(|x| *x >= 0.0)));
     }
 }
