@@ -191,3 +191,178 @@ pub async fn process(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use bytes::Bytes;
+    use chat_core::model::{ChatKind, Role, User, UserRecord};
+    use chat_core::ports::Store;
+    use chat_core::wire::{Command, CommandRecord, EffectRecord, Outcome, RECORD_VERSION, ReplyTo};
+    use chat_core::{ChatId, Code, MessageId, UserId};
+    use chat_embedded::{MemLog, MemLogConfig};
+    use chat_store::{SqliteConfig, SqliteStore};
+
+    use super::*;
+
+    fn record(actor: u64, request: u64, cmd: Command) -> Record {
+        let rec = CommandRecord {
+            v: RECORD_VERSION,
+            actor: UserId(actor),
+            accepted_at: 0,
+            reply_to: Some(ReplyTo {
+                gateway: "g".into(),
+                request,
+            }),
+            cmd,
+        };
+        Record {
+            partition: 0,
+            offset: request,
+            key: 0,
+            payload: Bytes::from(serde_json::to_vec(&rec).unwrap()),
+        }
+    }
+
+    fn send(chat: u64, key: &str) -> Command {
+        Command::Send {
+            chat_id: ChatId(chat),
+            message_id: MessageId(chat * 1000 + key.len() as u64 + key.as_bytes()[0] as u64),
+            client_msg_id: key.into(),
+            text: format!("text {key}"),
+            reply_to_seq: None,
+            forwarded_from: None,
+        }
+    }
+
+    /// Runs one batch and returns the outcome per request number.
+    async fn run_batch(
+        store: &SqliteStore,
+        log: &MemLog,
+        states: &mut States,
+        recs: &[Record],
+    ) -> HashMap<u64, Outcome> {
+        let cfg = WriterConfig::default();
+        let mut consumer = log.consumer(&cfg.events_topic, "t").await.unwrap();
+        process(&cfg, log, store, states, recs).await.unwrap();
+        let mut out = HashMap::new();
+        for r in consumer
+            .poll(1000, std::time::Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            let e: EffectRecord = serde_json::from_slice(&r.payload).unwrap();
+            out.insert(e.reply_to.unwrap().request, e.outcome);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_batch_sequences_dedupes_and_rejects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("w.db")))
+            .await
+            .unwrap();
+        for (id, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+            let user = User {
+                id: UserId(id),
+                name: name.into(),
+                created_at: 0,
+            };
+            store
+                .create_user(&UserRecord {
+                    user,
+                    password_hash: "x".into(),
+                })
+                .await
+                .unwrap();
+        }
+        let log = MemLog::new(MemLogConfig::default());
+        let mut states = States::new(100);
+        let create = Command::CreateChat {
+            chat_id: ChatId(50),
+            kind: ChatKind::Group,
+            title: "g".into(),
+            members: vec![UserId(2)],
+        };
+        let out = run_batch(
+            &store,
+            &log,
+            &mut states,
+            &[
+                record(1, 1, send(50, "early")),
+                record(1, 2, create),
+                record(1, 3, send(50, "a")),
+                record(2, 4, send(50, "b")),
+                record(1, 5, send(50, "a")),
+                record(3, 6, send(50, "c")),
+                record(
+                    2,
+                    7,
+                    Command::Edit {
+                        chat_id: ChatId(50),
+                        seq: 1,
+                        text: "mine now".into(),
+                    },
+                ),
+                record(
+                    1,
+                    8,
+                    Command::SetRole {
+                        chat_id: ChatId(50),
+                        user_id: UserId(2),
+                        role: Role::Silent,
+                    },
+                ),
+                record(2, 9, send(50, "d")),
+            ],
+        )
+        .await;
+        let rejected = |r: u64| match &out[&r] {
+            Outcome::Rejected(rej) => Some(rej.code),
+            _ => None,
+        };
+        let seq = |r: u64| match &out[&r] {
+            Outcome::Ok {
+                message: Some(m),
+                duplicate,
+                ..
+            } => Some((m.seq, *duplicate)),
+            _ => None,
+        };
+        assert_eq!(
+            rejected(1),
+            Some(Code::ChatNotFound),
+            "a send before the chat exists"
+        );
+        assert_eq!(seq(3), Some((1, false)));
+        assert_eq!(seq(4), Some((2, false)));
+        assert_eq!(
+            seq(5),
+            Some((1, true)),
+            "the same key in one batch is the same message"
+        );
+        assert_eq!(rejected(6), Some(Code::NotMember));
+        assert_eq!(rejected(7), Some(Code::Forbidden), "only the author edits");
+        assert_eq!(rejected(9), Some(Code::Silenced));
+        // A later batch finds the key in the store; the sequence goes on densely.
+        let out2 = run_batch(
+            &store,
+            &log,
+            &mut States::new(100),
+            &[record(1, 10, send(50, "a")), record(1, 11, send(50, "e"))],
+        )
+        .await;
+        assert!(
+            matches!(&out2[&10], Outcome::Ok { message: Some(m), duplicate: true, .. } if m.seq == 1)
+        );
+        assert!(
+            matches!(&out2[&11], Outcome::Ok { message: Some(m), duplicate: false, .. } if m.seq == 3)
+        );
+        let chat = store.chats(&[ChatId(50)]).await.unwrap().remove(0);
+        assert_eq!(chat.last_seq, 3);
+        let cursor = store.memberships(UserId(1)).await.unwrap()[0].read_seq;
+        assert_eq!(cursor, 3, "a sender has read up to their own message");
+    }
+}
