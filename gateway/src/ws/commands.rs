@@ -1,0 +1,254 @@
+//! Frames from the client: parsing, subscriptions with resume, and commands
+//! submitted to the log with their answers.
+
+use super::*;
+
+impl Conn {
+    pub(super) async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
+        if text.len() > self.st.cfg.max_frame_bytes {
+            let f = error_frame(
+                Code::TooLarge,
+                format!("frame exceeds {} bytes", self.st.cfg.max_frame_bytes),
+                None,
+            );
+            return self.write(f).await;
+        }
+        let frame: ClientFrame = match serde_json::from_str(text.as_str()) {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = e.to_string();
+                let code = if msg.contains("unknown variant") {
+                    Code::UnknownType
+                } else if msg.contains("invalid id") {
+                    Code::InvalidId
+                } else {
+                    Code::BadJson
+                };
+                metrics::ERRORS.with_label_values(&[code.as_str()]).inc();
+                return self.write(error_frame(code, msg, None)).await;
+            }
+        };
+        match self.on_frame(frame).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Client(frame)) => self.write(frame).await,
+            Err(Failure::Socket(stop)) => Err(stop),
+        }
+    }
+
+    pub(super) async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), Failure> {
+        let me = self.user;
+        let st = self.st.clone();
+        match frame {
+            ClientFrame::Ping => self
+                .write(encode(&ServerFrame::Pong))
+                .await
+                .map_err(Failure::Socket),
+            ClientFrame::Auth { .. } => Err(Failure::api(
+                ApiError::new(Code::BadJson, "already authenticated"),
+                None,
+            )),
+            ClientFrame::Subscribe {
+                chat_id,
+                since_seq,
+                since_pts,
+            } => self.subscribe(chat_id, since_seq, since_pts).await,
+            ClientFrame::Unsubscribe { chat_id } => {
+                if self.subs.remove(&chat_id).is_some() {
+                    st.hub.unsubscribe(&chat_channel(chat_id), self.id).await;
+                }
+                self.write(encode(&ServerFrame::Unsubscribed { chat_id }))
+                    .await
+                    .map_err(Failure::Socket)
+            }
+            ClientFrame::Send {
+                chat_id,
+                client_msg_id,
+                text,
+                reply_to_seq,
+            } => {
+                let r = Some(client_msg_id.clone());
+                crate::http::precheck_send(&st, me, chat_id, &client_msg_id, &text)
+                    .await
+                    .map_err(|e| Failure::in_chat(e, r.clone(), chat_id))?;
+                let cmd = Command::Send {
+                    chat_id,
+                    message_id: MessageId(st.deps.ids.next()),
+                    client_msg_id: client_msg_id.clone(),
+                    text,
+                    reply_to_seq,
+                    forwarded_from: None,
+                };
+                self.submit(chat_id, cmd, Some(client_msg_id), None).await
+            }
+            ClientFrame::Forward {
+                from_chat_id,
+                seq,
+                to_chat_id,
+                client_msg_id,
+            } => {
+                let r = Some(client_msg_id.clone());
+                let cmd = crate::http::forward_command(
+                    &st,
+                    me,
+                    from_chat_id,
+                    seq,
+                    to_chat_id,
+                    client_msg_id.clone(),
+                )
+                .await
+                .map_err(|e| Failure::in_chat(e, r, to_chat_id))?;
+                self.submit(to_chat_id, cmd, Some(client_msg_id), None)
+                    .await
+            }
+            ClientFrame::Edit {
+                chat_id,
+                seq,
+                text,
+                reference,
+            } => {
+                st.cfg
+                    .limits
+                    .check_text(&text)
+                    .map_err(|e| Failure::in_chat(e.into(), reference.clone(), chat_id))?;
+                st.reads
+                    .authorize(me, chat_id)
+                    .await
+                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
+                self.submit(
+                    chat_id,
+                    Command::Edit { chat_id, seq, text },
+                    None,
+                    reference,
+                )
+                .await
+            }
+            ClientFrame::Delete {
+                chat_id,
+                seq,
+                reference,
+            } => {
+                st.reads
+                    .authorize(me, chat_id)
+                    .await
+                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
+                self.submit(chat_id, Command::Delete { chat_id, seq }, None, reference)
+                    .await
+            }
+            ClientFrame::Read { chat_id, seq } => {
+                st.reads
+                    .authorize(me, chat_id)
+                    .await
+                    .map_err(|e| Failure::in_chat(e, None, chat_id))?;
+                self.submit(chat_id, Command::Read { chat_id, seq }, None, None)
+                    .await
+            }
+        }
+    }
+
+    pub(super) async fn subscribe(
+        &mut self,
+        chat: ChatId,
+        since: Option<u64>,
+        since_pts: Option<u64>,
+    ) -> Result<(), Failure> {
+        let st = self.st.clone();
+        let fail = |e: ApiError| Failure::in_chat(e, None, chat);
+        st.reads.authorize(self.user, chat).await.map_err(fail)?;
+        // Subscribe first, then read: anything published from now on is queued, and
+        // what was published before is in the store (delivered means persisted).
+        if !self.subs.contains_key(&chat) {
+            st.hub
+                .subscribe(&chat_channel(chat), self.id, &self.txq)
+                .await
+                .map_err(|e| fail(e.into()))?;
+        }
+        let (last_seq, last_pts) = match st.deps.store.chats(&[chat]).await {
+            Ok(c) => c.first().map_or((0, 0), |c| (c.last_seq, c.last_pts)),
+            Err(e) => return Err(fail(e.into())),
+        };
+        let read_seq = st.reads.read_seq(self.user, chat).await.map_err(fail)?;
+        let delivered = since.unwrap_or(last_seq).min(last_seq);
+        self.subs.insert(chat, ChatSub { delivered });
+        self.write(encode(&ServerFrame::Subscribed {
+            chat_id: chat,
+            last_seq,
+            last_pts,
+            read_seq,
+        }))
+        .await
+        .map_err(Failure::Socket)?;
+        if let Some(pts) = since_pts {
+            // Changes to what the client holds (edits, deletes) and member and role
+            // changes made while it was away; newer messages follow by seq.
+            self.replay_changes(chat, pts, delivered)
+                .await
+                .map_err(Failure::Socket)?;
+        }
+        if since.is_some() || since_pts.is_some() {
+            self.replay(chat, delivered, None)
+                .await
+                .map_err(Failure::Socket)?;
+            let upto = self.subs.get(&chat).map_or(delivered, |s| s.delivered);
+            self.write(encode(&ServerFrame::Synced {
+                chat_id: chat,
+                last_seq: upto,
+            }))
+            .await
+            .map_err(Failure::Socket)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn submit(
+        &mut self,
+        chat_id: ChatId,
+        cmd: Command,
+        client_msg_id: Option<String>,
+        reference: Option<String>,
+    ) -> Result<(), Failure> {
+        let r = client_msg_id.clone().or_else(|| reference.clone());
+        if self.replies.len() >= self.st.cfg.max_inflight {
+            return Err(Failure::api(
+                ApiError::new(
+                    Code::TooManyRequests,
+                    "too many commands in flight; wait for acks",
+                ),
+                r,
+            ));
+        }
+        let pending: Pending = self
+            .st
+            .commander
+            .submit(self.user, cmd)
+            .await
+            .map_err(|e| Failure::api(e, r))?;
+        self.replies.push(Box::pin(async move {
+            match pending.wait().await {
+                Ok(Outcome::Ok {
+                    message, duplicate, ..
+                }) => encode(&ServerFrame::Ack {
+                    chat_id,
+                    client_msg_id,
+                    reference,
+                    seq: message.as_ref().map(|m| m.seq),
+                    message,
+                    duplicate,
+                }),
+                Ok(Outcome::Rejected(rej)) => {
+                    metrics::ERRORS
+                        .with_label_values(&[rej.code.as_str()])
+                        .inc();
+                    encode(&ServerFrame::Rejected {
+                        chat_id,
+                        client_msg_id,
+                        reference,
+                        code: rej.code,
+                        message: rej.message,
+                    })
+                }
+                Err(e) => api_error_frame(e, client_msg_id.or(reference)),
+            }
+        }));
+        Ok(())
+    }
+}

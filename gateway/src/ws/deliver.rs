@@ -1,0 +1,181 @@
+//! Delivering events to a connection: seq order, duplicates dropped, gaps and
+//! resumes refilled from the store.
+
+use super::*;
+
+impl Conn {
+    pub(super) async fn deliver(&mut self, env: Envelope) -> Result<(), Stop> {
+        match env.kind {
+            PubKind::Message => {
+                let Some(sub) = self.subs.get(&env.chat_id) else {
+                    return Ok(());
+                };
+                let delivered = sub.delivered;
+                if env.seq <= delivered {
+                    metrics::DUPLICATES_DROPPED.inc();
+                    return Ok(());
+                }
+                if env.seq > delivered + 1 {
+                    metrics::GAPS_FILLED.inc();
+                    self.replay(env.chat_id, delivered, Some(env.seq - 1))
+                        .await?;
+                }
+                self.write(env.json).await?;
+                if let Some(sub) = self.subs.get_mut(&env.chat_id) {
+                    sub.delivered = sub.delivered.max(env.seq);
+                }
+                if env.accepted_at > 0 {
+                    let ms = (now_ms() - env.accepted_at).max(0);
+                    metrics::E2E_SECONDS.observe(ms as f64 / 1000.0);
+                }
+                Ok(())
+            }
+            PubKind::ChatEvent => {
+                if self.subs.contains_key(&env.chat_id) {
+                    self.write(env.json).await?;
+                }
+                Ok(())
+            }
+            PubKind::Joined => {
+                if !self.subs.contains_key(&env.chat_id) {
+                    if self
+                        .st
+                        .hub
+                        .subscribe(&chat_channel(env.chat_id), self.id, &self.txq)
+                        .await
+                        .is_err()
+                    {
+                        return Err(Stop::Gone);
+                    }
+                    self.subs
+                        .insert(env.chat_id, ChatSub { delivered: env.seq });
+                }
+                self.write(env.json).await
+            }
+            PubKind::Left => {
+                self.write(env.json).await?;
+                if self.subs.remove(&env.chat_id).is_some() {
+                    self.st
+                        .hub
+                        .unsubscribe(&chat_channel(env.chat_id), self.id)
+                        .await;
+                }
+                Ok(())
+            }
+            PubKind::UserEvent => self.write(env.json).await,
+            PubKind::Reply => Ok(()),
+            PubKind::Resync => {
+                let chats: Vec<(ChatId, u64)> =
+                    self.subs.iter().map(|(c, s)| (*c, s.delivered)).collect();
+                for (chat, delivered) in chats {
+                    self.replay(chat, delivered, None).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the stored messages with `after < seq <= upto` (or up to the newest)
+    /// and advances the chat's delivered mark.
+    pub(super) async fn replay(
+        &mut self,
+        chat: ChatId,
+        after: u64,
+        upto: Option<u64>,
+    ) -> Result<(), Stop> {
+        let mut from = after;
+        loop {
+            if upto.is_some_and(|u| from >= u) {
+                return Ok(());
+            }
+            let page = match self
+                .st
+                .deps
+                .store
+                .messages(
+                    chat,
+                    HistoryPage::After {
+                        after: from,
+                        limit: REPLAY_PAGE,
+                    },
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "history read failed during replay");
+                    let f = error_frame(
+                        Code::Unavailable,
+                        "history is unavailable; resubscribe with since_seq",
+                        None,
+                    );
+                    return self.write(f).await;
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for m in page {
+                if upto.is_some_and(|u| m.seq > u) {
+                    return Ok(());
+                }
+                let seq = m.seq;
+                let json = serde_json::to_vec(&Event::Message { message: m })
+                    .map(Bytes::from)
+                    .unwrap_or_default();
+                self.write(json).await?;
+                from = seq;
+                if let Some(sub) = self.subs.get_mut(&chat) {
+                    sub.delivered = sub.delivered.max(seq);
+                }
+            }
+        }
+    }
+
+    /// Sends the chat's changes after `pts`: messages the client already holds
+    /// (`seq <= held`) in their current state, and recorded events.
+    pub(super) async fn replay_changes(
+        &mut self,
+        chat: ChatId,
+        mut pts: u64,
+        held: u64,
+    ) -> Result<(), Stop> {
+        loop {
+            let page = match self
+                .st
+                .deps
+                .store
+                .changes_since(chat, pts, REPLAY_PAGE)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change stream read failed during resume");
+                    let f = error_frame(
+                        Code::Unavailable,
+                        "changes are unavailable; resubscribe with since_pts",
+                        None,
+                    );
+                    return self.write(f).await;
+                }
+            };
+            let full = page.len() as u32 == REPLAY_PAGE;
+            for change in page {
+                pts = change.pts();
+                match change {
+                    Change::Message(m) if m.seq <= held => {
+                        let json = serde_json::to_vec(&Event::Message { message: m })
+                            .map(Bytes::from)
+                            .unwrap_or_default();
+                        self.write(json).await?;
+                    }
+                    Change::Message(_) => {}
+                    Change::Event { json, .. } => self.write(Bytes::from(json)).await?,
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}

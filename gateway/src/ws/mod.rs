@@ -1,0 +1,407 @@
+//! One WebSocket connection: authentication, subscriptions with resume by seq,
+//! commands with acks, and delivery of events in seq order without gaps or
+//! duplicates. The protocol is described in `docs/protocol.md`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chat_core::ports::{Change, HistoryPage};
+use chat_core::wire::{
+    ClientFrame, Command, Envelope, Event, Outcome, PubKind, ServerFrame, chat_channel,
+    user_channel,
+};
+use chat_core::{ChatId, Code, MessageId, UserId, now_ms};
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, mpsc};
+
+use crate::commands::Pending;
+use crate::error::ApiError;
+use crate::hub::{ConnId, ConnTx};
+use crate::metrics;
+use crate::state::AppState;
+
+mod commands;
+mod deliver;
+
+/// Close code: authentication failed or timed out.
+pub const CLOSE_AUTH: u16 = 4001;
+/// Close code: the client did not keep up with its events (resume by seq).
+pub const CLOSE_SLOW: u16 = 4008;
+/// Close code: frame larger than the transport limit.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: the gateway is shutting down; reconnect (to another gateway).
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// Initial read buffer of a connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes buffered before a write goes to the socket (bursts are flushed at their end).
+const WRITE_BUFFER: usize = 8 * 1024;
+/// Most bytes a connection may have buffered for writing (bounded memory).
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+/// Messages per page when replaying history into a connection.
+const REPLAY_PAGE: u32 = 200;
+
+/// `GET /ws`: upgrades to a WebSocket. A valid bearer token in the request
+/// authenticates at once; otherwise the first frame must be `auth`.
+pub async fn upgrade(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let pre = match headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        }) {
+        Some(t) => match st.tokens.verify(t.trim()) {
+            Ok(u) => Some(u),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    if !st.accepting.load(std::sync::atomic::Ordering::Relaxed) {
+        return ApiError::new(Code::Unavailable, "gateway is draining; connect to another")
+            .into_response();
+    }
+    let limit = st.cfg.max_frame_bytes.saturating_mul(2).max(1024);
+    // Small transport buffers: an idle connection should cost a few KiB, not the
+    // 2 × 128 KiB tungstenite allocates by default. Reads of larger frames grow
+    // the buffer as needed; writes are flushed per burst anyway.
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
+        .on_upgrade(move |socket| async move { Conn::serve(st, socket, pre).await })
+}
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+type Reply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+/// Per-chat delivery state of a connection.
+struct ChatSub {
+    /// Highest seq sent to the client; live messages at or below are duplicates.
+    delivered: u64,
+}
+
+struct Conn {
+    st: AppState,
+    id: ConnId,
+    user: UserId,
+    sink: Sink,
+    txq: ConnTx,
+    subs: HashMap<ChatId, ChatSub>,
+    /// Commands awaiting their outcome, each resolving to the frame to send.
+    replies: FuturesUnordered<Reply>,
+    /// Writes are buffered (a burst is being delivered) rather than flushed.
+    coalescing: bool,
+}
+
+/// Most queued events written before one flush.
+const BURST: usize = 64;
+
+/// One socket operation, bounded by the write timeout and abandoned when the
+/// connection's queue overflows meanwhile (the client stopped reading).
+async fn io<F>(op: F, slow: &Notify, timeout: Duration) -> Result<(), Stop>
+where
+    F: Future<Output = Result<(), axum::Error>>,
+{
+    tokio::select! {
+        r = tokio::time::timeout(timeout, op) => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Slow),
+        },
+        _ = slow.notified() => Err(Stop::Slow),
+    }
+}
+
+fn encode(frame: &ServerFrame) -> Bytes {
+    serde_json::to_vec(frame)
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
+fn error_frame(code: Code, message: impl Into<String>, reference: Option<String>) -> Bytes {
+    encode(&ServerFrame::Error {
+        code,
+        message: message.into(),
+        reference,
+        chat_id: None,
+    })
+}
+
+fn api_error_frame(e: ApiError, reference: Option<String>) -> Bytes {
+    metrics::ERRORS.with_label_values(&[e.code.as_str()]).inc();
+    error_frame(e.code, e.message, reference)
+}
+
+/// Why a connection ends.
+enum End {
+    /// The client closed or the socket failed.
+    Gone,
+    /// Close with a code and reason.
+    Close(u16, &'static str),
+}
+
+impl Conn {
+    async fn serve(st: AppState, socket: WebSocket, pre: Option<UserId>) {
+        let (mut sink, mut stream) = socket.split();
+        let user = match pre {
+            Some(u) => u,
+            None => match authenticate(&st, &mut sink, &mut stream).await {
+                Some(u) => u,
+                None => return,
+            },
+        };
+        let (tx, mut rx) = mpsc::channel::<Envelope>(st.cfg.conn_queue.max(1));
+        let slow = Arc::new(Notify::new());
+        let mut conn = Conn {
+            id: st.hub.conn_id(),
+            user,
+            sink,
+            txq: ConnTx {
+                tx,
+                slow: slow.clone(),
+            },
+            subs: HashMap::new(),
+            replies: FuturesUnordered::new(),
+            coalescing: false,
+            st,
+        };
+        metrics::CONNECTIONS.inc();
+        let end = conn.run(&mut stream, &mut rx, &slow).await;
+        if let End::Close(code, reason) = end {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            // A slow client's close frame waits behind the data it has not read:
+            // give it the write timeout to drain, so the client learns why.
+            let wait = if code == CLOSE_SLOW {
+                conn.st.cfg.write_timeout
+            } else {
+                Duration::from_secs(1)
+            };
+            let _ = tokio::time::timeout(wait, conn.sink.send(WsMessage::Close(Some(frame)))).await;
+        }
+        conn.cleanup().await;
+        metrics::CONNECTIONS.dec();
+    }
+
+    async fn run(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        rx: &mut mpsc::Receiver<Envelope>,
+        slow: &Notify,
+    ) -> End {
+        let mut shutdown = self.st.shutdown.clone();
+        let stop = async move {
+            let _ = shutdown.wait_for(|v| *v).await;
+        };
+        tokio::pin!(stop);
+        if let Err(e) = self
+            .st
+            .hub
+            .subscribe(&user_channel(self.user), self.id, &self.txq)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot subscribe user channel");
+            return End::Close(1011, "pub/sub unavailable");
+        }
+        let ready = encode(&ServerFrame::Ready {
+            user_id: self.user,
+            gateway: self.st.cfg.instance_id.clone(),
+        });
+        if let Err(stop) = self.write(ready).await {
+            return match stop {
+                Stop::Gone => End::Gone,
+                Stop::Slow => slow_close(),
+            };
+        }
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
+                _ = slow.notified() => return slow_close(),
+                Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
+                Some(env) = rx.recv() => self.deliver_burst(env, rx).await,
+                msg = stream.next() => match msg {
+                    None => return End::Gone,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "websocket read failed");
+                        return if is_too_big(&e) { End::Close(CLOSE_TOO_BIG, "frame too large") } else { End::Gone };
+                    }
+                    Some(Ok(WsMessage::Text(t))) => self.on_text(t).await,
+                    Some(Ok(WsMessage::Binary(_))) => {
+                        self.write(error_frame(Code::BadJson, "binary frames are not supported; send JSON text", None)).await
+                    }
+                    Some(Ok(WsMessage::Close(_))) => return End::Gone,
+                    Some(Ok(_)) => Ok(()),
+                },
+            };
+            match step {
+                Ok(()) => {}
+                Err(Stop::Gone) => return End::Gone,
+                Err(Stop::Slow) => return slow_close(),
+            }
+        }
+    }
+
+    async fn cleanup(&mut self) {
+        let hub = self.st.hub.clone();
+        hub.unsubscribe(&user_channel(self.user), self.id).await;
+        for chat in self.subs.keys() {
+            hub.unsubscribe(&chat_channel(*chat), self.id).await;
+        }
+    }
+
+    /// Sends one text frame, bounded in time: a client that does not read is slow.
+    async fn write(&mut self, json: Bytes) -> Result<(), Stop> {
+        let text = Utf8Bytes::try_from(json).map_err(|_| Stop::Gone)?;
+        let msg = WsMessage::Text(text);
+        let r = if self.coalescing {
+            // Part of a burst: buffered, flushed once at its end.
+            let slow = self.txq.slow.clone();
+            let timeout = self.st.cfg.write_timeout;
+            io(self.sink.feed(msg), &slow, timeout).await
+        } else {
+            let slow = self.txq.slow.clone();
+            let timeout = self.st.cfg.write_timeout;
+            io(self.sink.send(msg), &slow, timeout).await
+        };
+        if r.is_ok() {
+            metrics::DELIVERIES.inc();
+        }
+        r
+    }
+
+    /// Delivers a burst of queued events with one flush.
+    async fn deliver_burst(
+        &mut self,
+        first: Envelope,
+        rx: &mut mpsc::Receiver<Envelope>,
+    ) -> Result<(), Stop> {
+        self.coalescing = true;
+        let mut r = self.deliver(first).await;
+        let mut n = 1;
+        while r.is_ok() && n < BURST {
+            match rx.try_recv() {
+                Ok(env) => r = self.deliver(env).await,
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        self.coalescing = false;
+        r?;
+        let slow = self.txq.slow.clone();
+        io(self.sink.flush(), &slow, self.st.cfg.write_timeout).await
+    }
+}
+
+/// A frame handler's failure: tell the client, or the connection must end.
+enum Failure {
+    Client(Bytes),
+    Socket(Stop),
+}
+
+/// Why writing to a client stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The socket failed or the write took longer than the write timeout.
+    Gone,
+    /// The event queue overflowed while a write was blocked.
+    Slow,
+}
+
+impl Failure {
+    fn api(e: ApiError, reference: Option<String>) -> Failure {
+        Failure::Client(api_error_frame(e, reference))
+    }
+
+    /// An error about one chat: the frame names it.
+    fn in_chat(e: ApiError, reference: Option<String>, chat: ChatId) -> Failure {
+        metrics::ERRORS.with_label_values(&[e.code.as_str()]).inc();
+        Failure::Client(encode(&ServerFrame::Error {
+            code: e.code,
+            message: e.message,
+            reference,
+            chat_id: Some(chat),
+        }))
+    }
+}
+
+fn slow_close() -> End {
+    metrics::SLOW_DROPPED.inc();
+    tracing::info!("closing a slow consumer");
+    End::Close(
+        CLOSE_SLOW,
+        "slow_consumer: event queue full; reconnect and resume by seq",
+    )
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let s = e.to_string();
+    s.contains("too long") || s.contains("too big") || s.contains("Space limit exceeded")
+}
+
+/// Waits for the `auth` frame. On failure, answers with an error frame and a close.
+async fn authenticate(
+    st: &AppState,
+    sink: &mut Sink,
+    stream: &mut SplitStream<WebSocket>,
+) -> Option<UserId> {
+    let first = tokio::time::timeout(st.cfg.auth_timeout, stream.next()).await;
+    let result: Result<UserId, ApiError> = match first {
+        Err(_) => Err(ApiError::new(
+            Code::AuthRequired,
+            "authenticate within the time limit",
+        )),
+        Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(Some(Ok(WsMessage::Text(t)))) => match serde_json::from_str::<ClientFrame>(t.as_str()) {
+            Ok(ClientFrame::Auth { token }) => st.tokens.verify(&token),
+            Ok(_) => Err(ApiError::new(
+                Code::AuthRequired,
+                "the first frame must be auth",
+            )),
+            Err(e) => Err(ApiError::new(Code::BadJson, e.to_string())),
+        },
+        Ok(Some(Ok(_))) => Err(ApiError::new(
+            Code::AuthRequired,
+            "the first frame must be an auth text frame",
+        )),
+    };
+    match result {
+        Ok(u) => Some(u),
+        Err(e) => {
+            let frame = api_error_frame(e, None);
+            if let Ok(text) = Utf8Bytes::try_from(frame) {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Text(text)))
+                        .await;
+            }
+            let close = CloseFrame {
+                code: CLOSE_AUTH,
+                reason: Utf8Bytes::from_static("authentication failed"),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                sink.send(WsMessage::Close(Some(close))),
+            )
+            .await;
+            None
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Chat creation and membership commands: who may join, leave and hold which role.
+
+use super::*;
+
+impl Batch<'_> {
+    pub(super) async fn create_chat(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        kind: ChatKind,
+        title: String,
+        others: Vec<UserId>,
+    ) -> Result<Handled, StoreError> {
+        if let Some(st) = self.state(chat_id).await? {
+            // A retried create (or the direct chat that already exists).
+            return Ok(if st.members.contains_key(&actor) {
+                Ok((ok_chat(&st.chat, true), None))
+            } else {
+                Err(Rejection::new(Code::Forbidden, "that chat id is taken"))
+            });
+        }
+        let mut ids: Vec<UserId> = others.into_iter().filter(|u| *u != actor).collect();
+        ids.sort();
+        ids.dedup();
+        match kind {
+            ChatKind::Direct => {
+                if ids.len() != 1 || direct_chat_id(actor, ids[0]) != chat_id {
+                    return Ok(Err(Rejection::new(
+                        Code::InvalidMembers,
+                        "a direct chat has exactly one other member",
+                    )));
+                }
+            }
+            ChatKind::Group => {
+                if let Err(r) = self.limits.check_title(&title) {
+                    return Ok(Err(r));
+                }
+                if ids.len() > self.limits.max_initial_members {
+                    return Ok(Err(Rejection::new(
+                        Code::InvalidMembers,
+                        "too many initial members",
+                    )));
+                }
+            }
+        }
+        let found = self.store.users(&ids).await?;
+        if found.len() != ids.len() {
+            return Ok(Err(Rejection::new(
+                Code::UserNotFound,
+                "a member does not exist",
+            )));
+        }
+        let mut members = vec![Member {
+            user_id: actor,
+            role: if kind == ChatKind::Group {
+                Role::Admin
+            } else {
+                Role::Member
+            },
+        }];
+        members.extend(ids.iter().map(|u| Member {
+            user_id: *u,
+            role: Role::Member,
+        }));
+        let chat = Chat {
+            id: chat_id,
+            kind,
+            title: if kind == ChatKind::Group {
+                title.trim().to_string()
+            } else {
+                String::new()
+            },
+            created_by: actor,
+            created_at: now_ms(),
+            last_seq: 0,
+            last_pts: 0,
+            member_count: members.len() as u32,
+            last_message: None,
+        };
+        self.mutations.push(Mutation::InsertChat(chat.clone()));
+        for m in &members {
+            self.mutations.push(Mutation::PutMember {
+                chat_id,
+                member: *m,
+            });
+            self.mutations.push(Mutation::PutMembership {
+                user_id: m.user_id,
+                chat_id,
+                role: m.role,
+            });
+        }
+        self.states.insert(ChatState {
+            chat: chat.clone(),
+            members: members.iter().map(|m| (m.user_id, m.role)).collect(),
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::ChatCreated { chat, members }),
+        )))
+    }
+
+    pub(super) async fn add_member(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_add_member(st.chat.kind, st.members.get(&actor).copied(), role) {
+            return Ok(Err(r));
+        }
+        if st.members.get(&user) == Some(&role) {
+            return Ok(Ok((ok_chat(&st.chat, true), None)));
+        }
+        if st.members.contains_key(&user) {
+            return Ok(Err(Rejection::new(
+                Code::AlreadyMember,
+                "already a member; change the role instead",
+            )));
+        }
+        if self.store.users(&[user]).await?.is_empty() {
+            return Ok(Err(Rejection::new(Code::UserNotFound, "no such user")));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        st.chat.last_pts += 1;
+        st.chat.member_count += 1;
+        st.members.insert(user, role);
+        let pts = st.chat.last_pts;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::PutMember {
+            chat_id,
+            member: Member {
+                user_id: user,
+                role,
+            },
+        });
+        self.mutations.push(Mutation::PutMembership {
+            user_id: user,
+            chat_id,
+            role,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::MemberAdded {
+                chat,
+                user_id: user,
+                role,
+                pts,
+            }),
+        )))
+    }
+
+    pub(super) async fn remove_member(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let target = st.members.get(&user).copied();
+        if let Err(r) = rules::can_remove_member(
+            st.chat.kind,
+            st.members.get(&actor).copied(),
+            target,
+            actor == user,
+        ) {
+            return Ok(Err(r));
+        }
+        st.chat.last_pts += 1;
+        st.chat.member_count = st.chat.member_count.saturating_sub(1);
+        st.members.remove(&user);
+        let pts = st.chat.last_pts;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::RemoveMember {
+            chat_id,
+            user_id: user,
+        });
+        self.mutations.push(Mutation::RemoveMembership {
+            user_id: user,
+            chat_id,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::MemberRemoved {
+                chat_id,
+                user_id: user,
+                pts,
+            }),
+        )))
+    }
+
+    pub(super) async fn set_role(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let target = st.members.get(&user).copied();
+        if let Err(r) = rules::can_set_role(
+            st.chat.kind,
+            st.members.get(&actor).copied(),
+            target,
+            actor == user,
+        ) {
+            return Ok(Err(r));
+        }
+        if target == Some(role) {
+            return Ok(Ok((ok_chat(&st.chat, true), None)));
+        }
+        st.chat.last_pts += 1;
+        st.members.insert(user, role);
+        let pts = st.chat.last_pts;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::PutMember {
+            chat_id,
+            member: Member {
+                user_id: user,
+                role,
+            },
+        });
+        self.mutations.push(Mutation::PutMembership {
+            user_id: user,
+            chat_id,
+            role,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::RoleChanged {
+                chat_id,
+                user_id: user,
+                role,
+                pts,
+            }),
+        )))
+    }
+}
