@@ -16,7 +16,7 @@
 #
 # The distributed run uses the services of deploy/local: it starts them when
 # they are not running (and then stops them at the end), and gives every run
-# its own topics, Redis prefix and databases so runs never collide.
+# its own topics, consumer groups, Redis prefix and databases so runs never collide.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -166,8 +166,10 @@ for mode in "${MODES[@]}"; do
     export CHAT_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
     export RUST_LOG=${RUST_LOG:-warn}
     log "starting writer, fanout and two gateways (run $RUN)"
-    start writer writer
-    start fanout fanout
+    # Consumer groups of their own too: members of one group on other topics
+    # (another deployment or test run on the same Kafka) would make it rebalance.
+    start writer writer --group "$RUN-writer"
+    start fanout fanout --group "$RUN-fanout"
     start gw1 gateway --listen 127.0.0.1:0 --node-id 1 --instance-id "$RUN-gw1"
     gw1=$START_URL
     start gw2 gateway --listen 127.0.0.1:0 --node-id 2 --instance-id "$RUN-gw2"
