@@ -47,6 +47,11 @@ pub struct ClusterArgs {
     /// Partitions of the topics, when this process creates them.
     #[arg(long, env = "CHAT_PARTITIONS", default_value_t = 8)]
     pub partitions: u32,
+    /// Kafka consumer session timeout in milliseconds: how soon a dead writer's or
+    /// fanout worker's partitions move to another (too short, and a busy broker's
+    /// slow heartbeat answers cause needless rebalances).
+    #[arg(long, env = "CHAT_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 15_000)]
+    pub kafka_session_timeout_ms: u64,
     /// Replication factor of the topics, when this process creates them.
     #[arg(long, env = "CHAT_TOPIC_REPLICATION", default_value_t = 1)]
     pub topic_replication: i32,

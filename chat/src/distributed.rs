@@ -28,6 +28,7 @@ async fn kafka(c: &ClusterArgs, client: &str) -> anyhow::Result<KafkaLog> {
     let mut k = KafkaConfig::new(&c.kafka_brokers);
     k.partitions = c.partitions;
     k.replication = c.topic_replication;
+    k.session_timeout = Duration::from_millis(c.kafka_session_timeout_ms.max(1000));
     k.client_id = client.to_string();
     KafkaLog::connect(k, &[&c.commands_topic, &c.events_topic])
         .await

@@ -60,7 +60,7 @@ impl KafkaConfig {
             replication: 1,
             linger_ms: 2,
             produce_timeout: Duration::from_secs(10),
-            session_timeout: Duration::from_secs(6),
+            session_timeout: Duration::from_secs(15),
             client_id: "chat".into(),
             extra: Vec::new(),
         }

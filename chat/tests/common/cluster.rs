@@ -79,6 +79,8 @@ impl Cluster {
             ("CHAT_PARTITIONS".into(), "8".into()),
             ("CHAT_JWT_SECRET".into(), SECRET.into()),
             ("CHAT_DRAIN_SECS".into(), "2".into()),
+            // Fast failover for the kill tests (the broker's minimum is 6 s).
+            ("CHAT_KAFKA_SESSION_TIMEOUT_MS".into(), "6000".into()),
             ("RUST_LOG".into(), "warn".into()),
         ];
         Cluster {
