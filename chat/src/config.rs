@@ -135,8 +135,9 @@ pub struct WorkerArgs {
     /// Most records per batch.
     #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 1000)]
     pub batch_max: usize,
-    /// Kafka consumer group [default: the role's name, `writer` or `fanout`];
-    /// two deployments sharing one Kafka need different groups (and topics).
+    /// Kafka consumer group [default: `writer.{commands topic}` or
+    /// `fanout.{events topic}`, so deployments with their own topics never share
+    /// a group].
     #[arg(long, env = "CHAT_CONSUMER_GROUP")]
     pub group: Option<String>,
 }

@@ -150,7 +150,10 @@ pub async fn writer(
     .await?;
     banner(format!("chat writer metrics on http://{addr}"));
     let cfg = chat_writer::WriterConfig {
-        group: a.group.clone().unwrap_or_else(|| "writer".into()),
+        group: a
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("writer.{}", a.cluster.commands_topic)),
         commands_topic: a.cluster.commands_topic.clone(),
         events_topic: a.cluster.events_topic.clone(),
         batch_max: a.batch_max,
@@ -182,7 +185,10 @@ pub async fn fanout(
     .await?;
     banner(format!("chat fanout metrics on http://{addr}"));
     let cfg = chat_fanout::FanoutConfig {
-        group: a.group.clone().unwrap_or_else(|| "fanout".into()),
+        group: a
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("fanout.{}", a.cluster.events_topic)),
         events_topic: a.cluster.events_topic.clone(),
         batch_max: a.batch_max,
         ..Default::default()

@@ -94,6 +94,7 @@ pub async fn build(
         commander,
         shutdown,
         accepting: AtomicBool::new(true),
+        open_connections: std::sync::atomic::AtomicUsize::new(0),
         password_slots: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),
@@ -216,14 +217,36 @@ pub async fn serve(
         let _ = drain_signal.send(true);
         tracing::info!("gateway draining");
     };
+    // Small frames must not wait for Nagle's algorithm (a 40 ms step with
+    // delayed ACKs).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
     let mut sd = st.shutdown.clone();
+    let deadline = async move {
+        let _ = sd.wait_for(|v| *v).await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::pin!(deadline);
     tokio::select! {
         r = server => r?,
+        _ = &mut deadline => {
+            tracing::warn!("drain time exceeded; closing remaining connections");
+            return Ok(());
+        }
+    }
+    // Upgraded WebSockets outlive the HTTP server: wait (within the drain time)
+    // until every one has sent its close frame.
+    tokio::select! {
         _ = async {
-            let _ = sd.wait_for(|v| *v).await;
-            tokio::time::sleep(drain).await;
-        } => tracing::warn!("drain time exceeded; closing remaining connections"),
+            while st.open_connections.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } => {}
+        _ = &mut deadline => tracing::warn!("drain time exceeded; closing remaining connections"),
     }
     Ok(())
 }

@@ -104,6 +104,8 @@ pub struct Gateway {
     pub shutdown: watch::Receiver<bool>,
     /// False while draining, for `/readyz`.
     pub accepting: AtomicBool,
+    /// WebSocket connections open (drain waits for them to close).
+    pub open_connections: std::sync::atomic::AtomicUsize,
     /// Password hashes computed at once (argon2id takes ~19 MiB and tens of ms
     /// of CPU each): a burst of logins waits here instead of starving the server.
     pub password_slots: tokio::sync::Semaphore,

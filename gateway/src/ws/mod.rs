@@ -182,6 +182,9 @@ impl Conn {
             st,
         };
         metrics::CONNECTIONS.inc();
+        conn.st
+            .open_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let end = conn.run(&mut stream, &mut rx, &slow).await;
         if let End::Close(code, reason) = end {
             let frame = CloseFrame {
@@ -199,6 +202,9 @@ impl Conn {
         }
         conn.cleanup().await;
         metrics::CONNECTIONS.dec();
+        conn.st
+            .open_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn run(
