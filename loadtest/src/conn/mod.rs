@@ -17,12 +17,15 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::checker::{Stream, Tally, Verdict};
-use crate::frames::{self, Incoming, Payload};
+use crate::checker::{Stream, Tally};
+use crate::frames::{self, Incoming};
 use crate::rng::Rng;
 use crate::schedule::{Schedule, Slots};
 use crate::stats::{self, Errors, Hists, Live, Samples};
 use crate::ws::{self, Endpoint, Ws};
+
+mod recv;
+mod send;
 
 /// Where the run is; every connection follows it through a `watch`.
 #[derive(Clone, Debug)]
@@ -130,9 +133,9 @@ struct Pending {
     resent: bool,
     /// Resends after a `timeout` so far.
     resends: u32,
-    /// Answered `timeout` at least once: its ack latency is not recorded (the
-    /// time until a resend is answered is the generator's choice, not the
-    /// server's latency); the timeout is counted as an error instead.
+    /// Answered `timeout` at least once: its ack latency is the time of that
+    /// answer (a lower bound), not of the ack to a resend (when to resend is
+    /// the generator's choice, not the server's latency).
     timed_out: bool,
 }
 
@@ -333,7 +336,7 @@ impl Conn {
                 self.error(&code);
                 match self.reconnect(phase_rx).await {
                     Some(w) => ws = w,
-                    None => return,
+                    None => break,
                 }
                 continue;
             }
@@ -351,11 +354,20 @@ impl Conn {
                         break;
                     }
                     let p = phase_rx.borrow_and_update().clone();
+                    // Messages due by the end go out (late) rather than count
+                    // as unsent because the end was noticed first.
+                    let last = if matches!(self.phase, Phase::Send { .. })
+                        && !matches!(p, Phase::Send { .. })
+                    {
+                        self.send_due(&mut ws).await
+                    } else {
+                        Ok(())
+                    };
                     self.enter(p);
                     if matches!(self.phase, Phase::Stop) {
                         break;
                     }
-                    Ok(())
+                    last
                 }
                 () = &mut sleep, if due.is_some() => {
                     armed = None;
@@ -383,110 +395,12 @@ impl Conn {
                 self.error(&code);
                 match self.reconnect(phase_rx).await {
                     Some(w) => ws = w,
-                    None => return,
+                    None => break,
                 }
             }
         }
         self.samples.flush(&self.sh.hists);
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-    }
-
-    /// The next message this connection may send now or later, and when.
-    fn next_due(&self) -> Option<(u64, Instant)> {
-        let Phase::Send { start } = self.phase else {
-            return None;
-        };
-        let slots = self.plan.slots?;
-        if self.pending.len() >= self.sh.max_inflight || self.plan.chats.is_empty() {
-            return None;
-        }
-        let at = self.sh.schedule.due(slots.next)?;
-        Some((slots.next, start + at))
-    }
-
-    /// Sends every message due by now (up to the in-flight limit), in one flush.
-    async fn send_due(&mut self, ws: &mut Ws) -> Result<(), String> {
-        let Some(now) = self.now_us() else {
-            return Ok(());
-        };
-        let mut wrote = false;
-        while self.pending.len() < self.sh.max_inflight {
-            let Some(slots) = self.plan.slots.as_mut() else {
-                break;
-            };
-            let Some(due) = self.sh.schedule.due(slots.next) else {
-                break;
-            };
-            let due_us = due.as_micros() as u64;
-            if due_us > now {
-                break;
-            }
-            let n = slots.next;
-            slots.advance();
-            let chat = self.plan.chats[self.rng.below(self.plan.chats.len())];
-            let text = Payload {
-                run: &self.sh.run,
-                due_us,
-            }
-            .text(self.sh.text_bytes);
-            let id = frames::client_msg_id(&self.sh.run, self.plan.index, n);
-            let frame: Utf8Bytes = frames::send_frame(chat, id, text).into();
-            self.pending.insert(
-                n,
-                Pending {
-                    due_us,
-                    chat,
-                    frame: frame.clone(),
-                    resent: false,
-                    resends: 0,
-                    timed_out: false,
-                },
-            );
-            self.sh.live.sent.fetch_add(1, Ordering::Relaxed);
-            self.sh.live.inflight.fetch_add(1, Ordering::Relaxed);
-            ws.feed(Message::Text(frame))
-                .await
-                .map_err(|_| "socket_closed".to_string())?;
-            wrote = true;
-        }
-        if wrote {
-            ws.flush().await.map_err(|_| "socket_closed".to_string())?;
-        }
-        Ok(())
-    }
-
-    /// Resends set-aside sends, up to the in-flight limit.
-    async fn send_set_aside(&mut self, ws: &mut Ws) -> Result<(), String> {
-        let mut wrote = false;
-        while self.pending.len() < self.sh.max_inflight {
-            let Some((n, mut p)) = self.set_aside.pop() else {
-                break;
-            };
-            p.resent = true;
-            p.resends += 1;
-            let frame = p.frame.clone();
-            self.pending.insert(n, p);
-            ws.feed(Message::Text(frame))
-                .await
-                .map_err(|_| "socket_closed".to_string())?;
-            wrote = true;
-        }
-        if wrote {
-            ws.flush().await.map_err(|_| "socket_closed".to_string())?;
-        }
-        Ok(())
-    }
-
-    async fn send_resends(&mut self, ws: &mut Ws) -> Result<(), String> {
-        if self.resend.is_empty() {
-            return Ok(());
-        }
-        for frame in self.resend.drain(..) {
-            ws.feed(Message::Text(frame))
-                .await
-                .map_err(|_| "socket_closed".to_string())?;
-        }
-        ws.flush().await.map_err(|_| "socket_closed".to_string())
     }
 
     fn enter(&mut self, p: Phase) {
@@ -508,137 +422,15 @@ impl Conn {
         self.check_complete();
     }
 
+    /// Counts a failure by code.
     fn error(&mut self, code: &str) {
         stats::count(&mut self.report.errors, code);
         self.sh.live.errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether `now` (µs after the start) is in the measured window.
     fn in_window(&self, now: u64) -> bool {
         now >= self.window.0 && now <= self.window.1
-    }
-
-    fn on_frame(&mut self, f: Incoming) {
-        match &*f.ty {
-            "message" => {
-                if let Some(m) = f.msg() {
-                    self.on_message(m.chat_id, m.seq, &m.text);
-                }
-            }
-            "ack" => {
-                let n = f.client_msg_id.as_deref().and_then(frames::msg_number);
-                let seq = f.msg().map(|m| m.seq);
-                self.on_ack(n, seq, f.duplicate);
-            }
-            "rejected" | "error" => {
-                let code = f.code.as_deref().unwrap_or("error").to_string();
-                self.error(&code);
-                let key = f.client_msg_id.as_deref().or(f.reference.as_deref());
-                let Some(n) = key.and_then(frames::msg_number) else {
-                    return;
-                };
-                // The outcome of a timed-out send is unknown: resend it with the
-                // same key to learn it, as the protocol says; while sending on
-                // schedule, only later (see `set_aside`).
-                if code == "timeout"
-                    && let Some(mut p) = self.pending.remove(&n)
-                {
-                    p.timed_out = true;
-                    if matches!(self.phase, Phase::Send { .. }) {
-                        if self.set_aside.len() < MAX_SET_ASIDE {
-                            self.set_aside.push((n, p));
-                        } else {
-                            self.report.unanswered += 1;
-                            self.sh.live.inflight.fetch_sub(1, Ordering::Relaxed);
-                        }
-                    } else if p.resends < MAX_RESENDS {
-                        p.resends += 1;
-                        p.resent = true;
-                        self.resend.push(p.frame.clone());
-                        self.pending.insert(n, p);
-                    } else {
-                        self.report.unanswered += 1;
-                        self.sh.live.inflight.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    return;
-                }
-                if self.pending.remove(&n).is_some() {
-                    self.sh.live.inflight.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_message(&mut self, chat: ChatId, seq: u64, text: &str) {
-        self.sh.live.delivered.fetch_add(1, Ordering::Relaxed);
-        let Some(stream) = self.streams.get_mut(&chat) else {
-            self.report.tally.unexpected += 1;
-            return;
-        };
-        if stream.on_seq(seq) == Verdict::Duplicate {
-            return;
-        }
-        let Some(now) = self.now_us() else {
-            return;
-        };
-        if let Some(p) = Payload::parse(text).filter(|p| p.run == self.sh.run) {
-            let measured = p.due_us >= self.window.0;
-            self.samples
-                .delivery(now.saturating_sub(p.due_us), measured, &self.sh.hists);
-        }
-        if self.in_window(now) {
-            self.report.delivered_in_window += 1;
-        }
-    }
-
-    fn on_ack(&mut self, n: Option<u64>, seq: Option<u64>, duplicate: bool) {
-        let Some(p) = n.and_then(|n| self.pending.remove(&n)) else {
-            self.error("unknown_ack");
-            return;
-        };
-        self.sh.live.inflight.fetch_sub(1, Ordering::Relaxed);
-        if duplicate && !p.resent {
-            self.error("unexpected_duplicate_ack");
-        }
-        if let Some(seq) = seq {
-            let m = self.report.max_acked.entry(p.chat).or_default();
-            *m = (*m).max(seq);
-        }
-        self.sh.live.acked.fetch_add(1, Ordering::Relaxed);
-        let Some(now) = self.now_us() else {
-            return;
-        };
-        if p.timed_out {
-            return;
-        }
-        let measured = p.due_us >= self.window.0;
-        self.samples
-            .ack(now.saturating_sub(p.due_us), measured, &self.sh.hists);
-        if self.in_window(now) {
-            self.report.acked_in_window += 1;
-        }
-    }
-
-    fn check_complete(&mut self) {
-        if self.complete {
-            return;
-        }
-        let Some((last_seq, round)) = &self.expected else {
-            return;
-        };
-        let done = self.pending.is_empty()
-            && self.set_aside.is_empty()
-            && self.streams.iter().all(|(chat, s)| {
-                let last = last_seq.get(chat).copied().unwrap_or(s.resume_from());
-                s.complete(last)
-            });
-        if done {
-            self.complete = true;
-            let mut inc = self.sh.incomplete.lock().unwrap_or_else(|p| p.into_inner());
-            if inc.0 == *round {
-                inc.1 = inc.1.saturating_sub(1);
-            }
-        }
     }
 
     /// Reconnects and resumes every chat from its highest seq, then resends
