@@ -156,21 +156,34 @@ impl KafkaLog {
         {
             return Ok(*n);
         }
-        let producer = self.producer.clone();
-        let t = topic.to_string();
-        let n = tokio::task::spawn_blocking(move || {
-            let md = producer
-                .client()
-                .fetch_metadata(Some(&t), Duration::from_secs(10))
-                .map_err(unavailable)?;
-            md.topics()
-                .first()
-                .map(|t| t.partitions().len() as u32)
-                .filter(|n| *n > 0)
-                .ok_or_else(|| unavailable(format!("topic {t} has no partitions")))
-        })
-        .await
-        .map_err(unavailable)??;
+        // A topic just created (or a broker just started) may not show its
+        // partitions in the metadata yet: ask again for a while.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let n = loop {
+            let producer = self.producer.clone();
+            let t = topic.to_string();
+            let r = tokio::task::spawn_blocking(move || {
+                let md = producer
+                    .client()
+                    .fetch_metadata(Some(&t), Duration::from_secs(10))
+                    .map_err(unavailable)?;
+                md.topics()
+                    .first()
+                    .map(|t| t.partitions().len() as u32)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| unavailable(format!("topic {t} has no partitions")))
+            })
+            .await
+            .map_err(unavailable)?;
+            match r {
+                Ok(n) => break n,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "topic metadata not ready; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
