@@ -138,6 +138,11 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
                         failures.lock().unwrap().push(code);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
+                    // A send the client gave up on is not acknowledged: allowed,
+                    // counted, and resent under a new key like any failed send.
+                    Err(e) if e.is_timeout() => {
+                        failures.lock().unwrap().push("client_timeout".into());
+                    }
                     Err(e) => panic!("the gateway stayed up, yet: {e}"),
                 }
                 k += 1;
