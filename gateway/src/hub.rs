@@ -136,11 +136,6 @@ impl Hub {
         lock(&self.pending).remove(&request);
     }
 
-    /// Requests awaiting an outcome.
-    pub fn pending_replies(&self) -> usize {
-        lock(&self.pending).len()
-    }
-
     /// Routes one pub/sub message.
     pub fn dispatch(&self, channel: &str, env: Envelope) {
         if env.kind == PubKind::Reply {
