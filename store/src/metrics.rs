@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
     // A second registration (two stores in one test process) is harmless: the
@@ -33,6 +33,32 @@ pub static APPLY_MUTATIONS: LazyLock<Histogram> = LazyLock::new(|| {
                 .buckets(prometheus::exponential_buckets(1.0, 2.0, 14).unwrap_or_default()),
         )
         .expect("valid histogram"),
+    )
+});
+
+/// Seconds per background WAL checkpoint (SQLite).
+pub static CHECKPOINT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "store_wal_checkpoint_seconds",
+                "Time of one background WAL checkpoint (SQLite)",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+        )
+        .expect("valid histogram"),
+    )
+});
+
+/// Frames in the WAL at the last checkpoint (SQLite); it restarts from zero
+/// once every frame is copied and no reader needs them.
+pub static WAL_FRAMES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "store_wal_frames",
+            "Frames in the SQLite WAL at the last background checkpoint",
+        )
+        .expect("valid gauge"),
     )
 });
 

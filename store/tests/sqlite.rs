@@ -16,3 +16,67 @@ async fn sqlite_store_satisfies_the_contract() {
         .unwrap();
     conformance::check(&store, 2_000).await;
 }
+
+/// The writer does not checkpoint on its commit path; the background
+/// checkpointer does, so the WAL restarts from its beginning instead of growing.
+#[tokio::test]
+async fn the_wal_is_checkpointed_in_the_background() {
+    use chat_core::model::{Chat, ChatKind};
+    use chat_core::ports::{Mutation, Store};
+    use chat_core::{ChatId, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("t.db")))
+        .await
+        .unwrap();
+    let chats: Vec<ChatId> = (1..=200).map(ChatId).collect();
+    let batch: Vec<Mutation> = chats
+        .iter()
+        .map(|&id| {
+            Mutation::InsertChat(Chat {
+                id,
+                kind: ChatKind::Group,
+                title: "wal".into(),
+                created_by: UserId(1),
+                created_at: 1,
+                last_seq: 0,
+                last_pts: 0,
+                member_count: 1,
+                last_message: None,
+            })
+        })
+        .collect();
+    store.apply(&batch).await.unwrap();
+    let wal = dir.path().join("t.db-wal");
+    let mut pts = 0;
+    let mut sizes = Vec::new();
+    for _round in 0..4 {
+        // Every round appends the same amount: 100 commits rewriting the chats.
+        for _ in 0..100 {
+            pts += 1;
+            let batch: Vec<Mutation> = chats
+                .iter()
+                .map(|&chat_id| Mutation::ChatCounters {
+                    chat_id,
+                    last_seq: pts,
+                    last_pts: pts,
+                    member_count: 1,
+                    last_message: None,
+                })
+                .collect();
+            store.apply(&batch).await.unwrap();
+        }
+        sizes.push(std::fs::metadata(&wal).unwrap().len());
+        // Longer than the checkpointer's period.
+        tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    }
+    assert!(sizes[0] > 100 * 4096, "the rounds wrote little: {sizes:?}");
+    // Without checkpoints the WAL would be four rounds long; it restarts instead.
+    assert!(
+        sizes[3] < sizes[0] * 2,
+        "the WAL kept growing, it was not checkpointed: {sizes:?}"
+    );
+    let stored = store.chats(&chats[..1]).await.unwrap();
+    assert_eq!(stored[0].last_seq, pts);
+    store.close().await;
+}
