@@ -20,7 +20,7 @@ use chat_core::wire::{
 };
 use chat_core::{ChatId, Code, MessageId, UserId, now_ms};
 use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{Notify, mpsc};
 
 use crate::commands::Pending;
@@ -105,11 +105,11 @@ struct Conn {
     subs: HashMap<ChatId, ChatSub>,
     /// Commands awaiting their outcome, each resolving to the frame to send.
     replies: FuturesUnordered<Reply>,
-    /// Writes are buffered (a burst is being delivered) rather than flushed.
-    coalescing: bool,
+    /// Frames were queued since the last flush.
+    unflushed: bool,
 }
 
-/// Most queued events written before one flush.
+/// Most ready items (events, outcomes) written before one flush.
 const BURST: usize = 64;
 
 /// One socket operation, bounded by the write timeout and abandoned when the
@@ -178,7 +178,7 @@ impl Conn {
             },
             subs: HashMap::new(),
             replies: FuturesUnordered::new(),
-            coalescing: false,
+            unflushed: false,
             st,
         };
         metrics::CONNECTIONS.inc();
@@ -231,7 +231,11 @@ impl Conn {
             user_id: self.user,
             gateway: self.st.cfg.instance_id.clone(),
         });
-        if let Err(stop) = self.write(ready).await {
+        let sent = match self.write(ready).await {
+            Ok(()) => self.settle(rx).await,
+            failed => failed,
+        };
+        if let Err(stop) = sent {
             return match stop {
                 Stop::Gone => End::Gone,
                 Stop::Slow => slow_close(),
@@ -243,7 +247,7 @@ impl Conn {
                 _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
                 _ = slow.notified() => return slow_close(),
                 Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
-                Some(env) = rx.recv() => self.deliver_burst(env, rx).await,
+                Some(env) = rx.recv() => self.deliver(env).await,
                 msg = stream.next() => match msg {
                     None => return End::Gone,
                     Some(Err(e)) => {
@@ -257,6 +261,10 @@ impl Conn {
                     Some(Ok(WsMessage::Close(_))) => return End::Gone,
                     Some(Ok(_)) => Ok(()),
                 },
+            };
+            let step = match step {
+                Ok(()) => self.settle(rx).await,
+                failed => failed,
             };
             match step {
                 Ok(()) => {}
@@ -274,19 +282,25 @@ impl Conn {
         }
     }
 
-    /// Sends one text frame, bounded in time: a client that does not read is slow.
+    /// Queues one text frame in the connection's write buffer; [`Conn::settle`]
+    /// flushes. Bounded in time: a client that does not read is slow.
     async fn write(&mut self, json: Bytes) -> Result<(), Stop> {
         let text = Utf8Bytes::try_from(json).map_err(|_| Stop::Gone)?;
         let msg = WsMessage::Text(text);
-        let r = if self.coalescing {
-            // Part of a burst: buffered, flushed once at its end.
-            let slow = self.txq.slow.clone();
-            let timeout = self.st.cfg.write_timeout;
-            io(self.sink.feed(msg), &slow, timeout).await
-        } else {
-            let slow = self.txq.slow.clone();
-            let timeout = self.st.cfg.write_timeout;
-            io(self.sink.send(msg), &slow, timeout).await
+        self.unflushed = true;
+        // Fast path, no timer: the buffer has room (it writes to the socket only
+        // once it holds more than the write buffer size).
+        let ready =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(self.sink.poll_ready_unpin(cx))).await;
+        let r = match ready {
+            std::task::Poll::Ready(Ok(())) => {
+                self.sink.start_send_unpin(msg).map_err(|_| Stop::Gone)
+            }
+            std::task::Poll::Ready(Err(_)) => Err(Stop::Gone),
+            std::task::Poll::Pending => {
+                let slow = self.txq.slow.clone();
+                io(self.sink.feed(msg), &slow, self.st.cfg.write_timeout).await
+            }
         };
         if r.is_ok() {
             metrics::DELIVERIES.inc();
@@ -294,24 +308,37 @@ impl Conn {
         r
     }
 
-    /// Delivers a burst of queued events with one flush.
-    async fn deliver_burst(
-        &mut self,
-        first: Envelope,
-        rx: &mut mpsc::Receiver<Envelope>,
-    ) -> Result<(), Stop> {
-        self.coalescing = true;
-        let mut r = self.deliver(first).await;
-        let mut n = 1;
-        while r.is_ok() && n < BURST {
-            match rx.try_recv() {
-                Ok(env) => r = self.deliver(env).await,
-                Err(_) => break,
+    /// Writes out everything that is ready now (queued events, finished
+    /// commands) and flushes once: a burst of events and a command's ack leave
+    /// in one socket write instead of one each.
+    async fn settle(&mut self, rx: &mut mpsc::Receiver<Envelope>) -> Result<(), Stop> {
+        let mut yielded = false;
+        for _ in 0..BURST {
+            let mut progressed = false;
+            if let Ok(env) = rx.try_recv() {
+                self.deliver(env).await?;
+                progressed = true;
             }
-            n += 1;
+            if !self.replies.is_empty()
+                && let Some(Some(frame)) = self.replies.next().now_or_never()
+            {
+                self.write(frame).await?;
+                progressed = true;
+            }
+            if !progressed {
+                if yielded || !self.unflushed {
+                    break;
+                }
+                // Once: let the tasks about to hand this connection more (the
+                // hub's dispatcher, a command's outcome) run before the flush.
+                tokio::task::yield_now().await;
+                yielded = true;
+            }
         }
-        self.coalescing = false;
-        r?;
+        if !self.unflushed {
+            return Ok(());
+        }
+        self.unflushed = false;
         let slow = self.txq.slow.clone();
         io(self.sink.flush(), &slow, self.st.cfg.write_timeout).await
     }
