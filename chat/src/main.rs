@@ -1,16 +1,15 @@
 //! `chat`: parses configuration, sets up logging and signals, runs a mode.
 
+mod alloc;
+
 use chat::config::{Cli, Command, StandaloneConfig};
 use std::io::Write;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc: thread-local free lists make the many short-lived buffers of the
-/// delivery path (frames, envelopes, queues) far cheaper than glibc's arenas
-/// (malloc and free were ~13 % of the server's CPU under load).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Split = alloc::Split;
 
 /// glibc raises its mmap threshold each time a large block is freed, after which
 /// blocks of that size come from the heap and stay in the process: argon2's 19 MiB
