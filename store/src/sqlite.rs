@@ -33,6 +33,10 @@ pub struct SqliteConfig {
     /// `synchronous=FULL` fsyncs every commit (survives power loss); `false` uses
     /// NORMAL, which in WAL mode survives a process crash but not power loss.
     pub fsync_every_commit: bool,
+    /// How often the background checkpointer copies the WAL into the database.
+    /// Longer: a page changed many times is copied once, at the price of a
+    /// longer WAL (it restarts after each complete checkpoint).
+    pub checkpoint_every: Duration,
 }
 
 impl SqliteConfig {
@@ -42,6 +46,7 @@ impl SqliteConfig {
             path: path.into(),
             max_connections: 8,
             fsync_every_commit: true,
+            checkpoint_every: Duration::from_secs(5),
         }
     }
 }
@@ -75,6 +80,15 @@ macro_rules! message_columns {
 }
 const CHAT_COLUMNS: &str =
     "id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message";
+/// Messages by idempotency key, the keys as a `VALUES` list between head and
+/// tail. The keys drive the loop (`CROSS JOIN` keeps them outside) and each is
+/// one search of the `messages_client_msg_id` index. (The shorter
+/// `WHERE (chat_id, sender_id, client_msg_id) IN (VALUES …)` scans the whole
+/// table: every writer batch grew slower as history grew.)
+const CLIENT_KEYS_HEAD: &str = concat!("SELECT ", message_columns!(), " FROM (VALUES ");
+const CLIENT_KEYS_TAIL: &str = ") AS k CROSS JOIN messages ON messages.chat_id = k.column1 \
+     AND messages.sender_id = k.column2 AND messages.client_msg_id = k.column3";
+
 /// SQLite's default limit on bound parameters is 32766; stay far below.
 const IN_CHUNK: usize = 500;
 
@@ -135,7 +149,12 @@ impl SqliteStore {
         let writer = Arc::new(tokio::sync::Mutex::new(Some(writer)));
         let ckpt = opts.connect().await.map_err(unavailable("open"))?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(checkpointer(ckpt, Arc::downgrade(&writer), stopped));
+        let task = tokio::spawn(checkpointer(
+            ckpt,
+            cfg.checkpoint_every,
+            Arc::downgrade(&writer),
+            stopped,
+        ));
         Ok(SqliteStore {
             pool,
             writer,
@@ -163,18 +182,16 @@ impl SqliteStore {
     }
 }
 
-/// How often the background checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
 /// Copies committed WAL frames into the database file in the background
 /// (`PASSIVE`: never blocks the writer or readers), so the WAL restarts from its
 /// beginning instead of growing. Ends when the store is closed or dropped.
 async fn checkpointer(
     mut conn: SqliteConnection,
+    every: Duration,
     alive: std::sync::Weak<tokio::sync::Mutex<Option<SqliteConnection>>>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -698,11 +715,7 @@ impl Store for SqliteStore {
     async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(IN_CHUNK / 2) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE (chat_id, sender_id, client_msg_id) IN (VALUES "
-            ));
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(CLIENT_KEYS_HEAD);
             let mut sep = q.separated(", ");
             for (chat, sender, key) in chunk {
                 sep.push("(")
@@ -713,7 +726,7 @@ impl Store for SqliteStore {
                     .push_bind_unseparated(key.clone())
                     .push_unseparated(")");
             }
-            q.push(")");
+            q.push(CLIENT_KEYS_TAIL);
             // Only the writer asks (before a batch): its own connection's cache.
             let mut writer = self.writer.lock().await;
             let conn = writer.as_mut().ok_or_else(closed)?;
@@ -852,5 +865,38 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable("ping"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every statement a writer batch runs per key must search an index: a scan
+    /// costs time proportional to the history, on every batch.
+    #[tokio::test]
+    async fn writer_lookups_search_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("t.db")))
+            .await
+            .unwrap();
+        let lookup = format!("{CLIENT_KEYS_HEAD}(1, 2, 'a'), (3, 4, 'b'){CLIENT_KEYS_TAIL}");
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {lookup}")))
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with("SEARCH messages USING INDEX messages_client_msg_id")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.starts_with("SCAN messages")),
+            "{steps:?}"
+        );
+        store.close().await;
     }
 }
