@@ -62,8 +62,19 @@ pub enum WriterError {
     Log(#[from] LogError),
 }
 
+/// Effects of a persisted batch being produced, and the records they answer.
+type InFlight = (
+    tokio::task::JoinHandle<Result<(), WriterError>>,
+    Vec<Record>,
+);
+
 /// Runs a writer until `shutdown` resolves. The current batch is finished and
 /// committed before returning.
+///
+/// Batches overlap by one stage: batch N is persisted while batch N−1's
+/// effects are still being produced (a Kafka round trip). Batch N's effects
+/// are produced only once N−1's are acknowledged, so effects keep their order,
+/// and offsets are committed only after a batch's effects are in the log.
 pub async fn run(
     cfg: WriterConfig,
     log: Arc<dyn Log>,
@@ -72,6 +83,7 @@ pub async fn run(
 ) -> Result<(), WriterError> {
     let mut consumer = log.consumer(&cfg.commands_topic, &cfg.group).await?;
     let mut states = States::new(cfg.max_chats_in_memory);
+    let mut in_flight: Option<InFlight> = None;
     tokio::pin!(shutdown);
     tracing::info!(group = %cfg.group, topic = %cfg.commands_topic, "writer started");
     loop {
@@ -93,21 +105,51 @@ pub async fn run(
             states.clear();
         }
         if records.is_empty() {
+            finish(&mut in_flight, &mut *consumer).await?;
             continue;
         }
         let started = Instant::now();
-        process(&cfg, &*log, &*store, &mut states, &records).await?;
-        if let Err(e) = consumer.commit(&records).await {
-            // The next commit covers these offsets; a crash before it only means
-            // reprocessing, which is idempotent.
-            tracing::warn!(error = %e, "commit failed");
-        }
+        let n = records.len();
+        let payloads = persist(&cfg, &*store, &mut states, &records).await;
+        finish(&mut in_flight, &mut *consumer).await?;
+        let (log2, topic) = (log.clone(), cfg.events_topic.clone());
+        in_flight = Some((
+            tokio::spawn(async move { produce(&*log2, &topic, payloads).await }),
+            records,
+        ));
         states.trim();
         metrics::CHATS_IN_MEMORY.set(states.len() as i64);
-        metrics::BATCH_SIZE.observe(records.len() as f64);
+        metrics::BATCH_SIZE.observe(n as f64);
         metrics::BATCH_SECONDS.observe(started.elapsed().as_secs_f64());
     }
+    finish(&mut in_flight, &mut *consumer).await?;
     tracing::info!("writer stopped");
+    Ok(())
+}
+
+/// Waits for the batch whose effects are being produced, then commits its
+/// offsets.
+async fn finish(
+    in_flight: &mut Option<InFlight>,
+    consumer: &mut dyn chat_core::ports::Consumer,
+) -> Result<(), WriterError> {
+    let Some((task, records)) = in_flight.take() else {
+        return Ok(());
+    };
+    match task.await {
+        Ok(r) => r?,
+        Err(e) => {
+            // The task panicked or was cancelled: nothing is committed, so the
+            // batch is evaluated again after a restart (idempotently).
+            tracing::error!(error = %e, "producing effects did not finish");
+            return Err(WriterError::Log(LogError::Closed));
+        }
+    }
+    if let Err(e) = consumer.commit(&records).await {
+        // The next commit covers these offsets; a crash before it only means
+        // reprocessing, which is idempotent.
+        tracing::warn!(error = %e, "commit failed");
+    }
     Ok(())
 }
 
@@ -120,6 +162,18 @@ pub async fn process(
     states: &mut States,
     records: &[Record],
 ) -> Result<(), WriterError> {
+    let payloads = persist(cfg, store, states, records).await;
+    produce(log, &cfg.events_topic, payloads).await
+}
+
+/// Evaluates and persists one batch, retrying transient store failures until
+/// they succeed; returns the encoded effects, keyed by chat.
+async fn persist(
+    cfg: &WriterConfig,
+    store: &dyn Store,
+    states: &mut States,
+    records: &[Record],
+) -> Vec<(u64, bytes::Bytes)> {
     let commands: Vec<CommandRecord> = records
         .iter()
         .filter_map(|r| match serde_json::from_slice::<CommandRecord>(&r.payload) {
@@ -166,7 +220,7 @@ pub async fn process(
             }
         }
     };
-    let payloads: Vec<(u64, bytes::Bytes)> = effects
+    effects
         .iter()
         .filter_map(|(chat, e)| match serde_json::to_vec(e) {
             Ok(b) => Some((chat.0, bytes::Bytes::from(b))),
@@ -175,10 +229,18 @@ pub async fn process(
                 None
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Produces a batch's effects, retrying until the log takes them.
+async fn produce(
+    log: &dyn Log,
+    topic: &str,
+    payloads: Vec<(u64, bytes::Bytes)>,
+) -> Result<(), WriterError> {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match log.produce_batch(&cfg.events_topic, payloads.clone()).await {
+        match log.produce_batch(topic, payloads.clone()).await {
             Ok(()) => return Ok(()),
             Err(LogError::Closed) => return Err(LogError::Closed.into()),
             Err(e) => {
