@@ -6,6 +6,21 @@ use redis::cluster_async::ClusterConnection;
 
 use crate::{RedisConfig, unavailable};
 
+/// TCP settings of every Redis connection: Nagle off. The `redis` crate leaves
+/// it on, so a command written while an earlier one is unacknowledged (a
+/// pipeline following a publish) could wait for the peer's delayed ACK.
+pub(crate) fn tcp() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
+/// A single-node client with [`tcp`] settings.
+pub(crate) fn single_client(url: &str) -> Result<redis::Client, chat_core::CacheError> {
+    let info = redis::IntoConnectionInfo::into_connection_info(url)
+        .map_err(unavailable)?
+        .set_tcp_settings(tcp());
+    redis::Client::open(info).map_err(unavailable)
+}
+
 /// A self-reconnecting connection to a single Redis or to a cluster.
 #[derive(Clone)]
 pub(crate) enum Conn {
@@ -55,13 +70,14 @@ impl Conn {
         let nodes = cfg.nodes();
         if nodes.len() > 1 || cfg.cluster {
             let client = ClusterClientBuilder::new(nodes)
+                .tcp_settings(tcp())
                 .build()
                 .map_err(unavailable)?;
             Ok(Conn::Cluster(
                 client.get_async_connection().await.map_err(unavailable)?,
             ))
         } else {
-            let client = redis::Client::open(nodes[0].as_str()).map_err(unavailable)?;
+            let client = single_client(&nodes[0])?;
             Ok(Conn::Single(
                 client.get_connection_manager().await.map_err(unavailable)?,
             ))

@@ -137,11 +137,12 @@ impl PubSub for RedisPubSub {
             let client = ClusterClientBuilder::new(nodes)
                 .use_protocol(ProtocolVersion::RESP3)
                 .push_sender(sender)
+                .tcp_settings(crate::conn::tcp())
                 .build()
                 .map_err(unavailable)?;
             SubConn::Cluster(client.get_async_connection().await.map_err(unavailable)?)
         } else {
-            let client = redis::Client::open(nodes[0].as_str()).map_err(unavailable)?;
+            let client = crate::conn::single_client(&nodes[0])?;
             let cfg = ConnectionManagerConfig::new()
                 .set_push_sender(sender)
                 .set_automatic_resubscription();
