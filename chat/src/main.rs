@@ -1,15 +1,10 @@
 //! `chat`: parses configuration, sets up logging and signals, runs a mode.
 
-mod alloc;
-
 use chat::config::{Cli, Command, StandaloneConfig};
 use std::io::Write;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-#[global_allocator]
-static GLOBAL: alloc::Split = alloc::Split;
 
 /// glibc raises its mmap threshold each time a large block is freed, after which
 /// blocks of that size come from the heap and stay in the process: argon2's 19 MiB
