@@ -23,6 +23,22 @@ pub struct Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed: say whether this role was still running, and
+            // show the end of its log (the temp dir holding it goes next).
+            let state = match self.child.try_wait() {
+                Ok(Some(status)) => format!("had exited: {status}"),
+                Ok(None) => "was running".to_string(),
+                Err(e) => format!("state unknown: {e}"),
+            };
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            eprintln!(
+                "--- {} {state}; last lines of its log:\n{tail}",
+                self.log.display()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
