@@ -17,7 +17,8 @@ fn user(id: u64, name: &str) -> UserRecord {
     }
 }
 
-fn chat(id: ChatId, by: UserId) -> Chat {
+/// A new, empty group chat created by `by` (for tests of a store).
+pub fn chat(id: ChatId, by: UserId) -> Chat {
     Chat {
         id,
         kind: ChatKind::Group,

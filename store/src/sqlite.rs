@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Message, User, UserRecord};
 use chat_core::ports::{ClientKey, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId};
-use std::sync::Arc;
-
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -718,6 +717,9 @@ impl Store for SqliteStore {
 
     async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
         let mut out = Vec::new();
+        // Only the writer asks (before a batch): its own connection's cache.
+        let mut writer = self.writer.lock().await;
+        let conn = writer.as_mut().ok_or_else(closed)?;
         for chunk in keys.chunks(IN_CHUNK / 2) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(CLIENT_KEYS_HEAD);
             let mut sep = q.separated(", ");
@@ -731,9 +733,6 @@ impl Store for SqliteStore {
                     .push_unseparated(")");
             }
             q.push(CLIENT_KEYS_TAIL);
-            // Only the writer asks (before a batch): its own connection's cache.
-            let mut writer = self.writer.lock().await;
-            let conn = writer.as_mut().ok_or_else(closed)?;
             let rows = q
                 .build()
                 .fetch_all(&mut *conn)

@@ -21,7 +21,6 @@ async fn sqlite_store_satisfies_the_contract() {
 /// checkpointer does, so the WAL restarts from its beginning instead of growing.
 #[tokio::test]
 async fn the_wal_is_checkpointed_in_the_background() {
-    use chat_core::model::{Chat, ChatKind};
     use chat_core::ports::{Mutation, Store};
     use chat_core::{ChatId, UserId};
 
@@ -32,19 +31,7 @@ async fn the_wal_is_checkpointed_in_the_background() {
     let chats: Vec<ChatId> = (1..=200).map(ChatId).collect();
     let batch: Vec<Mutation> = chats
         .iter()
-        .map(|&id| {
-            Mutation::InsertChat(Chat {
-                id,
-                kind: ChatKind::Group,
-                title: "wal".into(),
-                created_by: UserId(1),
-                created_at: 1,
-                last_seq: 0,
-                last_pts: 0,
-                member_count: 1,
-                last_message: None,
-            })
-        })
+        .map(|&id| Mutation::InsertChat(conformance::chat(id, UserId(1))))
         .collect();
     store.apply(&batch).await.unwrap();
     let wal = dir.path().join("t.db-wal");

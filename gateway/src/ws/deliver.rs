@@ -104,12 +104,9 @@ impl Conn {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "history read failed during replay");
-                    let f = error_frame(
-                        Code::Unavailable,
-                        "history is unavailable; resubscribe with since_seq",
-                        None,
-                    );
-                    return self.write(f).await;
+                    return self
+                        .unavailable("history is unavailable; resubscribe with since_seq")
+                        .await;
                 }
             };
             if page.is_empty() {
@@ -120,10 +117,7 @@ impl Conn {
                     return Ok(());
                 }
                 let seq = m.seq;
-                let json = serde_json::to_vec(&Event::Message { message: m })
-                    .map(Bytes::from)
-                    .unwrap_or_default();
-                self.write(json).await?;
+                self.write(message_frame(m)).await?;
                 from = seq;
                 if let Some(sub) = self.subs.get_mut(&chat) {
                     sub.delivered = sub.delivered.max(seq);
@@ -151,12 +145,9 @@ impl Conn {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "change stream read failed during resume");
-                    let f = error_frame(
-                        Code::Unavailable,
-                        "changes are unavailable; resubscribe with since_pts",
-                        None,
-                    );
-                    return self.write(f).await;
+                    return self
+                        .unavailable("changes are unavailable; resubscribe with since_pts")
+                        .await;
                 }
             };
             let full = page.len() as u32 == REPLAY_PAGE;
@@ -164,10 +155,7 @@ impl Conn {
                 pts = change.pts();
                 match change {
                     Change::Message(m) if m.seq <= held => {
-                        let json = serde_json::to_vec(&Event::Message { message: m })
-                            .map(Bytes::from)
-                            .unwrap_or_default();
-                        self.write(json).await?;
+                        self.write(message_frame(m)).await?;
                     }
                     Change::Message(_) => {}
                     Change::Event { json, .. } => self.write(Bytes::from(json)).await?,
@@ -178,4 +166,16 @@ impl Conn {
             }
         }
     }
+
+    /// Tells the client a store read failed and how to resume.
+    async fn unavailable(&mut self, how: &'static str) -> Result<(), Stop> {
+        self.write(error_frame(Code::Unavailable, how, None)).await
+    }
+}
+
+/// A stored message as the `message` event frame.
+fn message_frame(message: chat_core::model::Message) -> Bytes {
+    serde_json::to_vec(&Event::Message { message })
+        .map(Bytes::from)
+        .unwrap_or_default()
 }
