@@ -52,6 +52,22 @@ pub struct ClusterArgs {
     /// slow heartbeat answers cause needless rebalances).
     #[arg(long, env = "CHAT_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 15_000)]
     pub kafka_session_timeout_ms: u64,
+    /// Kafka producer linger in milliseconds: how long a record waits to share a
+    /// request with others (librdkafka sends one request per partition).
+    #[arg(long, env = "CHAT_KAFKA_LINGER_MS", default_value_t = 5)]
+    pub kafka_linger_ms: u32,
+    /// Longest time in milliseconds the broker holds a consumer's fetch to
+    /// gather more records (answers early once 64 KiB are ready).
+    #[arg(long, env = "CHAT_KAFKA_FETCH_WAIT_MS", default_value_t = 5)]
+    pub kafka_fetch_wait_ms: u64,
+    /// How often in milliseconds the writer and fanout commit their consumed
+    /// offsets (also on rebalance and shutdown); a crash replays at most this much.
+    #[arg(long, env = "CHAT_KAFKA_COMMIT_INTERVAL_MS", default_value_t = 1000)]
+    pub kafka_commit_interval_ms: u64,
+    /// Extra librdkafka properties, `key=value,key=value`, applied last to
+    /// every producer and consumer (e.g. `compression.type=zstd`).
+    #[arg(long, env = "CHAT_KAFKA_OPTIONS", default_value = "", value_parser = parse_kafka_options)]
+    pub kafka_options: KafkaOptions,
     /// Replication factor of the topics, when this process creates them.
     #[arg(long, env = "CHAT_TOPIC_REPLICATION", default_value_t = 1)]
     pub topic_replication: i32,
@@ -318,4 +334,21 @@ impl StandaloneConfig {
         }
         Ok(())
     }
+}
+
+/// Parsed `--kafka-options`.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaOptions(pub Vec<(String, String)>);
+
+fn parse_kafka_options(s: &str) -> Result<KafkaOptions, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                out.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => return Err(format!("`{item}` is not key=value")),
+        }
+    }
+    Ok(KafkaOptions(out))
 }

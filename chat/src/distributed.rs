@@ -30,6 +30,10 @@ async fn kafka(c: &ClusterArgs, client: &str) -> anyhow::Result<KafkaLog> {
     k.replication = c.topic_replication;
     k.session_timeout = Duration::from_millis(c.kafka_session_timeout_ms.max(1000));
     k.client_id = client.to_string();
+    k.linger_ms = c.kafka_linger_ms;
+    k.fetch_wait = Duration::from_millis(c.kafka_fetch_wait_ms.max(1));
+    k.commit_interval = Duration::from_millis(c.kafka_commit_interval_ms.max(1));
+    k.extra = c.kafka_options.0.clone();
     KafkaLog::connect(k, &[&c.commands_topic, &c.events_topic])
         .await
         .context("connecting to Kafka")

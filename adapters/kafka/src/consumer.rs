@@ -118,11 +118,10 @@ impl Consumer for KafkaConsumer {
             tpl.add_partition_offset(&self.topic, p as i32, Offset::Offset(o as i64))
                 .map_err(unavailable)?;
         }
-        // Asynchronous: a commit lost to a crash only means reprocessing, and every
-        // effect downstream is idempotent.
-        self.consumer
-            .commit(&tpl, CommitMode::Async)
-            .map_err(unavailable)
+        // Stored, committed by librdkafka within `commit_interval` (one request
+        // per interval, not per batch): a commit lost to a crash only means
+        // reprocessing, and every effect downstream is idempotent.
+        self.consumer.store_offsets(&tpl).map_err(unavailable)
     }
 
     fn take_revoked(&mut self) -> Vec<u32> {

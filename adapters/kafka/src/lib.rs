@@ -3,9 +3,14 @@
 //! - Producer: idempotent, `acks=all`, records keyed by chat id and sent to the
 //!   partition `chat_core::partition_for(key, n)` (FNV-1a, the same rule as the
 //!   in-process log), so placement does not depend on librdkafka's partitioner.
-//! - Consumer: a consumer group member with manual commits after the effects,
-//!   rebalances reported through [`Consumer::take_revoked`], and consumer lag
-//!   exported as `log_consumer_lag`.
+//! - Consumer: a consumer group member whose offsets are stored after the
+//!   effects and committed by librdkafka every `commit_interval` (and on
+//!   revocation and close), rebalances reported through
+//!   [`Consumer::take_revoked`], and consumer lag exported as `log_consumer_lag`.
+//! - Request economy: the broker's cost is per request, and librdkafka sends one
+//!   produce request per partition, so `linger_ms` (producer) and `fetch_wait`
+//!   (consumer: the broker holds a fetch until that long has passed or
+//!   `fetch_min_bytes` are ready) bound the request rates under load.
 //! - Topics are created at start-up when absent.
 //!
 //! Architecture invariant: rdkafka is used here and nowhere else.
@@ -41,6 +46,13 @@ pub struct KafkaConfig {
     pub replication: i32,
     /// Producer linger: how long to wait to fill a batch.
     pub linger_ms: u32,
+    /// Consumer: longest time the broker holds a fetch to gather `fetch_min_bytes`.
+    pub fetch_wait: Duration,
+    /// Consumer: bytes the broker waits for before answering a fetch early.
+    pub fetch_min_bytes: u32,
+    /// Consumer: how often stored offsets are committed (also on revocation
+    /// and close). A crash replays at most this much, deduplicated downstream.
+    pub commit_interval: Duration,
     /// How long a produce may take (queueing, retries, `acks=all`) before it fails.
     pub produce_timeout: Duration,
     /// Consumer session timeout: how soon a dead member's partitions move.
@@ -58,7 +70,10 @@ impl KafkaConfig {
             brokers: brokers.into(),
             partitions: 8,
             replication: 1,
-            linger_ms: 2,
+            linger_ms: 5,
+            fetch_wait: Duration::from_millis(5),
+            fetch_min_bytes: 64 * 1024,
+            commit_interval: Duration::from_secs(1),
             produce_timeout: Duration::from_secs(10),
             session_timeout: Duration::from_secs(15),
             client_id: "chat".into(),
@@ -267,7 +282,14 @@ impl Log for KafkaLog {
     async fn consumer(&self, topic: &str, group: &str) -> Result<Box<dyn Consumer>, LogError> {
         let mut c = self.cfg.client();
         c.set("group.id", group)
-            .set("enable.auto.commit", "false")
+            // Offsets are stored by `commit` after the effects; librdkafka
+            // commits the stored ones every interval, on revocation and on close.
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.commit.interval.ms",
+                self.cfg.commit_interval.as_millis().max(1).to_string(),
+            )
             .set("auto.offset.reset", "earliest")
             .set(
                 "session.timeout.ms",
@@ -279,7 +301,14 @@ impl Log for KafkaLog {
                     .max(100)
                     .to_string(),
             )
-            .set("fetch.wait.max.ms", "10");
+            .set(
+                "fetch.wait.max.ms",
+                self.cfg.fetch_wait.as_millis().max(1).to_string(),
+            )
+            .set(
+                "fetch.min.bytes",
+                self.cfg.fetch_min_bytes.max(1).to_string(),
+            );
         for (k, v) in &self.cfg.extra {
             c.set(k, v);
         }
