@@ -301,6 +301,71 @@ pub async fn check(store: &dyn Store, base: u64) {
         (5, 7, 2)
     );
 
+    // Runs of counters and cursors over several chats (one statement each on
+    // MariaDB): a first row without a last message and a long one after it, a
+    // stale counter, a cursor key twice and a cursor that would go back.
+    let c2 = ChatId(base + 20);
+    store
+        .apply(&[
+            Mutation::InsertChat(chat(c2, a)),
+            Mutation::PutMembership {
+                user_id: a,
+                chat_id: c2,
+                role: Role::Member,
+            },
+        ])
+        .await
+        .expect("second chat");
+    let mut long = msg(c2, 1, a, "long");
+    long.text = "é".repeat(3000);
+    let runs = vec![
+        Mutation::InsertMessage(long.clone()),
+        Mutation::ChatCounters {
+            chat_id: c,
+            last_seq: 5,
+            last_pts: 7,
+            member_count: 3,
+            last_message: None,
+        },
+        Mutation::ChatCounters {
+            chat_id: c2,
+            last_seq: 1,
+            last_pts: 1,
+            member_count: 2,
+            last_message: Some(LastMessage::of(&long)),
+        },
+        Mutation::AdvanceCursor {
+            user_id: a,
+            chat_id: c2,
+            seq: 1,
+        },
+        Mutation::AdvanceCursor {
+            user_id: a,
+            chat_id: c,
+            seq: 4,
+        },
+        Mutation::AdvanceCursor {
+            user_id: a,
+            chat_id: c2,
+            seq: 0,
+        },
+    ];
+    store.apply(&runs).await.expect("runs");
+    let now = store.chats(&[c, c2]).await.expect("chats");
+    let of = |id: ChatId| now.iter().find(|x| x.id == id).expect("chat");
+    assert_eq!(
+        (of(c).last_pts, of(c).member_count),
+        (7, 2),
+        "a counter update that is not newer changes nothing"
+    );
+    assert_eq!(
+        (of(c2).last_seq, of(c2).last_pts, &of(c2).last_message),
+        (1, 1, &Some(LastMessage::of(&long)))
+    );
+    let ms = store.memberships(a).await.expect("memberships");
+    let read = |id: ChatId| ms.iter().find(|m| m.chat_id == id).map(|m| m.read_seq);
+    assert_eq!((read(c), read(c2)), (Some(5), Some(1)));
+
     // The change stream: messages by their latest change, and recorded events.
     let ev = Mutation::RecordChange {
         chat_id: c,

@@ -6,6 +6,7 @@
 //! shards are not atomic across them, so every mutation is idempotent and the
 //! writer retries the whole batch until every shard has it.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -280,16 +281,12 @@ async fn insert_messages(
     Ok(())
 }
 
-async fn apply_one(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), StoreError> {
-    if let Mutation::InsertMessage(msg) = m {
-        return insert_messages(tx, &[msg]).await;
-    }
-    apply_sql(tx, m).await.map_err(unavailable("apply"))
-}
-
 async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), sqlx::Error> {
     match m {
-        Mutation::InsertMessage(_) => {}
+        // Batched in `apply_shard`.
+        Mutation::InsertMessage(_)
+        | Mutation::ChatCounters { .. }
+        | Mutation::AdvanceCursor { .. } => {}
         Mutation::InsertChat(c) => {
             let last = c
                 .last_message
@@ -374,28 +371,6 @@ async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), s
                 .execute(&mut *tx)
                 .await?;
         }
-        Mutation::ChatCounters {
-            chat_id,
-            last_seq,
-            last_pts,
-            member_count,
-            last_message,
-        } => {
-            let last = last_message
-                .as_ref()
-                .map(|l| serde_json::to_string(l).unwrap_or_default());
-            sqlx::query(
-                "UPDATE chats SET last_seq = ?, last_pts = ?, member_count = ?, last_message = ? WHERE id = ? AND last_pts < ?",
-            )
-            .bind(*last_seq as i64)
-            .bind(*last_pts as i64)
-            .bind(i64::from(*member_count))
-            .bind(last)
-            .bind(to_sql(chat_id.0))
-            .bind(*last_pts as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
         Mutation::RecordChange {
             chat_id,
             pts,
@@ -408,37 +383,160 @@ async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), s
                 .execute(&mut *tx)
                 .await?;
         }
-        Mutation::AdvanceCursor {
-            user_id,
-            chat_id,
-            seq,
-        } => {
-            sqlx::query("UPDATE memberships SET read_seq = GREATEST(read_seq, ?) WHERE user_id = ? AND chat_id = ?")
-                .bind(*seq as i64)
-                .bind(to_sql(user_id.0))
-                .bind(to_sql(chat_id.0))
-                .execute(&mut *tx)
-                .await?;
-        }
     }
     Ok(())
 }
 
-/// One shard's part of a batch, in one transaction.
+/// Advances read cursors, one statement per chunk: `UPDATE … JOIN` a derived
+/// table of `(user, chat, seq)` rows. A key listed twice keeps its highest seq
+/// (an `UPDATE … JOIN` changes each row at most once).
+async fn advance_cursors(
+    tx: &mut sqlx::MySqlConnection,
+    rows: &[(UserId, ChatId, u64)],
+) -> Result<(), sqlx::Error> {
+    let mut max: HashMap<(UserId, ChatId), u64> = HashMap::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for &(u, c, seq) in rows {
+        let e = max.entry((u, c)).or_insert_with(|| {
+            keys.push((u, c));
+            0
+        });
+        *e = (*e).max(seq);
+    }
+    for chunk in keys.chunks(INSERT_CHUNK) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new("UPDATE memberships m JOIN (");
+        for (i, k) in chunk.iter().enumerate() {
+            let (u, c) = (to_sql(k.0.0), to_sql(k.1.0));
+            let seq = max[k] as i64;
+            if i == 0 {
+                q.push("SELECT ").push_bind(u).push(" AS u, ").push_bind(c);
+                q.push(" AS c, ").push_bind(seq).push(" AS s");
+            } else {
+                q.push(" UNION ALL SELECT ")
+                    .push_bind(u)
+                    .push(", ")
+                    .push_bind(c);
+                q.push(", ").push_bind(seq);
+            }
+        }
+        q.push(
+            ") v ON m.user_id = v.u AND m.chat_id = v.c SET m.read_seq = GREATEST(m.read_seq, v.s)",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Counters of a run of chats, one statement per chunk (`UPDATE … JOIN`, as
+/// above). Each row changes only if its `last_pts` grows, so a chat listed
+/// twice keeps the later state.
+async fn update_counters(
+    tx: &mut sqlx::MySqlConnection,
+    rows: &[&Mutation],
+) -> Result<(), sqlx::Error> {
+    let mut latest: HashMap<ChatId, &Mutation> = HashMap::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for m in rows {
+        if let Mutation::ChatCounters {
+            chat_id, last_pts, ..
+        } = m
+        {
+            match latest.get(chat_id) {
+                None => keys.push(*chat_id),
+                Some(Mutation::ChatCounters { last_pts: had, .. }) if had >= last_pts => continue,
+                Some(_) => {}
+            }
+            latest.insert(*chat_id, m);
+        }
+    }
+    for chunk in keys.chunks(INSERT_CHUNK) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new("UPDATE chats c JOIN (");
+        for (i, k) in chunk.iter().enumerate() {
+            let Some(Mutation::ChatCounters {
+                chat_id,
+                last_seq,
+                last_pts,
+                member_count,
+                last_message,
+            }) = latest.get(k).copied()
+            else {
+                continue;
+            };
+            let last = last_message
+                .as_ref()
+                .map(|l| serde_json::to_string(l).unwrap_or_default());
+            q.push(if i == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            });
+            q.push_bind(to_sql(chat_id.0));
+            q.push(if i == 0 { " AS id, " } else { ", " });
+            q.push_bind(*last_seq as i64);
+            q.push(if i == 0 { " AS ls, " } else { ", " });
+            q.push_bind(*last_pts as i64);
+            q.push(if i == 0 { " AS lp, " } else { ", " });
+            q.push_bind(i64::from(*member_count));
+            q.push(if i == 0 { " AS mc, " } else { ", " });
+            q.push_bind(last);
+            if i == 0 {
+                q.push(" AS lm");
+            }
+        }
+        q.push(
+            ") v ON c.id = v.id SET c.last_seq = v.ls, c.member_count = v.mc, \
+             c.last_message = v.lm, c.last_pts = v.lp WHERE c.last_pts < v.lp",
+        );
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// One shard's part of a batch, in one transaction. Consecutive mutations of
+/// one kind that commute (message inserts, cursor advances, counter updates:
+/// what a batch of sends is made of) go as one statement each, so a batch costs
+/// a handful of round trips, not a few per message; the rest keep their order.
 async fn apply_shard(pool: &MySqlPool, muts: &[&Mutation]) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(unavailable("apply"))?;
     let mut i = 0;
     while i < muts.len() {
-        if let Mutation::InsertMessage(_) = muts[i] {
-            let mut run = Vec::new();
-            while let Some(Mutation::InsertMessage(m)) = muts.get(i) {
-                run.push(m);
+        match muts[i] {
+            Mutation::InsertMessage(_) => {
+                let mut run = Vec::new();
+                while let Some(Mutation::InsertMessage(m)) = muts.get(i) {
+                    run.push(m);
+                    i += 1;
+                }
+                insert_messages(&mut tx, &run).await?;
+            }
+            Mutation::AdvanceCursor { .. } => {
+                let mut run = Vec::new();
+                while let Some(Mutation::AdvanceCursor {
+                    user_id,
+                    chat_id,
+                    seq,
+                }) = muts.get(i)
+                {
+                    run.push((*user_id, *chat_id, *seq));
+                    i += 1;
+                }
+                advance_cursors(&mut tx, &run)
+                    .await
+                    .map_err(unavailable("apply"))?;
+            }
+            Mutation::ChatCounters { .. } => {
+                let start = i;
+                while let Some(Mutation::ChatCounters { .. }) = muts.get(i) {
+                    i += 1;
+                }
+                update_counters(&mut tx, &muts[start..i])
+                    .await
+                    .map_err(unavailable("apply"))?;
+            }
+            m => {
+                apply_sql(&mut tx, m).await.map_err(unavailable("apply"))?;
                 i += 1;
             }
-            insert_messages(&mut tx, &run).await?;
-        } else {
-            apply_one(&mut tx, muts[i]).await?;
-            i += 1;
         }
     }
     tx.commit().await.map_err(unavailable("apply"))
