@@ -139,6 +139,9 @@ check "hadolint deploy/docker/Dockerfile" \
 check "shellcheck deploy scripts" \
     shellcheck deploy/validate.sh deploy/k8s/base/kafka/create-topics.sh deploy/k8s/base/kafka/wait-for-topics.sh
 
+check "shellcheck local services, test, CI and benchmark scripts (warnings and up)" \
+    shellcheck -x -S warning deploy/local/*.sh scripts/test.sh .ci/run loadtest/bench.sh
+
 # ---- summary ----------------------------------------------------------------------
 echo
 if ((FAILED)); then

@@ -16,7 +16,8 @@
 #
 # The distributed run uses the services of deploy/local: it starts them when
 # they are not running (and then stops them at the end), and gives every run
-# its own topics, consumer groups, Redis prefix and databases so runs never collide.
+# its own topics, consumer groups, Redis prefix and databases so runs never collide;
+# it deletes them at the end (KEEP_RUN_DATA=1 keeps them for a look afterwards).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -45,10 +46,33 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 PIDS=()
 STOP_SERVICES=0
+DIST_DATA=0
+# drop_run_data: deletes the distributed run's topics, databases and Redis keys
+# (left behind, they pile up: a broker with thousands of stale partitions and
+# shards with hundreds of databases are slower and skew later runs).
+drop_run_data() {
+  local s url rest cred hostport host port db
+  deploy/local/kafka-tool.sh topics --delete --topic "$RUN\\..*" >/dev/null 2>&1 ||
+    log "could not delete the topics $RUN.* (delete them with deploy/local/kafka-tool.sh)"
+  IFS=',' read -ra parts <<<"${CHAT_MYSQL_SHARDS:-}"
+  for s in "${parts[@]}"; do
+    url=${s#*=}; rest=${url#mysql://}; cred=${rest%%@*}; hostport=${rest#*@}; hostport=${hostport%%/*}
+    host=${hostport%:*}; port=${hostport##*:}; db=${rest##*/}
+    [[ "$db" == "$RUN" ]] || continue
+    MYSQL_PWD=${cred#*:} mariadb --no-defaults --protocol=TCP -h "$host" -P "$port" -u "${cred%%:*}" \
+      -e "DROP DATABASE IF EXISTS \`$db\`" >/dev/null 2>&1 || log "could not drop database $db on $hostport"
+  done
+  redis-cli -u "$CHAT_REDIS_URL" --scan --pattern "$RUN:*" 2>/dev/null |
+    xargs -r -n 500 redis-cli -u "$CHAT_REDIS_URL" unlink >/dev/null 2>&1 || true
+}
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if ((DIST_DATA)) && [[ -z "${KEEP_RUN_DATA:-}" ]]; then
+    log "deleting the run's topics, databases and Redis keys ($RUN)"
+    drop_run_data
+  fi
   if ((STOP_SERVICES)); then
     log "stopping deploy/local services (this script started them)"
     deploy/local/down.sh >&2 || true
@@ -112,6 +136,7 @@ scenarios() {
   local mode=$1 rates=$2
   shift 2
   local g10=(--users "$USERS" --chats "$CHATS" --direct-ratio 0 --group-size "$GROUP_SIZE" --setup-concurrency 16)
+  # shellcheck disable=SC2054 # 3,10,50 is one argument
   local mixed=(--users "$USERS" --chats "$CHATS" --direct-ratio 0.5 --group-size 3,10,50 --setup-concurrency 16)
   local r
   for r in $rates; do
@@ -163,7 +188,9 @@ for mode in "${MODES[@]}"; do
     export CHAT_KAFKA_BROKERS CHAT_REDIS_URL
     export CHAT_MYSQL_SHARDS=$shards
     export CHAT_COMMANDS_TOPIC=$RUN.commands CHAT_EVENTS_TOPIC=$RUN.events CHAT_REDIS_PREFIX=$RUN:
-    export CHAT_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    DIST_DATA=1
+    CHAT_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    export CHAT_JWT_SECRET
     export RUST_LOG=${RUST_LOG:-warn}
     log "starting writer, fanout and two gateways (run $RUN)"
     # Consumer groups of their own too: members of one group on other topics
