@@ -132,6 +132,10 @@ impl KafkaLog {
     }
 
     async fn create_topics(&self, topics: &[&str]) -> Result<(), LogError> {
+        if topics.is_empty() {
+            // librdkafka rejects an empty request as an invalid argument.
+            return Ok(());
+        }
         let admin: AdminClient<DefaultClientContext> =
             self.cfg.client().create().map_err(unavailable)?;
         let new: Vec<NewTopic> = topics
@@ -158,6 +162,29 @@ impl KafkaLog {
                 Err((t, e)) => return Err(unavailable(format!("creating topic {t}: {e}"))),
             }
         }
+        Ok(())
+    }
+
+    /// Deletes topics (test and benchmark runs clean up after themselves); a
+    /// topic that does not exist is not an error.
+    pub async fn delete_topics(&self, topics: &[&str]) -> Result<(), LogError> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.cfg.client().create().map_err(unavailable)?;
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for r in admin
+            .delete_topics(topics, &opts)
+            .await
+            .map_err(unavailable)?
+        {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((t, e)) => return Err(unavailable(format!("deleting topic {t}: {e}"))),
+            }
+        }
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|t, _| !topics.contains(&t.as_str()));
         Ok(())
     }
 

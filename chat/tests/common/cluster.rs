@@ -238,12 +238,22 @@ impl Cluster {
             .collect()
     }
 
-    /// Drops the cluster's databases (its topics and keys are left to expire).
+    /// Drops the cluster's databases and topics (its few Redis keys are left).
     pub async fn cleanup(mut self) {
         self.procs.clear();
         use sqlx::migrate::MigrateDatabase;
         for (_, url) in self.shard_urls() {
             let _ = sqlx::MySql::drop_database(&url).await;
+        }
+        let events = format!("it.{}.events", self.run);
+        let topics = [self.commands_topic.as_str(), events.as_str()];
+        match chat_kafka::KafkaLog::connect(chat_kafka::KafkaConfig::new(&self.kafka), &[]).await {
+            Ok(log) => {
+                if let Err(e) = log.delete_topics(&topics).await {
+                    eprintln!("could not delete the topics {topics:?}: {e}");
+                }
+            }
+            Err(e) => eprintln!("could not delete the topics {topics:?}: {e}"),
         }
     }
 
