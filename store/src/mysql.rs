@@ -281,6 +281,7 @@ async fn insert_messages(
     Ok(())
 }
 
+/// Applies one mutation of a kind that is not batched.
 async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), sqlx::Error> {
     match m {
         // Batched in `apply_shard`.
