@@ -9,7 +9,9 @@
 #
 # Settings (environment): RATES (standalone offered msgs/s, space-separated),
 # DIST_RATES (distributed), DURATION and RAMP (seconds per run), USERS, GROUP_SIZE
-# (members per group), CHATS (default USERS), MIXED_RATE (rate of the mixed
+# (members per group), CHATS (default USERS), WARMUP (seconds of an unreported
+# run at the first rate before the others, default 15: a freshly started Kafka
+# broker's JIT is cold and showed several times the latency), MIXED_RATE (rate of the mixed
 # scenario), IDLE (idle connections; ≤ ~18000 under the usual 20000-descriptor
 # limit, which both the server and the generator need one of per connection),
 # REPORT_DIR (default loadtest/reports/<date>), CARGO_TARGET_DIR, SKIP_BUILD=1.
@@ -34,6 +36,7 @@ USERS=${USERS:-1000}
 CHATS=${CHATS:-$USERS}
 GROUP_SIZE=${GROUP_SIZE:-10}
 MIXED_RATE=${MIXED_RATE:-2000}
+WARMUP=${WARMUP:-15}
 IDLE=${IDLE:-5000}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DATE=$(date +%F)
@@ -128,8 +131,8 @@ run_load() {
   log "$mode / $scenario at $rate msgs/s"
   "$LOADTEST" run "${gw[@]}" --rate "$rate" --duration "$DURATION" --ramp-up "$RAMP" \
     --setup-file "$setup" --name-prefix "${RUN}${mode:0:1}${scenario:0:1}" \
-    --json "$OUT/$mode-$scenario-$rate.json" "${extra[@]}" >&2 ||
-    echo "(run reported a failure; see $OUT/$mode-$scenario-$rate.json)" >&2
+    --json "${JSON_DIR:-$OUT}/$mode-$scenario-$rate.json" "${extra[@]}" >&2 ||
+    echo "(run reported a failure; see ${JSON_DIR:-$OUT}/$mode-$scenario-$rate.json)" >&2
 }
 
 scenarios() {
@@ -139,6 +142,10 @@ scenarios() {
   # shellcheck disable=SC2054 # 3,10,50 is one argument
   local mixed=(--users "$USERS" --chats "$CHATS" --direct-ratio 0.5 --group-size 3,10,50 --setup-concurrency 16)
   local r
+  if ((WARMUP > 0)); then
+    log "$mode / warm-up ($WARMUP s, not reported)"
+    JSON_DIR=$WORK DURATION=$WARMUP run_load "$mode" groups "${rates%% *}" "$WORK/$mode-groups.json" "$@" -- "${g10[@]}"
+  fi
   for r in $rates; do
     run_load "$mode" groups "$r" "$WORK/$mode-groups.json" "$@" -- "${g10[@]}"
   done
