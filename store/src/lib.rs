@@ -8,6 +8,7 @@ mod metrics;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod rows;
+mod runs;
 mod sqlite;
 
 pub use sqlite::{SqliteConfig, SqliteStore};

@@ -6,7 +6,6 @@
 //! shards are not atomic across them, so every mutation is idempotent and the
 //! writer retries the whole batch until every shard has it.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use sqlx::{MySql, MySqlPool, QueryBuilder};
 
 use crate::metrics;
 use crate::rows::{corrupt, role_of, row_decoders};
+use crate::runs::{CounterRow, Run, runs};
 use crate::{from_sql, to_sql};
 
 row_decoders!(MySqlRow);
@@ -284,7 +284,7 @@ async fn insert_messages(
 /// Applies one mutation of a kind that is not batched.
 async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), sqlx::Error> {
     match m {
-        // Batched in `apply_shard`.
+        // Batched in `apply_shard` (see `crate::runs`).
         Mutation::InsertMessage(_)
         | Mutation::ChatCounters { .. }
         | Mutation::AdvanceCursor { .. } => {}
@@ -389,35 +389,27 @@ async fn apply_sql(tx: &mut sqlx::MySqlConnection, m: &Mutation) -> Result<(), s
 }
 
 /// Advances read cursors, one statement per chunk: `UPDATE … JOIN` a derived
-/// table of `(user, chat, seq)` rows. A key listed twice keeps its highest seq
-/// (an `UPDATE … JOIN` changes each row at most once).
+/// table of `(user, chat, seq)` rows, one per key (see [`crate::runs`]).
 async fn advance_cursors(
     tx: &mut sqlx::MySqlConnection,
     rows: &[(UserId, ChatId, u64)],
 ) -> Result<(), sqlx::Error> {
-    let mut max: HashMap<(UserId, ChatId), u64> = HashMap::with_capacity(rows.len());
-    let mut keys = Vec::with_capacity(rows.len());
-    for &(u, c, seq) in rows {
-        let e = max.entry((u, c)).or_insert_with(|| {
-            keys.push((u, c));
-            0
-        });
-        *e = (*e).max(seq);
-    }
-    for chunk in keys.chunks(INSERT_CHUNK) {
+    for chunk in rows.chunks(INSERT_CHUNK) {
         let mut q: QueryBuilder<MySql> = QueryBuilder::new("UPDATE memberships m JOIN (");
-        for (i, k) in chunk.iter().enumerate() {
-            let (u, c) = (to_sql(k.0.0), to_sql(k.1.0));
-            let seq = max[k] as i64;
-            if i == 0 {
-                q.push("SELECT ").push_bind(u).push(" AS u, ").push_bind(c);
-                q.push(" AS c, ").push_bind(seq).push(" AS s");
+        for (i, (u, c, seq)) in chunk.iter().enumerate() {
+            let first = i == 0;
+            q.push(if first {
+                "SELECT "
             } else {
-                q.push(" UNION ALL SELECT ")
-                    .push_bind(u)
-                    .push(", ")
-                    .push_bind(c);
-                q.push(", ").push_bind(seq);
+                " UNION ALL SELECT "
+            });
+            q.push_bind(to_sql(u.0));
+            q.push(if first { " AS u, " } else { ", " });
+            q.push_bind(to_sql(c.0));
+            q.push(if first { " AS c, " } else { ", " });
+            q.push_bind(*seq as i64);
+            if first {
+                q.push(" AS s");
             }
         }
         q.push(
@@ -429,58 +421,30 @@ async fn advance_cursors(
 }
 
 /// Counters of a run of chats, one statement per chunk (`UPDATE … JOIN`, as
-/// above). Each row changes only if its `last_pts` grows, so a chat listed
-/// twice keeps the later state.
+/// above, one row per chat); each row changes only if its `last_pts` grows.
 async fn update_counters(
     tx: &mut sqlx::MySqlConnection,
-    rows: &[&Mutation],
+    rows: &[CounterRow],
 ) -> Result<(), sqlx::Error> {
-    let mut latest: HashMap<ChatId, &Mutation> = HashMap::with_capacity(rows.len());
-    let mut keys = Vec::with_capacity(rows.len());
-    for m in rows {
-        if let Mutation::ChatCounters {
-            chat_id, last_pts, ..
-        } = m
-        {
-            match latest.get(chat_id) {
-                None => keys.push(*chat_id),
-                Some(Mutation::ChatCounters { last_pts: had, .. }) if had >= last_pts => continue,
-                Some(_) => {}
-            }
-            latest.insert(*chat_id, m);
-        }
-    }
-    for chunk in keys.chunks(INSERT_CHUNK) {
+    for chunk in rows.chunks(INSERT_CHUNK) {
         let mut q: QueryBuilder<MySql> = QueryBuilder::new("UPDATE chats c JOIN (");
-        for (i, k) in chunk.iter().enumerate() {
-            let Some(Mutation::ChatCounters {
-                chat_id,
-                last_seq,
-                last_pts,
-                member_count,
-                last_message,
-            }) = latest.get(k).copied()
-            else {
-                continue;
-            };
-            let last = last_message
-                .as_ref()
-                .map(|l| serde_json::to_string(l).unwrap_or_default());
-            q.push(if i == 0 {
+        for (i, r) in chunk.iter().enumerate() {
+            let first = i == 0;
+            q.push(if first {
                 "SELECT "
             } else {
                 " UNION ALL SELECT "
             });
-            q.push_bind(to_sql(chat_id.0));
-            q.push(if i == 0 { " AS id, " } else { ", " });
-            q.push_bind(*last_seq as i64);
-            q.push(if i == 0 { " AS ls, " } else { ", " });
-            q.push_bind(*last_pts as i64);
-            q.push(if i == 0 { " AS lp, " } else { ", " });
-            q.push_bind(i64::from(*member_count));
-            q.push(if i == 0 { " AS mc, " } else { ", " });
-            q.push_bind(last);
-            if i == 0 {
+            q.push_bind(to_sql(r.chat_id.0));
+            q.push(if first { " AS id, " } else { ", " });
+            q.push_bind(r.last_seq as i64);
+            q.push(if first { " AS ls, " } else { ", " });
+            q.push_bind(r.last_pts as i64);
+            q.push(if first { " AS lp, " } else { ", " });
+            q.push_bind(i64::from(r.member_count));
+            q.push(if first { " AS mc, " } else { ", " });
+            q.push_bind(r.last_message.as_deref());
+            if first {
                 q.push(" AS lm");
             }
         }
@@ -493,51 +457,21 @@ async fn update_counters(
     Ok(())
 }
 
-/// One shard's part of a batch, in one transaction. Consecutive mutations of
-/// one kind that commute (message inserts, cursor advances, counter updates:
-/// what a batch of sends is made of) go as one statement each, so a batch costs
-/// a handful of round trips, not a few per message; the rest keep their order.
+/// One shard's part of a batch, in one transaction, as runs (see
+/// [`crate::runs`]): a batch of sends costs a handful of round trips, not a few
+/// per message.
 async fn apply_shard(pool: &MySqlPool, muts: &[&Mutation]) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(unavailable("apply"))?;
-    let mut i = 0;
-    while i < muts.len() {
-        match muts[i] {
-            Mutation::InsertMessage(_) => {
-                let mut run = Vec::new();
-                while let Some(Mutation::InsertMessage(m)) = muts.get(i) {
-                    run.push(m);
-                    i += 1;
-                }
-                insert_messages(&mut tx, &run).await?;
-            }
-            Mutation::AdvanceCursor { .. } => {
-                let mut run = Vec::new();
-                while let Some(Mutation::AdvanceCursor {
-                    user_id,
-                    chat_id,
-                    seq,
-                }) = muts.get(i)
-                {
-                    run.push((*user_id, *chat_id, *seq));
-                    i += 1;
-                }
-                advance_cursors(&mut tx, &run)
-                    .await
-                    .map_err(unavailable("apply"))?;
-            }
-            Mutation::ChatCounters { .. } => {
-                let start = i;
-                while let Some(Mutation::ChatCounters { .. }) = muts.get(i) {
-                    i += 1;
-                }
-                update_counters(&mut tx, &muts[start..i])
-                    .await
-                    .map_err(unavailable("apply"))?;
-            }
-            m => {
-                apply_sql(&mut tx, m).await.map_err(unavailable("apply"))?;
-                i += 1;
-            }
+    for run in runs(muts.iter().copied()) {
+        match run {
+            Run::Messages(msgs) => insert_messages(&mut tx, &msgs).await?,
+            Run::Cursors(rows) => advance_cursors(&mut tx, &rows)
+                .await
+                .map_err(unavailable("apply"))?,
+            Run::Counters(rows) => update_counters(&mut tx, &rows)
+                .await
+                .map_err(unavailable("apply"))?,
+            Run::One(m) => apply_sql(&mut tx, m).await.map_err(unavailable("apply"))?,
         }
     }
     tx.commit().await.map_err(unavailable("apply"))

@@ -18,6 +18,7 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::metrics;
 use crate::rows::{corrupt, role_of, row_decoders};
+use crate::runs::{CounterRow, Run, runs};
 
 row_decoders!(SqliteRow);
 use crate::{from_sql, to_sql};
@@ -264,18 +265,12 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the SQLite store is closed".into())
 }
 
-/// Moves many cursors forward in one statement (`UPDATE … FROM (VALUES …)`).
+/// Moves many cursors forward in one statement (`UPDATE … FROM (VALUES …)`);
+/// one row per key (see [`crate::runs`]).
 async fn advance_cursors(
     tx: &mut sqlx::SqliteConnection,
     rows: &[(UserId, ChatId, u64)],
-) -> Result<(), StoreError> {
-    // One row per (user, chat): with repeats, UPDATE … FROM would pick any of them.
-    let mut best: std::collections::HashMap<(UserId, ChatId), u64> = Default::default();
-    for (u, c, seq) in rows {
-        let e = best.entry((*u, *c)).or_default();
-        *e = (*e).max(*seq);
-    }
-    let rows: Vec<(UserId, ChatId, u64)> = best.into_iter().map(|((u, c), s)| (u, c, s)).collect();
+) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "UPDATE OR FAIL memberships SET read_seq = MAX(read_seq, v.column3) FROM (VALUES ",
@@ -291,72 +286,38 @@ async fn advance_cursors(
                 .push_unseparated(")");
         }
         q.push(") AS v WHERE memberships.user_id = v.column1 AND memberships.chat_id = v.column2");
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("apply"))?;
+        q.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-/// Updates many chats' counters in one statement, each only if newer.
+/// Updates many chats' counters in one statement, each only if newer; one row
+/// per chat (see [`crate::runs`]).
 async fn update_counters(
     tx: &mut sqlx::SqliteConnection,
-    rows: &[&Mutation],
-) -> Result<(), StoreError> {
-    // One row per chat, the newest: with repeats, UPDATE … FROM would pick any.
-    let mut newest: std::collections::HashMap<ChatId, &Mutation> = Default::default();
-    for m in rows {
-        if let Mutation::ChatCounters {
-            chat_id, last_pts, ..
-        } = m
-        {
-            let keep = match newest.get(chat_id) {
-                Some(Mutation::ChatCounters { last_pts: old, .. }) => last_pts > old,
-                _ => true,
-            };
-            if keep {
-                newest.insert(*chat_id, m);
-            }
-        }
-    }
-    let rows: Vec<&Mutation> = newest.into_values().collect();
+    rows: &[CounterRow],
+) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "UPDATE OR FAIL chats SET last_seq = v.column2, last_pts = v.column3, member_count = v.column4, \
              last_message = v.column5 FROM (VALUES ",
         );
         let mut sep = q.separated(", ");
-        for m in chunk {
-            if let Mutation::ChatCounters {
-                chat_id,
-                last_seq,
-                last_pts,
-                member_count,
-                last_message,
-            } = m
-            {
-                let last = last_message
-                    .as_ref()
-                    .map(|l| serde_json::to_string(l).unwrap_or_default());
-                sep.push("(")
-                    .push_bind_unseparated(to_sql(chat_id.0))
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*last_seq as i64)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*last_pts as i64)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(i64::from(*member_count))
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(last)
-                    .push_unseparated(")");
-            }
+        for r in chunk {
+            sep.push("(")
+                .push_bind_unseparated(to_sql(r.chat_id.0))
+                .push_unseparated(", ")
+                .push_bind_unseparated(r.last_seq as i64)
+                .push_unseparated(", ")
+                .push_bind_unseparated(r.last_pts as i64)
+                .push_unseparated(", ")
+                .push_bind_unseparated(i64::from(r.member_count))
+                .push_unseparated(", ")
+                .push_bind_unseparated(r.last_message.as_deref())
+                .push_unseparated(")");
         }
         q.push(") AS v WHERE chats.id = v.column1 AND chats.last_pts < v.column3");
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("apply"))?;
+        q.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -434,7 +395,7 @@ async fn insert_messages(
 /// Applies one mutation of a kind that is not batched.
 async fn apply_sql(tx: &mut sqlx::SqliteConnection, m: &Mutation) -> Result<(), sqlx::Error> {
     match m {
-        // Batched in `apply`.
+        // Batched in `apply` (see `crate::runs`).
         Mutation::InsertMessage(_)
         | Mutation::ChatCounters { .. }
         | Mutation::AdvanceCursor { .. } => {}
@@ -800,42 +761,16 @@ impl Store for SqliteStore {
         let mut writer = self.writer.lock().await;
         let conn = writer.as_mut().ok_or_else(closed)?;
         let mut tx = conn.begin().await.map_err(unavailable("apply"))?;
-        let mut i = 0;
-        while i < batch.len() {
-            match &batch[i] {
-                Mutation::InsertMessage(_) => {
-                    let mut run = Vec::new();
-                    while let Some(Mutation::InsertMessage(m)) = batch.get(i) {
-                        run.push(m);
-                        i += 1;
-                    }
-                    insert_messages(&mut tx, &run).await?;
-                }
-                Mutation::AdvanceCursor { .. } => {
-                    let mut run = Vec::new();
-                    while let Some(Mutation::AdvanceCursor {
-                        user_id,
-                        chat_id,
-                        seq,
-                    }) = batch.get(i)
-                    {
-                        run.push((*user_id, *chat_id, *seq));
-                        i += 1;
-                    }
-                    advance_cursors(&mut tx, &run).await?;
-                }
-                Mutation::ChatCounters { .. } => {
-                    let mut run = Vec::new();
-                    while let Some(m @ Mutation::ChatCounters { .. }) = batch.get(i) {
-                        run.push(m);
-                        i += 1;
-                    }
-                    update_counters(&mut tx, &run).await?;
-                }
-                m => {
-                    apply_sql(&mut tx, m).await.map_err(unavailable("apply"))?;
-                    i += 1;
-                }
+        for run in runs(batch) {
+            match run {
+                Run::Messages(msgs) => insert_messages(&mut tx, &msgs).await?,
+                Run::Cursors(rows) => advance_cursors(&mut tx, &rows)
+                    .await
+                    .map_err(unavailable("apply"))?,
+                Run::Counters(rows) => update_counters(&mut tx, &rows)
+                    .await
+                    .map_err(unavailable("apply"))?,
+                Run::One(m) => apply_sql(&mut tx, m).await.map_err(unavailable("apply"))?,
             }
         }
         tx.commit().await.map_err(unavailable("apply"))?;

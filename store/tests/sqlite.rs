@@ -17,16 +17,16 @@ async fn sqlite_store_satisfies_the_contract() {
     conformance::check(&store, 2_000).await;
 }
 
-/// The writer does not checkpoint on its commit path; the background
-/// checkpointer does, so the WAL restarts from its beginning instead of growing.
-#[tokio::test]
-async fn the_wal_is_checkpointed_in_the_background() {
+/// A store whose checkpointer runs `every`, with 200 chats.
+async fn store_with_chats(
+    dir: &std::path::Path,
+    every: std::time::Duration,
+) -> (SqliteStore, Vec<chat_core::ChatId>) {
     use chat_core::ports::{Mutation, Store};
     use chat_core::{ChatId, UserId};
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = SqliteConfig::new(dir.path().join("t.db"));
-    cfg.checkpoint_every = std::time::Duration::from_millis(300);
+    let mut cfg = SqliteConfig::new(dir.join("t.db"));
+    cfg.checkpoint_every = every;
     let store = SqliteStore::open(&cfg).await.unwrap();
     let chats: Vec<ChatId> = (1..=200).map(ChatId).collect();
     let batch: Vec<Mutation> = chats
@@ -34,6 +34,31 @@ async fn the_wal_is_checkpointed_in_the_background() {
         .map(|&id| Mutation::InsertChat(conformance::chat(id, UserId(1))))
         .collect();
     store.apply(&batch).await.unwrap();
+    (store, chats)
+}
+
+/// A commit's worth of WAL: every chat's counters at `pts`.
+fn counters(chats: &[chat_core::ChatId], pts: u64) -> Vec<chat_core::ports::Mutation> {
+    chats
+        .iter()
+        .map(|&chat_id| chat_core::ports::Mutation::ChatCounters {
+            chat_id,
+            last_seq: pts,
+            last_pts: pts,
+            member_count: 1,
+            last_message: None,
+        })
+        .collect()
+}
+
+/// The writer does not checkpoint on its commit path; the background
+/// checkpointer does, so the WAL restarts from its beginning instead of growing.
+#[tokio::test]
+async fn the_wal_is_checkpointed_in_the_background() {
+    use chat_core::ports::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, chats) = store_with_chats(dir.path(), std::time::Duration::from_millis(300)).await;
     let wal = dir.path().join("t.db-wal");
     let mut pts = 0;
     let mut sizes = Vec::new();
@@ -41,17 +66,7 @@ async fn the_wal_is_checkpointed_in_the_background() {
         // Every round appends the same amount: 100 commits rewriting the chats.
         for _ in 0..100 {
             pts += 1;
-            let batch: Vec<Mutation> = chats
-                .iter()
-                .map(|&chat_id| Mutation::ChatCounters {
-                    chat_id,
-                    last_seq: pts,
-                    last_pts: pts,
-                    member_count: 1,
-                    last_message: None,
-                })
-                .collect();
-            store.apply(&batch).await.unwrap();
+            store.apply(&counters(&chats, pts)).await.unwrap();
         }
         sizes.push(std::fs::metadata(&wal).unwrap().len());
         // Longer than the checkpointer's period.
@@ -70,8 +85,8 @@ async fn the_wal_is_checkpointed_in_the_background() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_under_steady_writes_and_reads() {
-    use chat_core::ports::{Mutation, Store};
-    use chat_core::{ChatId, UserId};
+    use chat_core::ports::Store;
+    use std::io::Read;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -80,15 +95,8 @@ async fn the_wal_starts_over_under_steady_writes_and_reads() {
     // WAL snapshot at the writer's next commit, which under steady reads never
     // happened by itself (the WAL grew by gigabytes a minute at load).
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = SqliteConfig::new(dir.path().join("t.db"));
-    cfg.checkpoint_every = std::time::Duration::from_millis(100);
-    let store = Arc::new(SqliteStore::open(&cfg).await.unwrap());
-    let chats: Vec<ChatId> = (1..=200).map(ChatId).collect();
-    let batch: Vec<Mutation> = chats
-        .iter()
-        .map(|&id| Mutation::InsertChat(conformance::chat(id, UserId(1))))
-        .collect();
-    store.apply(&batch).await.unwrap();
+    let (store, chats) = store_with_chats(dir.path(), std::time::Duration::from_millis(100)).await;
+    let store = Arc::new(store);
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)
         .map(|_| {
@@ -103,26 +111,18 @@ async fn the_wal_starts_over_under_steady_writes_and_reads() {
     // Each start of the WAL gives its header new salts (bytes 16..24).
     let wal = dir.path().join("t.db-wal");
     let salts = || {
-        std::fs::read(&wal)
+        let mut header = [0u8; 24];
+        std::fs::File::open(&wal)
+            .and_then(|mut f| f.read_exact(&mut header))
             .ok()
-            .and_then(|b| b.get(16..24).map(<[u8]>::to_vec))
+            .map(|()| header[16..].to_vec())
     };
     let mut seen = std::collections::HashSet::new();
     let mut pts = 0;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while std::time::Instant::now() < until {
         pts += 1;
-        let batch: Vec<Mutation> = chats
-            .iter()
-            .map(|&chat_id| Mutation::ChatCounters {
-                chat_id,
-                last_seq: pts,
-                last_pts: pts,
-                member_count: 1,
-                last_message: None,
-            })
-            .collect();
-        store.apply(&batch).await.unwrap();
+        store.apply(&counters(&chats, pts)).await.unwrap();
         seen.extend(salts());
     }
     stop.store(true, Ordering::Relaxed);
