@@ -477,6 +477,75 @@ pub enum ClientFrame {
     Ping,
 }
 
+impl ClientFrame {
+    /// The `type` of every client frame, as sent on the wire.
+    pub const TYPES: &'static [&'static str] = &[
+        "auth",
+        "subscribe",
+        "unsubscribe",
+        "send",
+        "edit",
+        "delete",
+        "forward",
+        "read",
+        "ping",
+    ];
+
+    /// Parses one text frame. A frame that does not parse is classified by
+    /// looking at it as plain JSON (only on that slow path): an unknown `type`,
+    /// an id field that is not an id, or anything else wrong with its shape.
+    pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        let err = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(f) => return Ok(f),
+            Err(e) => e,
+        };
+        let Ok(serde_json::Value::Object(obj)) = serde_json::from_str(text) else {
+            return Err(FrameError::BadJson(err.to_string()));
+        };
+        match obj.get("type").and_then(serde_json::Value::as_str) {
+            None => return Err(FrameError::BadJson(err.to_string())),
+            Some(t) if !Self::TYPES.contains(&t) => {
+                return Err(FrameError::UnknownType(t.to_string()));
+            }
+            Some(_) => {}
+        }
+        for field in ["chat_id", "from_chat_id", "to_chat_id"] {
+            if let Some(v) = obj.get(field)
+                && serde_json::from_value::<ChatId>(v.clone()).is_err()
+            {
+                return Err(FrameError::InvalidId(field));
+            }
+        }
+        Err(FrameError::BadJson(err.to_string()))
+    }
+}
+
+/// Why a client frame was refused before it meant anything.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Not JSON, or JSON of the wrong shape (a field missing or mistyped).
+    #[error("{0}")]
+    BadJson(String),
+    /// A `type` the server does not know.
+    #[error("unknown frame type {0:?}; expected one of {types}", types = ClientFrame::TYPES.join(", "))]
+    UnknownType(String),
+    /// An id field (named) that is not a decimal 64-bit id.
+    #[error("{0} is not a valid id")]
+    InvalidId(&'static str),
+}
+
+impl FrameError {
+    /// The machine-readable code of the refusal.
+    pub fn code(&self) -> crate::error::Code {
+        use crate::error::Code;
+        match self {
+            FrameError::BadJson(_) => Code::BadJson,
+            FrameError::UnknownType(_) => Code::UnknownType,
+            FrameError::InvalidId(_) => Code::InvalidId,
+        }
+    }
+}
+
 /// A frame to a WebSocket client other than an [`Event`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -594,6 +663,90 @@ mod tests {
         ));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"read","chat_id":"1"}"#).is_err());
+    }
+
+    #[test]
+    fn client_frame_errors_are_classified_without_reading_messages() {
+        use crate::error::Code;
+        let code = |t: &str| ClientFrame::parse(t).unwrap_err().code();
+        assert_eq!(code("not json"), Code::BadJson);
+        assert_eq!(code("[1,2]"), Code::BadJson);
+        assert_eq!(code(r#"{"chat_id":"1"}"#), Code::BadJson);
+        assert_eq!(code(r#"{"type":"nope"}"#), Code::UnknownType);
+        assert_eq!(code(r#"{"type":7}"#), Code::BadJson);
+        assert_eq!(
+            code(r#"{"type":"subscribe","chat_id":"x"}"#),
+            Code::InvalidId
+        );
+        assert_eq!(
+            code(r#"{"type":"subscribe","chat_id":-1}"#),
+            Code::InvalidId
+        );
+        assert_eq!(
+            ClientFrame::parse(
+                r#"{"type":"forward","from_chat_id":"1","seq":1,"to_chat_id":"y","client_msg_id":"a"}"#
+            ),
+            Err(FrameError::InvalidId("to_chat_id"))
+        );
+        assert_eq!(code(r#"{"type":"read","chat_id":"1"}"#), Code::BadJson);
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping)
+        );
+    }
+
+    #[test]
+    fn every_client_frame_type_is_listed() {
+        let frames = [
+            ClientFrame::Auth { token: "t".into() },
+            ClientFrame::Subscribe {
+                chat_id: ChatId(1),
+                since_seq: None,
+                since_pts: None,
+            },
+            ClientFrame::Unsubscribe { chat_id: ChatId(1) },
+            ClientFrame::Send {
+                chat_id: ChatId(1),
+                client_msg_id: "a".into(),
+                text: "t".into(),
+                reply_to_seq: None,
+            },
+            ClientFrame::Edit {
+                chat_id: ChatId(1),
+                seq: 1,
+                text: "t".into(),
+                reference: None,
+            },
+            ClientFrame::Delete {
+                chat_id: ChatId(1),
+                seq: 1,
+                reference: None,
+            },
+            ClientFrame::Forward {
+                from_chat_id: ChatId(1),
+                seq: 1,
+                to_chat_id: ChatId(2),
+                client_msg_id: "a".into(),
+            },
+            ClientFrame::Read {
+                chat_id: ChatId(1),
+                seq: 1,
+            },
+            ClientFrame::Ping,
+        ];
+        let mut types: Vec<String> = frames
+            .iter()
+            .map(|f| {
+                serde_json::to_value(f).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        types.sort();
+        let mut listed: Vec<&str> = ClientFrame::TYPES.to_vec();
+        listed.sort();
+        assert_eq!(types, listed);
     }
 
     #[test]

@@ -5,15 +5,13 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use chat_core::{Code, UserId, now_ms};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,31 +111,11 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
-/// The authenticated caller of an HTTP request (`Authorization: Bearer <jwt>`).
-#[derive(Clone, Copy, Debug)]
-pub struct AuthUser(pub UserId);
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(Code::AuthRequired, "send Authorization: Bearer <token>")
-        })?;
-        state.tokens.verify(token).map(AuthUser)
-    }
-}
-
-/// The bearer token of a request, if any.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+/// The bearer token of a request's `Authorization` header, if any (the scheme
+/// is case-insensitive, RFC 9110 §11.1). HTTP requests and WebSocket upgrades
+/// both read it here.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -160,6 +138,22 @@ mod tests {
         let (forged, _) = other.issue(UserId(42), "alice").unwrap();
         assert_eq!(t.verify(&forged).unwrap_err().code, Code::InvalidToken);
         assert_eq!(t.verify("garbage").unwrap_err().code, Code::InvalidToken);
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            bearer(&h).map(str::to_string)
+        };
+        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("BEARER  abc ").as_deref(), Some("abc"));
+        assert_eq!(with("Basic abc"), None);
+        assert_eq!(with("Bearer"), None);
+        assert_eq!(with("Bearer  x").as_deref(), Some("x"));
+        assert_eq!(bearer(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -123,6 +123,12 @@ impl Hub {
         }
     }
 
+    /// Whether any connection of this gateway is on `channel`.
+    #[cfg(test)]
+    pub(crate) fn has_channel(&self, channel: &str) -> bool {
+        lock(&self.channels).contains_key(channel)
+    }
+
     /// Registers a request; the outcome arrives on the receiver.
     pub fn expect_reply(&self) -> (u64, oneshot::Receiver<Outcome>) {
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);

@@ -8,11 +8,11 @@
 pub mod auth;
 mod commands;
 pub mod error;
-mod extract;
 mod http;
 pub mod hub;
 pub mod metrics;
 mod reads;
+pub mod service;
 mod state;
 pub mod ws;
 
@@ -74,30 +74,34 @@ pub async fn build(
     )
     .await?;
     tokio::spawn(hub.clone().run(inbox));
-    let commander = Commander {
-        log: deps.log.clone(),
-        hub: hub.clone(),
-        instance: cfg.instance_id.clone(),
-        topic: cfg.commands_topic.clone(),
-        timeout: cfg.reply_timeout,
-    };
-    let reads = Reads {
+    let service = service::Service {
+        limits: cfg.limits.clone(),
         store: deps.store.clone(),
-        cache: deps.cache.clone(),
+        ids: deps.ids.clone(),
+        tokens,
+        reads: Reads {
+            store: deps.store.clone(),
+            cache: deps.cache.clone(),
+        },
+        commander: Commander {
+            log: deps.log.clone(),
+            hub: hub.clone(),
+            instance: cfg.instance_id.clone(),
+            topic: cfg.commands_topic.clone(),
+            timeout: cfg.reply_timeout,
+        },
+        password_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
     };
     Ok(AppState(Arc::new(Gateway {
         cfg,
         deps,
-        tokens,
+        service,
         hub,
-        reads,
-        commander,
         shutdown,
         accepting: AtomicBool::new(true),
         open_connections: std::sync::atomic::AtomicUsize::new(0),
-        password_slots: tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ),
     })))
 }
 

@@ -67,11 +67,16 @@ impl Reads {
     }
 
     /// A chat the caller must be a member of: its summary and the caller's role.
-    /// Unknown chat → `chat_not_found`; existing chat, not a member → `not_member`.
     pub async fn authorize(&self, user: UserId, chat: ChatId) -> Result<(Chat, Role), ApiError> {
         let role = self.role(user, chat).await?;
         let found = self.chats(&[chat]).await?.into_iter().next();
-        match (found, role) {
+        Self::check_member(found, role)
+    }
+
+    /// The membership rule on what was read: unknown chat → `chat_not_found`;
+    /// existing chat, not a member → `not_member`.
+    pub fn check_member(chat: Option<Chat>, role: Option<Role>) -> Result<(Chat, Role), ApiError> {
+        match (chat, role) {
             (None, _) => Err(ApiError::new(Code::ChatNotFound, "no such chat")),
             (Some(_), None) => Err(ApiError::new(
                 Code::NotMember,

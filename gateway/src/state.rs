@@ -11,10 +11,8 @@ use chat_core::rules::Limits;
 use chat_core::{COMMANDS_TOPIC, IdGenerator};
 use tokio::sync::watch;
 
-use crate::auth::Tokens;
-use crate::commands::Commander;
 use crate::hub::Hub;
-use crate::reads::Reads;
+use crate::service::Service;
 
 /// Settings of a gateway.
 #[derive(Clone, Debug)]
@@ -92,23 +90,16 @@ pub struct Gateway {
     pub cfg: GatewayConfig,
     /// Dependencies.
     pub deps: Deps,
-    /// Token keys.
-    pub tokens: Tokens,
+    /// Every request a client can make, whatever the transport.
+    pub service: Service,
     /// Subscriptions and replies.
     pub hub: Arc<Hub>,
-    /// Cached reads.
-    pub reads: Reads,
-    /// Command submission.
-    pub commander: Commander,
     /// Becomes `true` when the gateway drains.
     pub shutdown: watch::Receiver<bool>,
     /// False while draining, for `/readyz`.
     pub accepting: AtomicBool,
     /// WebSocket connections open (drain waits for them to close).
     pub open_connections: std::sync::atomic::AtomicUsize,
-    /// Password hashes computed at once (argon2id takes ~19 MiB and tens of ms
-    /// of CPU each): a burst of logins waits here instead of starving the server.
-    pub password_slots: tokio::sync::Semaphore,
 }
 
 /// Shared state of the axum app.

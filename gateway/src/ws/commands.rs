@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Conn {
+impl<S: WsSink> Conn<S> {
     pub(super) async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
         if text.len() > self.st.cfg.max_frame_bytes {
             let f = error_frame(
@@ -13,19 +13,12 @@ impl Conn {
             );
             return self.write(f).await;
         }
-        let frame: ClientFrame = match serde_json::from_str(text.as_str()) {
+        let frame = match ClientFrame::parse(text.as_str()) {
             Ok(f) => f,
             Err(e) => {
-                let msg = e.to_string();
-                let code = if msg.contains("unknown variant") {
-                    Code::UnknownType
-                } else if msg.contains("invalid id") {
-                    Code::InvalidId
-                } else {
-                    Code::BadJson
-                };
+                let code = e.code();
                 metrics::ERRORS.with_label_values(&[code.as_str()]).inc();
-                return self.write(error_frame(code, msg, None)).await;
+                return self.write(error_frame(code, e.to_string(), None)).await;
             }
         };
         match self.on_frame(frame).await {
@@ -36,8 +29,6 @@ impl Conn {
     }
 
     pub(super) async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), Failure> {
-        let me = self.user;
-        let st = self.st.clone();
         match frame {
             ClientFrame::Ping => self
                 .write(encode(&ServerFrame::Pong))
@@ -54,7 +45,8 @@ impl Conn {
             } => self.subscribe(chat_id, since_seq, since_pts).await,
             ClientFrame::Unsubscribe { chat_id } => {
                 if self.subs.remove(&chat_id).is_some() {
-                    st.hub.unsubscribe(&chat_channel(chat_id), self.id).await;
+                    let hub = self.st.hub.clone();
+                    hub.unsubscribe(&chat_channel(chat_id), self.id).await;
                 }
                 self.write(encode(&ServerFrame::Unsubscribed { chat_id }))
                     .await
@@ -66,19 +58,13 @@ impl Conn {
                 text,
                 reply_to_seq,
             } => {
-                let r = Some(client_msg_id.clone());
-                crate::http::precheck_send(&st, me, chat_id, &client_msg_id, &text)
-                    .await
-                    .map_err(|e| Failure::in_chat(e, r.clone(), chat_id))?;
-                let cmd = Command::Send {
+                let intent = Intent::Send {
                     chat_id,
-                    message_id: MessageId(st.deps.ids.next()),
                     client_msg_id: client_msg_id.clone(),
                     text,
                     reply_to_seq,
-                    forwarded_from: None,
                 };
-                self.submit(chat_id, cmd, Some(client_msg_id), None).await
+                self.command(intent, Some(client_msg_id), None).await
             }
             ClientFrame::Forward {
                 from_chat_id,
@@ -86,19 +72,13 @@ impl Conn {
                 to_chat_id,
                 client_msg_id,
             } => {
-                let r = Some(client_msg_id.clone());
-                let cmd = crate::http::forward_command(
-                    &st,
-                    me,
+                let intent = Intent::Forward {
                     from_chat_id,
                     seq,
                     to_chat_id,
-                    client_msg_id.clone(),
-                )
-                .await
-                .map_err(|e| Failure::in_chat(e, r, to_chat_id))?;
-                self.submit(to_chat_id, cmd, Some(client_msg_id), None)
-                    .await
+                    client_msg_id: client_msg_id.clone(),
+                };
+                self.command(intent, Some(client_msg_id), None).await
             }
             ClientFrame::Edit {
                 chat_id,
@@ -106,43 +86,46 @@ impl Conn {
                 text,
                 reference,
             } => {
-                st.cfg
-                    .limits
-                    .check_text(&text)
-                    .map_err(|e| Failure::in_chat(e.into(), reference.clone(), chat_id))?;
-                st.reads
-                    .authorize(me, chat_id)
+                self.command(Intent::Edit { chat_id, seq, text }, None, reference)
                     .await
-                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
-                self.submit(
-                    chat_id,
-                    Command::Edit { chat_id, seq, text },
-                    None,
-                    reference,
-                )
-                .await
             }
             ClientFrame::Delete {
                 chat_id,
                 seq,
                 reference,
             } => {
-                st.reads
-                    .authorize(me, chat_id)
-                    .await
-                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
-                self.submit(chat_id, Command::Delete { chat_id, seq }, None, reference)
+                self.command(Intent::Delete { chat_id, seq }, None, reference)
                     .await
             }
             ClientFrame::Read { chat_id, seq } => {
-                st.reads
-                    .authorize(me, chat_id)
-                    .await
-                    .map_err(|e| Failure::in_chat(e, None, chat_id))?;
-                self.submit(chat_id, Command::Read { chat_id, seq }, None, None)
+                self.command(Intent::Read { chat_id, seq }, None, None)
                     .await
             }
         }
+    }
+
+    /// Checks an intent with the service and submits its command; errors name
+    /// the chat concerned.
+    async fn command(
+        &mut self,
+        intent: Intent,
+        client_msg_id: Option<String>,
+        reference: Option<String>,
+    ) -> Result<(), Failure> {
+        let Some(chat_id) = intent.chat_id() else {
+            return Err(Failure::api(
+                ApiError::new(Code::UnknownType, "chats are created over HTTP"),
+                reference,
+            ));
+        };
+        let cmd = match self.st.service.prepare(self.user, intent).await {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let r = client_msg_id.or(reference);
+                return Err(Failure::in_chat(e, r, chat_id));
+            }
+        };
+        self.submit(chat_id, cmd, client_msg_id, reference).await
     }
 
     pub(super) async fn subscribe(
@@ -153,7 +136,10 @@ impl Conn {
     ) -> Result<(), Failure> {
         let st = self.st.clone();
         let fail = |e: ApiError| Failure::in_chat(e, None, chat);
-        st.reads.authorize(self.user, chat).await.map_err(fail)?;
+        st.service
+            .check_reader(self.user, chat)
+            .await
+            .map_err(fail)?;
         // Subscribe first, then read: anything published from now on is queued, and
         // what was published before is in the store (delivered means persisted).
         if !self.subs.contains_key(&chat) {
@@ -162,11 +148,12 @@ impl Conn {
                 .await
                 .map_err(|e| fail(e.into()))?;
         }
-        let (last_seq, last_pts) = match st.deps.store.chats(&[chat]).await {
-            Ok(c) => c.first().map_or((0, 0), |c| (c.last_seq, c.last_pts)),
-            Err(e) => return Err(fail(e.into())),
-        };
-        let read_seq = st.reads.read_seq(self.user, chat).await.map_err(fail)?;
+        let start = st
+            .service
+            .subscription_start(self.user, chat)
+            .await
+            .map_err(fail)?;
+        let (last_seq, last_pts, read_seq) = (start.last_seq, start.last_pts, start.read_seq);
         let delivered = since.unwrap_or(last_seq).min(last_seq);
         self.subs.insert(chat, ChatSub { delivered });
         self.write(encode(&ServerFrame::Subscribed {
@@ -218,7 +205,7 @@ impl Conn {
         }
         let pending: Pending = self
             .st
-            .commander
+            .service
             .submit(self.user, cmd)
             .await
             .map_err(|e| Failure::api(e, r))?;

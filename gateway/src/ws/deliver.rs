@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Conn {
+impl<S: WsSink> Conn<S> {
     pub(super) async fn deliver(&mut self, env: Envelope) -> Result<(), Stop> {
         match env.kind {
             PubKind::Message => {

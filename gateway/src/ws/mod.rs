@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -18,8 +18,8 @@ use chat_core::wire::{
     ClientFrame, Command, Envelope, Event, Outcome, PubKind, ServerFrame, chat_channel,
     user_channel,
 };
-use chat_core::{ChatId, Code, MessageId, UserId, now_ms};
-use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
+use chat_core::{ChatId, Code, UserId, now_ms};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{Notify, mpsc};
 
@@ -27,10 +27,13 @@ use crate::commands::Pending;
 use crate::error::ApiError;
 use crate::hub::{ConnId, ConnTx};
 use crate::metrics;
+use crate::service::Intent;
 use crate::state::AppState;
 
 mod commands;
 mod deliver;
+#[cfg(test)]
+mod tests;
 
 /// Close code: authentication failed or timed out.
 pub const CLOSE_AUTH: u16 = 4001;
@@ -58,14 +61,8 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let pre = match headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        }) {
-        Some(t) => match st.tokens.verify(t.trim()) {
+    let pre = match crate::auth::bearer(&headers) {
+        Some(t) => match st.service.authenticate(t) {
             Ok(u) => Some(u),
             Err(e) => return e.into_response(),
         },
@@ -84,10 +81,41 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
-        .on_upgrade(move |socket| async move { Conn::serve(st, socket, pre).await })
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            serve(st, sink, stream, pre).await
+        })
 }
 
-type Sink = SplitSink<WebSocket, WsMessage>;
+/// Serves one connection over any sink and stream of WebSocket messages (a
+/// socket's halves in production, channels in tests): authenticates unless
+/// `pre` names the user already, then runs [`Conn`] until the connection ends.
+pub async fn serve<S, R>(st: AppState, mut sink: S, mut stream: R, pre: Option<UserId>)
+where
+    S: WsSink,
+    R: WsStream,
+{
+    let user = match pre {
+        Some(u) => u,
+        None => match authenticate(&st, &mut sink, &mut stream).await {
+            Some(u) => u,
+            None => return,
+        },
+    };
+    Conn::serve(st, sink, stream, user).await
+}
+
+/// What a connection writes to: a WebSocket's sending half.
+pub trait WsSink: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin + Send {}
+impl<T: futures_util::Sink<WsMessage, Error = axum::Error> + Unpin + Send> WsSink for T {}
+
+/// What a connection reads from: a WebSocket's receiving half.
+pub trait WsStream:
+    futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin + Send
+{
+}
+impl<T: futures_util::Stream<Item = Result<WsMessage, axum::Error>> + Unpin + Send> WsStream for T {}
+
 type Reply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
 
 /// Per-chat delivery state of a connection.
@@ -96,11 +124,14 @@ struct ChatSub {
     delivered: u64,
 }
 
-struct Conn {
+/// One authenticated connection: its subscriptions with their delivery marks,
+/// its commands in flight and its write buffer. Generic over the sink so that
+/// tests drive it without a socket.
+struct Conn<S> {
     st: AppState,
     id: ConnId,
     user: UserId,
-    sink: Sink,
+    sink: S,
     txq: ConnTx,
     subs: HashMap<ChatId, ChatSub>,
     /// Commands awaiting their outcome, each resolving to the frame to send.
@@ -156,16 +187,8 @@ enum End {
     Close(u16, &'static str),
 }
 
-impl Conn {
-    async fn serve(st: AppState, socket: WebSocket, pre: Option<UserId>) {
-        let (mut sink, mut stream) = socket.split();
-        let user = match pre {
-            Some(u) => u,
-            None => match authenticate(&st, &mut sink, &mut stream).await {
-                Some(u) => u,
-                None => return,
-            },
-        };
+impl<S: WsSink> Conn<S> {
+    async fn serve(st: AppState, sink: S, mut stream: impl WsStream, user: UserId) {
         let (tx, mut rx) = mpsc::channel::<Envelope>(st.cfg.conn_queue.max(1));
         let slow = Arc::new(Notify::new());
         let mut conn = Conn {
@@ -209,7 +232,7 @@ impl Conn {
 
     async fn run(
         &mut self,
-        stream: &mut SplitStream<WebSocket>,
+        stream: &mut impl WsStream,
         rx: &mut mpsc::Receiver<Envelope>,
         slow: &Notify,
     ) -> End {
@@ -252,7 +275,7 @@ impl Conn {
                     None => return End::Gone,
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "websocket read failed");
-                        return if is_too_big(&e) { End::Close(CLOSE_TOO_BIG, "frame too large") } else { End::Gone };
+                        return if is_too_big(e) { End::Close(CLOSE_TOO_BIG, "frame too large") } else { End::Gone };
                     }
                     Some(Ok(WsMessage::Text(t))) => self.on_text(t).await,
                     Some(Ok(WsMessage::Binary(_))) => {
@@ -385,16 +408,20 @@ fn slow_close() -> End {
     )
 }
 
-fn is_too_big(e: &axum::Error) -> bool {
-    let s = e.to_string();
-    s.contains("too long") || s.contains("too big") || s.contains("Space limit exceeded")
+/// Whether a read failed because a frame or message exceeded the size limit.
+fn is_too_big(e: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        e.into_inner().downcast_ref::<Error>(),
+        Some(Error::Capacity(_))
+    )
 }
 
 /// Waits for the `auth` frame. On failure, answers with an error frame and a close.
 async fn authenticate(
     st: &AppState,
-    sink: &mut Sink,
-    stream: &mut SplitStream<WebSocket>,
+    sink: &mut impl WsSink,
+    stream: &mut impl WsStream,
 ) -> Option<UserId> {
     let first = tokio::time::timeout(st.cfg.auth_timeout, stream.next()).await;
     let result: Result<UserId, ApiError> = match first {
@@ -403,8 +430,8 @@ async fn authenticate(
             "authenticate within the time limit",
         )),
         Ok(None) | Ok(Some(Err(_))) => return None,
-        Ok(Some(Ok(WsMessage::Text(t)))) => match serde_json::from_str::<ClientFrame>(t.as_str()) {
-            Ok(ClientFrame::Auth { token }) => st.tokens.verify(&token),
+        Ok(Some(Ok(WsMessage::Text(t)))) => match ClientFrame::parse(t.as_str()) {
+            Ok(ClientFrame::Auth { token }) => st.service.authenticate(&token),
             Ok(_) => Err(ApiError::new(
                 Code::AuthRequired,
                 "the first frame must be auth",

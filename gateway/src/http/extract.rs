@@ -1,12 +1,32 @@
 //! Extractors that turn bad input into our error format.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use chat_core::{ChatId, Code, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of an HTTP request (`Authorization: Bearer <jwt>`).
+#[derive(Clone, Copy, Debug)]
+pub struct AuthUser(pub UserId);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = crate::auth::bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(Code::AuthRequired, "send Authorization: Bearer <token>")
+        })?;
+        state.service.authenticate(token).map(AuthUser)
+    }
+}
 
 /// `Json<T>` whose rejections are `bad_json` (400) or `too_large` (413).
 pub struct ApiJson<T>(pub T);

@@ -1,0 +1,393 @@
+//! HTTP handlers of `/api/v1`: each parses its request, calls the
+//! [`Service`](crate::service::Service) once and renders the answer.
+
+mod extract;
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chat_core::model::{ChatKind, Role, User};
+use chat_core::ports::HistoryPage;
+use chat_core::wire::Outcome;
+use chat_core::{ChatId, Code, UserId};
+use serde::Deserialize;
+
+pub use extract::{ApiJson, AuthUser};
+
+use crate::error::ApiError;
+use crate::service::{ChatView, CursorView, HistoryView, Intent, Session};
+use crate::state::AppState;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Body of register and login.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    name: String,
+    password: String,
+}
+
+pub async fn register(
+    State(st): State<AppState>,
+    ApiJson(c): ApiJson<Credentials>,
+) -> ApiResult<(StatusCode, Json<Session>)> {
+    let session = st.service.register(c.name, c.password).await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+pub async fn login(
+    State(st): State<AppState>,
+    ApiJson(c): ApiJson<Credentials>,
+) -> ApiResult<Json<Session>> {
+    Ok(Json(st.service.login(&c.name, c.password).await?))
+}
+
+pub async fn me(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Json<User>> {
+    Ok(Json(st.service.me(me).await?))
+}
+
+pub async fn user(
+    State(st): State<AppState>,
+    AuthUser(_): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(st.service.user(extract::user_id(&id)?).await?))
+}
+
+pub async fn user_by_name(
+    State(st): State<AppState>,
+    AuthUser(_): AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(st.service.user_by_name(&name).await?))
+}
+
+/// `GET /users?ids=1,2,3`
+pub async fn users(
+    State(st): State<AppState>,
+    AuthUser(_): AuthUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<User>>> {
+    let raw = q.get("ids").map(String::as_str).unwrap_or("");
+    let ids = raw
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(extract::user_id)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(st.service.users(&ids).await?))
+}
+
+pub async fn chat_list(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Response> {
+    let list = st.service.chat_list(me).await?;
+    Ok(Json(serde_json::json!({ "chats": list })).into_response())
+}
+
+/// Body of `POST /chats`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChat {
+    kind: ChatKind,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    members: Vec<UserId>,
+}
+
+pub async fn create_chat(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiJson(b): ApiJson<NewChat>,
+) -> ApiResult<Response> {
+    let intent = Intent::CreateChat {
+        kind: b.kind,
+        title: b.title,
+        members: b.members,
+    };
+    match st.service.execute(me, intent).await? {
+        Outcome::Ok {
+            chat: Some(chat),
+            duplicate,
+            ..
+        } => {
+            let status = if duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Ok((status, Json(chat)).into_response())
+        }
+        other => Err(ApiError::internal(
+            "create chat",
+            format!("unexpected outcome {other:?}"),
+        )),
+    }
+}
+
+pub async fn get_chat(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChatView>> {
+    Ok(Json(st.service.chat(me, extract::chat_id(&id)?).await?))
+}
+
+pub async fn members(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let members = st.service.members(me, extract::chat_id(&id)?).await?;
+    Ok(Json(serde_json::json!({ "members": members })).into_response())
+}
+
+/// Body of `POST /chats/{id}/members`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    user_id: UserId,
+    #[serde(default = "default_role")]
+    role: Role,
+}
+
+fn default_role() -> Role {
+    Role::Member
+}
+
+/// The answer for a membership command: the chat, or nothing.
+fn chat_outcome(out: Outcome) -> ApiResult<Response> {
+    match out {
+        Outcome::Ok {
+            chat: Some(chat), ..
+        } => Ok(Json(chat).into_response()),
+        Outcome::Ok { .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Rejected(r) => Err(r.into()),
+    }
+}
+
+pub async fn add_member(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AddMember>,
+) -> ApiResult<Response> {
+    let intent = Intent::AddMember {
+        chat_id: extract::chat_id(&id)?,
+        user_id: b.user_id,
+        role: b.role,
+    };
+    chat_outcome(st.service.execute(me, intent).await?)
+}
+
+/// Body of `PATCH /chats/{id}/members/{user}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    role: Role,
+}
+
+pub async fn set_role(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(b): ApiJson<SetRole>,
+) -> ApiResult<Response> {
+    let intent = Intent::SetRole {
+        chat_id: extract::chat_id(&id)?,
+        user_id: extract::user_id(&user)?,
+        role: b.role,
+    };
+    chat_outcome(st.service.execute(me, intent).await?)
+}
+
+pub async fn remove_member(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let intent = Intent::RemoveMember {
+        chat_id: extract::chat_id(&id)?,
+        user_id: extract::user_id(&user)?,
+    };
+    chat_outcome(st.service.execute(me, intent).await?)
+}
+
+/// Query of `GET /chats/{id}/messages`.
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// The history page a query asks for.
+pub fn history_page(q: &HistoryQuery, max: u32) -> ApiResult<HistoryPage> {
+    let num = |name: &str, v: &Option<String>| -> ApiResult<Option<u64>> {
+        v.as_deref()
+            .map(|s| {
+                s.parse::<u64>().map_err(|_| {
+                    ApiError::new(
+                        Code::InvalidLimit,
+                        format!("{name} must be a non-negative integer"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let limit = match num("limit", &q.limit)? {
+        None => 50.min(max),
+        Some(l) if l >= 1 && l <= u64::from(max) => l as u32,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidLimit,
+                format!("limit must be between 1 and {max}"),
+            ));
+        }
+    };
+    match (num("before", &q.before)?, num("after", &q.after)?) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            Code::InvalidLimit,
+            "give before or after, not both",
+        )),
+        (Some(before), None) => Ok(HistoryPage::Before { before, limit }),
+        (None, Some(after)) => Ok(HistoryPage::After { after, limit }),
+        (None, None) => Ok(HistoryPage::Latest { limit }),
+    }
+}
+
+pub async fn history(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<HistoryView>> {
+    let chat = extract::chat_id(&id)?;
+    let Query(q) = q.map_err(|e| ApiError::new(Code::InvalidLimit, e.body_text()))?;
+    let page = history_page(&q, st.cfg.max_page)?;
+    Ok(Json(st.service.history(me, chat, page).await?))
+}
+
+/// Body of `POST /chats/{id}/messages`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    client_msg_id: String,
+    text: String,
+    #[serde(default)]
+    reply_to_seq: Option<u64>,
+}
+
+/// The answer for a command about a message: 201 for a new message, else 200.
+fn message_outcome(out: Outcome, creates: bool) -> ApiResult<Response> {
+    match out {
+        Outcome::Ok {
+            message: Some(m),
+            duplicate,
+            ..
+        } => {
+            let status = if creates && !duplicate {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((
+                status,
+                Json(serde_json::json!({ "message": m, "duplicate": duplicate })),
+            )
+                .into_response())
+        }
+        Outcome::Ok { .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Rejected(r) => Err(r.into()),
+    }
+}
+
+pub async fn send(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SendBody>,
+) -> ApiResult<Response> {
+    let intent = Intent::Send {
+        chat_id: extract::chat_id(&id)?,
+        client_msg_id: b.client_msg_id,
+        text: b.text,
+        reply_to_seq: b.reply_to_seq,
+    };
+    message_outcome(st.service.execute(me, intent).await?, true)
+}
+
+/// Body of `PATCH /chats/{id}/messages/{seq}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    text: String,
+}
+
+pub async fn edit(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+    ApiJson(b): ApiJson<EditBody>,
+) -> ApiResult<Response> {
+    let intent = Intent::Edit {
+        chat_id: extract::chat_id(&id)?,
+        seq: extract::seq(&seq)?,
+        text: b.text,
+    };
+    message_outcome(st.service.execute(me, intent).await?, false)
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let intent = Intent::Delete {
+        chat_id: extract::chat_id(&id)?,
+        seq: extract::seq(&seq)?,
+    };
+    message_outcome(st.service.execute(me, intent).await?, false)
+}
+
+/// Body of `POST /chats/{id}/messages/{seq}/forward`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardBody {
+    to_chat_id: ChatId,
+    client_msg_id: String,
+}
+
+pub async fn forward(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, seq)): Path<(String, String)>,
+    ApiJson(b): ApiJson<ForwardBody>,
+) -> ApiResult<Response> {
+    let intent = Intent::Forward {
+        from_chat_id: extract::chat_id(&id)?,
+        seq: extract::seq(&seq)?,
+        to_chat_id: b.to_chat_id,
+        client_msg_id: b.client_msg_id,
+    };
+    message_outcome(st.service.execute(me, intent).await?, true)
+}
+
+/// Body of `PUT /chats/{id}/read`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    seq: u64,
+}
+
+pub async fn read(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReadBody>,
+) -> ApiResult<Json<CursorView>> {
+    let chat = extract::chat_id(&id)?;
+    Ok(Json(st.service.read(me, chat, b.seq).await?))
+}

@@ -1,0 +1,454 @@
+//! The gateway's service: every request a client can make, free of any
+//! transport. The HTTP handlers (`http/`) and the WebSocket connection (`ws/`)
+//! are peers over it: they parse their input, call one method here, and render
+//! the answer (a JSON body and status, or a frame).
+//!
+//! What lives here: authentication of tokens, accounts, reads with their
+//! authorization, and the pre-checks that turn a client's [`Intent`] into a log
+//! [`Command`] (fast, clear errors; the writer checks again and is the
+//! authority). Errors are [`ApiError`]s: a [`chat_core::Code`] and a message.
+
+mod accounts;
+
+use std::sync::Arc;
+
+use chat_core::model::{Chat, ChatKind, ChatListEntry, ForwardedFrom, Member, Message, Role};
+use chat_core::ports::{HistoryPage, Store};
+use chat_core::rules::{self, Limits};
+use chat_core::wire::{Command, Outcome};
+use chat_core::{ChatId, Code, IdGenerator, MessageId, UserId, direct_chat_id};
+use serde::Serialize;
+
+pub use accounts::Session;
+
+use crate::auth::Tokens;
+use crate::commands::{Commander, Pending};
+use crate::error::ApiError;
+use crate::reads::Reads;
+
+/// Most ids one `users` lookup may name.
+pub const MAX_USER_LOOKUP: usize = 500;
+
+/// Every request a client can make, whatever the transport.
+pub struct Service {
+    /// Input limits (text length, client id length, title, initial members).
+    pub(crate) limits: Limits,
+    /// Accounts are written here; history and single messages are read here.
+    pub(crate) store: Arc<dyn Store>,
+    /// Ids of new users, chats and messages.
+    pub(crate) ids: Arc<IdGenerator>,
+    /// Token keys.
+    pub(crate) tokens: Tokens,
+    /// Cached reads and membership checks.
+    pub(crate) reads: Reads,
+    /// Command submission and outcomes.
+    pub(crate) commander: Commander,
+    /// Password hashes computed at once (argon2id takes ~19 MiB and tens of ms
+    /// of CPU each): a burst of logins waits here instead of starving the server.
+    pub(crate) password_slots: tokio::sync::Semaphore,
+}
+
+/// A change a client asks for; [`Service::prepare`] checks it and turns it into
+/// the [`Command`] the writer applies.
+#[derive(Clone, Debug)]
+pub enum Intent {
+    /// Create a direct chat (exactly one other member) or a group.
+    CreateChat {
+        /// Direct or group.
+        kind: ChatKind,
+        /// Group title (ignored for direct chats).
+        title: String,
+        /// Other members.
+        members: Vec<UserId>,
+    },
+    /// Post a message.
+    Send {
+        /// Chat.
+        chat_id: ChatId,
+        /// The client's idempotency key.
+        client_msg_id: String,
+        /// Text.
+        text: String,
+        /// Seq of the message answered.
+        reply_to_seq: Option<u64>,
+    },
+    /// Post a copy of another chat's message.
+    Forward {
+        /// Chat of the original.
+        from_chat_id: ChatId,
+        /// Seq of the original.
+        seq: u64,
+        /// Target chat.
+        to_chat_id: ChatId,
+        /// The client's idempotency key in the target chat.
+        client_msg_id: String,
+    },
+    /// New text for one's own message.
+    Edit {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Text.
+        text: String,
+    },
+    /// Delete a message.
+    Delete {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+    },
+    /// Move the read cursor forward.
+    Read {
+        /// Chat.
+        chat_id: ChatId,
+        /// Highest seq read.
+        seq: u64,
+    },
+    /// Add a member to a group.
+    AddMember {
+        /// Chat.
+        chat_id: ChatId,
+        /// New member.
+        user_id: UserId,
+        /// Their role.
+        role: Role,
+    },
+    /// Change a member's role.
+    SetRole {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member.
+        user_id: UserId,
+        /// New role.
+        role: Role,
+    },
+    /// Remove a member (or leave, for oneself).
+    RemoveMember {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member.
+        user_id: UserId,
+    },
+}
+
+impl Intent {
+    /// The chat the intent changes (the target of a forward); `None` for a chat
+    /// that does not exist yet.
+    pub fn chat_id(&self) -> Option<ChatId> {
+        match self {
+            Intent::CreateChat { .. } => None,
+            Intent::Forward { to_chat_id, .. } => Some(*to_chat_id),
+            Intent::Send { chat_id, .. }
+            | Intent::Edit { chat_id, .. }
+            | Intent::Delete { chat_id, .. }
+            | Intent::Read { chat_id, .. }
+            | Intent::AddMember { chat_id, .. }
+            | Intent::SetRole { chat_id, .. }
+            | Intent::RemoveMember { chat_id, .. } => Some(*chat_id),
+        }
+    }
+}
+
+/// A chat as its member sees it (`GET /chats/{id}`).
+#[derive(Debug, Serialize)]
+pub struct ChatView {
+    /// The chat's summary with its last message.
+    pub chat: Chat,
+    /// The caller's role.
+    pub role: Role,
+    /// The caller's read cursor.
+    pub read_seq: u64,
+    /// Messages after the read cursor.
+    pub unread: u64,
+}
+
+/// A page of history (`GET /chats/{id}/messages`).
+#[derive(Debug, Serialize)]
+pub struct HistoryView {
+    /// Messages in ascending seq.
+    pub messages: Vec<Message>,
+    /// The chat's newest seq (from the summary; may lag the store briefly).
+    pub last_seq: u64,
+}
+
+/// A read cursor after a move (`PUT /chats/{id}/read`).
+#[derive(Debug, Serialize)]
+pub struct CursorView {
+    /// Chat.
+    pub chat_id: ChatId,
+    /// The cursor as stored (never lower than before).
+    pub read_seq: u64,
+}
+
+/// Where a new subscription starts: the chat's positions as stored, read once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriptionStart {
+    /// Newest seq.
+    pub last_seq: u64,
+    /// Newest change position.
+    pub last_pts: u64,
+    /// The caller's read cursor.
+    pub read_seq: u64,
+}
+
+impl Service {
+    /// The user of a valid access token.
+    pub fn authenticate(&self, token: &str) -> Result<UserId, ApiError> {
+        self.tokens.verify(token)
+    }
+
+    /// The chat list: every chat of the user, newest activity first.
+    pub async fn chat_list(&self, me: UserId) -> Result<Vec<ChatListEntry>, ApiError> {
+        self.reads.chat_list(me).await
+    }
+
+    /// A chat the caller belongs to, with their role and unread count.
+    pub async fn chat(&self, me: UserId, chat: ChatId) -> Result<ChatView, ApiError> {
+        let (chat, role) = self.reads.authorize(me, chat).await?;
+        let read_seq = self.reads.read_seq(me, chat.id).await?;
+        Ok(ChatView {
+            unread: chat.last_seq.saturating_sub(read_seq),
+            chat,
+            role,
+            read_seq,
+        })
+    }
+
+    /// Members of a chat the caller belongs to.
+    pub async fn members(&self, me: UserId, chat: ChatId) -> Result<Vec<Member>, ApiError> {
+        self.reads.authorize(me, chat).await?;
+        self.reads.members(chat).await
+    }
+
+    /// A page of history of a chat the caller belongs to.
+    pub async fn history(
+        &self,
+        me: UserId,
+        chat: ChatId,
+        page: HistoryPage,
+    ) -> Result<HistoryView, ApiError> {
+        let (c, _) = self.reads.authorize(me, chat).await?;
+        let messages = self.store.messages(chat, page).await?;
+        Ok(HistoryView {
+            messages,
+            last_seq: c.last_seq,
+        })
+    }
+
+    /// Checks that the caller may read a chat, before subscribing to it. Reads
+    /// only the members on the way in; the chat itself only to tell an unknown
+    /// chat from one the caller is not in.
+    pub async fn check_reader(&self, me: UserId, chat: ChatId) -> Result<Role, ApiError> {
+        if let Some(role) = self.reads.role(me, chat).await? {
+            return Ok(role);
+        }
+        let found = self.reads.chats(&[chat]).await?.into_iter().next();
+        Reads::check_member(found, None).map(|(_, role)| role)
+    }
+
+    /// Where a subscription starts, once it is active: the chat's positions as
+    /// stored (not cached: anything newer than them now arrives live) and the
+    /// caller's read cursor.
+    pub async fn subscription_start(
+        &self,
+        me: UserId,
+        chat: ChatId,
+    ) -> Result<SubscriptionStart, ApiError> {
+        let (last_seq, last_pts) = self
+            .store
+            .chats(&[chat])
+            .await?
+            .first()
+            .map_or((0, 0), |c| (c.last_seq, c.last_pts));
+        Ok(SubscriptionStart {
+            last_seq,
+            last_pts,
+            read_seq: self.reads.read_seq(me, chat).await?,
+        })
+    }
+
+    /// Checks an intent at the gateway and builds its command.
+    pub async fn prepare(&self, me: UserId, intent: Intent) -> Result<Command, ApiError> {
+        Ok(match intent {
+            Intent::CreateChat {
+                kind,
+                title,
+                members,
+            } => {
+                let chat_id = match kind {
+                    ChatKind::Direct => {
+                        let mut others = members.iter().filter(|u| **u != me);
+                        match (others.next(), others.next()) {
+                            (Some(other), None) => direct_chat_id(me, *other),
+                            _ => {
+                                return Err(ApiError::new(
+                                    Code::InvalidMembers,
+                                    "a direct chat needs exactly one other member",
+                                ));
+                            }
+                        }
+                    }
+                    ChatKind::Group => {
+                        self.limits.check_title(&title)?;
+                        if members.len() > self.limits.max_initial_members {
+                            return Err(ApiError::new(
+                                Code::InvalidMembers,
+                                "too many initial members",
+                            ));
+                        }
+                        ChatId(self.ids.next())
+                    }
+                };
+                Command::CreateChat {
+                    chat_id,
+                    kind,
+                    title,
+                    members,
+                }
+            }
+            Intent::Send {
+                chat_id,
+                client_msg_id,
+                text,
+                reply_to_seq,
+            } => {
+                self.check_post(me, chat_id, &client_msg_id, &text).await?;
+                Command::Send {
+                    chat_id,
+                    message_id: MessageId(self.ids.next()),
+                    client_msg_id,
+                    text,
+                    reply_to_seq,
+                    forwarded_from: None,
+                }
+            }
+            Intent::Forward {
+                from_chat_id,
+                seq,
+                to_chat_id,
+                client_msg_id,
+            } => {
+                self.reads.authorize(me, from_chat_id).await?;
+                let orig = self
+                    .store
+                    .message(from_chat_id, seq)
+                    .await?
+                    .ok_or_else(|| ApiError::new(Code::MessageNotFound, "no such message"))?;
+                if orig.deleted {
+                    return Err(ApiError::new(
+                        Code::MessageDeleted,
+                        "a deleted message cannot be forwarded",
+                    ));
+                }
+                self.check_post(me, to_chat_id, &client_msg_id, &orig.text)
+                    .await?;
+                // Forwarding a forward points at the original source.
+                let forwarded_from = orig.forwarded_from.unwrap_or(ForwardedFrom {
+                    chat_id: from_chat_id,
+                    seq,
+                    sender_id: orig.sender_id,
+                });
+                Command::Send {
+                    chat_id: to_chat_id,
+                    message_id: MessageId(self.ids.next()),
+                    client_msg_id,
+                    text: orig.text,
+                    reply_to_seq: None,
+                    forwarded_from: Some(forwarded_from),
+                }
+            }
+            Intent::Edit { chat_id, seq, text } => {
+                self.limits.check_text(&text)?;
+                self.reads.authorize(me, chat_id).await?;
+                Command::Edit { chat_id, seq, text }
+            }
+            Intent::Delete { chat_id, seq } => {
+                self.reads.authorize(me, chat_id).await?;
+                Command::Delete { chat_id, seq }
+            }
+            Intent::Read { chat_id, seq } => {
+                self.reads.authorize(me, chat_id).await?;
+                Command::Read { chat_id, seq }
+            }
+            Intent::AddMember {
+                chat_id,
+                user_id,
+                role,
+            } => {
+                self.reads.authorize(me, chat_id).await?;
+                Command::AddMember {
+                    chat_id,
+                    user_id,
+                    role,
+                }
+            }
+            Intent::SetRole {
+                chat_id,
+                user_id,
+                role,
+            } => {
+                self.reads.authorize(me, chat_id).await?;
+                Command::SetRole {
+                    chat_id,
+                    user_id,
+                    role,
+                }
+            }
+            Intent::RemoveMember { chat_id, user_id } => {
+                self.reads.authorize(me, chat_id).await?;
+                Command::RemoveMember { chat_id, user_id }
+            }
+        })
+    }
+
+    /// A send's checks: the key and text are valid and the caller may post.
+    async fn check_post(
+        &self,
+        me: UserId,
+        chat: ChatId,
+        client_msg_id: &str,
+        text: &str,
+    ) -> Result<(), ApiError> {
+        self.limits.check_client_msg_id(client_msg_id)?;
+        self.limits.check_text(text)?;
+        let (_, role) = self.reads.authorize(me, chat).await?;
+        rules::can_post(Some(role))?;
+        Ok(())
+    }
+
+    /// Produces a command; returns once the log accepted it, with a handle on
+    /// its outcome.
+    pub async fn submit(&self, me: UserId, cmd: Command) -> Result<Pending, ApiError> {
+        self.commander.submit(me, cmd).await
+    }
+
+    /// Checks, submits and waits for the outcome: a rejection is an error.
+    pub async fn execute(&self, me: UserId, intent: Intent) -> Result<Outcome, ApiError> {
+        let cmd = self.prepare(me, intent).await?;
+        match self.commander.submit(me, cmd).await?.wait().await? {
+            Outcome::Rejected(r) => Err(r.into()),
+            ok => Ok(ok),
+        }
+    }
+
+    /// Moves the caller's read cursor and answers it as stored.
+    pub async fn read(
+        &self,
+        me: UserId,
+        chat_id: ChatId,
+        seq: u64,
+    ) -> Result<CursorView, ApiError> {
+        self.execute(me, Intent::Read { chat_id, seq }).await?;
+        // From the store, not the cache: the cursor just moved there.
+        let read_seq = self
+            .store
+            .memberships(me)
+            .await?
+            .iter()
+            .find(|m| m.chat_id == chat_id)
+            .map_or(0, |m| m.read_seq);
+        Ok(CursorView { chat_id, read_seq })
+    }
+}
