@@ -1,13 +1,23 @@
-//! Configuration of the binary: flags, environment variables (`CHAT_*`) and an
-//! optional TOML file, in that order of precedence, then defaults.
+//! Configuration of the binary. Each group of settings is defined once, here,
+//! and shared by every subcommand it applies to (`standalone` and the
+//! distributed roles): a field is at once a flag, a `CHAT_*` environment
+//! variable and a key of the TOML file given with `--config`. Flags and
+//! environment win over the file; what none of them sets takes the role's
+//! default (the `Default` of its library config, named in each field's help).
+//!
+//! The README's settings table lists every field once, with the modes it
+//! applies to; `readme_lists_every_setting` keeps the two in step.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chat_core::rules::Limits;
 use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// The chat platform.
 #[derive(Parser, Debug)]
@@ -29,303 +39,445 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Every role in one process on embedded parts (in-process log, SQLite, in-process cache).
-    Standalone(StandaloneArgs),
+    Standalone(StandaloneConfig),
     /// Distributed: a WebSocket/HTTP gateway (Kafka, MySQL shards, Redis).
     Gateway(GatewayArgs),
     /// Distributed: a writer consuming commands into the MySQL shards.
-    Writer(WorkerArgs),
+    Writer(WriterArgs),
     /// Distributed: a fanout worker updating Redis and publishing events.
-    Fanout(WorkerArgs),
+    Fanout(FanoutArgs),
 }
 
-/// Settings every distributed role shares.
-#[derive(Args, Debug, Clone)]
-pub struct ClusterArgs {
-    /// Kafka bootstrap brokers.
-    #[arg(long, env = "CHAT_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
-    /// Partitions of the topics, when this process creates them.
-    #[arg(long, env = "CHAT_PARTITIONS", default_value_t = 8)]
-    pub partitions: u32,
-    /// Kafka consumer session timeout in milliseconds: how soon a dead writer's or
-    /// fanout worker's partitions move to another (too short, and a busy broker's
-    /// slow heartbeat answers cause needless rebalances).
-    #[arg(long, env = "CHAT_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 15_000)]
-    pub kafka_session_timeout_ms: u64,
-    /// Kafka producer linger in milliseconds: how long a record waits to share a
-    /// request with others (librdkafka sends one request per partition).
-    #[arg(long, env = "CHAT_KAFKA_LINGER_MS", default_value_t = 5)]
-    pub kafka_linger_ms: u32,
-    /// Longest time in milliseconds the broker holds a consumer's fetch to
-    /// gather more records (answers early once 64 KiB are ready).
-    #[arg(long, env = "CHAT_KAFKA_FETCH_WAIT_MS", default_value_t = 5)]
-    pub kafka_fetch_wait_ms: u64,
-    /// How often in milliseconds the writer and fanout commit their consumed
-    /// offsets (also on rebalance and shutdown); a crash replays at most this much.
-    #[arg(long, env = "CHAT_KAFKA_COMMIT_INTERVAL_MS", default_value_t = 1000)]
-    pub kafka_commit_interval_ms: u64,
-    /// Extra librdkafka properties, `key=value,key=value`, applied last to
-    /// every producer and consumer (e.g. `compression.type=zstd`).
-    #[arg(long, env = "CHAT_KAFKA_OPTIONS", default_value = "", value_parser = parse_kafka_options)]
-    pub kafka_options: KafkaOptions,
-    /// Replication factor of the topics, when this process creates them.
-    #[arg(long, env = "CHAT_TOPIC_REPLICATION", default_value_t = 1)]
-    pub topic_replication: i32,
-    /// Topic of commands (gateway → writer).
-    #[arg(long, env = "CHAT_COMMANDS_TOPIC", default_value = "chat.commands")]
-    pub commands_topic: String,
-    /// Topic of effects (writer → fanout).
-    #[arg(long, env = "CHAT_EVENTS_TOPIC", default_value = "chat.events")]
-    pub events_topic: String,
-    /// MySQL/MariaDB shards: `name[:weight]=mysql://user:pass@host:port/db,…`.
-    #[arg(
-        long,
-        env = "CHAT_MYSQL_SHARDS",
-        default_value = "shard0=mysql://chat:chat@127.0.0.1:3307/chat,shard1=mysql://chat:chat@127.0.0.1:3308/chat"
-    )]
-    pub mysql_shards: String,
-    /// Version of the shard ring.
-    #[arg(long, env = "CHAT_RING_VERSION", default_value_t = 1)]
-    pub ring_version: u64,
-    /// Virtual nodes per unit of shard weight.
-    #[arg(long, env = "CHAT_RING_VNODES", default_value_t = 160)]
-    pub ring_vnodes: u32,
-    /// Connections per shard.
-    #[arg(long, env = "CHAT_MYSQL_POOL", default_value_t = 16)]
-    pub mysql_pool: u32,
-    /// Redis URL.
-    #[arg(long, env = "CHAT_REDIS_URL", default_value = "redis://127.0.0.1:6380")]
-    pub redis_url: String,
-    /// Prefix of every Redis key and channel (several deployments on one Redis).
-    #[arg(long, env = "CHAT_REDIS_PREFIX", default_value = "")]
-    pub redis_prefix: String,
-    /// Longest message text in characters.
-    #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value_t = 4096)]
-    pub max_text_chars: usize,
-    /// Seconds to drain on SIGTERM.
-    #[arg(long, env = "CHAT_DRAIN_SECS", default_value_t = 10)]
-    pub drain_secs: u64,
-}
+// ------------------------------------------------------------ groups
 
-/// Flags of `gateway`.
-#[derive(Args, Debug, Clone)]
-pub struct GatewayArgs {
-    /// Shared settings.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Address to listen on.
-    #[arg(long, env = "CHAT_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// HS256 secret for access tokens, the same on every gateway (≥ 32 bytes).
-    #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: String,
-    /// Access token lifetime in seconds.
-    #[arg(long, env = "CHAT_TOKEN_TTL_SECS", default_value_t = 86_400)]
-    pub token_ttl_secs: u64,
-    /// Node id (0-1023) in generated ids: unique per gateway [default: random].
-    #[arg(long, env = "CHAT_NODE_ID")]
-    pub node_id: Option<u16>,
-    /// Instance id: the reply channel `gw:{id}` [default: derived from host, pid and node].
-    #[arg(long, env = "CHAT_INSTANCE_ID")]
-    pub instance_id: Option<String>,
-    /// Largest WebSocket frame / HTTP body in bytes.
-    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = 65_536)]
-    pub max_frame_bytes: usize,
-    /// Events queued per connection before it is closed as slow.
-    #[arg(long, env = "CHAT_CONN_QUEUE", default_value_t = 1024)]
-    pub conn_queue: usize,
-    /// Directory of the built web client.
-    #[arg(long, env = "CHAT_WEB_DIR")]
-    pub web_dir: Option<PathBuf>,
-}
-
-/// Flags of `writer` and `fanout`.
-#[derive(Args, Debug, Clone)]
-pub struct WorkerArgs {
-    /// Shared settings.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Address of `/healthz`, `/readyz` and `/metrics` (`:0` picks a port).
-    #[arg(long, env = "CHAT_METRICS_LISTEN", default_value = "127.0.0.1:0")]
-    pub metrics_listen: SocketAddr,
-    /// Most records per batch.
-    #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 1000)]
-    pub batch_max: usize,
-    /// Kafka consumer group [default: `writer.{commands topic}` or
-    /// `fanout.{events topic}`, so deployments with their own topics never share
-    /// a group].
-    #[arg(long, env = "CHAT_CONSUMER_GROUP")]
-    pub group: Option<String>,
-}
-
-/// Flags of `standalone`. Every flag also reads an environment variable; unset
-/// ones fall back to the config file, then to the default shown.
-#[derive(Args, Debug, Default)]
-pub struct StandaloneArgs {
-    /// TOML file with any of the settings below (snake_case keys).
-    #[arg(long, env = "CHAT_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
+/// The gateway: HTTP, WebSocket and accounts (standalone, `gateway`).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GatewaySettings {
+    /// Address to listen on; `:0` picks a free port [default: 127.0.0.1:8080].
     #[arg(long, env = "CHAT_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Directory of the database and the generated JWT secret [default: ./data].
-    #[arg(long, env = "CHAT_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// HS256 secret for access tokens [default: generated once, kept in DATA_DIR/jwt.secret].
+    /// HS256 secret of access tokens, at least 32 bytes and the same on every
+    /// gateway [standalone default: generated once into DATA_DIR/jwt.secret;
+    /// required by `gateway`].
     #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Access token lifetime in seconds [default: 86400].
     #[arg(long, env = "CHAT_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
-    /// Longest message text in characters [default: 4096].
-    #[arg(long, env = "CHAT_MAX_TEXT_CHARS")]
-    pub max_text_chars: Option<usize>,
-    /// Largest WebSocket frame / HTTP body in bytes [default: 65536].
+    /// Largest WebSocket frame and HTTP body in bytes [default: 65536].
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
-    /// Events queued per connection before it is closed as slow [default: 1024].
+    /// Events queued per connection before it is closed as slow (4008)
+    /// [default: 1024].
     #[arg(long, env = "CHAT_CONN_QUEUE")]
     pub conn_queue: Option<usize>,
-    /// Partitions of the in-process log [default: 8].
-    #[arg(long, env = "CHAT_PARTITIONS")]
-    pub partitions: Option<u32>,
-    /// Node id (0-1023) embedded in generated ids [default: 1].
+    /// Events the gateway's pub/sub subscriber holds before further ones are
+    /// dropped (and refilled from the store by seq) [default: 65536].
+    #[arg(long, env = "CHAT_PUBSUB_INBOX")]
+    pub pubsub_inbox: Option<usize>,
+    /// Node id (0-1023) in generated ids, unique per gateway [standalone
+    /// default: 1; `gateway` default: random].
     #[arg(long, env = "CHAT_NODE_ID")]
     pub node_id: Option<u16>,
-    /// fsync every SQLite commit (survives power loss) [default: true].
-    #[arg(long, env = "CHAT_SQLITE_FSYNC")]
-    pub sqlite_fsync: Option<bool>,
-    /// Directory of the built web client [default: web/dist when it exists].
+    /// Instance id: the reply channel `gw:{id}`, unique per gateway [default:
+    /// derived from the process id, time and node].
+    #[arg(long, env = "CHAT_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Directory of the built web client, served at `/` [default: web/dist
+    /// when it holds a build].
     #[arg(long, env = "CHAT_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
-    /// Seconds to drain connections on shutdown [default: 10].
+    /// On SIGTERM, seconds for connections and requests to finish [default: 10].
     #[arg(long, env = "CHAT_DRAIN_SECS")]
     pub drain_secs: Option<u64>,
 }
 
-/// The config file: the same settings as the flags.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    jwt_secret: Option<String>,
-    token_ttl_secs: Option<u64>,
-    max_text_chars: Option<usize>,
-    max_frame_bytes: Option<usize>,
-    conn_queue: Option<usize>,
-    partitions: Option<u32>,
-    node_id: Option<u16>,
-    sqlite_fsync: Option<bool>,
-    web_dir: Option<PathBuf>,
-    drain_secs: Option<u64>,
+/// Limits on user input, checked by the gateway and again by the writer
+/// (standalone, `gateway`, `writer`).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LimitSettings {
+    /// Longest message text in characters [default: 4096].
+    #[arg(long, env = "CHAT_MAX_TEXT_CHARS")]
+    pub max_text_chars: Option<usize>,
 }
 
-/// Resolved settings of standalone mode.
-#[derive(Clone, Debug)]
+/// The command and event logs (every mode).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// Partitions of the in-process log, or of the Kafka topics this process
+    /// creates (at most that many writers and fanout workers share the work)
+    /// [default: 8].
+    #[arg(long, env = "CHAT_PARTITIONS")]
+    pub partitions: Option<u32>,
+    /// Topic of commands, gateway → writer [default: chat.commands].
+    #[arg(long, env = "CHAT_COMMANDS_TOPIC")]
+    pub commands_topic: Option<String>,
+    /// Topic of effects, writer → fanout [default: chat.events].
+    #[arg(long, env = "CHAT_EVENTS_TOPIC")]
+    pub events_topic: Option<String>,
+}
+
+/// The embedded parts of standalone mode.
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EmbeddedSettings {
+    /// Directory of the SQLite database and the generated JWT secret
+    /// [default: ./data].
+    #[arg(long, env = "CHAT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// fsync every SQLite commit: survives power loss, not only crashes
+    /// [default: true].
+    #[arg(long, env = "CHAT_SQLITE_FSYNC")]
+    pub sqlite_fsync: Option<bool>,
+    /// Entries of the in-process cache (chat summaries, members, memberships;
+    /// the least recently used are evicted) [default: 200000].
+    #[arg(long, env = "CHAT_CACHE_ENTRIES")]
+    pub cache_entries: Option<usize>,
+}
+
+/// Kafka (`gateway`, `writer`, `fanout`).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KafkaSettings {
+    /// Kafka bootstrap brokers [default: 127.0.0.1:9092].
+    #[arg(long, env = "CHAT_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Replication factor of the topics this process creates [default: 1].
+    #[arg(long, env = "CHAT_TOPIC_REPLICATION")]
+    pub topic_replication: Option<i32>,
+    /// Consumer session timeout in milliseconds: how soon a dead writer's or
+    /// fanout worker's partitions move to another (too short, and a busy
+    /// broker's slow heartbeat answers cause needless rebalances) [default: 15000].
+    #[arg(long, env = "CHAT_KAFKA_SESSION_TIMEOUT_MS")]
+    pub kafka_session_timeout_ms: Option<u64>,
+    /// Producer linger in milliseconds: how long a record waits to share a
+    /// request with others [default: 5].
+    #[arg(long, env = "CHAT_KAFKA_LINGER_MS")]
+    pub kafka_linger_ms: Option<u32>,
+    /// Longest time in milliseconds the broker holds a consumer's fetch to
+    /// gather more records (answers early once 64 KiB are ready) [default: 5].
+    #[arg(long, env = "CHAT_KAFKA_FETCH_WAIT_MS")]
+    pub kafka_fetch_wait_ms: Option<u64>,
+    /// How often in milliseconds the writer and fanout commit their consumed
+    /// offsets (also on rebalance and shutdown); a crash replays at most this
+    /// much [default: 1000].
+    #[arg(long, env = "CHAT_KAFKA_COMMIT_INTERVAL_MS")]
+    pub kafka_commit_interval_ms: Option<u64>,
+    /// Extra librdkafka properties `key=value,key=value`, applied last to every
+    /// producer and consumer (e.g. `compression.type=zstd`) [default: none].
+    #[arg(long, env = "CHAT_KAFKA_OPTIONS", value_parser = check_kafka_options)]
+    pub kafka_options: Option<String>,
+}
+
+/// The MySQL/MariaDB shards (`gateway`, `writer`).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MysqlSettings {
+    /// Shards: `name[:weight]=mysql://user:pass@host:port/db,…`; names place
+    /// keys, never rename one [default: the two deploy/local shards].
+    #[arg(long, env = "CHAT_MYSQL_SHARDS")]
+    pub mysql_shards: Option<String>,
+    /// Version of the shard ring [default: 1].
+    #[arg(long, env = "CHAT_RING_VERSION")]
+    pub ring_version: Option<u64>,
+    /// Virtual nodes per unit of shard weight [default: 160].
+    #[arg(long, env = "CHAT_RING_VNODES")]
+    pub ring_vnodes: Option<u32>,
+    /// Connections per shard [default: 16].
+    #[arg(long, env = "CHAT_MYSQL_POOL")]
+    pub mysql_pool: Option<u32>,
+}
+
+/// Redis (`gateway`, `fanout`).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RedisSettings {
+    /// Redis URL; several comma-separated node URLs are a Redis Cluster with
+    /// sharded pub/sub [default: redis://127.0.0.1:6380].
+    #[arg(long, env = "CHAT_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (several deployments on one
+    /// Redis) [default: none].
+    #[arg(long, env = "CHAT_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+}
+
+/// A log consumer role (`writer`, `fanout`).
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WorkerSettings {
+    /// Address of `/healthz`, `/readyz` and `/metrics`; `:0` picks a port
+    /// [default: 127.0.0.1:0].
+    #[arg(long, env = "CHAT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Most records per batch [default: 1000].
+    #[arg(long, env = "CHAT_BATCH_MAX")]
+    pub batch_max: Option<usize>,
+    /// Kafka consumer group [default: `writer.{commands topic}` or
+    /// `fanout.{events topic}`, so deployments with their own topics never
+    /// share a group].
+    #[arg(long, env = "CHAT_CONSUMER_GROUP")]
+    pub group: Option<String>,
+}
+
+/// The `--config` flag every subcommand has.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigFile {
+    /// TOML file with any of this subcommand's settings (keys as the flags,
+    /// in snake_case); flags and environment variables win over it.
+    #[arg(long, env = "CHAT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+// ------------------------------------------------------------ subcommands
+
+/// Settings of `standalone`.
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StandaloneConfig {
-    /// Listen address.
-    pub listen: SocketAddr,
-    /// Data directory.
-    pub data_dir: PathBuf,
-    /// Explicit JWT secret; `None` = generated and kept in the data directory.
-    pub jwt_secret: Option<String>,
-    /// Token lifetime.
-    pub token_ttl: Duration,
-    /// Longest text.
-    pub max_text_chars: usize,
-    /// Largest frame/body.
-    pub max_frame_bytes: usize,
-    /// Per-connection queue.
-    pub conn_queue: usize,
-    /// Log partitions.
-    pub partitions: u32,
-    /// Id node.
-    pub node_id: u16,
-    /// SQLite fsync.
-    pub sqlite_fsync: bool,
-    /// Web client directory.
-    pub web_dir: Option<PathBuf>,
-    /// Drain time.
-    pub drain: Duration,
+    /// The configuration file.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub file: ConfigFile,
+    /// The gateway.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub gateway: GatewaySettings,
+    /// Input limits.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub limits: LimitSettings,
+    /// The in-process log.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub log: LogSettings,
+    /// SQLite and the in-process cache.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub embedded: EmbeddedSettings,
 }
 
-impl StandaloneConfig {
-    /// Defaults with data in `data_dir`, listening on `listen`.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        StandaloneConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: data_dir.into(),
-            jwt_secret: None,
-            token_ttl: Duration::from_secs(86_400),
-            max_text_chars: 4096,
-            max_frame_bytes: 65_536,
-            conn_queue: 1024,
-            partitions: 8,
-            node_id: 1,
-            sqlite_fsync: true,
-            web_dir: None,
-            drain: Duration::from_secs(10),
+/// Settings of `gateway`.
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GatewayArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub file: ConfigFile,
+    /// The gateway.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub gateway: GatewaySettings,
+    /// Input limits.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub limits: LimitSettings,
+    /// Topics and partitions.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub log: LogSettings,
+    /// Kafka.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub kafka: KafkaSettings,
+    /// Shards.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub mysql: MysqlSettings,
+    /// Redis.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub redis: RedisSettings,
+}
+
+/// Settings of `writer`.
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriterArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub file: ConfigFile,
+    /// Batches, group, metrics address.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub worker: WorkerSettings,
+    /// Input limits.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub limits: LimitSettings,
+    /// Topics and partitions.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub log: LogSettings,
+    /// Kafka.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub kafka: KafkaSettings,
+    /// Shards.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub mysql: MysqlSettings,
+}
+
+/// Settings of `fanout`.
+#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FanoutArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub file: ConfigFile,
+    /// Batches, group, metrics address.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub worker: WorkerSettings,
+    /// Topics and partitions.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub log: LogSettings,
+    /// Kafka.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub kafka: KafkaSettings,
+    /// Redis.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub redis: RedisSettings,
+}
+
+/// A subcommand's settings: flags and environment over its `--config` file.
+pub trait Layered: Args + Serialize + DeserializeOwned + Sized {
+    /// The `--config` file named, if any.
+    fn config_file(&self) -> Option<&Path>;
+
+    /// The settings with the file's keys under the flags and environment.
+    /// A key this subcommand does not know is an error naming it.
+    fn layered(self) -> anyhow::Result<Self> {
+        let Some(path) = self.config_file().map(Path::to_path_buf) else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let known = setting_names::<Self>();
+        if let Some(unknown) = table.keys().find(|k| !known.contains(k.as_str())) {
+            bail!(
+                "{}: unknown setting `{unknown}` (this subcommand takes: {})",
+                path.display(),
+                known.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        let given = toml::Table::try_from(&self).context("settings from flags")?;
+        table.extend(given);
+        let mut merged: Self = table
+            .try_into()
+            .with_context(|| format!("settings in {}", path.display()))?;
+        merged.set_config_file(path);
+        Ok(merged)
+    }
+
+    /// Remembers where the file was.
+    fn set_config_file(&mut self, path: PathBuf);
+}
+
+/// The settings a subcommand takes, by key (the flag's name in snake_case).
+pub fn setting_names<T: Args>() -> BTreeSet<String> {
+    T::augment_args(clap::Command::new("settings"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .filter(|id| id != "config")
+        .collect()
+}
+
+macro_rules! layered {
+    ($($t:ty),*) => {$(
+        impl Layered for $t {
+            fn config_file(&self) -> Option<&Path> {
+                self.file.config.as_deref()
+            }
+            fn set_config_file(&mut self, path: PathBuf) {
+                self.file.config = Some(path);
+            }
+        }
+    )*};
+}
+layered!(StandaloneConfig, GatewayArgs, WriterArgs, FanoutArgs);
+
+// ------------------------------------------------------------ resolution
+
+impl LimitSettings {
+    /// The limits, defaults where unset.
+    pub fn limits(&self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            max_text_chars: self.max_text_chars.unwrap_or(d.max_text_chars),
+            ..d
+        }
+    }
+}
+
+impl LogSettings {
+    /// Partitions of the log.
+    pub fn partitions(&self) -> u32 {
+        self.partitions.unwrap_or(8)
+    }
+
+    /// The commands topic.
+    pub fn commands_topic(&self) -> String {
+        self.commands_topic
+            .clone()
+            .unwrap_or_else(|| chat_core::COMMANDS_TOPIC.into())
+    }
+
+    /// The events topic.
+    pub fn events_topic(&self) -> String {
+        self.events_topic
+            .clone()
+            .unwrap_or_else(|| chat_core::EVENTS_TOPIC.into())
+    }
+}
+
+impl GatewaySettings {
+    /// The listen address.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The gateway library's config: these settings over its defaults.
+    pub fn gateway_config(
+        &self,
+        limits: &LimitSettings,
+        log: &LogSettings,
+        instance_id: String,
+        jwt_secret: Vec<u8>,
+    ) -> chat_gateway::GatewayConfig {
+        let d = chat_gateway::GatewayConfig::default();
+        let frame = self.max_frame_bytes.unwrap_or(d.max_frame_bytes);
+        chat_gateway::GatewayConfig {
+            instance_id,
+            jwt_secret,
+            token_ttl: self.token_ttl_secs.map_or(d.token_ttl, Duration::from_secs),
+            limits: limits.limits(),
+            max_frame_bytes: frame,
+            max_body_bytes: frame,
+            conn_queue: self.conn_queue.unwrap_or(d.conn_queue),
+            commands_topic: log.commands_topic(),
+            web_dir: self.web_dir.clone().or_else(default_web_dir),
+            drain: self.drain_secs.map_or(d.drain, Duration::from_secs),
+            ..d
         }
     }
 
-    /// Flags and environment over the file over defaults.
-    pub fn resolve(a: StandaloneArgs) -> anyhow::Result<Self> {
-        let f: FileConfig = match &a.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
-        let d = StandaloneConfig::new("data");
-        let web_default = PathBuf::from("web/dist");
-        let cfg = StandaloneConfig {
-            listen: a.listen.or(f.listen).unwrap_or(d.listen),
-            data_dir: a.data_dir.or(f.data_dir).unwrap_or(d.data_dir),
-            jwt_secret: a.jwt_secret.or(f.jwt_secret),
-            token_ttl: a
-                .token_ttl_secs
-                .or(f.token_ttl_secs)
-                .map_or(d.token_ttl, Duration::from_secs),
-            max_text_chars: a
-                .max_text_chars
-                .or(f.max_text_chars)
-                .unwrap_or(d.max_text_chars),
-            max_frame_bytes: a
-                .max_frame_bytes
-                .or(f.max_frame_bytes)
-                .unwrap_or(d.max_frame_bytes),
-            conn_queue: a.conn_queue.or(f.conn_queue).unwrap_or(d.conn_queue),
-            partitions: a.partitions.or(f.partitions).unwrap_or(d.partitions),
-            node_id: a.node_id.or(f.node_id).unwrap_or(d.node_id),
-            sqlite_fsync: a.sqlite_fsync.or(f.sqlite_fsync).unwrap_or(d.sqlite_fsync),
-            web_dir: a.web_dir.or(f.web_dir).or_else(|| {
-                web_default
-                    .join("index.html")
-                    .exists()
-                    .then_some(web_default)
-            }),
-            drain: a
-                .drain_secs
-                .or(f.drain_secs)
-                .map_or(d.drain, Duration::from_secs),
-        };
-        cfg.validate()?;
-        Ok(cfg)
+    /// Events a pub/sub subscriber holds.
+    pub fn pubsub_inbox(&self) -> usize {
+        self.pubsub_inbox.unwrap_or(65_536)
     }
 
-    /// Rejects settings that cannot work.
+    /// Rejects values that cannot work.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.node_id > chat_core::id::MAX_NODE {
+        if self.node_id.is_some_and(|n| n > chat_core::id::MAX_NODE) {
             bail!("node_id must be at most {}", chat_core::id::MAX_NODE);
         }
-        if self.partitions == 0 || self.partitions > 1024 {
-            bail!("partitions must be between 1 and 1024");
+        if self.max_frame_bytes.is_some_and(|b| b < 1024) {
+            bail!("max_frame_bytes must be at least 1024");
         }
-        if self.max_text_chars == 0 || self.max_frame_bytes < 1024 || self.conn_queue == 0 {
-            bail!("max_text_chars and conn_queue must be positive, max_frame_bytes at least 1024");
+        if self.conn_queue == Some(0) || self.pubsub_inbox == Some(0) {
+            bail!("conn_queue and pubsub_inbox must be positive");
         }
         if let Some(s) = &self.jwt_secret
             && s.len() < 32
@@ -336,11 +488,52 @@ impl StandaloneConfig {
     }
 }
 
-/// Parsed `--kafka-options`.
-#[derive(Debug, Clone, Default)]
-pub struct KafkaOptions(pub Vec<(String, String)>);
+/// `web/dist` when it holds a build.
+fn default_web_dir() -> Option<PathBuf> {
+    let d = PathBuf::from("web/dist");
+    d.join("index.html").exists().then_some(d)
+}
 
-fn parse_kafka_options(s: &str) -> Result<KafkaOptions, String> {
+impl StandaloneConfig {
+    /// Defaults with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let mut c = StandaloneConfig::default();
+        c.embedded.data_dir = Some(data_dir.into());
+        c
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.embedded
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data"))
+    }
+
+    /// Rejects settings that cannot work.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.gateway.validate()?;
+        validate_common(&self.limits, &self.log)?;
+        if self.embedded.cache_entries == Some(0) {
+            bail!("cache_entries must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Checks shared by every subcommand.
+pub fn validate_common(limits: &LimitSettings, log: &LogSettings) -> anyhow::Result<()> {
+    if limits.max_text_chars == Some(0) {
+        bail!("max_text_chars must be positive");
+    }
+    if log.partitions.is_some_and(|p| p == 0 || p > 1024) {
+        bail!("partitions must be between 1 and 1024");
+    }
+    Ok(())
+}
+
+/// Parsed `kafka_options`: `key=value` pairs.
+pub fn kafka_options(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         match item.split_once('=') {
@@ -350,5 +543,128 @@ fn parse_kafka_options(s: &str) -> Result<KafkaOptions, String> {
             _ => return Err(format!("`{item}` is not key=value")),
         }
     }
-    Ok(KafkaOptions(out))
+    Ok(out)
+}
+
+fn check_kafka_options(s: &str) -> Result<String, String> {
+    kafka_options(s).map(|_| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("chat").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    #[test]
+    fn a_file_fills_what_flags_leave_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chat.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nbatch_max = 7\nkafka_linger_ms = 3\nmax_text_chars = 50\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let Command::Writer(w) = parse(&["writer", "--config", f, "--batch-max", "9"]) else {
+            panic!()
+        };
+        let err = w.layered().unwrap_err().to_string();
+        assert!(err.contains("unknown setting `listen`"), "{err}");
+
+        std::fs::write(
+            &file,
+            "batch_max = 7\nkafka_linger_ms = 3\nmax_text_chars = 50\n",
+        )
+        .unwrap();
+        let Command::Writer(w) = parse(&["writer", "--config", f, "--batch-max", "9"]) else {
+            panic!()
+        };
+        let w = w.layered().unwrap();
+        assert_eq!(w.worker.batch_max, Some(9), "the flag wins");
+        assert_eq!(w.kafka.kafka_linger_ms, Some(3));
+        assert_eq!(w.limits.limits().max_text_chars, 50);
+        assert_eq!(w.mysql.ring_vnodes, None, "unset stays unset");
+    }
+
+    #[test]
+    fn every_subcommand_reads_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "commands_topic = \"c.3\"\n").unwrap();
+        let f = file.to_str().unwrap();
+        for sub in ["standalone", "gateway", "writer", "fanout"] {
+            let log = match parse(&[sub, "--config", f]) {
+                Command::Standalone(c) => c.layered().unwrap().log,
+                Command::Gateway(c) => c.layered().unwrap().log,
+                Command::Writer(c) => c.layered().unwrap().log,
+                Command::Fanout(c) => c.layered().unwrap().log,
+            };
+            assert_eq!(log.commands_topic(), "c.3", "{sub}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Cli::try_parse_from(["chat", "gateway", "--kafka-options", "nonsense"]).is_err());
+        let mut c = StandaloneConfig::new("d");
+        c.gateway.node_id = Some(5000);
+        assert!(c.validate().is_err());
+        let mut c = StandaloneConfig::new("d");
+        c.log.partitions = Some(0);
+        assert!(c.validate().is_err());
+        assert!(StandaloneConfig::new("d").validate().is_ok());
+    }
+
+    /// Every setting of every subcommand has a row in the README's settings
+    /// table, with its environment variable and the subcommands it applies to.
+    #[test]
+    fn readme_lists_every_setting() {
+        fn envs<T: Args>() -> Vec<(String, String)> {
+            T::augment_args(clap::Command::new("settings"))
+                .get_arguments()
+                .filter(|a| a.get_id() != "config")
+                .map(|a| {
+                    let env = a
+                        .get_env()
+                        .expect("every setting has an environment variable");
+                    (a.get_id().to_string(), env.to_string_lossy().into_owned())
+                })
+                .collect()
+        }
+        let readme = include_str!("../../README.md");
+        let mut subs: std::collections::BTreeMap<(String, String), BTreeSet<&str>> =
+            Default::default();
+        for (sub, names) in [
+            ("standalone", envs::<StandaloneConfig>()),
+            ("gateway", envs::<GatewayArgs>()),
+            ("writer", envs::<WriterArgs>()),
+            ("fanout", envs::<FanoutArgs>()),
+        ] {
+            for n in names {
+                subs.entry(n).or_default().insert(sub);
+            }
+        }
+        for ((name, env), used_by) in subs {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("README has no settings row for `{name}`"));
+            assert!(
+                row.contains(&format!("`{env}`")),
+                "{name}: {env} missing in {row}"
+            );
+            for sub in used_by {
+                let mode = if sub == "standalone" { "S" } else { &sub[..1] };
+                assert!(
+                    row.split('|').nth(2).is_some_and(|m| m.contains(mode)),
+                    "{name}: README row does not mark {sub} ({mode}): {row}"
+                );
+            }
+        }
+    }
 }

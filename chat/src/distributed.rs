@@ -1,7 +1,6 @@
 //! Distributed mode: each role as its own process on Kafka, MySQL/MariaDB shards
 //! and Redis.
 
-use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,40 +14,59 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chat_core::IdGenerator;
 use chat_core::ports::{Cache, Log, PubSub, Store};
-use chat_core::rules::Limits;
-use chat_gateway::{Deps, GatewayConfig};
+use chat_gateway::Deps;
 use chat_kafka::{KafkaConfig, KafkaLog};
 use chat_redis::{RedisCache, RedisConfig, RedisPubSub};
 use chat_store::{MySqlConfig, ShardedStore};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::{ClusterArgs, GatewayArgs, WorkerArgs};
+use crate::config::{
+    FanoutArgs, GatewayArgs, KafkaSettings, LogSettings, MysqlSettings, RedisSettings,
+    WorkerSettings, WriterArgs, validate_common,
+};
 
-async fn kafka(c: &ClusterArgs, client: &str) -> anyhow::Result<KafkaLog> {
-    let mut k = KafkaConfig::new(&c.kafka_brokers);
-    k.partitions = c.partitions;
-    k.replication = c.topic_replication;
-    k.session_timeout = Duration::from_millis(c.kafka_session_timeout_ms.max(1000));
-    k.client_id = client.to_string();
-    k.linger_ms = c.kafka_linger_ms;
-    k.fetch_wait = Duration::from_millis(c.kafka_fetch_wait_ms.max(1));
-    k.commit_interval = Duration::from_millis(c.kafka_commit_interval_ms.max(1));
-    k.extra = c.kafka_options.0.clone();
-    KafkaLog::connect(k, &[&c.commands_topic, &c.events_topic])
+async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Result<KafkaLog> {
+    let mut c = KafkaConfig::new(
+        k.kafka_brokers
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:9092".into()),
+    );
+    c.partitions = log.partitions();
+    c.replication = k.topic_replication.unwrap_or(c.replication);
+    if let Some(ms) = k.kafka_session_timeout_ms {
+        c.session_timeout = Duration::from_millis(ms.max(1000));
+    }
+    c.client_id = client.to_string();
+    c.linger_ms = k.kafka_linger_ms.unwrap_or(c.linger_ms);
+    if let Some(ms) = k.kafka_fetch_wait_ms {
+        c.fetch_wait = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = k.kafka_commit_interval_ms {
+        c.commit_interval = Duration::from_millis(ms.max(1));
+    }
+    if let Some(o) = &k.kafka_options {
+        c.extra = crate::config::kafka_options(o).map_err(anyhow::Error::msg)?;
+    }
+    KafkaLog::connect(c, &[&log.commands_topic(), &log.events_topic()])
         .await
         .context("connecting to Kafka")
 }
 
-async fn shards(c: &ClusterArgs) -> anyhow::Result<ShardedStore> {
-    let shards = MySqlConfig::parse_shards(&c.mysql_shards).map_err(anyhow::Error::msg)?;
+/// The two shards `deploy/local` starts.
+const LOCAL_SHARDS: &str =
+    "shard0=mysql://chat:chat@127.0.0.1:3307/chat,shard1=mysql://chat:chat@127.0.0.1:3308/chat";
+
+async fn shards(m: &MysqlSettings) -> anyhow::Result<ShardedStore> {
+    let spec = m.mysql_shards.as_deref().unwrap_or(LOCAL_SHARDS);
+    let shards = MySqlConfig::parse_shards(spec).map_err(anyhow::Error::msg)?;
     if shards.is_empty() {
         bail!("no MySQL shards configured (CHAT_MYSQL_SHARDS)");
     }
     let cfg = MySqlConfig {
         shards,
-        ring_version: c.ring_version,
-        vnodes_per_weight: c.ring_vnodes,
-        max_connections: c.mysql_pool,
+        ring_version: m.ring_version.unwrap_or(1),
+        vnodes_per_weight: m.ring_vnodes.unwrap_or(160),
+        max_connections: m.mysql_pool.unwrap_or(16),
         create_databases: true,
     };
     ShardedStore::connect(&cfg)
@@ -56,17 +74,15 @@ async fn shards(c: &ClusterArgs) -> anyhow::Result<ShardedStore> {
         .context("connecting to the MySQL shards")
 }
 
-fn redis_cfg(c: &ClusterArgs) -> RedisConfig {
-    let mut r = RedisConfig::new(&c.redis_url);
-    r.prefix = c.redis_prefix.clone();
-    r
-}
-
-fn limits(c: &ClusterArgs) -> Limits {
-    Limits {
-        max_text_chars: c.max_text_chars,
-        ..Limits::default()
-    }
+fn redis_cfg(r: &RedisSettings, inbox: Option<usize>) -> RedisConfig {
+    let mut c = RedisConfig::new(
+        r.redis_url
+            .clone()
+            .unwrap_or_else(|| "redis://127.0.0.1:6380".into()),
+    );
+    c.prefix = r.redis_prefix.clone().unwrap_or_default();
+    c.inbox = inbox.unwrap_or(c.inbox);
+    c
 }
 
 fn banner(line: String) {
@@ -74,40 +90,38 @@ fn banner(line: String) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-/// Runs a gateway until `shutdown`.
-pub async fn gateway(
-    a: GatewayArgs,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    if a.jwt_secret.len() < 32 {
-        bail!("CHAT_JWT_SECRET must be at least 32 bytes and the same on every gateway");
-    }
+/// The address a worker serves its health and metrics on.
+fn metrics_listen(w: &WorkerSettings) -> SocketAddr {
+    w.metrics_listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Runs a gateway until `shutdown` is cancelled.
+pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    a.gateway.validate()?;
+    validate_common(&a.limits, &a.log)?;
+    let Some(secret) = a.gateway.jwt_secret.clone() else {
+        bail!("CHAT_JWT_SECRET must be set: at least 32 bytes, the same on every gateway");
+    };
     let node = a
+        .gateway
         .node_id
         .unwrap_or_else(|| rand::random::<u16>() & chat_core::id::MAX_NODE);
-    let instance = a.instance_id.clone().unwrap_or_else(|| {
+    let instance = a.gateway.instance_id.clone().unwrap_or_else(|| {
         format!(
             "gw-{}-{}-{node}",
             std::process::id(),
             chat_core::now_ms() % 1_000_000
         )
     });
-    let log: Arc<dyn Log> = Arc::new(kafka(&a.cluster, &instance).await?);
-    let store: Arc<dyn Store> = Arc::new(shards(&a.cluster).await?);
-    let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.cluster)).await?);
-    let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.cluster)).await?);
-    let cfg = GatewayConfig {
-        instance_id: instance.clone(),
-        jwt_secret: a.jwt_secret.into_bytes(),
-        token_ttl: Duration::from_secs(a.token_ttl_secs),
-        limits: limits(&a.cluster),
-        max_frame_bytes: a.max_frame_bytes,
-        max_body_bytes: a.max_frame_bytes,
-        conn_queue: a.conn_queue,
-        commands_topic: a.cluster.commands_topic.clone(),
-        web_dir: a.web_dir,
-        ..GatewayConfig::default()
-    };
+    let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, &instance).await?);
+    let store: Arc<dyn Store> = Arc::new(shards(&a.mysql).await?);
+    let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
+    let inbox = Some(a.gateway.pubsub_inbox());
+    let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, inbox)).await?);
+    let cfg = a
+        .gateway
+        .gateway_config(&a.limits, &a.log, instance.clone(), secret.into_bytes());
     let deps = Deps {
         log,
         store,
@@ -115,37 +129,28 @@ pub async fn gateway(
         pubsub,
         ids: Arc::new(IdGenerator::new(node)),
     };
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let st = chat_gateway::build(cfg, deps, drain_rx).await?;
-    let listener = tokio::net::TcpListener::bind(a.listen)
+    let st = chat_gateway::build(cfg, deps).await?;
+    let listen = a.gateway.listen();
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", a.listen))?;
+        .with_context(|| format!("binding {listen}"))?;
     banner(format!(
         "chat gateway listening on http://{} (instance {instance}, node {node})",
         listener.local_addr()?
     ));
-    chat_gateway::serve(
-        st,
-        listener,
-        shutdown,
-        drain_tx,
-        Duration::from_secs(a.cluster.drain_secs),
-    )
-    .await?;
+    chat_gateway::serve(st, listener, shutdown).await?;
     tracing::info!("gateway stopped");
     Ok(())
 }
 
-/// Runs a writer until `shutdown`; the current batch is committed first.
-pub async fn writer(
-    a: WorkerArgs,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let log = kafka(&a.cluster, "writer").await?;
-    let store = shards(&a.cluster).await?;
+/// Runs a writer until `shutdown` is cancelled; the current batch is committed first.
+pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    validate_common(&a.limits, &a.log)?;
+    let log = kafka(&a.kafka, &a.log, "writer").await?;
+    let store = shards(&a.mysql).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
     let addr = ops_server(
-        a.metrics_listen,
+        metrics_listen(&a.worker),
         Ready {
             store: Some(ready_store),
             cache: None,
@@ -153,34 +158,41 @@ pub async fn writer(
     )
     .await?;
     banner(format!("chat writer metrics on http://{addr}"));
+    let d = chat_writer::WriterConfig::default();
+    let commands_topic = a.log.commands_topic();
     let cfg = chat_writer::WriterConfig {
         group: a
+            .worker
             .group
             .clone()
-            .unwrap_or_else(|| format!("writer.{}", a.cluster.commands_topic)),
-        commands_topic: a.cluster.commands_topic.clone(),
-        events_topic: a.cluster.events_topic.clone(),
-        batch_max: a.batch_max,
-        limits: limits(&a.cluster),
-        ..Default::default()
+            .unwrap_or_else(|| format!("writer.{commands_topic}")),
+        commands_topic,
+        events_topic: a.log.events_topic(),
+        batch_max: a.worker.batch_max.unwrap_or(d.batch_max),
+        limits: a.limits.limits(),
+        ..d
     };
     let log_arc: Arc<dyn Log> = Arc::new(log.clone());
-    chat_writer::run(cfg, log_arc, Arc::new(store.clone()), shutdown).await?;
+    chat_writer::run(
+        cfg,
+        log_arc,
+        Arc::new(store.clone()),
+        shutdown.cancelled_owned(),
+    )
+    .await?;
     log.flush(Duration::from_secs(10));
     store.close().await;
     Ok(())
 }
 
-/// Runs a fanout worker until `shutdown`.
-pub async fn fanout(
-    a: WorkerArgs,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let log: Arc<dyn Log> = Arc::new(kafka(&a.cluster, "fanout").await?);
-    let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.cluster)).await?);
-    let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.cluster)).await?);
+/// Runs a fanout worker until `shutdown` is cancelled.
+pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    validate_common(&Default::default(), &a.log)?;
+    let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, "fanout").await?);
+    let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
+    let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, None)).await?);
     let addr = ops_server(
-        a.metrics_listen,
+        metrics_listen(&a.worker),
         Ready {
             store: None,
             cache: Some(cache.clone()),
@@ -188,16 +200,19 @@ pub async fn fanout(
     )
     .await?;
     banner(format!("chat fanout metrics on http://{addr}"));
+    let d = chat_fanout::FanoutConfig::default();
+    let events_topic = a.log.events_topic();
     let cfg = chat_fanout::FanoutConfig {
         group: a
+            .worker
             .group
             .clone()
-            .unwrap_or_else(|| format!("fanout.{}", a.cluster.events_topic)),
-        events_topic: a.cluster.events_topic.clone(),
-        batch_max: a.batch_max,
-        ..Default::default()
+            .unwrap_or_else(|| format!("fanout.{events_topic}")),
+        events_topic,
+        batch_max: a.worker.batch_max.unwrap_or(d.batch_max),
+        ..d
     };
-    chat_fanout::run(cfg, log, cache, pubsub, shutdown).await?;
+    chat_fanout::run(cfg, log, cache, pubsub, shutdown.cancelled_owned()).await?;
     Ok(())
 }
 

@@ -12,13 +12,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use chat_core::IdGenerator;
 use chat_core::ports::{Cache, Log, PubSub, Store};
-use chat_core::rules::Limits;
 use chat_embedded::{MemCache, MemLog, MemLogConfig, MemPubSub};
-use chat_gateway::{Deps, GatewayConfig};
+use chat_gateway::Deps;
 use chat_store::{SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub use config::StandaloneConfig;
 
@@ -26,14 +25,16 @@ pub use config::StandaloneConfig;
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    /// The web client's files it serves, if any.
+    pub web_dir: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
     /// Drains and stops every role, then returns.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
+        self.shutdown.cancel();
         self.task.await.context("standalone task")?
     }
 
@@ -42,9 +43,9 @@ impl Running {
         self.task.await.context("standalone task")?
     }
 
-    /// A handle that asks the server to stop.
-    pub fn stopper(&self) -> watch::Sender<bool> {
-        self.stop.clone()
+    /// The token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 }
 
@@ -71,85 +72,82 @@ pub fn load_or_create_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Starts every role in this process on the embedded parts, serving on `listener`.
+///
+/// Shutdown order: the gateway drains first (connections get 1012 and
+/// requests finish), then the writer and fanout finish their batch and stop.
 pub async fn start_standalone(
     cfg: StandaloneConfig,
     listener: TcpListener,
 ) -> anyhow::Result<Running> {
     cfg.validate()?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let secret = match &cfg.jwt_secret {
+    let data_dir = cfg.data_dir();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret = match &cfg.gateway.jwt_secret {
         Some(s) => s.clone().into_bytes(),
-        None => load_or_create_secret(&cfg.data_dir)?,
+        None => load_or_create_secret(&data_dir)?,
     };
-    let mut sq = SqliteConfig::new(cfg.data_dir.join("chat.db"));
-    sq.fsync_every_commit = cfg.sqlite_fsync;
+    let mut sq = SqliteConfig::new(data_dir.join("chat.db"));
+    sq.fsync_every_commit = cfg.embedded.sqlite_fsync.unwrap_or(true);
     let sqlite = SqliteStore::open(&sq)
         .await
         .context("opening the database")?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let log: Arc<dyn Log> = Arc::new(MemLog::new(MemLogConfig {
-        partitions: cfg.partitions,
+        partitions: cfg.log.partitions(),
         ..MemLogConfig::default()
     }));
-    let cache: Arc<dyn Cache> = Arc::new(MemCache::new(200_000));
-    let pubsub: Arc<dyn PubSub> = Arc::new(MemPubSub::new(65_536));
-    let limits = Limits {
-        max_text_chars: cfg.max_text_chars,
-        ..Limits::default()
-    };
-
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let (drain_tx, drain_rx) = watch::channel(false);
-    let (roles_tx, roles_rx) = watch::channel(false);
-
-    let gw_cfg = GatewayConfig {
-        instance_id: format!("standalone-{}", cfg.node_id),
-        jwt_secret: secret,
-        token_ttl: cfg.token_ttl,
-        limits: limits.clone(),
-        max_frame_bytes: cfg.max_frame_bytes,
-        max_body_bytes: cfg.max_frame_bytes,
-        conn_queue: cfg.conn_queue,
-        web_dir: cfg.web_dir.clone(),
-        ..GatewayConfig::default()
-    };
+    let cache: Arc<dyn Cache> =
+        Arc::new(MemCache::new(cfg.embedded.cache_entries.unwrap_or(200_000)));
+    let pubsub: Arc<dyn PubSub> = Arc::new(MemPubSub::new(cfg.gateway.pubsub_inbox()));
+    let node = cfg.gateway.node_id.unwrap_or(1);
+    let instance = cfg
+        .gateway
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("standalone-{node}"));
+    let gw_cfg = cfg
+        .gateway
+        .gateway_config(&cfg.limits, &cfg.log, instance, secret);
     let deps = Deps {
         log: log.clone(),
         store: store.clone(),
         cache: cache.clone(),
         pubsub: pubsub.clone(),
-        ids: Arc::new(IdGenerator::new(cfg.node_id)),
+        ids: Arc::new(IdGenerator::new(node)),
     };
-    let wait_roles = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
+
+    let shutdown = CancellationToken::new();
+    // The writer and fanout stop once the gateway has drained.
+    let roles = CancellationToken::new();
     let writer = tokio::spawn(chat_writer::run(
         chat_writer::WriterConfig {
-            limits,
+            limits: cfg.limits.limits(),
+            commands_topic: cfg.log.commands_topic(),
+            events_topic: cfg.log.events_topic(),
             ..Default::default()
         },
         log.clone(),
         store.clone(),
-        wait_roles(roles_rx.clone()),
+        roles.clone().cancelled_owned(),
     ));
     let fanout = tokio::spawn(chat_fanout::run(
-        chat_fanout::FanoutConfig::default(),
+        chat_fanout::FanoutConfig {
+            events_topic: cfg.log.events_topic(),
+            ..Default::default()
+        },
         log.clone(),
         cache.clone(),
         pubsub.clone(),
-        wait_roles(roles_rx),
+        roles.clone().cancelled_owned(),
     ));
-    let st = chat_gateway::build(gw_cfg, deps, drain_rx).await?;
+    let web_dir = gw_cfg.web_dir.clone();
+    let st = chat_gateway::build(gw_cfg, deps).await?;
     let addr = listener.local_addr()?;
-    let drain = cfg.drain;
+    let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop_rx.wait_for(|v| *v).await;
-        };
-        let served = chat_gateway::serve(st, listener, shutdown, drain_tx, drain).await;
-        // The gateway is drained: let the writer and fanout finish their batch.
-        let _ = roles_tx.send(true);
+        let served = chat_gateway::serve(st, listener, token).await;
+        roles.cancel();
         let w = writer.await.context("writer task")?;
         let f = fanout.await.context("fanout task")?;
         served?;
@@ -161,7 +159,8 @@ pub async fn start_standalone(
     });
     Ok(Running {
         addr,
-        stop: stop_tx,
+        web_dir,
+        shutdown,
         task,
     })
 }

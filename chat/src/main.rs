@@ -1,15 +1,17 @@
 //! `chat`: parses configuration, sets up logging and signals, runs a mode.
 
-use chat::config::{Cli, Command, StandaloneConfig};
 use std::io::Write;
 
+use chat::config::{Cli, Command, Layered};
 use clap::Parser;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// glibc raises its mmap threshold each time a large block is freed, after which
 /// blocks of that size come from the heap and stay in the process: argon2's 19 MiB
 /// work area then costs ~20 MiB per concurrent login, for good. A fixed threshold
 /// keeps large blocks mmap'd, so they return to the system when freed.
+#[allow(unsafe_code)]
 fn fix_malloc_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes an allocator tunable; it is called before any
@@ -42,13 +44,22 @@ async fn run() -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .init();
     }
+    // One token stops whatever runs: cancelled on SIGTERM or Ctrl-C.
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
     match cli.command {
         Command::Standalone(args) => {
-            let cfg = StandaloneConfig::resolve(args)?;
-            let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-            let data = cfg.data_dir.display().to_string();
-            let web = cfg.web_dir.as_ref().map(|d| d.display().to_string());
+            let cfg = args.layered()?;
+            cfg.validate()?;
+            let listener = tokio::net::TcpListener::bind(cfg.gateway.listen()).await?;
+            let data = cfg.data_dir().display().to_string();
             let running = chat::start_standalone(cfg, listener).await?;
+            let web = running.web_dir.as_ref().map(|d| d.display().to_string());
             // Stdout may be a closed pipe: printing must not bring the server down.
             let mut out = std::io::stdout();
             let addr = running.addr;
@@ -63,20 +74,19 @@ async fn run() -> anyhow::Result<()> {
                     "web client not built: API at http://{addr}/api/v1, WebSocket at ws://{addr}/ws"
                 ),
             };
-            let stopper = running.stopper();
+            let stop = running.shutdown_token();
             tokio::spawn(async move {
-                wait_for_signal().await;
-                tracing::info!("shutting down");
-                let _ = stopper.send(true);
+                shutdown.cancelled().await;
+                stop.cancel();
             });
             running.wait().await
         }
         #[cfg(feature = "distributed")]
-        Command::Gateway(a) => chat::distributed::gateway(a, wait_for_signal()).await,
+        Command::Gateway(a) => chat::distributed::gateway(a.layered()?, shutdown).await,
         #[cfg(feature = "distributed")]
-        Command::Writer(a) => chat::distributed::writer(a, wait_for_signal()).await,
+        Command::Writer(a) => chat::distributed::writer(a.layered()?, shutdown).await,
         #[cfg(feature = "distributed")]
-        Command::Fanout(a) => chat::distributed::fanout(a, wait_for_signal()).await,
+        Command::Fanout(a) => chat::distributed::fanout(a.layered()?, shutdown).await,
         #[cfg(not(feature = "distributed"))]
         Command::Gateway(_) | Command::Writer(_) | Command::Fanout(_) => anyhow::bail!(
             "this binary was built without the distributed roles; rebuild with `cargo build --release --features distributed`"

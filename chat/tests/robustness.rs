@@ -20,8 +20,8 @@ fn code(v: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
     let s = TestServer::start_with(|c| {
-        c.max_text_chars = 100;
-        c.max_frame_bytes = 4096;
+        c.limits.max_text_chars = Some(100);
+        c.gateway.max_frame_bytes = Some(4096);
     })
     .await;
     let api = s.api();
@@ -355,8 +355,8 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
     let s = TestServer::start_with(|c| {
-        c.max_text_chars = 100;
-        c.max_frame_bytes = 4096;
+        c.limits.max_text_chars = Some(100);
+        c.gateway.max_frame_bytes = Some(4096);
     })
     .await;
     let api = s.api();
@@ -441,7 +441,7 @@ async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_dropped_without_delaying_others() {
-    let s = TestServer::start_with(|c| c.conn_queue = 256).await;
+    let s = TestServer::start_with(|c| c.gateway.conn_queue = Some(256)).await;
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;

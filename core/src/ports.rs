@@ -343,8 +343,23 @@ pub trait Cache: Send + Sync + 'static {
     }
 }
 
-/// Messages of the channels a [`Subscriber`] follows.
-pub type Inbox = mpsc::Receiver<(String, Bytes)>;
+/// What a [`Subscriber`]'s inbox receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A message published on a channel the subscriber follows.
+    Message {
+        /// The channel (without any deployment prefix).
+        channel: String,
+        /// The payload as published.
+        payload: Bytes,
+    },
+    /// The subscriber's connection was lost and is being re-established:
+    /// messages may have been lost meanwhile (at-most-once).
+    Reconnected,
+}
+
+/// The inbox of a [`Subscriber`].
+pub type Inbox = mpsc::Receiver<Delivery>;
 
 /// Publish/subscribe on named channels (`chat:{id}`, `user:{id}`, `gw:{id}`).
 /// At-most-once: gateways detect gaps by seq and refill them from the store.
@@ -373,7 +388,3 @@ pub trait Subscriber: Send + Sync {
     /// Waits until the subscriber's connection is up (after a reconnect).
     async fn wait_connected(&self) {}
 }
-
-/// The channel name a [`PubSub`] inbox uses to say "reconnected: messages may
-/// have been lost" (the payload is empty).
-pub const RESYNC_CHANNEL: &str = "";

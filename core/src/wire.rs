@@ -314,9 +314,6 @@ pub enum PubKind {
     UserEvent = 5,
     /// A [`Reply`] for this gateway.
     Reply = 6,
-    /// Local to a gateway, never published: pub/sub reconnected and may have
-    /// lost messages, so every connection re-reads its chats from the store.
-    Resync = 7,
 }
 
 impl PubKind {
@@ -328,7 +325,6 @@ impl PubKind {
             4 => PubKind::Left,
             5 => PubKind::UserEvent,
             6 => PubKind::Reply,
-            7 => PubKind::Resync,
             _ => return None,
         })
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::model::{Chat, ChatKind, Member, Role};
-use chat_core::ports::{Cache, CacheOp, Log, Membership, PubSub};
+use chat_core::ports::{Cache, CacheOp, Delivery, Log, Membership, PubSub};
 use chat_core::{ChatId, UserId};
 
 /// Log: per-key order, consumer groups resume after their commit, independent
@@ -229,10 +229,17 @@ pub async fn check_pubsub(ps: &dyn PubSub, prefix: &str) {
         .collect();
     ps.publish_many(msgs).await.unwrap();
     for i in 0..=50 {
-        let (ch, p) = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+        let d = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
             .await
             .expect("message in time")
             .expect("inbox open");
+        let Delivery::Message {
+            channel: ch,
+            payload: p,
+        } = d
+        else {
+            panic!("expected a message, got {d:?}");
+        };
         assert_eq!(ch, a);
         assert_eq!(
             std::str::from_utf8(&p).unwrap(),

@@ -9,10 +9,10 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_core::CacheError;
-use chat_core::ports::{Inbox, PubSub, Subscriber};
+use chat_core::ports::{Delivery, Inbox, PubSub, Subscriber};
 use tokio::sync::mpsc;
 
-type Subs = HashMap<String, Vec<(u64, mpsc::Sender<(String, Bytes)>)>>;
+type Subs = HashMap<String, Vec<(u64, mpsc::Sender<Delivery>)>>;
 
 /// The in-process [`PubSub`]. Cheap to clone.
 #[derive(Clone)]
@@ -50,7 +50,11 @@ impl PubSub for MemPubSub {
         let subs = self.subs.read().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = subs.get(channel) {
             for (_, tx) in list {
-                if tx.try_send((channel.to_string(), payload.clone())).is_err() {
+                let d = Delivery::Message {
+                    channel: channel.to_string(),
+                    payload: payload.clone(),
+                };
+                if tx.try_send(d).is_err() {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(channel, "pub/sub inbox full or closed: message dropped");
                 }
@@ -75,7 +79,7 @@ impl PubSub for MemPubSub {
 
 struct MemSubscriber {
     id: u64,
-    tx: mpsc::Sender<(String, Bytes)>,
+    tx: mpsc::Sender<Delivery>,
     subs: Arc<RwLock<Subs>>,
 }
 
@@ -125,8 +129,13 @@ mod tests {
         s.subscribe("a").await.unwrap();
         ps.publish("a", Bytes::from_static(b"1")).await.unwrap();
         ps.publish("b", Bytes::from_static(b"x")).await.unwrap();
-        let (ch, p) = inbox.recv().await.unwrap();
-        assert_eq!((ch.as_str(), &p[..]), ("a", &b"1"[..]));
+        assert_eq!(
+            inbox.recv().await.unwrap(),
+            Delivery::Message {
+                channel: "a".into(),
+                payload: Bytes::from_static(b"1")
+            }
+        );
         assert!(
             inbox.try_recv().is_err(),
             "one copy per subscriber, nothing from b"

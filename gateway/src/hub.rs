@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chat_core::CacheError;
-use chat_core::ports::{Inbox, RESYNC_CHANNEL, Subscriber};
+use bytes::Bytes;
+use chat_core::ports::{Delivery, Inbox, Subscriber};
 use chat_core::wire::{Envelope, Outcome, PubKind, Reply};
+use chat_core::{CacheError, ChatId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics;
@@ -20,11 +21,85 @@ use crate::metrics;
 /// Identifies a connection within this gateway.
 pub type ConnId = u64;
 
+/// What a connection's queue carries: an event to deliver, routed by what the
+/// connection must do with it, or a signal from the hub. Replies never get
+/// here: the hub hands them to whoever awaits them.
+#[derive(Clone, Debug)]
+pub enum Push {
+    /// A new message: delivered in seq order, gaps refilled from the store.
+    Message {
+        /// Chat.
+        chat_id: ChatId,
+        /// Its seq.
+        seq: u64,
+        /// When the gateway accepted the send (Unix ms), for the latency metric.
+        accepted_at: i64,
+        /// The frame.
+        json: Bytes,
+    },
+    /// Another event of a chat (edit, delete, member and role changes).
+    ChatEvent {
+        /// Chat.
+        chat_id: ChatId,
+        /// The frame.
+        json: Bytes,
+    },
+    /// The user joined a chat: follow it from `last_seq`, then deliver.
+    Joined {
+        /// Chat.
+        chat_id: ChatId,
+        /// The chat's newest seq when the user joined.
+        last_seq: u64,
+        /// The frame.
+        json: Bytes,
+    },
+    /// The user left a chat: deliver, then stop following it.
+    Left {
+        /// Chat.
+        chat_id: ChatId,
+        /// The frame.
+        json: Bytes,
+    },
+    /// An event of the user (read cursor, chat created elsewhere).
+    UserEvent {
+        /// The frame.
+        json: Bytes,
+    },
+    /// Pub/sub reconnected and may have lost events: re-read every followed
+    /// chat from the store.
+    Resync,
+}
+
+impl Push {
+    /// What an envelope asks of a connection; a reply's JSON is the error side:
+    /// it is for the hub, not for a connection.
+    fn of(env: Envelope) -> Result<Push, Bytes> {
+        let (chat_id, json) = (env.chat_id, env.json);
+        Ok(match env.kind {
+            PubKind::Message => Push::Message {
+                chat_id,
+                seq: env.seq,
+                accepted_at: env.accepted_at,
+                json,
+            },
+            PubKind::ChatEvent => Push::ChatEvent { chat_id, json },
+            PubKind::Joined => Push::Joined {
+                chat_id,
+                last_seq: env.seq,
+                json,
+            },
+            PubKind::Left => Push::Left { chat_id, json },
+            PubKind::UserEvent => Push::UserEvent { json },
+            PubKind::Reply => return Err(json),
+        })
+    }
+}
+
 /// What the hub holds of a connection.
 #[derive(Clone)]
 pub struct ConnTx {
     /// The connection's bounded event queue.
-    pub tx: mpsc::Sender<Envelope>,
+    pub tx: mpsc::Sender<Push>,
     /// Signalled when the queue overflowed: the connection must close.
     pub slow: Arc<Notify>,
 }
@@ -42,6 +117,8 @@ pub struct Hub {
     next_request: AtomicU64,
     /// Next connection id.
     next_conn: AtomicU64,
+    /// The channel this gateway's command replies arrive on, once listened to.
+    reply_channel: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -57,6 +134,7 @@ impl Hub {
             pending: Mutex::default(),
             next_request: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
+            reply_channel: Mutex::default(),
         })
     }
 
@@ -129,6 +207,15 @@ impl Hub {
         lock(&self.channels).contains_key(channel)
     }
 
+    /// Subscribes the gateway to its reply channel; replies arriving there go to
+    /// the requests awaiting them ([`Hub::expect_reply`]).
+    pub async fn listen_replies(&self, channel: &str) -> Result<(), CacheError> {
+        let sub = self.subscriber.lock().await;
+        sub.subscribe(channel).await?;
+        *lock(&self.reply_channel) = Some(channel.to_string());
+        Ok(())
+    }
+
     /// Registers a request; the outcome arrives on the receiver.
     pub fn expect_reply(&self) -> (u64, oneshot::Receiver<Outcome>) {
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
@@ -142,26 +229,36 @@ impl Hub {
         lock(&self.pending).remove(&request);
     }
 
-    /// Routes one pub/sub message.
+    /// Routes one pub/sub message: a reply to its request, an event to the
+    /// connections on its channel.
     pub fn dispatch(&self, channel: &str, env: Envelope) {
-        if env.kind == PubKind::Reply {
-            match serde_json::from_slice::<Reply>(&env.json) {
-                Ok(r) => {
-                    if let Some(tx) = lock(&self.pending).remove(&r.request) {
-                        let _ = tx.send(r.outcome);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "undecodable reply"),
-            }
-            return;
-        }
+        let push = match Push::of(env) {
+            Ok(push) => push,
+            Err(reply) => return self.reply(channel, &reply),
+        };
         let ch = lock(&self.channels);
         let Some(conns) = ch.get(channel) else { return };
         for c in conns.values() {
-            if c.tx.try_send(env.clone()).is_err() {
+            if c.tx.try_send(push.clone()).is_err() {
                 // Full (or closing): never wait for one connection.
                 c.slow.notify_one();
             }
+        }
+    }
+
+    /// Hands a reply to the request awaiting it.
+    fn reply(&self, channel: &str, json: &[u8]) {
+        if lock(&self.reply_channel).as_deref() != Some(channel) {
+            tracing::warn!(channel, "a reply on another channel than this gateway's");
+            return;
+        }
+        match serde_json::from_slice::<Reply>(json) {
+            Ok(r) => {
+                if let Some(tx) = lock(&self.pending).remove(&r.request) {
+                    let _ = tx.send(r.outcome);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "undecodable reply"),
         }
     }
 
@@ -169,13 +266,6 @@ impl Hub {
     /// subscriber is connected again (messages may have been lost meanwhile).
     async fn resync(self: Arc<Self>) {
         self.subscriber.lock().await.wait_connected().await;
-        let env = Envelope {
-            kind: PubKind::Resync,
-            chat_id: chat_core::ChatId(0),
-            seq: 0,
-            accepted_at: 0,
-            json: bytes::Bytes::new(),
-        };
         let conns: HashMap<ConnId, ConnTx> = lock(&self.channels)
             .values()
             .flat_map(|m| m.iter().map(|(id, c)| (*id, c.clone())))
@@ -185,7 +275,7 @@ impl Hub {
             "pub/sub reconnected: resyncing connections"
         );
         for c in conns.values() {
-            if c.tx.try_send(env.clone()).is_err() {
+            if c.tx.try_send(Push::Resync).is_err() {
                 c.slow.notify_one();
             }
         }
@@ -193,14 +283,15 @@ impl Hub {
 
     /// Runs the dispatcher until the inbox closes.
     pub async fn run(self: Arc<Self>, mut inbox: Inbox) {
-        while let Some((channel, payload)) = inbox.recv().await {
-            if channel == RESYNC_CHANNEL {
-                tokio::spawn(self.clone().resync());
-                continue;
-            }
-            match Envelope::decode(payload) {
-                Some(env) => self.dispatch(&channel, env),
-                None => tracing::warn!(channel, "undecodable pub/sub payload"),
+        while let Some(delivery) = inbox.recv().await {
+            match delivery {
+                Delivery::Reconnected => {
+                    tokio::spawn(self.clone().resync());
+                }
+                Delivery::Message { channel, payload } => match Envelope::decode(payload) {
+                    Some(env) => self.dispatch(&channel, env),
+                    None => tracing::warn!(channel, "undecodable pub/sub payload"),
+                },
             }
         }
         tracing::error!("pub/sub inbox closed: this gateway receives no more events");

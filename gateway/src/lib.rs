@@ -16,7 +16,6 @@ pub mod service;
 mod state;
 pub mod ws;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -28,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use chat_core::Code;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use commands::Commander;
 pub use error::ApiError;
@@ -53,26 +52,13 @@ pub enum GatewayError {
 }
 
 /// Builds the gateway state and starts its pub/sub dispatcher.
-pub async fn build(
-    cfg: GatewayConfig,
-    deps: Deps,
-    shutdown: watch::Receiver<bool>,
-) -> Result<AppState, GatewayError> {
+pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayError> {
     let tokens = auth::Tokens::new(&cfg.jwt_secret, cfg.token_ttl)?;
     let (subscriber, inbox) = deps.pubsub.subscriber().await?;
     let hub = hub::Hub::new(subscriber);
     // Replies to this gateway's commands arrive on its own channel.
     let gw_chan = chat_core::wire::gateway_channel(&cfg.instance_id);
-    let (reply_tx, _reply_rx) = tokio::sync::mpsc::channel(1);
-    hub.subscribe(
-        &gw_chan,
-        0,
-        &hub::ConnTx {
-            tx: reply_tx,
-            slow: Arc::default(),
-        },
-    )
-    .await?;
+    hub.listen_replies(&gw_chan).await?;
     tokio::spawn(hub.clone().run(inbox));
     let service = service::Service {
         limits: cfg.limits.clone(),
@@ -99,7 +85,7 @@ pub async fn build(
         deps,
         service,
         hub,
-        shutdown,
+        draining: CancellationToken::new(),
         accepting: AtomicBool::new(true),
         open_connections: std::sync::atomic::AtomicUsize::new(0),
     })))
@@ -203,22 +189,21 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
-/// Serves on an already-bound listener until `shutdown` resolves, then drains:
-/// stops accepting, closes every WebSocket with code 1012 (reconnect elsewhere),
-/// and waits at most `drain` for requests to finish.
+/// Serves on an already-bound listener until `shutdown` is cancelled, then
+/// drains: stops accepting, closes every WebSocket with code 1012 (reconnect
+/// elsewhere), and waits at most the configured drain time for requests to
+/// finish.
 pub async fn serve(
     st: AppState,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    drain_signal: watch::Sender<bool>,
-    drain: Duration,
+    shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
     let router = app(st.clone());
     let st2 = st.clone();
     let graceful = async move {
-        shutdown.await;
+        shutdown.cancelled().await;
         st2.accepting.store(false, Ordering::Relaxed);
-        let _ = drain_signal.send(true);
+        st2.draining.cancel();
         tracing::info!("gateway draining");
     };
     // Small frames must not wait for Nagle's algorithm (a 40 ms step with
@@ -229,9 +214,9 @@ pub async fn serve(
         }
     });
     let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
-    let mut sd = st.shutdown.clone();
+    let (draining, drain) = (st.draining.clone(), st.cfg.drain);
     let deadline = async move {
-        let _ = sd.wait_for(|v| *v).await;
+        draining.cancelled().await;
         tokio::time::sleep(drain).await;
     };
     tokio::pin!(deadline);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chat_core::ports::{Cache, Log, PubSub, Store};
 use chat_core::rules::Limits;
 use chat_core::{COMMANDS_TOPIC, IdGenerator};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
 use crate::service::Service;
@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub commands_topic: String,
     /// Directory of the built web client, served at `/` when set.
     pub web_dir: Option<PathBuf>,
+    /// On shutdown, how long connections and requests have to finish.
+    pub drain: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -65,6 +67,7 @@ impl Default for GatewayConfig {
             max_page: 200,
             commands_topic: COMMANDS_TOPIC.into(),
             web_dir: None,
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -94,8 +97,9 @@ pub struct Gateway {
     pub service: Service,
     /// Subscriptions and replies.
     pub hub: Arc<Hub>,
-    /// Becomes `true` when the gateway drains.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the gateway starts draining: every connection closes
+    /// with 1012 (reconnect elsewhere).
+    pub draining: CancellationToken,
     /// False while draining, for `/readyz`.
     pub accepting: AtomicBool,
     /// WebSocket connections open (drain waits for them to close).

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_core::CacheError;
-use chat_core::ports::{Inbox, PubSub, RESYNC_CHANNEL, Subscriber};
+use chat_core::ports::{Delivery, Inbox, PubSub, Subscriber};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
@@ -118,15 +118,21 @@ impl PubSub for RedisPubSub {
                         (it.next(), it.next())
                     {
                         let ch = String::from_utf8_lossy(&ch);
-                        let ch = ch.strip_prefix(prefix.as_str()).unwrap_or(&ch).to_string();
-                        if tx.try_send((ch, Bytes::from(payload))).is_err() {
+                        let channel = ch.strip_prefix(prefix.as_str()).unwrap_or(&ch).to_string();
+                        let d = Delivery::Message {
+                            channel,
+                            payload: Bytes::from(payload),
+                        };
+                        if tx.try_send(d).is_err() {
                             dropped.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
                 PushKind::Disconnection => {
                     tracing::warn!("pub/sub connection lost; resubscribing");
-                    let _ = tx.try_send((RESYNC_CHANNEL.to_string(), Bytes::new()));
+                    if tx.try_send(Delivery::Reconnected).is_err() {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 _ => {}
             }

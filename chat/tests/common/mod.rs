@@ -35,9 +35,9 @@ impl TestServer {
     pub async fn start_with(f: impl FnOnce(&mut StandaloneConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = StandaloneConfig::new(dir.path().join("data"));
-        cfg.jwt_secret = Some(SECRET.into());
-        cfg.sqlite_fsync = false;
-        cfg.drain = Duration::from_secs(2);
+        cfg.gateway.jwt_secret = Some(SECRET.into());
+        cfg.embedded.sqlite_fsync = Some(false);
+        cfg.gateway.drain_secs = Some(2);
         f(&mut cfg);
         Self::boot(dir, cfg).await
     }

@@ -4,67 +4,78 @@
 use super::*;
 
 impl<S: WsSink> Conn<S> {
-    pub(super) async fn deliver(&mut self, env: Envelope) -> Result<(), Stop> {
-        match env.kind {
-            PubKind::Message => {
-                let Some(sub) = self.subs.get(&env.chat_id) else {
+    pub(super) async fn deliver(&mut self, push: Push) -> Result<(), Stop> {
+        match push {
+            Push::Message {
+                chat_id,
+                seq,
+                accepted_at,
+                json,
+            } => {
+                let Some(sub) = self.subs.get(&chat_id) else {
                     return Ok(());
                 };
                 let delivered = sub.delivered;
-                if env.seq <= delivered {
+                if seq <= delivered {
                     metrics::DUPLICATES_DROPPED.inc();
                     return Ok(());
                 }
-                if env.seq > delivered + 1 {
+                if seq > delivered + 1 {
                     metrics::GAPS_FILLED.inc();
-                    self.replay(env.chat_id, delivered, Some(env.seq - 1))
-                        .await?;
+                    self.replay(chat_id, delivered, Some(seq - 1)).await?;
                 }
-                self.write(env.json).await?;
-                if let Some(sub) = self.subs.get_mut(&env.chat_id) {
-                    sub.delivered = sub.delivered.max(env.seq);
+                self.write(json).await?;
+                if let Some(sub) = self.subs.get_mut(&chat_id) {
+                    sub.delivered = sub.delivered.max(seq);
                 }
-                if env.accepted_at > 0 {
-                    let ms = (now_ms() - env.accepted_at).max(0);
+                if accepted_at > 0 {
+                    let ms = (now_ms() - accepted_at).max(0);
                     metrics::E2E_SECONDS.observe(ms as f64 / 1000.0);
                 }
                 Ok(())
             }
-            PubKind::ChatEvent => {
-                if self.subs.contains_key(&env.chat_id) {
-                    self.write(env.json).await?;
+            Push::ChatEvent { chat_id, json } => {
+                if self.subs.contains_key(&chat_id) {
+                    self.write(json).await?;
                 }
                 Ok(())
             }
-            PubKind::Joined => {
-                if !self.subs.contains_key(&env.chat_id) {
+            Push::Joined {
+                chat_id,
+                last_seq,
+                json,
+            } => {
+                if !self.subs.contains_key(&chat_id) {
                     if self
                         .st
                         .hub
-                        .subscribe(&chat_channel(env.chat_id), self.id, &self.txq)
+                        .subscribe(&chat_channel(chat_id), self.id, &self.txq)
                         .await
                         .is_err()
                     {
                         return Err(Stop::Gone);
                     }
-                    self.subs
-                        .insert(env.chat_id, ChatSub { delivered: env.seq });
+                    self.subs.insert(
+                        chat_id,
+                        ChatSub {
+                            delivered: last_seq,
+                        },
+                    );
                 }
-                self.write(env.json).await
+                self.write(json).await
             }
-            PubKind::Left => {
-                self.write(env.json).await?;
-                if self.subs.remove(&env.chat_id).is_some() {
+            Push::Left { chat_id, json } => {
+                self.write(json).await?;
+                if self.subs.remove(&chat_id).is_some() {
                     self.st
                         .hub
-                        .unsubscribe(&chat_channel(env.chat_id), self.id)
+                        .unsubscribe(&chat_channel(chat_id), self.id)
                         .await;
                 }
                 Ok(())
             }
-            PubKind::UserEvent => self.write(env.json).await,
-            PubKind::Reply => Ok(()),
-            PubKind::Resync => {
+            Push::UserEvent { json } => self.write(json).await,
+            Push::Resync => {
                 let chats: Vec<(ChatId, u64)> =
                     self.subs.iter().map(|(c, s)| (*c, s.delivered)).collect();
                 for (chat, delivered) in chats {

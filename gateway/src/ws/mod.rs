@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chat_core::ports::{Change, HistoryPage};
 use chat_core::wire::{
-    ClientFrame, Command, Envelope, Event, Outcome, PubKind, ServerFrame, chat_channel,
-    user_channel,
+    ClientFrame, Command, Event, Outcome, ServerFrame, chat_channel, user_channel,
 };
 use chat_core::{ChatId, Code, UserId, now_ms};
 use futures_util::stream::FuturesUnordered;
@@ -25,7 +24,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::commands::Pending;
 use crate::error::ApiError;
-use crate::hub::{ConnId, ConnTx};
+use crate::hub::{ConnId, ConnTx, Push};
 use crate::metrics;
 use crate::service::Intent;
 use crate::state::AppState;
@@ -189,7 +188,7 @@ enum End {
 
 impl<S: WsSink> Conn<S> {
     async fn serve(st: AppState, sink: S, mut stream: impl WsStream, user: UserId) {
-        let (tx, mut rx) = mpsc::channel::<Envelope>(st.cfg.conn_queue.max(1));
+        let (tx, mut rx) = mpsc::channel::<Push>(st.cfg.conn_queue.max(1));
         let slow = Arc::new(Notify::new());
         let mut conn = Conn {
             id: st.hub.conn_id(),
@@ -233,13 +232,10 @@ impl<S: WsSink> Conn<S> {
     async fn run(
         &mut self,
         stream: &mut impl WsStream,
-        rx: &mut mpsc::Receiver<Envelope>,
+        rx: &mut mpsc::Receiver<Push>,
         slow: &Notify,
     ) -> End {
-        let mut shutdown = self.st.shutdown.clone();
-        let stop = async move {
-            let _ = shutdown.wait_for(|v| *v).await;
-        };
+        let stop = self.st.draining.clone().cancelled_owned();
         tokio::pin!(stop);
         if let Err(e) = self
             .st
@@ -334,7 +330,7 @@ impl<S: WsSink> Conn<S> {
     /// Writes out everything that is ready now (queued events, finished
     /// commands) and flushes once: a burst of events and a command's ack leave
     /// in one socket write instead of one each.
-    async fn settle(&mut self, rx: &mut mpsc::Receiver<Envelope>) -> Result<(), Stop> {
+    async fn settle(&mut self, rx: &mut mpsc::Receiver<Push>) -> Result<(), Stop> {
         let mut yielded = false;
         for _ in 0..BURST {
             let mut progressed = false;

@@ -13,7 +13,7 @@ use chat_core::{ChatId, Code, IdGenerator, MessageId, UserId};
 use chat_embedded::{MemCache, MemLog, MemLogConfig, MemPubSub};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::{AppState, Deps, GatewayConfig};
 
@@ -27,7 +27,6 @@ struct Fixture {
     store: std::sync::Arc<dyn Store>,
     pubsub: std::sync::Arc<dyn PubSub>,
     _dir: tempfile::TempDir,
-    _shutdown: watch::Sender<bool>,
 }
 
 async fn fixture() -> Fixture {
@@ -49,14 +48,12 @@ async fn fixture() -> Fixture {
         jwt_secret: SECRET.to_vec(),
         ..GatewayConfig::default()
     };
-    let (tx, rx) = watch::channel(false);
-    let st = crate::build(cfg, deps, rx).await.unwrap();
+    let st = crate::build(cfg, deps).await.unwrap();
     Fixture {
         st,
         store,
         pubsub,
         _dir: dir,
-        _shutdown: tx,
     }
 }
 
