@@ -1,8 +1,8 @@
 //! The test kit: boots the standalone server in-process on port 0 with its data
 //! in a temporary directory ([`TestServer`]), runs the binary as a process
 //! ([`proc`]), and speaks the typed HTTP API ([`api`]) and WebSocket ([`ws`])
-//! with the bodies and frames of [`types`]; [`cluster`] runs the distributed
-//! roles.
+//! with the bodies and frames of [`types`]. [`schema`] checks answers against
+//! the OpenAPI document; [`cluster`] runs the distributed roles.
 
 #![allow(dead_code)]
 
@@ -10,6 +10,7 @@ pub mod api;
 #[cfg(feature = "distributed")]
 pub mod cluster;
 pub mod proc;
+pub mod schema;
 pub mod types;
 pub mod ws;
 
