@@ -15,38 +15,23 @@ use chat_core::wire::{Command, CommandRecord, Envelope, Outcome, RECORD_VERSION,
 use chat_core::{ChatId, MessageId, UserId};
 use common::cluster::Cluster;
 use common::*;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message as WsMsg;
 
 /// One cluster at a time: they share the machine's services and two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn api(base: &str) -> Api {
-    Api {
-        client: reqwest::Client::new(),
-        base: base.to_string(),
-    }
-}
-
-fn ws_url(base: &str) -> String {
-    format!("{}/ws", base.replace("http://", "ws://"))
-}
-
-/// The chat list computed from the shards alone.
-async fn list_from_store(store: &dyn Store, user: &User) -> Value {
+/// The chat list computed from the shards alone, as the API would show it.
+async fn list_from_store(store: &dyn Store, user: &Client) -> Vec<ChatEntry> {
     let uid = UserId(user.id.parse().unwrap());
     let ms = store.memberships(uid).await.unwrap();
     let ids: Vec<ChatId> = ms.iter().map(|m| m.chat_id).collect();
     let chats = store.chats(&ids).await.unwrap();
-    serde_json::to_value(chat_core::chatlist::build(&ms, chats)).unwrap()
+    let v = serde_json::to_value(chat_core::chatlist::build(&ms, chats)).unwrap();
+    serde_json::from_value(v).expect("the store's chat list has the API's shape")
 }
 
-async fn list_from_api(api: &Api, user: &User) -> Value {
-    let (st, v) = api
-        .call("GET", "/api/v1/chats", Some(&user.token), None)
-        .await;
-    assert_eq!(st, 200, "{v}");
-    v["chats"].clone()
+/// The user's chat list through the gateway `api`.
+async fn list_from_api(api: &Api, user: &Client) -> Vec<ChatEntry> {
+    user.via(api).chats().await.ok().chats
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +39,7 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
     let _serial = SERIAL.lock().await;
     let mut cl = Cluster::new();
     let gws = cl.start(2, 2, 2);
-    let (a_api, b_api) = (api(&gws[0]), api(&gws[1]));
+    let (a_api, b_api) = (Api::new(&gws[0]), Api::new(&gws[1]));
     let alice = a_api.register("alice").await;
     let bob = b_api.register("bob").await;
     let store = cl.store().await;
@@ -63,9 +48,7 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
     let mut chats = Vec::new();
     let mut used = HashSet::new();
     while chats.len() < 4 || (used.len() < 2 && chats.len() < 40) {
-        let c = b_api
-            .group(&bob, &format!("chat {}", chats.len()), &[&alice])
-            .await;
+        let c = bob.group(&format!("chat {}", chats.len()), &[&alice]).await;
         used.insert(store.chat_shard(ChatId(c.parse().unwrap())));
         chats.push(c);
     }
@@ -95,11 +78,11 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
     }
 
     // Alice on gateway A receives what Bob sends through gateway B.
-    let mut wa = Ws::connect(&ws_url(&gws[0]), &alice.token).await;
+    let mut wa = alice.ws().await;
     for c in &chats {
         wa.subscribe(c, Some(0)).await;
     }
-    let mut wb = Ws::connect(&ws_url(&gws[1]), &bob.token).await;
+    let mut wb = bob.ws().await;
     let per_chat = 15;
     let total = chats.len() * per_chat;
     let (mut sent, mut acked) = (0, 0);
@@ -108,23 +91,21 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
     while acked < total {
         while sent < total && sent - acked < 100 {
             let c = &chats[sent % chats.len()];
-            wb.send(json!({"type": "send", "chat_id": c, "client_msg_id": format!("m{sent}"), "text": format!("hello {sent}")})).await;
+            wb.send_message(c, &format!("m{sent}"), &format!("hello {sent}"))
+                .await;
             sent += 1;
         }
-        let v = wb.next().await;
-        match v["type"].as_str() {
-            Some("ack") => acked += 1,
-            Some("error") | Some("rejected") => panic!("{v}"),
+        match wb.next().await {
+            Frame::Ack(_) => acked += 1,
+            f @ (Frame::Error(_) | Frame::Rejected(_)) => panic!("{f:?}"),
             _ => {}
         }
     }
     while received < total {
-        let v = wa.next().await;
-        if v["type"] == "message" {
-            let m = &v["message"];
-            got.entry(m["chat_id"].as_str().unwrap().to_string())
+        if let Frame::Message(m) = wa.next().await {
+            got.entry(m.message.chat_id)
                 .or_default()
-                .push(m["seq"].as_u64().unwrap());
+                .push(m.message.seq);
             received += 1;
         }
     }
@@ -153,7 +134,7 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
         );
     }
     let e = &list_from_api(&a_api, &alice).await[0];
-    assert_eq!(e["unread"], per_chat as u64);
+    assert_eq!(e.unread, per_chat as u64);
     // …also after Redis loses everything.
     let out = std::process::Command::new("redis-cli")
         .args(["-u", &cl.redis_url, "FLUSHALL"])
@@ -177,25 +158,9 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
     }
     // And it stays live: a read moves the unread count on both gateways.
     let c0 = &chats[0];
-    let (st, _) = a_api
-        .call(
-            "PUT",
-            &format!("/api/v1/chats/{c0}/read"),
-            Some(&alice.token),
-            Some(json!({"seq": 10})),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let entry = |l: Value| {
-        l.as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["chat"]["id"] == c0.as_str())
-            .cloned()
-            .unwrap()
-    };
+    assert_eq!(alice.read(c0, 10).await.ok().read_seq, 10);
     assert_eq!(
-        entry(list_from_api(&b_api, &alice).await)["unread"],
+        alice.via(&b_api).chat_entry(c0).await.unread,
         (per_chat - 10) as u64
     );
     store.close().await;
@@ -207,20 +172,12 @@ async fn non_members_and_silent_members_are_rejected_by_the_writer() {
     let _serial = SERIAL.lock().await;
     let mut cl = Cluster::new();
     let gws = cl.start(1, 1, 1);
-    let a = api(&gws[0]);
+    let a = Api::new(&gws[0]);
     let alice = a.register("alice").await;
     let bob = a.register("bob").await;
     let carol = a.register("carol").await;
-    let chat = a.group(&alice, "guarded", &[&bob]).await;
-    let (st, _) = a
-        .call(
-            "PATCH",
-            &format!("/api/v1/chats/{chat}/members/{}", bob.id),
-            Some(&alice.token),
-            Some(json!({"role": "silent"})),
-        )
-        .await;
-    assert_eq!(st, 200);
+    let chat = alice.group("guarded", &[&bob]).await;
+    alice.set_role(&chat, &bob.id, Role::Silent).await.ok();
 
     // Listen where a probe gateway would, and send straight into the pipeline,
     // past the gateway's pre-checks.
@@ -285,12 +242,11 @@ async fn non_members_and_silent_members_are_rejected_by_the_writer() {
     assert_eq!(codes[&0], "not_member");
     assert_eq!(codes[&1], "silenced");
     // Over the WebSocket the sender gets the refusal too (here from the pre-check).
-    let mut wc = Ws::connect(&ws_url(&gws[0]), &carol.token).await;
-    wc.send(json!({"type": "send", "chat_id": chat, "client_msg_id": "c", "text": "hi"}))
-        .await;
-    assert_eq!(wc.next_of("error").await["code"], "not_member");
+    let mut wc = carol.ws().await;
+    wc.send_message(&chat, "c", "hi").await;
+    assert_eq!(wc.next_error().await.code, "not_member");
     // Stored nowhere.
-    assert!(a.history_forward(&alice, &chat, 50).await.is_empty());
+    assert!(alice.history_forward(&chat, 50).await.is_empty());
     let store = cl.store().await;
     assert!(store.message(chat_id, 1).await.unwrap().is_none());
     store.close().await;
@@ -299,7 +255,7 @@ async fn non_members_and_silent_members_are_rejected_by_the_writer() {
 
 /// A client that reads its chats and reconnects (to any gateway) with resume.
 struct Receiver {
-    user: User,
+    user: Client,
     chats: Vec<String>,
     got: HashMap<String, Vec<u64>>,
     reconnects: usize,
@@ -308,26 +264,15 @@ struct Receiver {
 impl Receiver {
     async fn connect(&mut self, gws: &[String], start: usize) -> Ws {
         for k in 0..40 {
-            let base = &gws[(start + k) % gws.len()];
-            let url = ws_url(base);
-            let Ok(Ok((stream, _))) = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio_tungstenite::connect_async(&url),
-            )
-            .await
-            else {
+            let url = Api::new(&gws[(start + k) % gws.len()]).ws_url();
+            let Some(mut ws) = Ws::try_connect_raw(&url, Duration::from_secs(5)).await else {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             };
-            use futures_util::StreamExt;
-            let (tx, rx) = stream.split();
-            let mut ws = Ws { tx, rx };
-            ws.send(json!({"type": "auth", "token": self.user.token}))
-                .await;
+            ws.auth(&self.user.token).await;
             for c in &self.chats {
                 let since = self.got.get(c).and_then(|v| v.last().copied()).unwrap_or(0);
-                ws.send(json!({"type": "subscribe", "chat_id": c, "since_seq": since}))
-                    .await;
+                ws.send_subscribe(c, Some(since), None).await;
             }
             return ws;
         }
@@ -357,24 +302,21 @@ impl Receiver {
                 "{} did not catch up",
                 self.user.name
             );
-            match ws.next_raw(Duration::from_secs(1)).await {
-                Some(Ok(WsMsg::Text(t))) => {
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    if v["type"] == "message" {
-                        let m = &v["message"];
+            match ws.next_within(Duration::from_secs(1)).await {
+                Next::Frame(f) => {
+                    if let Frame::Message(m) = *f {
                         self.got
-                            .entry(m["chat_id"].as_str().unwrap().to_string())
+                            .entry(m.message.chat_id)
                             .or_default()
-                            .push(m["seq"].as_u64().unwrap());
+                            .push(m.message.seq);
                     }
                 }
-                Some(Err(e)) if e == "timeout" => {}
-                Some(Ok(WsMsg::Close(_))) | None | Some(Err(_)) => {
+                Next::Timeout => {}
+                Next::Closed(_) => {
                     self.reconnects += 1;
                     start += 1;
                     ws = self.connect(&gws, start).await;
                 }
-                Some(Ok(_)) => {}
             }
         }
     }
@@ -385,7 +327,7 @@ async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
     let _serial = SERIAL.lock().await;
     let mut cl = Cluster::new();
     let gws = cl.start(2, 2, 2);
-    let a = api(&gws[1]);
+    let a = Api::new(&gws[1]);
     let mut users = Vec::new();
     for i in 0..12 {
         users.push(a.register(&format!("user{i}")).await);
@@ -394,12 +336,8 @@ async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
     let mut chats: Vec<(String, Vec<usize>)> = Vec::new();
     for i in 0..100 {
         let m = vec![i % 12, (i + 1) % 12, (i + 5) % 12];
-        let c = a
-            .group(
-                &users[m[0]],
-                &format!("g{i}"),
-                &[&users[m[1]], &users[m[2]]],
-            )
+        let c = users[m[0]]
+            .group(&format!("g{i}"), &[&users[m[1]], &users[m[2]]])
             .await;
         chats.push((c, m));
     }
@@ -435,31 +373,24 @@ async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
             acked_keys.clone(),
         );
         senders.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap();
+            let apis: Vec<Api> = gws
+                .iter()
+                .map(|g| Api::new(g).with_timeout(Duration::from_secs(20)))
+                .collect();
             for k in 0..320usize {
                 let (chat, members) = &chats[(t * 7 + k * 3) % chats.len()];
                 let sender = &users[members[k % 3]];
                 let key = format!("t{t}-{k}");
                 let mut attempt = 0;
                 loop {
-                    let base = &gws[(t + attempt) % gws.len()];
-                    let r = client
-                        .post(format!("{base}/api/v1/chats/{chat}/messages"))
-                        .bearer_auth(&sender.token)
-                        .json(&json!({"client_msg_id": key, "text": format!("{key} in {chat}")}))
-                        .send()
-                        .await;
-                    match r {
-                        Ok(resp) if resp.status().is_success() => break,
-                        Ok(resp) if resp.status().is_server_error() => {}
-                        Ok(resp) => panic!(
-                            "send refused: {} {}",
-                            resp.status(),
-                            resp.text().await.unwrap_or_default()
-                        ),
+                    let via = sender.via(&apis[(t + attempt) % apis.len()]);
+                    match via.try_send(chat, &key, &format!("{key} in {chat}")).await {
+                        Ok(r) if r.is_success() => {
+                            r.success();
+                            break;
+                        }
+                        Ok(r) if r.status >= 500 => {}
+                        Ok(r) => panic!("send refused: {r:?}"),
                         Err(_) => {}
                     }
                     attempt += 1;
@@ -491,17 +422,14 @@ async fn killing_a_writer_a_fanout_worker_and_a_gateway_loses_nothing() {
     let mut t = HashMap::new();
     let keys = acked_keys.lock().unwrap().clone();
     for (chat, members) in &chats {
-        let h = a.history_forward(&users[members[0]], chat, 200).await;
+        let h = users[members[0]].history_forward(chat, 200).await;
         let n = h.len() as u64;
         assert_eq!(
             seqs(&h),
             (1..=n).collect::<Vec<_>>(),
             "chat {chat}: dense seq"
         );
-        let ids: HashSet<&str> = h
-            .iter()
-            .map(|m| m["client_msg_id"].as_str().unwrap())
-            .collect();
+        let ids: HashSet<&str> = h.iter().map(|m| m.client_msg_id.as_str()).collect();
         assert_eq!(ids.len(), h.len(), "chat {chat}: each message once");
         for k in keys.get(chat).into_iter().flatten() {
             assert!(ids.contains(k.as_str()), "acked {k} is in chat {chat}");
@@ -539,7 +467,7 @@ async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
     let _serial = SERIAL.lock().await;
     let mut cl = Cluster::new();
     let mut gws = cl.start(2, 2, 2);
-    let a = api(&gws[1]);
+    let a = Api::new(&gws[1]);
     let mut users = Vec::new();
     for i in 0..4 {
         users.push(a.register(&format!("roll{i}")).await);
@@ -547,9 +475,7 @@ async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
     let mut chats: Vec<(String, Vec<usize>)> = Vec::new();
     for i in 0..8 {
         let m = vec![i % 4, (i + 1) % 4];
-        let c = a
-            .group(&users[m[0]], &format!("r{i}"), &[&users[m[1]]])
-            .await;
+        let c = users[m[0]].group(&format!("r{i}"), &[&users[m[1]]]).await;
         chats.push((c, m));
     }
     let targets = Arc::new(tokio::sync::OnceCell::new());
@@ -591,24 +517,21 @@ async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
             stop.clone(),
         );
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap();
+            let apis: Vec<Api> = gws
+                .iter()
+                .map(|g| Api::new(g).with_timeout(Duration::from_secs(20)))
+                .collect();
             let mut k = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let (chat, m) = &chats[k % chats.len()];
                 let key = format!("roll-{k}");
                 let mut attempt = 0;
                 loop {
-                    let base = &gws[(k + attempt) % gws.len()];
-                    let r = client
-                        .post(format!("{base}/api/v1/chats/{chat}/messages"))
-                        .bearer_auth(&users[m[k % 2]].token)
-                        .json(&json!({"client_msg_id": key, "text": "rolling"}))
-                        .send()
-                        .await;
-                    if matches!(&r, Ok(resp) if resp.status().is_success()) {
+                    let via = users[m[k % 2]].via(&apis[(k + attempt) % apis.len()]);
+                    if let Ok(r) = via.try_send(chat, &key, "rolling").await
+                        && r.is_success()
+                    {
+                        r.success();
                         break;
                     }
                     attempt += 1;
@@ -643,17 +566,14 @@ async fn rolling_restart_of_gateways_drains_and_clients_resume_without_gaps() {
     stop.store(true, Ordering::Relaxed);
     sender.await.unwrap();
 
-    let b = api(&gws[2]);
+    let b = Api::new(&gws[2]);
     let keys = acked.lock().unwrap().clone();
     let mut t = HashMap::new();
     for (chat, m) in &chats {
-        let h = b.history_forward(&users[m[0]], chat, 200).await;
+        let h = users[m[0]].via(&b).history_forward(chat, 200).await;
         let n = h.len() as u64;
         assert_eq!(seqs(&h), (1..=n).collect::<Vec<_>>());
-        let ids: HashSet<&str> = h
-            .iter()
-            .map(|x| x["client_msg_id"].as_str().unwrap())
-            .collect();
+        let ids: HashSet<&str> = h.iter().map(|x| x.client_msg_id.as_str()).collect();
         assert_eq!(ids.len(), h.len());
         for (_, k) in keys.iter().filter(|(c, _)| c == chat) {
             assert!(
@@ -691,37 +611,30 @@ async fn runs_on_a_redis_cluster_with_sharded_pubsub() {
         .expect("CHAT_REDIS_CLUSTER_URL (deploy/local/redis-cluster.sh up)");
     let mut cl = Cluster::new().with_redis(&url);
     let gws = cl.start(1, 1, 2);
-    let (a_api, b_api) = (api(&gws[0]), api(&gws[1]));
+    let (a_api, b_api) = (Api::new(&gws[0]), Api::new(&gws[1]));
     let alice = a_api.register("alice").await;
     let bob = b_api.register("bob").await;
     let mut chats = Vec::new();
     for i in 0..6 {
-        chats.push(b_api.group(&bob, &format!("cl{i}"), &[&alice]).await);
+        chats.push(bob.group(&format!("cl{i}"), &[&alice]).await);
     }
-    let mut wa = Ws::connect(&ws_url(&gws[0]), &alice.token).await;
+    let mut wa = alice.ws().await;
     for c in &chats {
         wa.subscribe(c, Some(0)).await;
     }
     for k in 0..60 {
         let c = &chats[k % chats.len()];
-        let (st, v) = b_api
-            .call(
-                "POST",
-                &format!("/api/v1/chats/{c}/messages"),
-                Some(&bob.token),
-                Some(json!({"client_msg_id": format!("c{k}"), "text": "over the cluster"})),
-            )
-            .await;
-        assert_eq!(st, 201, "{v}");
+        bob.send(c, &format!("c{k}"), "over the cluster")
+            .await
+            .created();
     }
     let mut got: HashMap<String, Vec<u64>> = HashMap::new();
     let mut n = 0;
     while n < 60 {
-        let v = wa.next().await;
-        if v["type"] == "message" {
-            got.entry(v["message"]["chat_id"].as_str().unwrap().to_string())
+        if let Frame::Message(m) = wa.next().await {
+            got.entry(m.message.chat_id)
                 .or_default()
-                .push(v["message"]["seq"].as_u64().unwrap());
+                .push(m.message.seq);
             n += 1;
         }
     }

@@ -14,22 +14,17 @@ use std::time::Duration;
 
 use common::cluster::Cluster;
 use common::*;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message as WsMsg;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
     let mut cl = Cluster::new();
     let gws = cl.start(1, 1, 1);
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: gws[0].clone(),
-    };
+    let api = Api::new(&gws[0]);
     let alice = api.register("alice").await;
     let bob = api.register("bob").await;
     let mut chats = Vec::new();
     for i in 0..6 {
-        chats.push(api.group(&alice, &format!("f{i}"), &[&bob]).await);
+        chats.push(alice.group(&format!("f{i}"), &[&bob]).await);
     }
 
     // Bob watches every chat over a WebSocket, reconnecting and resuming, until
@@ -38,29 +33,19 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
     let targets: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, u64>>> =
         Arc::default();
     let watcher = {
-        let (chats, bob, base, targets) =
-            (chats.clone(), bob.clone(), gws[0].clone(), targets.clone());
+        let (chats, bob, targets) = (chats.clone(), bob.clone(), targets.clone());
         tokio::spawn(async move {
-            let url = format!("{}/ws", base.replace("http://", "ws://"));
+            let url = bob.api.ws_url();
             let mut got: std::collections::HashMap<String, Vec<u64>> = Default::default();
             'outer: loop {
-                let Ok(Ok((stream, _))) = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    tokio_tungstenite::connect_async(&url),
-                )
-                .await
-                else {
+                let Some(mut ws) = Ws::try_connect_raw(&url, Duration::from_secs(5)).await else {
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     continue;
                 };
-                use futures_util::StreamExt;
-                let (tx, rx) = stream.split();
-                let mut ws = Ws { tx, rx };
-                ws.send(json!({"type": "auth", "token": bob.token})).await;
+                ws.auth(&bob.token).await;
                 for c in &chats {
                     let since = got.get(c).and_then(|v| v.last().copied()).unwrap_or(0);
-                    ws.send(json!({"type": "subscribe", "chat_id": c, "since_seq": since}))
-                        .await;
+                    ws.send_subscribe(c, Some(since), None).await;
                 }
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
                 loop {
@@ -75,19 +60,16 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
                         tokio::time::Instant::now() < deadline,
                         "the watcher never caught up"
                     );
-                    match ws.next_raw(Duration::from_millis(500)).await {
-                        Some(Ok(WsMsg::Text(t))) => {
-                            let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                            if v["type"] == "message" {
-                                let m = &v["message"];
-                                got.entry(m["chat_id"].as_str().unwrap().to_string())
+                    match ws.next_within(Duration::from_millis(500)).await {
+                        Next::Frame(f) => {
+                            if let Frame::Message(m) = *f {
+                                got.entry(m.message.chat_id)
                                     .or_default()
-                                    .push(m["seq"].as_u64().unwrap());
+                                    .push(m.message.seq);
                             }
                         }
-                        Some(Err(e)) if e == "timeout" => {}
-                        Some(Ok(WsMsg::Close(_))) | None | Some(Err(_)) => continue 'outer,
-                        Some(Ok(_)) => {}
+                        Next::Timeout => {}
+                        Next::Closed(_) => continue 'outer,
                     }
                 }
             }
@@ -100,9 +82,9 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
     let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sent = Arc::new(AtomicUsize::new(0));
     let sender = {
-        let (api, alice, chats, acked, failures, stop, sent) = (
-            api.clone(),
-            alice.clone(),
+        // A send the client gives up on after 30 s counts as a failure.
+        let alice = alice.via(&Api::new(&gws[0]).with_timeout(Duration::from_secs(30)));
+        let (chats, acked, failures, stop, sent) = (
             chats.clone(),
             acked.clone(),
             failures.clone(),
@@ -114,28 +96,19 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
             while !stop.load(Ordering::Relaxed) {
                 let chat = &chats[k % chats.len()];
                 let key = format!("k{k}");
-                let r = api
-                    .client
-                    .post(format!("{}/api/v1/chats/{chat}/messages", api.base))
-                    .bearer_auth(&alice.token)
-                    .timeout(Duration::from_secs(30))
-                    .json(&json!({"client_msg_id": key, "text": "during faults"}))
-                    .send()
-                    .await;
-                match r {
-                    Ok(resp) if resp.status().is_success() => {
+                match alice.try_send(chat, &key, "during faults").await {
+                    Ok(r) if r.is_success() => {
+                        r.success();
                         acked.lock().unwrap().push((chat.clone(), key))
                     }
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let body: Value = resp.json().await.unwrap_or(Value::Null);
-                        let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+                    Ok(r) => {
+                        let e = r.refused();
                         assert!(
-                            matches!(code.as_str(), "unavailable" | "timeout")
-                                && (status == 503 || status == 504),
-                            "a failed send names its cause: {status} {body}"
+                            matches!(e.code.as_str(), "unavailable" | "timeout")
+                                && (e.status == 503 || e.status == 504),
+                            "a failed send names its cause: {e:?}"
                         );
-                        failures.lock().unwrap().push(code);
+                        failures.lock().unwrap().push(e.code);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     // A send the client gave up on is not acknowledged: allowed,
@@ -178,13 +151,10 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
     let acked = acked.lock().unwrap().clone();
     let mut last = std::collections::HashMap::new();
     for c in &chats {
-        let h = api.history_forward(&alice, c, 200).await;
+        let h = alice.history_forward(c, 200).await;
         let n = h.len() as u64;
         assert_eq!(seqs(&h), (1..=n).collect::<Vec<_>>(), "dense seq in {c}");
-        let keys: HashSet<&str> = h
-            .iter()
-            .map(|m| m["client_msg_id"].as_str().unwrap())
-            .collect();
+        let keys: HashSet<&str> = h.iter().map(|m| m.client_msg_id.as_str()).collect();
         assert_eq!(keys.len(), h.len(), "no duplicate in {c}");
         for (chat, k) in acked.iter().filter(|(chat, _)| chat == c) {
             assert!(keys.contains(k.as_str()), "acked {k} in {chat} survived");

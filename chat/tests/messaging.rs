@@ -7,17 +7,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
 
 /// Reads frames until `n` messages of `chat` arrived; also counts acks.
-async fn collect_messages(ws: &mut Ws, chat: &str, n: usize, acks: &mut usize) -> Vec<Value> {
+async fn collect_messages(ws: &mut Ws, chat: &str, n: usize, acks: &mut usize) -> Vec<Message> {
     let mut got = Vec::new();
     while got.len() < n {
-        let v = ws.next().await;
-        match v["type"].as_str() {
-            Some("message") if v["message"]["chat_id"] == chat => got.push(v["message"].clone()),
-            Some("ack") => *acks += 1,
-            Some("error") | Some("rejected") => panic!("unexpected {v}"),
+        match ws.next().await {
+            Frame::Message(m) if m.message.chat_id == chat => got.push(m.message),
+            Frame::Ack(_) => *acks += 1,
+            f @ (Frame::Error(_) | Frame::Rejected(_)) => panic!("unexpected {f:?}"),
             _ => {}
         }
     }
@@ -30,16 +28,18 @@ async fn two_users_exchange_200_messages_in_order_with_history_and_unread() {
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;
-    let chat = api.group(&a, "pair", &[&b]).await;
+    let chat = a.group("pair", &[&b]).await;
 
-    let mut wa = s.ws(&a.token).await;
-    let mut wb = s.ws(&b.token).await;
+    let mut wa = a.ws().await;
+    let mut wb = b.ws().await;
     wa.subscribe(&chat, Some(0)).await;
     wb.subscribe(&chat, Some(0)).await;
 
     for i in 0..100 {
-        wa.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("a-{i}"), "text": format!("from alice {i}")})).await;
-        wb.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("b-{i}"), "text": format!("from bob {i}")})).await;
+        wa.send_message(&chat, &format!("a-{i}"), &format!("from alice {i}"))
+            .await;
+        wb.send_message(&chat, &format!("b-{i}"), &format!("from bob {i}"))
+            .await;
     }
     let (mut acks_a, mut acks_b) = (0, 0);
     let got_a = collect_messages(&mut wa, &chat, 200, &mut acks_a).await;
@@ -55,26 +55,23 @@ async fn two_users_exchange_200_messages_in_order_with_history_and_unread() {
         expect,
         "bob receives 1..200 in order, once each"
     );
-    let ids: HashSet<&str> = got_a
-        .iter()
-        .map(|m| m["client_msg_id"].as_str().unwrap())
-        .collect();
+    let ids: HashSet<&str> = got_a.iter().map(|m| m.client_msg_id.as_str()).collect();
     assert_eq!(ids.len(), 200);
     assert_eq!(got_a, got_b, "both see the same messages");
     while acks_a < 100 {
-        if wa.next().await["type"] == "ack" {
+        if let Frame::Ack(_) = wa.next().await {
             acks_a += 1;
         }
     }
     while acks_b < 100 {
-        if wb.next().await["type"] == "ack" {
+        if let Frame::Ack(_) = wb.next().await {
             acks_b += 1;
         }
     }
 
     // History, backwards and forwards, in pages of 30, is the same 200.
-    let back = api.history_back(&a, &chat, 30).await;
-    let fwd = api.history_forward(&b, &chat, 30).await;
+    let back = a.history_back(&chat, 30).await;
+    let fwd = b.history_forward(&chat, 30).await;
     assert_eq!(seqs(&back), expect);
     assert_eq!(back, fwd);
     assert_eq!(back, got_a);
@@ -83,21 +80,16 @@ async fn two_users_exchange_200_messages_in_order_with_history_and_unread() {
     let last_own = |who: &str| {
         got_a
             .iter()
-            .filter(|m| m["sender_id"] == who)
-            .map(|m| m["seq"].as_u64().unwrap())
+            .filter(|m| m.sender_id == who)
+            .map(|m| m.seq)
             .max()
             .unwrap()
     };
     for u in [&a, &b] {
-        let e = api.chat_entry(u, &chat).await;
-        assert_eq!(e["chat"]["last_message"]["seq"], 200);
-        assert_eq!(e["chat"]["last_seq"], 200);
-        assert_eq!(
-            e["unread"].as_u64().unwrap(),
-            200 - last_own(&u.id),
-            "unread of {}",
-            u.name
-        );
+        let e = u.chat_entry(&chat).await;
+        assert_eq!(e.chat.last_message.as_ref().map(|m| m.seq), Some(200));
+        assert_eq!(e.chat.last_seq, 200);
+        assert_eq!(e.unread, 200 - last_own(&u.id), "unread of {}", u.name);
     }
     let unread_sum: u64 = [&a, &b].iter().map(|u| 200 - last_own(&u.id)).sum();
     assert!(
@@ -106,70 +98,25 @@ async fn two_users_exchange_200_messages_in_order_with_history_and_unread() {
     );
 
     // Bob stops reading; Alice sends 5 more: Bob's unread grows by 5.
-    let before = api.chat_entry(&b, &chat).await["unread"].as_u64().unwrap();
+    let before = b.chat_entry(&chat).await.unread;
     for i in 0..5 {
-        let (st, v) = api
-            .call(
-                "POST",
-                &format!("/api/v1/chats/{chat}/messages"),
-                Some(&a.token),
-                Some(json!({"client_msg_id": format!("x{i}"), "text": "more"})),
-            )
-            .await;
-        assert_eq!(st, 201, "{v}");
+        a.send(&chat, &format!("x{i}"), "more").await.created();
     }
-    assert_eq!(
-        api.chat_entry(&b, &chat).await["unread"].as_u64().unwrap(),
-        before + 5
-    );
+    assert_eq!(b.chat_entry(&chat).await.unread, before + 5);
     // The cursor moves forward: unread drops...
-    let (st, v) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/chats/{chat}/read"),
-            Some(&b.token),
-            Some(json!({"seq": 203})),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(v["read_seq"], 203);
-    assert_eq!(api.chat_entry(&b, &chat).await["unread"], 2);
+    assert_eq!(b.read(&chat, 203).await.ok().read_seq, 203);
+    assert_eq!(b.chat_entry(&chat).await.unread, 2);
     // ...and never goes back.
-    let (st, v) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/chats/{chat}/read"),
-            Some(&b.token),
-            Some(json!({"seq": 3})),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(v["read_seq"], 203);
-    assert_eq!(api.chat_entry(&b, &chat).await["unread"], 2);
-    let (st, _) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/chats/{chat}/read"),
-            Some(&b.token),
-            Some(json!({"seq": 205})),
-        )
-        .await;
-    assert_eq!(st, 200);
-    assert_eq!(api.chat_entry(&b, &chat).await["unread"], 0);
+    assert_eq!(b.read(&chat, 3).await.ok().read_seq, 203);
+    assert_eq!(b.chat_entry(&chat).await.unread, 2);
+    b.read(&chat, 205).await.ok();
+    assert_eq!(b.chat_entry(&chat).await.unread, 0);
     // Bob's cursor reaches Alice's connection? No: it reaches Bob's other devices.
-    let mut wb2 = s.ws(&b.token).await;
-    let (st, _) = api
-        .call(
-            "PUT",
-            &format!("/api/v1/chats/{chat}/read"),
-            Some(&b.token),
-            Some(json!({"seq": 205})),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let r = wb2.next_of("read").await;
-    assert_eq!(r["seq"], 205);
-    assert_eq!(r["user_id"], b.id.as_str());
+    let mut wb2 = b.ws().await;
+    b.read(&chat, 205).await.ok();
+    let r = wb2.next_read().await;
+    assert_eq!(r.seq, 205);
+    assert_eq!(r.user_id, b.id);
     s.stop().await;
 }
 
@@ -179,74 +126,50 @@ async fn resending_a_client_msg_id_returns_the_original() {
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;
-    let chat = api.group(&a, "dedupe", &[&b]).await;
-    let path = format!("/api/v1/chats/{chat}/messages");
-    let body = json!({"client_msg_id": "same-1", "text": "hello"});
+    let chat = a.group("dedupe", &[&b]).await;
 
-    let (s1, v1) = api
-        .call("POST", &path, Some(&a.token), Some(body.clone()))
-        .await;
-    assert_eq!(s1, 201, "{v1}");
-    assert_eq!(v1["duplicate"], false);
-    let (s2, v2) = api
-        .call("POST", &path, Some(&a.token), Some(body.clone()))
-        .await;
-    assert_eq!(s2, 200, "{v2}");
-    assert_eq!(v2["duplicate"], true);
-    assert_eq!(v1["message"], v2["message"], "the original comes back");
+    let v1 = a.send(&chat, "same-1", "hello").await.created();
+    assert!(!v1.duplicate);
+    let v2 = a.send(&chat, "same-1", "hello").await.ok();
+    assert!(v2.duplicate);
+    assert_eq!(v1.message, v2.message, "the original comes back");
 
     // Racing resends: 8 concurrent sends with one key create one message.
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let api = api.clone();
-        let tok = a.token.clone();
-        let path = path.clone();
+        let (a, chat) = (a.clone(), chat.clone());
         tasks.push(tokio::spawn(async move {
-            api.call(
-                "POST",
-                &path,
-                Some(&tok),
-                Some(json!({"client_msg_id": "race-1", "text": "racing"})),
-            )
-            .await
+            a.send(&chat, "race-1", "racing").await.success()
         }));
     }
     let mut created = 0;
     let mut ids = HashSet::new();
     for t in tasks {
         let (st, v) = t.await.unwrap();
-        assert!(st == 201 || st == 200, "{st} {v}");
+        assert!(st == 201 || st == 200, "{st} {v:?}");
         if st == 201 {
             created += 1;
         }
-        ids.insert(v["message"]["id"].as_str().unwrap().to_string());
+        ids.insert(v.message.id);
     }
     assert_eq!(created, 1, "exactly one send creates the message");
     assert_eq!(ids.len(), 1, "every answer names the same message");
 
     // Over WebSocket too: the same key twice gives two acks for one message.
-    let mut ws = s.ws(&a.token).await;
+    let mut ws = a.ws().await;
     for _ in 0..2 {
-        ws.send(
-            json!({"type": "send", "chat_id": chat, "client_msg_id": "ws-1", "text": "via ws"}),
-        )
-        .await;
+        ws.send_message(&chat, "ws-1", "via ws").await;
     }
-    let k1 = ws.next_of("ack").await;
-    let k2 = ws.next_of("ack").await;
-    assert_eq!(k1["seq"], k2["seq"]);
+    let k1 = ws.next_ack().await;
+    let k2 = ws.next_ack().await;
+    assert!(k1.seq.is_some());
+    assert_eq!(k1.seq, k2.seq);
     assert_eq!(
-        [
-            k1["duplicate"].as_bool().unwrap(),
-            k2["duplicate"].as_bool().unwrap()
-        ]
-        .iter()
-        .filter(|d| **d)
-        .count(),
+        [k1.duplicate, k2.duplicate].iter().filter(|d| **d).count(),
         1
     );
 
-    let hist = api.history_forward(&b, &chat, 100).await;
+    let hist = b.history_forward(&chat, 100).await;
     assert_eq!(
         seqs(&hist),
         vec![1, 2, 3],
@@ -261,13 +184,13 @@ async fn reconnect_with_since_seq_gets_exactly_the_missed_messages_while_traffic
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;
-    let chat = api.group(&a, "resume", &[&b]).await;
+    let chat = a.group("resume", &[&b]).await;
 
-    let mut wa = s.ws(&a.token).await;
-    let mut wb = s.ws(&b.token).await;
+    let mut wa = a.ws().await;
+    let mut wb = b.ws().await;
     wb.subscribe(&chat, Some(0)).await;
     for i in 0..10 {
-        wa.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("p{i}"), "text": "before"})).await;
+        wa.send_message(&chat, &format!("p{i}"), "before").await;
     }
     let mut acks = 0;
     let first = collect_messages(&mut wb, &chat, 10, &mut acks).await;
@@ -277,37 +200,28 @@ async fn reconnect_with_since_seq_gets_exactly_the_missed_messages_while_traffic
 
     // 50 messages while Bob is away.
     for i in 0..50 {
-        wa.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("m{i}"), "text": format!("missed {i}")})).await;
+        wa.send_message(&chat, &format!("m{i}"), &format!("missed {i}"))
+            .await;
     }
     let mut n = 0;
     while n < 60 {
-        if wa.next().await["type"] == "ack" {
+        if let Frame::Ack(_) = wa.next().await {
             n += 1;
         }
     }
 
     // Alice keeps sending while Bob resumes.
     let sender = {
-        let api = api.clone();
-        let a = a.clone();
-        let chat = chat.clone();
+        let (a, chat) = (a.clone(), chat.clone());
         tokio::spawn(async move {
             for i in 0..40 {
-                let (st, v) = api
-                    .call(
-                        "POST",
-                        &format!("/api/v1/chats/{chat}/messages"),
-                        Some(&a.token),
-                        Some(json!({"client_msg_id": format!("live{i}"), "text": "live"})),
-                    )
-                    .await;
-                assert_eq!(st, 201, "{v}");
+                a.send(&chat, &format!("live{i}"), "live").await.created();
             }
         })
     };
-    let mut wb = s.ws(&b.token).await;
+    let mut wb = b.ws().await;
     let (sub, replayed) = wb.subscribe(&chat, Some(held)).await;
-    assert!(sub["last_seq"].as_u64().unwrap() >= 60);
+    assert!(sub.last_seq >= 60);
     let mut all = replayed;
     assert!(all.len() >= 50, "at least the 50 missed ones are replayed");
     sender.await.unwrap();
@@ -321,8 +235,8 @@ async fn reconnect_with_since_seq_gets_exactly_the_missed_messages_while_traffic
         "no gap, no duplicate"
     );
     // Nothing more arrives.
-    wb.send(json!({"type": "ping"})).await;
-    assert_eq!(wb.next().await["type"], "pong");
+    wb.ping().await;
+    assert_eq!(wb.next().await, Frame::Pong(Pong {}));
     s.stop().await;
 }
 
@@ -332,74 +246,30 @@ async fn restart_keeps_history_and_direct_chats_are_unique() {
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;
-    let (s1, c1) = api
-        .call(
-            "POST",
-            "/api/v1/chats",
-            Some(&a.token),
-            Some(json!({"kind": "direct", "members": [b.id]})),
-        )
-        .await;
-    assert_eq!(s1, 201, "{c1}");
-    let (s2, c2) = api
-        .call(
-            "POST",
-            "/api/v1/chats",
-            Some(&b.token),
-            Some(json!({"kind": "direct", "members": [a.id]})),
-        )
-        .await;
-    assert_eq!(s2, 200, "the same direct chat comes back: {c2}");
-    assert_eq!(c1["id"], c2["id"]);
-    let chat = c1["id"].as_str().unwrap().to_string();
+    let c1 = a.create_direct(&b).await.created();
+    let c2 = b.create_direct(&a).await.ok();
+    assert_eq!(c1.id, c2.id, "the same direct chat comes back");
+    let chat = c1.id;
     for i in 0..20 {
-        let (st, _) = api
-            .call(
-                "POST",
-                &format!("/api/v1/chats/{chat}/messages"),
-                Some(&b.token),
-                Some(json!({"client_msg_id": format!("k{i}"), "text": "x"})),
-            )
-            .await;
-        assert_eq!(st, 201);
+        b.send(&chat, &format!("k{i}"), "x").await.created();
     }
     let s = s.restart().await;
     let api = s.api();
     let a = api.login("alice").await;
-    let e = api.chat_entry(&a, &chat).await;
-    assert_eq!(e["unread"], 20);
-    assert_eq!(e["chat"]["kind"], "direct");
+    let e = a.chat_entry(&chat).await;
+    assert_eq!(e.unread, 20);
+    assert_eq!(e.chat.kind, ChatKind::Direct);
     assert_eq!(
-        seqs(&api.history_forward(&a, &chat, 7).await),
+        seqs(&a.history_forward(&chat, 7).await),
         (1..=20).collect::<Vec<_>>()
     );
     // Ids are strings and users can be looked up.
-    let (st, u) = api
-        .call("GET", "/api/v1/users/by-name/bob", Some(&a.token), None)
-        .await;
-    assert_eq!(st, 200);
-    assert!(u["id"].is_string());
-    let (st, users) = api
-        .call(
-            "GET",
-            &format!("/api/v1/users?ids={},{}", a.id, u["id"].as_str().unwrap()),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(st, 200);
-    let names: HashMap<String, String> = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["id"].as_str().unwrap().to_string(),
-                u["name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let u = a.user_by_name("bob").await.ok();
+    assert_eq!(u.id, b.id);
+    let users = a.users(&[&a.id, &u.id]).await.ok();
+    let names: HashMap<String, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
     assert_eq!(names.len(), 2);
+    assert_eq!(names[&b.id], "bob");
     tokio::time::sleep(Duration::from_millis(10)).await;
     s.stop().await;
 }
@@ -411,88 +281,44 @@ async fn resume_with_since_pts_brings_every_change_made_while_away() {
     let a = api.register("alice").await;
     let b = api.register("bob").await;
     let c = api.register("carol").await;
-    let chat = api.group(&a, "changes", &[&b]).await;
-    let msgs = format!("/api/v1/chats/{chat}/messages");
+    let chat = a.group("changes", &[&b]).await;
     for i in 0..5 {
-        let (st, _) = api
-            .call(
-                "POST",
-                &msgs,
-                Some(&a.token),
-                Some(json!({"client_msg_id": format!("m{i}"), "text": format!("v1 {i}")})),
-            )
-            .await;
-        assert_eq!(st, 201);
+        a.send(&chat, &format!("m{i}"), &format!("v1 {i}"))
+            .await
+            .created();
     }
     // Bob holds 1..5 and the change position of the last thing he saw.
-    let mut wb = s.ws(&b.token).await;
+    let mut wb = b.ws().await;
     let (sub, held) = wb.subscribe(&chat, Some(0)).await;
     assert_eq!(seqs(&held), vec![1, 2, 3, 4, 5]);
-    let held_pts = sub["last_pts"].as_u64().unwrap();
+    let held_pts = sub.last_pts;
     assert!(held_pts >= 5);
     drop(wb);
 
     // While he is away: an edit, a delete, a new member, a role change, two messages.
-    let (st, _) = api
-        .call(
-            "PATCH",
-            &format!("{msgs}/2"),
-            Some(&a.token),
-            Some(json!({"text": "v2"})),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let (st, _) = api
-        .call("DELETE", &format!("{msgs}/3"), Some(&a.token), None)
-        .await;
-    assert_eq!(st, 200);
-    let (st, _) = api
-        .call(
-            "POST",
-            &format!("/api/v1/chats/{chat}/members"),
-            Some(&a.token),
-            Some(json!({"user_id": c.id})),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let (st, _) = api
-        .call(
-            "PATCH",
-            &format!("/api/v1/chats/{chat}/members/{}", c.id),
-            Some(&a.token),
-            Some(json!({"role": "moder"})),
-        )
-        .await;
-    assert_eq!(st, 200);
+    a.edit(&chat, 2, "v2").await.ok();
+    a.delete(&chat, 3).await.ok();
+    a.add_member(&chat, &c.id, None).await.ok();
+    a.set_role(&chat, &c.id, Role::Moder).await.ok();
     for i in 5..7 {
-        let (st, _) = api
-            .call(
-                "POST",
-                &msgs,
-                Some(&a.token),
-                Some(json!({"client_msg_id": format!("m{i}"), "text": "new"})),
-            )
-            .await;
-        assert_eq!(st, 201);
+        a.send(&chat, &format!("m{i}"), "new").await.created();
     }
 
-    let mut wb = s.ws(&b.token).await;
-    wb.send(json!({"type": "subscribe", "chat_id": chat, "since_seq": 5, "since_pts": held_pts}))
-        .await;
-    let sub = wb.next_of("subscribed").await;
+    let mut wb = b.ws().await;
+    wb.send_subscribe(&chat, Some(5), Some(held_pts)).await;
+    let sub = wb.next_subscribed().await;
     let mut frames = Vec::new();
     loop {
-        let v = wb.next().await;
-        if v["type"] == "synced" {
-            break;
+        match wb.next().await {
+            Frame::Synced(_) => break,
+            f => frames.push(f),
         }
-        frames.push(v);
     }
     let kinds: Vec<String> = frames
         .iter()
-        .map(|f| match f["type"].as_str().unwrap() {
-            "message" => format!("message {}", f["message"]["seq"]),
-            t => t.to_string(),
+        .map(|f| match f {
+            Frame::Message(m) => format!("message {}", m.message.seq),
+            f => f.kind().to_string(),
         })
         .collect();
     assert_eq!(
@@ -507,16 +333,22 @@ async fn resume_with_since_pts_brings_every_change_made_while_away() {
         ],
         "changes in pts order, then the missed messages"
     );
-    assert_eq!(frames[0]["message"]["text"], "v2");
-    assert_eq!(frames[1]["message"]["deleted"], true);
-    assert_eq!(frames[2]["user_id"], c.id.as_str());
-    assert_eq!(frames[3]["role"], "moder");
+    let (
+        Frame::Message(m2),
+        Frame::Message(m3),
+        Frame::MemberAdded(added),
+        Frame::RoleChanged(role),
+    ) = (&frames[0], &frames[1], &frames[2], &frames[3])
+    else {
+        unreachable!("checked by kind above");
+    };
+    assert_eq!(m2.message.text, "v2");
+    assert!(m3.message.deleted);
+    assert_eq!(added.user_id, c.id);
+    assert_eq!(role.role, Role::Moder);
     // Positions only grow, and the newest is the chat's.
-    let pts: Vec<u64> = frames
-        .iter()
-        .map(|f| f["pts"].as_u64().or(f["message"]["pts"].as_u64()).unwrap())
-        .collect();
+    let pts: Vec<u64> = frames.iter().map(|f| f.pts().expect("pts")).collect();
     assert!(pts[..4].windows(2).all(|w| w[0] < w[1]));
-    assert_eq!(pts.iter().max().copied(), sub["last_pts"].as_u64());
+    assert_eq!(pts.iter().max().copied(), Some(sub.last_pts));
     s.stop().await;
 }

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chat_gateway::auth::Tokens;
@@ -13,7 +12,12 @@ use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
+/// The error body of a refused raw request: its code, which must come with a
+/// message.
 fn code(v: &Value) -> &str {
+    let e: ErrorBody = serde_json::from_value(v.clone())
+        .unwrap_or_else(|e| panic!("not an error body ({e}): {v}"));
+    assert!(!e.error.message.is_empty(), "an error says why: {v}");
     v["error"]["code"].as_str().unwrap_or("<none>")
 }
 
@@ -27,17 +31,9 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;
-    let chat = api.group(&a, "target", &[&b]).await;
+    let chat = a.group("target", &[&b]).await;
     let msgs = format!("/api/v1/chats/{chat}/messages");
-    let (st, _) = api
-        .call(
-            "POST",
-            &msgs,
-            Some(&a.token),
-            Some(json!({"client_msg_id": "ok", "text": "fine"})),
-        )
-        .await;
-    assert_eq!(st, 201);
+    a.send(&chat, "ok", "fine").await.created();
     let tok = Some(a.token.as_str());
 
     let cases: Vec<(u16, &str, (u16, Value))> = vec![
@@ -306,17 +302,14 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
         ),
     ];
     for (i, (status, want, (got_status, body))) in cases.iter().enumerate() {
+        let e: ErrorBody = serde_json::from_value(body.clone())
+            .unwrap_or_else(|e| panic!("case {i}: not an error body ({e}): {body}"));
         assert_eq!(
-            (*got_status, code(body)),
+            (*got_status, e.error.code.as_str()),
             (*status, *want),
             "case {i}: {body}"
         );
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "case {i} has a message"
-        );
+        assert!(!e.error.message.is_empty(), "case {i} has a message");
     }
 
     // Expired and forged tokens.
@@ -337,15 +330,10 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!((st, code(&v)), (401, "invalid_token"));
 
     // Nothing changed: one message, two members.
-    let h = api.history_forward(&a, &chat, 50).await;
+    let h = a.history_forward(&chat, 50).await;
     assert_eq!(seqs(&h), vec![1]);
-    let (_, m) = api
-        .call("GET", &format!("/api/v1/chats/{chat}/members"), tok, None)
-        .await;
-    assert_eq!(m["members"].as_array().unwrap().len(), 2);
-    let (st, list) = api.call("GET", "/api/v1/chats", tok, None).await;
-    assert_eq!(st, 200);
-    assert_eq!(list["chats"].as_array().unwrap().len(), 1);
+    assert_eq!(a.members(&chat).await.ok().members.len(), 2);
+    assert_eq!(a.chats().await.ok().chats.len(), 1);
     // The server is still healthy.
     let (st, _) = api.call("GET", "/healthz", None, None).await;
     assert_eq!(st, 200);
@@ -361,7 +349,7 @@ async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
     .await;
     let api = s.api();
     let a = api.register("alice").await;
-    let chat = api.group(&a, "ws", &[]).await;
+    let chat = a.group("ws", &[]).await;
 
     // Authentication failures close with 4001 after an error frame.
     for (first, want) in [
@@ -370,14 +358,14 @@ async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
     ] {
         let mut ws = Ws::connect_raw(&s.ws_url).await;
         ws.send(first).await;
-        assert_eq!(ws.next().await["code"], want);
-        match ws.next_raw(FRAME_WAIT).await {
-            Some(Ok(WsMsg::Close(Some(c)))) => assert_eq!(u16::from(c.code), 4001),
+        assert_eq!(ws.next_error().await.code, want);
+        match ws.next_within(FRAME_WAIT).await {
+            Next::Closed(Some(code)) => assert_eq!(code, 4001),
             other => panic!("expected close 4001, got {other:?}"),
         }
     }
 
-    let mut ws = s.ws(&a.token).await;
+    let mut ws = a.ws().await;
     let probes: Vec<(String, &str)> = vec![
         ("{oops".into(), "bad_json"),
         (json!({"type": "teleport"}).to_string(), "unknown_type"),
@@ -392,23 +380,24 @@ async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
     ];
     for (i, (frame, want)) in probes.iter().enumerate() {
         ws.send_text(frame.clone()).await;
-        let v = loop {
-            let v = ws.next().await;
-            if v["type"] == "error" || v["type"] == "rejected" {
-                break v;
-            }
-        };
-        assert_eq!(v["code"], *want, "probe {i}: {v}");
-        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+        let (code, message) = ws
+            .next_where(|f| match f {
+                Frame::Error(e) => Some((e.code, e.message)),
+                Frame::Rejected(r) => Some((r.code, r.message)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(code, *want, "probe {i}: {message}");
+        assert!(!message.is_empty(), "probe {i} has a message");
     }
     ws.tx
         .send(WsMsg::Binary(vec![1, 2, 3].into()))
         .await
         .unwrap();
-    assert_eq!(ws.next_of("error").await["code"], "bad_json");
+    assert_eq!(ws.next_error().await.code, "bad_json");
     // Still connected and working.
-    ws.send(json!({"type": "ping"})).await;
-    assert_eq!(ws.next_of("pong").await["type"], "pong");
+    ws.ping().await;
+    ws.next_pong().await;
     // Beyond twice the frame limit the transport closes with 1009.
     ws.send_text(
         json!({"type": "send", "chat_id": chat, "client_msg_id": "h", "text": "z".repeat(10_000)})
@@ -417,23 +406,24 @@ async fn bad_websocket_input_gets_error_frames_and_changes_nothing() {
     .await;
     let mut closed = false;
     for _ in 0..10 {
-        match ws.next_raw(FRAME_WAIT).await {
-            Some(Ok(WsMsg::Close(Some(c)))) => {
-                assert_eq!(u16::from(c.code), 1009);
+        match ws.next_within(FRAME_WAIT).await {
+            Next::Closed(Some(code)) => {
+                assert_eq!(code, 1009);
                 closed = true;
                 break;
             }
-            Some(Ok(WsMsg::Text(_))) => continue,
-            None | Some(Err(_)) => {
+            // The stream ended without a close frame: closed all the same.
+            Next::Closed(None) => {
                 closed = true;
                 break;
             }
-            Some(Ok(_)) => continue,
+            Next::Frame(_) => continue,
+            Next::Timeout => break,
         }
     }
     assert!(closed, "an oversized frame ends the connection");
     assert!(
-        api.history_forward(&a, &chat, 50).await.is_empty(),
+        a.history_forward(&chat, 50).await.is_empty(),
         "nothing was posted"
     );
     s.stop().await;
@@ -446,13 +436,13 @@ async fn a_slow_client_is_dropped_without_delaying_others() {
     let a = api.register("alice").await;
     let b = api.register("bob").await;
     let slow = api.register("slowpoke").await;
-    let chat = api.group(&a, "firehose", &[&b, &slow]).await;
+    let chat = a.group("firehose", &[&b, &slow]).await;
 
-    let mut ws_slow = s.ws(&slow.token).await;
+    let mut ws_slow = slow.ws().await;
     ws_slow.subscribe(&chat, None).await;
-    let mut wb = s.ws(&b.token).await;
+    let mut wb = b.ws().await;
     wb.subscribe(&chat, None).await;
-    let mut wa = s.ws(&a.token).await;
+    let mut wa = a.ws().await;
 
     // ~16 MB of messages: more than the kernel buffers of a client that stopped reading.
     let n = 4000;
@@ -460,11 +450,10 @@ async fn a_slow_client_is_dropped_without_delaying_others() {
     let reader = tokio::spawn(async move {
         let mut seq = 0;
         while seq < n {
-            let v = wb.next().await;
-            if v["type"] == "message" {
+            if let Frame::Message(m) = wb.next().await {
                 seq += 1;
                 assert_eq!(
-                    v["message"]["seq"], seq,
+                    m.message.seq, seq,
                     "the fast client gets every message in order"
                 );
             }
@@ -497,18 +486,10 @@ async fn a_slow_client_is_dropped_without_delaying_others() {
             }
             let mut got = 0;
             loop {
-                match ws_slow.next_raw(Duration::from_secs(20)).await {
-                    Some(Ok(WsMsg::Text(_))) => got += 1,
-                    Some(Ok(WsMsg::Close(c))) => return (got, c.map(|c| u16::from(c.code))),
-                    Some(Ok(_)) => {}
-                    None => return (got, None),
-                    Some(Err(e)) => {
-                        assert_ne!(
-                            e, "timeout",
-                            "the slow connection must be closed by the server"
-                        );
-                        return (got, None);
-                    }
+                match ws_slow.next_within(Duration::from_secs(20)).await {
+                    Next::Frame(_) => got += 1,
+                    Next::Closed(code) => return (got, code),
+                    Next::Timeout => panic!("the slow connection must be closed by the server"),
                 }
             }
         })
@@ -517,11 +498,10 @@ async fn a_slow_client_is_dropped_without_delaying_others() {
     let mut sent = 0;
     while acked < n {
         while sent < n && sent - acked < 64 {
-            wa.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("f{sent}"), "text": text}))
-                .await;
+            wa.send_message(&chat, &format!("f{sent}"), &text).await;
             sent += 1;
         }
-        if wa.next().await["type"] == "ack" {
+        if let Frame::Ack(_) = wa.next().await {
             acked += 1;
         }
     }
@@ -537,112 +517,53 @@ async fn a_slow_client_is_dropped_without_delaying_others() {
     );
     assert_eq!(close_code, Some(4008), "the close frame names the reason");
     // It can come back and resume by seq.
-    let mut again = s.ws(&slow.token).await;
-    let (_, replay) = again.subscribe(&chat, Some(n as u64 - 5)).await;
-    assert_eq!(
-        seqs(&replay),
-        ((n as u64 - 4)..=(n as u64)).collect::<Vec<_>>()
-    );
+    let mut again = slow.ws().await;
+    let (_, replay) = again.subscribe(&chat, Some(n - 5)).await;
+    assert_eq!(seqs(&replay), ((n - 4)..=n).collect::<Vec<_>>());
     s.stop().await;
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the real binary and returns it with its base URL.
-fn spawn_binary(dir: &std::path::Path) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-        .args([
-            "standalone",
-            "--listen",
-            "127.0.0.1:0",
-            "--jwt-secret",
-            SECRET,
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn chat");
-    let out = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    let mut reader = BufReader::new(out);
-    reader.read_line(&mut line).expect("read banner");
-    // Keep draining stdout so the server never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (Proc(child), format!("http://{addr}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_acks_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut proc_, base) = spawn_binary(dir.path());
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: base.clone(),
-    };
+    let server = spawn_standalone(dir.path(), "first.log");
+    let api = Api::new(server.base_url());
     let a = api.register("alice").await;
-    let chat = api.group(&a, "durable", &[]).await;
-    let mut ws = Ws::connect(
-        &format!("{}/ws", base.replace("http://", "ws://")),
-        &a.token,
-    )
-    .await;
+    let chat = a.group("durable", &[]).await;
+    let mut ws = a.ws().await;
 
     // Keep up to 150 sends in flight; kill as soon as 300 are acked.
-    let mut acked = std::collections::HashSet::new();
+    let mut acked = HashSet::new();
     let mut sent = 0;
     while acked.len() < 300 {
         while sent < 400 && sent - acked.len() < 150 {
-            ws.send(json!({"type": "send", "chat_id": chat, "client_msg_id": format!("k{sent}"), "text": format!("durable {sent}")}))
+            ws.send_message(&chat, &format!("k{sent}"), &format!("durable {sent}"))
                 .await;
             sent += 1;
         }
-        let v = ws.next().await;
-        match v["type"].as_str() {
-            Some("ack") => {
-                acked.insert(v["client_msg_id"].as_str().unwrap().to_string());
+        match ws.next().await {
+            Frame::Ack(k) => {
+                acked.insert(k.client_msg_id.expect("the ack of a send names its key"));
             }
-            Some("error") | Some("rejected") => panic!("{v}"),
+            f @ (Frame::Error(_) | Frame::Rejected(_)) => panic!("{f:?}"),
             _ => {}
         }
     }
-    proc_.0.kill().expect("SIGKILL");
-    proc_.0.wait().expect("reap");
+    server.kill();
     drop(ws);
 
-    let (_proc2, base2) = spawn_binary(dir.path());
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: base2,
-    };
+    let server = spawn_standalone(dir.path(), "second.log");
+    let api = Api::new(server.base_url());
     let a = api.login("alice").await;
-    let h = api.history_forward(&a, &chat, 200).await;
+    let h = a.history_forward(&chat, 200).await;
     let n = h.len() as u64;
     assert_eq!(
         seqs(&h),
         (1..=n).collect::<Vec<_>>(),
         "dense seq after the crash"
     );
-    let ids: Vec<&str> = h
-        .iter()
-        .map(|m| m["client_msg_id"].as_str().unwrap())
-        .collect();
-    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    let ids: Vec<&str> = h.iter().map(|m| m.client_msg_id.as_str()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "each message once");
     for k in &acked {
         assert!(unique.contains(k.as_str()), "acked message {k} survived");

@@ -8,10 +8,15 @@
 //! next to this test's own executable. Build it first (`cargo build -p chat`;
 //! `cargo test --workspace` and `scripts/test.sh` build it anyway).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+/// The chat tests' process helper (spawn, banner, log, kill on drop), shared
+/// by path: it uses only `std`.
+#[allow(dead_code)]
+#[path = "../../chat/tests/common/proc.rs"]
+mod proc;
 
 /// The `chat` binary to test against.
 fn chat_bin() -> PathBuf {
@@ -37,7 +42,7 @@ impl Drop for Killed {
 }
 
 /// Starts `chat standalone` on port 0 and returns it with its base URL.
-fn start_server(dir: &std::path::Path) -> (Killed, String) {
+fn start_server(dir: &std::path::Path) -> (proc::ChatProc, String) {
     let bin = chat_bin();
     assert!(
         bin.is_file(),
@@ -45,33 +50,12 @@ fn start_server(dir: &std::path::Path) -> (Killed, String) {
          (the same profile and target directory as this test), or point CHAT_BIN at it",
         bin.display()
     );
-    let log = std::fs::File::create(dir.join("server.log")).expect("server log");
-    let mut child = Command::new(&bin)
+    let server = proc::Spawn::new(bin, dir.join("server.log"))
         .args(["standalone", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let mut out = BufReader::new(child.stdout.take().expect("server stdout"));
-    let mut banner = String::new();
-    out.read_line(&mut banner).expect("server banner");
-    // Keep draining stdout so the server never blocks on it.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let server = Killed(child);
-    let addr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| {
-            panic!(
-                "no address in the server banner {banner:?}; log: {}",
-                std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
-            )
-        })
-        .to_string();
-    (server, format!("http://{addr}"))
+        .start();
+    let url = server.base_url();
+    (server, url)
 }
 
 #[test]

@@ -6,47 +6,16 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::SECRET;
-
-/// A role process; killed when dropped.
-pub struct Proc {
-    pub child: Child,
-    /// The address from its banner (gateway: HTTP; workers: metrics).
-    pub addr: String,
-    pub log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // The test failed: say whether this role was still running, and
-            // show the end of its log (the temp dir holding it goes next).
-            let state = match self.child.try_wait() {
-                Ok(Some(status)) => format!("had exited: {status}"),
-                Ok(None) => "was running".to_string(),
-                Err(e) => format!("state unknown: {e}"),
-            };
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-            eprintln!(
-                "--- {} {state}; last lines of its log:\n{tail}",
-                self.log.display()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use super::proc::{ChatProc, Spawn};
 
 pub struct Cluster {
     pub env: Vec<(String, String)>,
-    pub procs: HashMap<String, Proc>,
+    pub procs: HashMap<String, ChatProc>,
     pub dir: tempfile::TempDir,
     pub run: String,
     pub mysql_shards: String,
@@ -124,49 +93,23 @@ impl Cluster {
         self
     }
 
-    /// Starts a role process named `name` and waits for its banner.
+    /// Starts a role process named `name` and waits for its banner; returns
+    /// the address it prints (a gateway's HTTP, a worker's metrics).
     pub fn spawn(&mut self, role: &str, name: &str) -> String {
         let log = self.dir.path().join(format!("{name}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
-        cmd.arg(role)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut cmd = Spawn::new(env!("CARGO_BIN_EXE_chat"), log)
+            .arg(role)
+            .envs(self.env.iter().cloned());
         if role == "gateway" {
             let node = self.next_node;
             self.next_node += 1;
-            cmd.args(["--listen", "127.0.0.1:0", "--node-id", &node.to_string()])
+            cmd = cmd
+                .args(["--listen", "127.0.0.1:0", "--node-id", &node.to_string()])
                 .args(["--instance-id", &format!("{name}-{}", self.run)]);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn chat");
-        let out = child.stdout.take().expect("stdout");
-        let mut reader = BufReader::new(out);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("banner");
-        if line.is_empty() {
-            let _ = child.wait();
-            panic!(
-                "{name} exited at start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        self.procs.insert(
-            name.to_string(),
-            Proc {
-                child,
-                addr: addr.clone(),
-                log,
-            },
-        );
+        let p = cmd.start();
+        let addr = p.addr.clone();
+        self.procs.insert(name.to_string(), p);
         addr
     }
 
@@ -186,33 +129,26 @@ impl Cluster {
 
     /// SIGKILLs a process.
     pub fn kill(&mut self, name: &str) {
-        let mut p = self
-            .procs
-            .remove(name)
-            .unwrap_or_else(|| panic!("no process {name}"));
-        p.child.kill().expect("SIGKILL");
-        p.child.wait().expect("reap");
+        self.take(name).kill();
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns how long it took.
     pub fn terminate(&mut self, name: &str) -> std::time::Duration {
-        let mut p = self
-            .procs
-            .remove(name)
-            .unwrap_or_else(|| panic!("no process {name}"));
-        let started = std::time::Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &p.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-        let exit = p.child.wait().expect("wait");
+        let p = self.take(name);
+        let log = p.log.clone();
+        let (exit, took) = p.terminate();
         assert!(
             exit.success(),
             "{name} exited with {exit}: {}",
-            std::fs::read_to_string(&p.log).unwrap_or_default()
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
-        started.elapsed()
+        took
+    }
+
+    fn take(&mut self, name: &str) -> ChatProc {
+        self.procs
+            .remove(name)
+            .unwrap_or_else(|| panic!("no process {name}"))
     }
 
     /// The sharded store the cluster writes to, for checking what is stored.
