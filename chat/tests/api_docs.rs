@@ -67,7 +67,7 @@ async fn openapi_document_matches_the_routes() {
 /// operation and status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_have_the_documented_shapes() {
-    let s = TestServer::start_with(|c| c.max_frame_bytes = 4096).await;
+    let s = TestServer::start_with(|c| c.gateway.max_frame_bytes = Some(4096)).await;
     let api = s.api().recording();
     let (st, doc) = api.call("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(st, 200);

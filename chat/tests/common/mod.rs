@@ -15,7 +15,6 @@ pub mod types;
 pub mod ws;
 
 use std::path::Path;
-use std::time::Duration;
 
 use chat::{Running, StandaloneConfig};
 
