@@ -11,6 +11,7 @@ pub mod chatlist;
 pub mod error;
 pub mod id;
 pub mod model;
+pub mod placement;
 pub mod ports;
 pub mod rules;
 pub mod wire;
@@ -18,6 +19,7 @@ pub mod wire;
 pub use error::{CacheError, Code, LogError, Rejection, StoreError};
 pub use id::{ChatId, IdGenerator, MessageId, UserId};
 pub use model::now_ms;
+pub use placement::{Placement, name_key};
 
 /// Topic of chat commands (gateway → writer), keyed by chat id.
 pub const COMMANDS_TOPIC: &str = "chat.commands";

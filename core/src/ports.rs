@@ -145,25 +145,26 @@ pub fn merge_changes(
 }
 
 /// One change a writer makes; a batch of them is applied atomically (per shard).
+/// Which shard: [`Mutation::placement`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mutation {
-    /// Create a chat row (chat-keyed).
+    /// Create a chat row.
     InsertChat(Chat),
-    /// Chat-side membership upsert (chat-keyed).
+    /// Chat-side membership upsert.
     PutMember {
         /// Chat.
         chat_id: ChatId,
         /// Member and role.
         member: Member,
     },
-    /// Chat-side membership removal (chat-keyed).
+    /// Chat-side membership removal.
     RemoveMember {
         /// Chat.
         chat_id: ChatId,
         /// Former member.
         user_id: UserId,
     },
-    /// User-side membership upsert, keeping an existing cursor (user-keyed).
+    /// User-side membership upsert, keeping an existing cursor.
     PutMembership {
         /// User.
         user_id: UserId,
@@ -172,17 +173,17 @@ pub enum Mutation {
         /// Role.
         role: Role,
     },
-    /// User-side membership removal (user-keyed).
+    /// User-side membership removal.
     RemoveMembership {
         /// User.
         user_id: UserId,
         /// Chat.
         chat_id: ChatId,
     },
-    /// A new message (chat-keyed). `(chat_id, seq)` and
+    /// A new message. `(chat_id, seq)` and
     /// `(chat_id, sender_id, client_msg_id)` are unique.
     InsertMessage(Message),
-    /// New text for a message (chat-keyed).
+    /// New text for a message.
     EditMessage {
         /// Chat.
         chat_id: ChatId,
@@ -195,7 +196,7 @@ pub enum Mutation {
         /// Change position.
         pts: u64,
     },
-    /// Tombstone a message (chat-keyed).
+    /// Tombstone a message.
     DeleteMessage {
         /// Chat.
         chat_id: ChatId,
@@ -205,7 +206,7 @@ pub enum Mutation {
         pts: u64,
     },
     /// The chat's counters and last message; applied only if `last_pts` is newer
-    /// than the stored one (chat-keyed).
+    /// than the stored one.
     ChatCounters {
         /// Chat.
         chat_id: ChatId,
@@ -219,7 +220,7 @@ pub enum Mutation {
         last_message: Option<LastMessage>,
     },
     /// Record a change that is not a message (membership, role) in the chat's
-    /// change stream, for resume (chat-keyed; idempotent).
+    /// change stream, for resume (idempotent).
     RecordChange {
         /// Chat.
         chat_id: ChatId,
@@ -228,7 +229,7 @@ pub enum Mutation {
         /// The event as clients receive it (JSON of `wire::Event`).
         event: String,
     },
-    /// Move a read cursor forward only (user-keyed).
+    /// Move a read cursor forward only.
     AdvanceCursor {
         /// User.
         user_id: UserId,

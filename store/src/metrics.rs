@@ -88,3 +88,9 @@ pub static SHARD_APPLY_SECONDS: LazyLock<prometheus::HistogramVec> = LazyLock::n
         .expect("valid histogram"),
     )
 });
+
+/// Records a batch of `mutations` applied since `started`.
+pub fn applied(started: std::time::Instant, mutations: usize) {
+    APPLY_SECONDS.observe(started.elapsed().as_secs_f64());
+    APPLY_MUTATIONS.observe(mutations as f64);
+}

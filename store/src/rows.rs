@@ -1,115 +1,138 @@
-//! Decoding rows into domain types, shared by the SQL stores: the decoders are
-//! generated per database row type by [`row_decoders!`].
+//! Decoding rows into domain types, once for every database: [`Columns`] reads
+//! the two kinds of column the schema has (every integer as `i64`, text as
+//! `String`) from any sqlx row that can.
 
-use chat_core::StoreError;
-use chat_core::model::Role;
+use chat_core::model::UserRecord;
+use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role, User};
+use chat_core::ports::Membership;
+use chat_core::{ChatId, MessageId, StoreError, UserId};
+use sqlx::{ColumnIndex, Database, Decode, Row, Type};
+
+use crate::from_sql;
 
 /// A corrupt column.
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-pub(crate) fn role_of(s: &str) -> Result<Role, StoreError> {
-    Role::parse(s).ok_or_else(|| corrupt("role"))
+/// The columns of a row, by name.
+pub trait Columns {
+    /// An integer column.
+    fn int(&self, c: &str) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, c: &str) -> Result<Option<i64>, StoreError>;
+    /// A text column.
+    fn text(&self, c: &str) -> Result<String, StoreError>;
+    /// A nullable text column.
+    fn opt_text(&self, c: &str) -> Result<Option<String>, StoreError>;
 }
 
-/// Generates `message_from_row`, `chat_from_row` and `user_record_from_row` for
-/// one row type (every integer column decodes as `i64`, text as `String`).
-macro_rules! row_decoders {
-    ($row:ty) => {
-        pub(crate) fn message_from_row(
-            r: &$row,
-        ) -> Result<chat_core::model::Message, chat_core::StoreError> {
-            use sqlx::Row as _;
-            let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| $crate::rows::corrupt(c));
-            let go = |c: &str| {
-                r.try_get::<Option<i64>, _>(c)
-                    .map_err(|_| $crate::rows::corrupt(c))
-            };
-            let forwarded_from = match (go("fwd_chat_id")?, go("fwd_seq")?, go("fwd_sender_id")?) {
-                (Some(c), Some(s), Some(u)) => Some(chat_core::model::ForwardedFrom {
-                    chat_id: chat_core::ChatId(from_sql(c)),
-                    seq: s as u64,
-                    sender_id: chat_core::UserId(from_sql(u)),
-                }),
-                _ => None,
-            };
-            Ok(chat_core::model::Message {
-                chat_id: chat_core::ChatId(from_sql(g("chat_id")?)),
-                seq: g("seq")? as u64,
-                id: chat_core::MessageId(from_sql(g("id")?)),
-                sender_id: chat_core::UserId(from_sql(g("sender_id")?)),
-                client_msg_id: r
-                    .try_get("client_msg_id")
-                    .map_err(|_| $crate::rows::corrupt("client_msg_id"))?,
-                text: r
-                    .try_get("text")
-                    .map_err(|_| $crate::rows::corrupt("text"))?,
-                reply_to_seq: go("reply_to_seq")?.map(|v| v as u64),
-                forwarded_from,
-                created_at: g("created_at")?,
-                edited_at: go("edited_at")?,
-                deleted: g("deleted")? != 0,
-                pts: g("pts")? as u64,
-            })
-        }
+impl<R: Row> Columns for R
+where
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    for<'s> &'s str: ColumnIndex<R>,
+    R::Database: Database,
+{
+    fn int(&self, c: &str) -> Result<i64, StoreError> {
+        self.try_get(c).map_err(|_| corrupt(c))
+    }
+    fn opt_int(&self, c: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get(c).map_err(|_| corrupt(c))
+    }
+    fn text(&self, c: &str) -> Result<String, StoreError> {
+        self.try_get(c).map_err(|_| corrupt(c))
+    }
+    fn opt_text(&self, c: &str) -> Result<Option<String>, StoreError> {
+        self.try_get(c).map_err(|_| corrupt(c))
+    }
+}
 
-        pub(crate) fn chat_from_row(
-            r: &$row,
-        ) -> Result<chat_core::model::Chat, chat_core::StoreError> {
-            use sqlx::Row as _;
-            let g = |c: &str| r.try_get::<i64, _>(c).map_err(|_| $crate::rows::corrupt(c));
-            let kind: String = r
-                .try_get("kind")
-                .map_err(|_| $crate::rows::corrupt("kind"))?;
-            let last: Option<String> = r
-                .try_get("last_message")
-                .map_err(|_| $crate::rows::corrupt("last_message"))?;
-            let last_message = match last {
-                Some(j) => Some(
-                    serde_json::from_str::<chat_core::model::LastMessage>(&j)
-                        .map_err(|_| $crate::rows::corrupt("last_message"))?,
-                ),
-                None => None,
-            };
-            Ok(chat_core::model::Chat {
-                id: chat_core::ChatId(from_sql(g("id")?)),
-                kind: chat_core::model::ChatKind::parse(&kind)
-                    .ok_or_else(|| $crate::rows::corrupt("kind"))?,
-                title: r
-                    .try_get("title")
-                    .map_err(|_| $crate::rows::corrupt("title"))?,
-                created_by: chat_core::UserId(from_sql(g("created_by")?)),
-                created_at: g("created_at")?,
-                last_seq: g("last_seq")? as u64,
-                last_pts: g("last_pts")? as u64,
-                member_count: g("member_count")? as u32,
-                last_message,
-            })
-        }
+fn role(r: &impl Columns) -> Result<Role, StoreError> {
+    Role::parse(&r.text("role")?).ok_or_else(|| corrupt("role"))
+}
 
-        pub(crate) fn user_record_from_row(
-            r: &$row,
-        ) -> Result<chat_core::model::UserRecord, chat_core::StoreError> {
-            use sqlx::Row as _;
-            Ok(chat_core::model::UserRecord {
-                user: chat_core::model::User {
-                    id: chat_core::UserId(from_sql(
-                        r.try_get("id").map_err(|_| $crate::rows::corrupt("id"))?,
-                    )),
-                    name: r
-                        .try_get("name")
-                        .map_err(|_| $crate::rows::corrupt("name"))?,
-                    created_at: r
-                        .try_get("created_at")
-                        .map_err(|_| $crate::rows::corrupt("created_at"))?,
-                },
-                password_hash: r
-                    .try_get("password_hash")
-                    .map_err(|_| $crate::rows::corrupt("password_hash"))?,
-            })
-        }
+/// A message (the columns of [`crate::sql::MESSAGE_COLUMNS`]).
+pub(crate) fn message(r: &impl Columns) -> Result<Message, StoreError> {
+    let forwarded_from = match (
+        r.opt_int("fwd_chat_id")?,
+        r.opt_int("fwd_seq")?,
+        r.opt_int("fwd_sender_id")?,
+    ) {
+        (Some(c), Some(s), Some(u)) => Some(ForwardedFrom {
+            chat_id: ChatId(from_sql(c)),
+            seq: s as u64,
+            sender_id: UserId(from_sql(u)),
+        }),
+        _ => None,
     };
+    Ok(Message {
+        chat_id: ChatId(from_sql(r.int("chat_id")?)),
+        seq: r.int("seq")? as u64,
+        id: MessageId(from_sql(r.int("id")?)),
+        sender_id: UserId(from_sql(r.int("sender_id")?)),
+        client_msg_id: r.text("client_msg_id")?,
+        text: r.text("text")?,
+        reply_to_seq: r.opt_int("reply_to_seq")?.map(|v| v as u64),
+        forwarded_from,
+        created_at: r.int("created_at")?,
+        edited_at: r.opt_int("edited_at")?,
+        deleted: r.int("deleted")? != 0,
+        pts: r.int("pts")? as u64,
+    })
 }
 
-pub(crate) use row_decoders;
+/// A chat (the columns of [`crate::sql::CHAT_COLUMNS`]).
+pub(crate) fn chat(r: &impl Columns) -> Result<Chat, StoreError> {
+    let last_message = match r.opt_text("last_message")? {
+        Some(j) => {
+            Some(serde_json::from_str::<LastMessage>(&j).map_err(|_| corrupt("last_message"))?)
+        }
+        None => None,
+    };
+    Ok(Chat {
+        id: ChatId(from_sql(r.int("id")?)),
+        kind: ChatKind::parse(&r.text("kind")?).ok_or_else(|| corrupt("kind"))?,
+        title: r.text("title")?,
+        created_by: UserId(from_sql(r.int("created_by")?)),
+        created_at: r.int("created_at")?,
+        last_seq: r.int("last_seq")? as u64,
+        last_pts: r.int("last_pts")? as u64,
+        member_count: r.int("member_count")? as u32,
+        last_message,
+    })
+}
+
+/// An account (`id, name, password_hash, created_at`).
+pub(crate) fn user_record(r: &impl Columns) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        user: User {
+            id: UserId(from_sql(r.int("id")?)),
+            name: r.text("name")?,
+            created_at: r.int("created_at")?,
+        },
+        password_hash: r.text("password_hash")?,
+    })
+}
+
+/// A chat's member (`user_id, role`).
+pub(crate) fn member(r: &impl Columns) -> Result<Member, StoreError> {
+    Ok(Member {
+        user_id: UserId(from_sql(r.int("user_id")?)),
+        role: role(r)?,
+    })
+}
+
+/// A user's membership (`chat_id, role, read_seq`).
+pub(crate) fn membership(r: &impl Columns) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        chat_id: ChatId(from_sql(r.int("chat_id")?)),
+        role: role(r)?,
+        read_seq: r.int("read_seq")? as u64,
+    })
+}
+
+/// A recorded change (`pts, event`).
+pub(crate) fn change(r: &impl Columns) -> Result<(u64, String), StoreError> {
+    Ok((r.int("pts")? as u64, r.text("event")?))
+}

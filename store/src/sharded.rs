@@ -1,0 +1,234 @@
+//! Sharding as a wrapper: [`Sharded`] is a [`Store`] over per-shard stores. The
+//! `shard-router` ring alone decides where a key lives, and
+//! [`Mutation::placement`] which key a write goes by: a chat and its members
+//! and messages on `shard(chat)`, a user and their memberships and cursors on
+//! `shard(user)`, a login name on `shard(name)`.
+//!
+//! A writer batch is split by shard and applied with one transaction per
+//! shard, in parallel; reads spanning shards ask them in parallel. Batches
+//! spanning shards are not atomic across them, so every mutation is idempotent
+//! and the writer retries the whole batch until every shard has it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chat_core::model::{Chat, Member, Message, User, UserRecord};
+use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Store};
+use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
+use futures_util::future::join_all;
+use shard_router::{Key, Ring};
+
+use crate::metrics;
+
+/// One shard of a [`Sharded`] store: the store contract for the keys it
+/// holds, and what a sharded store does across two shards or with a part of
+/// a batch.
+#[async_trait]
+pub trait Shard: Store {
+    /// Creates an account whose login name is kept unique on this shard (the
+    /// name's) and whose row goes to `users` (the user's).
+    async fn create_user_on(&self, users: &Self, rec: &UserRecord) -> Result<(), StoreError>;
+    /// The user a login name (canonical, see [`name_key`]) belongs to.
+    async fn name_owner(&self, name_key: &str) -> Result<Option<UserId>, StoreError>;
+    /// An account by id.
+    async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// Applies this shard's part of a batch in one transaction.
+    async fn apply_part(&self, batch: &[&Mutation]) -> Result<(), StoreError>;
+    /// Closes the shard's connections.
+    async fn close(&self);
+}
+
+/// [`Store`] over shards placed by a `shard-router` ring.
+pub struct Sharded<S> {
+    ring: Arc<Ring>,
+    /// One store per shard, in the ring's shard order (its index space).
+    shards: Arc<Vec<S>>,
+}
+
+impl<S> Clone for Sharded<S> {
+    fn clone(&self) -> Self {
+        Sharded {
+            ring: self.ring.clone(),
+            shards: self.shards.clone(),
+        }
+    }
+}
+
+/// The ring's key for a placement.
+fn key(p: Placement<'_>) -> Key<'_> {
+    match p {
+        Placement::Chat(c) => Key::Chat(c.0),
+        Placement::User(u) => Key::User(u.0),
+        Placement::Name(n) => Key::Name(n),
+    }
+}
+
+impl<S: Shard> Sharded<S> {
+    /// A store over `shards`, given in the order of `ring.shards()`.
+    pub fn new(ring: Ring, shards: Vec<S>) -> Self {
+        assert_eq!(ring.shards().len(), shards.len(), "one store per shard");
+        Sharded {
+            ring: Arc::new(ring),
+            shards: Arc::new(shards),
+        }
+    }
+
+    /// The ring in use.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Shard index of a chat.
+    pub fn chat_shard(&self, c: ChatId) -> usize {
+        self.index(Placement::Chat(c))
+    }
+
+    fn index(&self, p: Placement<'_>) -> usize {
+        self.ring.shard_index_for(key(p))
+    }
+
+    fn shard(&self, p: Placement<'_>) -> &S {
+        &self.shards[self.index(p)]
+    }
+
+    /// `items` grouped by shard (in the ring's shard order).
+    fn split<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        place: impl Fn(&T) -> Placement<'_>,
+    ) -> Vec<Vec<T>> {
+        let mut groups: Vec<Vec<T>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for item in items {
+            let i = self.index(place(&item));
+            groups[i].push(item);
+        }
+        groups
+    }
+
+    /// `read` on every shard with a group, in parallel; their rows together.
+    async fn read_each<'a, T, R, F>(
+        &'a self,
+        groups: &'a [Vec<T>],
+        read: impl Fn(&'a S, &'a [T]) -> F,
+    ) -> Result<Vec<R>, StoreError>
+    where
+        F: Future<Output = Result<Vec<R>, StoreError>>,
+    {
+        let work = self
+            .shards
+            .iter()
+            .zip(groups)
+            .filter(|(_, group)| !group.is_empty())
+            .map(|(shard, group)| read(shard, group));
+        let mut out = Vec::new();
+        for rows in join_all(work).await {
+            out.extend(rows?);
+        }
+        Ok(out)
+    }
+
+    /// Closes every shard.
+    pub async fn close(&self) {
+        for s in self.shards.iter() {
+            s.close().await;
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Shard> Store for Sharded<S> {
+    async fn create_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
+        let key = name_key(&rec.user.name);
+        let users = self.shard(Placement::User(rec.user.id));
+        self.shard(Placement::Name(&key))
+            .create_user_on(users, rec)
+            .await
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let key = name_key(name);
+        match self.shard(Placement::Name(&key)).name_owner(&key).await? {
+            Some(id) => self.shard(Placement::User(id)).user_record(id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let groups = self.split(ids.iter().copied(), |id| Placement::User(*id));
+        self.read_each(&groups, |s, ids| s.users(ids)).await
+    }
+
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let groups = self.split(ids.iter().copied(), |id| Placement::Chat(*id));
+        self.read_each(&groups, |s, ids| s.chats(ids)).await
+    }
+
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
+        self.shard(Placement::Chat(chat)).members(chat).await
+    }
+
+    async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
+        self.shard(Placement::Chat(chat)).messages(chat, page).await
+    }
+
+    async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {
+        self.shard(Placement::Chat(chat)).message(chat, seq).await
+    }
+
+    async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
+        let groups = self.split(keys.iter().cloned(), |k| Placement::Chat(k.0));
+        self.read_each(&groups, |s, keys| s.messages_by_client_ids(keys))
+            .await
+    }
+
+    async fn changes_since(
+        &self,
+        chat: ChatId,
+        since_pts: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.shard(Placement::Chat(chat))
+            .changes_since(chat, since_pts, limit)
+            .await
+    }
+
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        self.shard(Placement::User(user)).memberships(user).await
+    }
+
+    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let parts = self.split(batch, |m| m.placement());
+        let work = self
+            .shards
+            .iter()
+            .zip(&parts)
+            .enumerate()
+            .filter(|(_, (_, part))| !part.is_empty())
+            .map(|(i, (shard, part))| async move {
+                let t = Instant::now();
+                let r = shard.apply_part(part).await;
+                metrics::SHARD_APPLY_SECONDS
+                    .with_label_values(&[self.ring.shards()[i].name.as_str()])
+                    .observe(t.elapsed().as_secs_f64());
+                r
+            });
+        // Every shard is attempted; the first error is reported and the writer
+        // retries the whole (idempotent) batch.
+        let results = join_all(work).await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        metrics::applied(started, batch.len());
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        for s in self.shards.iter() {
+            s.ping().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! Writing: a batch as runs in one transaction, and accounts.
+
+use chat_core::model::{Message, UserRecord};
+use chat_core::ports::Mutation;
+use chat_core::{ChatId, StoreError, UserId};
+use sqlx::{Database, Executor, IntoArguments, QueryBuilder};
+
+use super::{Bind, CHUNK, SqlStore, Statements, unavailable};
+use crate::dialect::{Dialect, UpdateFrom};
+use crate::metrics;
+use crate::rows::{self, Columns};
+use crate::runs::{CounterRow, Run};
+use crate::{from_sql, to_sql};
+
+impl<D: Dialect> SqlStore<D>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    D::Row: Columns,
+    i64: Bind<D>,
+    Option<i64>: Bind<D>,
+    String: Bind<D>,
+    Option<String>: Bind<D>,
+    &'static str: Bind<D>,
+{
+    /// Applies runs of a batch (see [`crate::runs`]) in one transaction on the
+    /// writer's connection: a batch of sends costs a handful of round trips,
+    /// not a few per message.
+    pub(crate) async fn apply_runs(&self, runs: Vec<Run<'_>>) -> Result<(), StoreError> {
+        let mut conn = self.writer("apply").await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(unavailable("apply"))?;
+        for run in runs {
+            match run {
+                Run::Messages(msgs) => self.insert_messages(&mut tx, &msgs).await?,
+                Run::Cursors(rows) => update_from(&mut tx, &D::ADVANCE_CURSORS, &rows, bind_cursor)
+                    .await
+                    .map_err(unavailable("apply"))?,
+                Run::Counters(rows) => {
+                    update_from(&mut tx, &D::UPDATE_COUNTERS, &rows, bind_counters)
+                        .await
+                        .map_err(unavailable("apply"))?
+                }
+                Run::One(m) => self
+                    .apply_one(&mut tx, m)
+                    .await
+                    .map_err(unavailable("apply"))?,
+            }
+        }
+        tx.commit().await.map_err(unavailable("apply"))
+    }
+
+    /// Multi-row insert of messages; rows that already exist must be the very
+    /// same messages (a retried batch), anything else is a conflict.
+    async fn insert_messages(
+        &self,
+        conn: &mut D::Connection,
+        msgs: &[&Message],
+    ) -> Result<(), StoreError> {
+        for chunk in msgs.chunks(CHUNK) {
+            let mut q = self.sql.insert_rows::<D>(chunk);
+            let done = q
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable("apply"))?;
+            if D::rows_affected(&done) as usize == chunk.len() {
+                continue;
+            }
+            for m in chunk {
+                let stored = sqlx::query("SELECT id FROM messages WHERE chat_id = ? AND seq = ?")
+                    .bind(to_sql(m.chat_id.0))
+                    .bind(m.seq as i64)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable("apply"))?;
+                if stored.map(|r| r.int("id")).transpose()? != Some(to_sql(m.id.0)) {
+                    metrics::ERRORS
+                        .with_label_values(&["apply", "conflict"])
+                        .inc();
+                    return Err(StoreError::Conflict(format!(
+                        "message {} of chat {} conflicts with a stored one",
+                        m.seq, m.chat_id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one mutation of a kind that is not batched.
+    async fn apply_one(&self, conn: &mut D::Connection, m: &Mutation) -> Result<(), sqlx::Error> {
+        let q = match m {
+            // Batched in runs (see `crate::runs`).
+            Mutation::InsertMessage(_)
+            | Mutation::ChatCounters { .. }
+            | Mutation::AdvanceCursor { .. } => return Ok(()),
+            Mutation::InsertChat(c) => {
+                let last = c
+                    .last_message
+                    .as_ref()
+                    .map(|l| serde_json::to_string(l).unwrap_or_default());
+                sqlx::query(self.sql.insert_chat.clone())
+                    .bind(to_sql(c.id.0))
+                    .bind(c.kind.as_str())
+                    .bind(c.title.clone())
+                    .bind(to_sql(c.created_by.0))
+                    .bind(c.created_at)
+                    .bind(c.last_seq as i64)
+                    .bind(c.last_pts as i64)
+                    .bind(i64::from(c.member_count))
+                    .bind(last)
+            }
+            Mutation::PutMember { chat_id, member } => sqlx::query(self.sql.put_member.clone())
+                .bind(to_sql(chat_id.0))
+                .bind(to_sql(member.user_id.0))
+                .bind(member.role.as_str()),
+            Mutation::RemoveMember { chat_id, user_id } => {
+                sqlx::query("DELETE FROM members WHERE chat_id = ? AND user_id = ?")
+                    .bind(to_sql(chat_id.0))
+                    .bind(to_sql(user_id.0))
+            }
+            Mutation::PutMembership {
+                user_id,
+                chat_id,
+                role,
+            } => sqlx::query(self.sql.put_membership.clone())
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(chat_id.0))
+                .bind(role.as_str()),
+            Mutation::RemoveMembership { user_id, chat_id } => {
+                sqlx::query("DELETE FROM memberships WHERE user_id = ? AND chat_id = ?")
+                    .bind(to_sql(user_id.0))
+                    .bind(to_sql(chat_id.0))
+            }
+            Mutation::EditMessage {
+                chat_id,
+                seq,
+                text,
+                edited_at,
+                pts,
+            } => sqlx::query(
+                "UPDATE messages SET text = ?, edited_at = ?, pts = ? \
+                 WHERE chat_id = ? AND seq = ? AND pts < ?",
+            )
+            .bind(text.clone())
+            .bind(*edited_at)
+            .bind(*pts as i64)
+            .bind(to_sql(chat_id.0))
+            .bind(*seq as i64)
+            .bind(*pts as i64),
+            Mutation::DeleteMessage { chat_id, seq, pts } => sqlx::query(
+                "UPDATE messages SET text = '', deleted = 1, pts = ? \
+                 WHERE chat_id = ? AND seq = ? AND pts < ?",
+            )
+            .bind(*pts as i64)
+            .bind(to_sql(chat_id.0))
+            .bind(*seq as i64)
+            .bind(*pts as i64),
+            Mutation::RecordChange {
+                chat_id,
+                pts,
+                event,
+            } => sqlx::query(self.sql.record_change.clone())
+                .bind(to_sql(chat_id.0))
+                .bind(*pts as i64)
+                .bind(event.clone()),
+        };
+        q.execute(conn).await?;
+        Ok(())
+    }
+
+    /// Creates an account whose login name is kept unique in this store's
+    /// `user_names` and whose row goes to `users` (this store again, or the
+    /// user's shard). Not for [`Dialect::NAMES_IN_USERS`].
+    pub(crate) async fn create_user_split(
+        &self,
+        users: &Self,
+        rec: &UserRecord,
+    ) -> Result<(), StoreError> {
+        let key = chat_core::name_key(&rec.user.name);
+        // The name first: its uniqueness decides.
+        sqlx::query("INSERT INTO user_names (name_key, user_id) VALUES (?, ?)")
+            .bind(key.clone())
+            .bind(to_sql(rec.user.id.0))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable("create_user"))?;
+        let r = sqlx::query(
+            "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(to_sql(rec.user.id.0))
+        .bind(rec.user.name.clone())
+        .bind(rec.password_hash.clone())
+        .bind(rec.user.created_at)
+        .execute(&users.pool)
+        .await;
+        if let Err(e) = r {
+            // Give the name back so a retry can take it.
+            let _ = sqlx::query("DELETE FROM user_names WHERE name_key = ? AND user_id = ?")
+                .bind(key.clone())
+                .bind(to_sql(rec.user.id.0))
+                .execute(&self.pool)
+                .await;
+            return Err(unavailable("create_user")(e));
+        }
+        Ok(())
+    }
+
+    /// The user a login name (in canonical form) belongs to, from
+    /// `user_names`. Not for [`Dialect::NAMES_IN_USERS`].
+    pub(crate) async fn name_owner(&self, key: &str) -> Result<Option<UserId>, StoreError> {
+        let row = sqlx::query("SELECT user_id FROM user_names WHERE name_key = ?")
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable("user_by_name"))?;
+        Ok(row
+            .map(|r| r.int("user_id"))
+            .transpose()?
+            .map(|id| UserId(from_sql(id))))
+    }
+
+    /// An account by id.
+    pub(crate) async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE id = ?")
+            .bind(to_sql(id.0))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable("user_by_name"))?;
+        row.as_ref().map(rows::user_record).transpose()
+    }
+}
+
+/// One row of a table of bound rows: binds its values, naming them (in the
+/// first row) where the statement names its table's columns.
+pub(crate) struct RowBinds<'q, D: Database> {
+    q: &'q mut QueryBuilder<D>,
+    names: &'static [&'static str],
+    at: usize,
+}
+
+impl<D: Database> RowBinds<'_, D> {
+    fn bind<T: Bind<D>>(&mut self, value: T) -> &mut Self {
+        if self.at > 0 {
+            self.q.push(", ");
+        }
+        self.q.push_bind(value);
+        if let Some(name) = self.names.get(self.at) {
+            self.q.push(" AS ").push(name);
+        }
+        self.at += 1;
+        self
+    }
+}
+
+impl Statements {
+    /// A multi-row insert of `msgs`.
+    pub(crate) fn insert_rows<D: Dialect>(&self, msgs: &[&Message]) -> QueryBuilder<D>
+    where
+        i64: Bind<D>,
+        Option<i64>: Bind<D>,
+        String: Bind<D>,
+    {
+        let mut q = QueryBuilder::<D>::new(self.insert_messages.as_str());
+        q.push_values(msgs, |mut b, m| {
+            let f = m.forwarded_from.as_ref();
+            b.push_bind(to_sql(m.chat_id.0))
+                .push_bind(m.seq as i64)
+                .push_bind(to_sql(m.id.0))
+                .push_bind(to_sql(m.sender_id.0))
+                .push_bind(m.client_msg_id.clone())
+                .push_bind(m.text.clone())
+                .push_bind(m.reply_to_seq.map(|s| s as i64))
+                .push_bind(f.map(|f| to_sql(f.chat_id.0)))
+                .push_bind(f.map(|f| f.seq as i64))
+                .push_bind(f.map(|f| to_sql(f.sender_id.0)))
+                .push_bind(m.created_at)
+                .push_bind(m.edited_at)
+                .push_bind(i64::from(m.deleted))
+                .push_bind(m.pts as i64);
+        });
+        q.push(D::INSERT_NEW_ROWS[1]);
+        q
+    }
+}
+
+/// A read cursor's row: `(user, chat, seq)`.
+pub(crate) fn bind_cursor<D: Database>(
+    row: &mut RowBinds<'_, D>,
+    &(u, c, seq): &(UserId, ChatId, u64),
+) where
+    i64: Bind<D>,
+{
+    row.bind(to_sql(u.0)).bind(to_sql(c.0)).bind(seq as i64);
+}
+
+/// A chat's counters' row: `(chat, last_seq, last_pts, member_count,
+/// last_message)`.
+pub(crate) fn bind_counters<D: Database>(row: &mut RowBinds<'_, D>, r: &CounterRow)
+where
+    i64: Bind<D>,
+    Option<String>: Bind<D>,
+{
+    row.bind(to_sql(r.chat_id.0))
+        .bind(r.last_seq as i64)
+        .bind(r.last_pts as i64)
+        .bind(i64::from(r.member_count))
+        .bind(r.last_message.clone());
+}
+
+/// Runs `stmt` over `rows`, one statement per chunk, each row's values bound
+/// by `bind_row`.
+async fn update_from<D: Dialect, T: Sync>(
+    conn: &mut D::Connection,
+    stmt: &UpdateFrom,
+    rows: &[T],
+    bind_row: fn(&mut RowBinds<'_, D>, &T),
+) -> Result<(), sqlx::Error>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+{
+    for chunk in rows.chunks(CHUNK) {
+        update_rows(stmt, chunk, bind_row)
+            .build()
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `stmt` over one chunk of rows.
+pub(crate) fn update_rows<D: Dialect, T>(
+    stmt: &UpdateFrom,
+    rows: &[T],
+    bind_row: fn(&mut RowBinds<'_, D>, &T),
+) -> QueryBuilder<D> {
+    let mut q = QueryBuilder::<D>::new(stmt.head);
+    q.push(D::ROWS.open);
+    for (i, r) in rows.iter().enumerate() {
+        let first = i == 0;
+        q.push(D::ROWS.row[usize::from(!first)]);
+        let names = if first { stmt.columns } else { &[] };
+        bind_row(
+            &mut RowBinds {
+                q: &mut q,
+                names,
+                at: 0,
+            },
+            r,
+        );
+        q.push(D::ROWS.row_end);
+    }
+    q.push(D::ROWS.close).push(stmt.tail);
+    q
+}

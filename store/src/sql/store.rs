@@ -1,0 +1,265 @@
+//! [`Store`] on one database: reads, accounts, and batches (`exec.rs`).
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chat_core::model::{Chat, Member, Message, User, UserRecord};
+use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Store};
+use chat_core::{ChatId, StoreError, UserId, name_key};
+use sqlx::{Executor, IntoArguments, QueryBuilder};
+
+use super::{Bind, CHUNK, SqlStore, message_columns, unavailable};
+use crate::dialect::Dialect;
+use crate::metrics;
+use crate::rows::{self, Columns};
+use crate::runs::runs;
+use crate::to_sql;
+
+/// `SELECT`s a chat's messages: `WHERE chat_id = ?` and `$rest`.
+macro_rules! select_messages {
+    ($rest:literal) => {
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE chat_id = ?",
+            $rest
+        )
+    };
+}
+
+/// History pages: the newest, before a seq (both newest first), after a seq.
+const LATEST: &str = select_messages!(" ORDER BY seq DESC LIMIT ?");
+const BEFORE: &str = select_messages!(" AND seq < ? ORDER BY seq DESC LIMIT ?");
+const AFTER: &str = select_messages!(" AND seq > ? ORDER BY seq ASC LIMIT ?");
+const ONE: &str = select_messages!(" AND seq = ?");
+/// The change stream's messages.
+const CHANGED: &str = select_messages!(" AND pts > ? ORDER BY pts LIMIT ?");
+
+/// The change stream's other events.
+const EVENTS: &str =
+    "SELECT pts, event FROM chat_changes WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?";
+
+/// Clamps a position to SQL's signed range.
+fn pos(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+impl<D: Dialect> SqlStore<D>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    i64: Bind<D>,
+{
+    /// The rows `sql` selects with `params`.
+    async fn fetch(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[i64],
+    ) -> Result<Vec<D::Row>, StoreError> {
+        let mut q = sqlx::query(sql);
+        for p in params {
+            q = q.bind(*p);
+        }
+        q.fetch_all(&self.pool).await.map_err(unavailable(op))
+    }
+
+    /// The rows `head` (ending in `IN (`) selects for `ids`, a chunk at a time.
+    async fn fetch_in(
+        &self,
+        op: &'static str,
+        head: &'static str,
+        ids: impl Iterator<Item = i64>,
+    ) -> Result<Vec<D::Row>, StoreError> {
+        let ids: Vec<i64> = ids.collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = QueryBuilder::<D>::new(head);
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            out.extend(
+                q.build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable(op))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Store for SqlStore<D>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    D::Row: Columns,
+    i64: Bind<D>,
+    Option<i64>: Bind<D>,
+    String: Bind<D>,
+    Option<String>: Bind<D>,
+    &'static str: Bind<D>,
+{
+    async fn create_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
+        if !D::NAMES_IN_USERS {
+            return self.create_user_split(self, rec).await;
+        }
+        sqlx::query(
+            "INSERT INTO users (id, name, name_key, password_hash, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(to_sql(rec.user.id.0))
+        .bind(rec.user.name.clone())
+        .bind(name_key(&rec.user.name))
+        .bind(rec.password_hash.clone())
+        .bind(rec.user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable("create_user"))?;
+        Ok(())
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        if !D::NAMES_IN_USERS {
+            return match self.name_owner(&name_key(name)).await? {
+                Some(id) => self.user_record(id).await,
+                None => Ok(None),
+            };
+        }
+        let row =
+            sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE name_key = ?")
+                .bind(name_key(name))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable("user_by_name"))?;
+        row.as_ref().map(rows::user_record).transpose()
+    }
+
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let head = "SELECT id, name, password_hash, created_at FROM users WHERE id IN (";
+        let found = self
+            .fetch_in("users", head, ids.iter().map(|id| to_sql(id.0)))
+            .await?;
+        found
+            .iter()
+            .map(|r| rows::user_record(r).map(|u| u.user))
+            .collect()
+    }
+
+    async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let head = "SELECT id, kind, title, created_by, created_at, last_seq, last_pts, \
+                    member_count, last_message FROM chats WHERE id IN (";
+        let found = self
+            .fetch_in("chats", head, ids.iter().map(|id| to_sql(id.0)))
+            .await?;
+        found.iter().map(rows::chat).collect()
+    }
+
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
+        let sql = "SELECT user_id, role FROM members WHERE chat_id = ? ORDER BY user_id";
+        let found = self.fetch("members", sql, &[to_sql(chat.0)]).await?;
+        found.iter().map(rows::member).collect()
+    }
+
+    async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
+        let (sql, bound, limit, reverse) = match page {
+            HistoryPage::Latest { limit } => (LATEST, None, limit, true),
+            HistoryPage::Before { before, limit } => (BEFORE, Some(before), limit, true),
+            HistoryPage::After { after, limit } => (AFTER, Some(after), limit, false),
+        };
+        let chat = to_sql(chat.0);
+        let limit = i64::from(limit);
+        let rows = match bound {
+            Some(b) => self.fetch("messages", sql, &[chat, pos(b), limit]).await?,
+            None => self.fetch("messages", sql, &[chat, limit]).await?,
+        };
+        let mut out = rows
+            .iter()
+            .map(rows::message)
+            .collect::<Result<Vec<_>, _>>()?;
+        if reverse {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {
+        let found = self
+            .fetch("message", ONE, &[to_sql(chat.0), pos(seq)])
+            .await?;
+        let row = found.first();
+        row.map(rows::message).transpose()
+    }
+
+    async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
+        let mut out = Vec::new();
+        // Only the writer asks (before a batch): on SQLite, its own
+        // connection's cache.
+        let mut conn = self.writer("messages_by_client_ids").await?;
+        let [head, tail] = &self.sql.client_keys;
+        for chunk in keys.chunks(D::CLIENT_KEYS_CHUNK) {
+            let mut q = QueryBuilder::<D>::new(head.as_str());
+            let mut sep = q.separated(", ");
+            for (chat, sender, key) in chunk {
+                sep.push("(")
+                    .push_bind_unseparated(to_sql(chat.0))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(to_sql(sender.0))
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(key.clone())
+                    .push_unseparated(")");
+            }
+            q.push(tail.as_str());
+            let rows = q
+                .build()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(unavailable("messages_by_client_ids"))?;
+            for r in &rows {
+                out.push(rows::message(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn changes_since(
+        &self,
+        chat: ChatId,
+        since_pts: u64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        let params = [to_sql(chat.0), pos(since_pts), i64::from(limit)];
+        let msgs = self.fetch("changes_since", CHANGED, &params).await?;
+        let events = self.fetch("changes_since", EVENTS, &params).await?;
+        let msgs = msgs.iter().map(rows::message).collect::<Result<_, _>>()?;
+        let events = events.iter().map(rows::change).collect::<Result<_, _>>()?;
+        Ok(chat_core::ports::merge_changes(msgs, events, limit))
+    }
+
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
+        let sql = "SELECT chat_id, role, read_seq FROM memberships WHERE user_id = ?";
+        let found = self.fetch("memberships", sql, &[to_sql(user.0)]).await?;
+        found.iter().map(rows::membership).collect()
+    }
+
+    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.apply_runs(runs(batch)).await?;
+        metrics::applied(started, batch.len());
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable("ping"))?;
+        Ok(())
+    }
+}
