@@ -222,3 +222,104 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// A change of a chat's membership as its change stream keeps it: what a resume
+/// replays besides messages. This is the stored record (its JSON is the
+/// `chat_changes` row), owned by storage and independent of the client
+/// protocol; the gateway renders it as a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MemberChange {
+    /// A user joined or was added.
+    Added {
+        /// The member.
+        user_id: UserId,
+        /// Their role.
+        role: Role,
+    },
+    /// A user left or was removed.
+    Removed {
+        /// The former member.
+        user_id: UserId,
+    },
+    /// A member's role changed.
+    RoleChanged {
+        /// The member.
+        user_id: UserId,
+        /// The new role.
+        role: Role,
+    },
+}
+
+impl MemberChange {
+    /// The stored record.
+    pub fn to_record(&self) -> String {
+        // A fieldless-map enum of ids and roles always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a stored record. Rows written before the record existed hold the
+    /// client's `member_added` / `member_removed` / `role_changed` frame; they
+    /// are read too.
+    pub fn from_record(json: &str) -> Option<MemberChange> {
+        if let Ok(c) = serde_json::from_str(json) {
+            return Some(c);
+        }
+        #[derive(Deserialize)]
+        struct Legacy {
+            #[serde(rename = "type")]
+            kind: String,
+            user_id: UserId,
+            role: Option<Role>,
+        }
+        let l: Legacy = serde_json::from_str(json).ok()?;
+        match (l.kind.as_str(), l.role) {
+            ("member_added", Some(role)) => Some(MemberChange::Added {
+                user_id: l.user_id,
+                role,
+            }),
+            ("member_removed", _) => Some(MemberChange::Removed { user_id: l.user_id }),
+            ("role_changed", Some(role)) => Some(MemberChange::RoleChanged {
+                user_id: l.user_id,
+                role,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_changes_are_stored_as_their_own_record_and_old_rows_still_read() {
+        let added = MemberChange::Added {
+            user_id: UserId(5),
+            role: Role::Moder,
+        };
+        let record = added.to_record();
+        assert_eq!(record, r#"{"kind":"added","user_id":"5","role":"moder"}"#);
+        assert_eq!(MemberChange::from_record(&record), Some(added));
+        // Rows written before the record existed hold the client's frame.
+        let legacy =
+            r#"{"type":"member_added","chat":{"id":"1"},"user_id":"5","role":"moder","pts":3}"#;
+        assert_eq!(MemberChange::from_record(legacy), Some(added));
+        let legacy = r#"{"type":"member_removed","chat_id":"1","user_id":"5","pts":4}"#;
+        assert_eq!(
+            MemberChange::from_record(legacy),
+            Some(MemberChange::Removed { user_id: UserId(5) })
+        );
+        let legacy =
+            r#"{"type":"role_changed","chat_id":"1","user_id":"5","role":"silent","pts":5}"#;
+        assert_eq!(
+            MemberChange::from_record(legacy),
+            Some(MemberChange::RoleChanged {
+                user_id: UserId(5),
+                role: Role::Silent
+            })
+        );
+        assert_eq!(MemberChange::from_record("{}"), None);
+        assert_eq!(MemberChange::from_record(r#"{"type":"edited"}"#), None);
+    }
+}

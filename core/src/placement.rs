@@ -126,7 +126,7 @@ mod tests {
             Mutation::RecordChange {
                 chat_id: CHAT,
                 pts: 4,
-                event: "{}".into(),
+                change: crate::model::MemberChange::Removed { user_id: USER },
             },
             Mutation::AdvanceCursor {
                 user_id: USER,

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{CacheError, LogError, StoreError};
 use crate::id::{ChatId, UserId};
-use crate::model::{Chat, LastMessage, Member, Message, Role, User, UserRecord};
+use crate::model::{Chat, LastMessage, Member, MemberChange, Message, Role, User, UserRecord};
 
 // ---------------------------------------------------------------- log
 
@@ -108,12 +108,12 @@ pub type ClientKey = (ChatId, UserId, String);
 pub enum Change {
     /// A message in its current state (its `pts` is its latest change).
     Message(Message),
-    /// Another change (member added or removed, role changed), as JSON.
-    Event {
+    /// A membership change (member added or removed, role changed).
+    Member {
         /// Its position.
         pts: u64,
-        /// The event as clients receive it.
-        json: String,
+        /// What changed.
+        change: MemberChange,
     },
 }
 
@@ -122,22 +122,22 @@ impl Change {
     pub fn pts(&self) -> u64 {
         match self {
             Change::Message(m) => m.pts,
-            Change::Event { pts, .. } => *pts,
+            Change::Member { pts, .. } => *pts,
         }
     }
 }
 
-/// Merges message changes and event changes into pts order, keeping `limit`.
+/// Merges message changes and membership changes into pts order, keeping `limit`.
 pub fn merge_changes(
     mut msgs: Vec<Message>,
-    events: Vec<(u64, String)>,
+    members: Vec<(u64, MemberChange)>,
     limit: u32,
 ) -> Vec<Change> {
     let mut out: Vec<Change> = msgs.drain(..).map(Change::Message).collect();
     out.extend(
-        events
+        members
             .into_iter()
-            .map(|(pts, json)| Change::Event { pts, json }),
+            .map(|(pts, change)| Change::Member { pts, change }),
     );
     out.sort_by_key(Change::pts);
     out.truncate(limit as usize);
@@ -219,15 +219,15 @@ pub enum Mutation {
         /// Newest message preview.
         last_message: Option<LastMessage>,
     },
-    /// Record a change that is not a message (membership, role) in the chat's
-    /// change stream, for resume (idempotent).
+    /// Record a membership change in the chat's change stream, for resume
+    /// (idempotent).
     RecordChange {
         /// Chat.
         chat_id: ChatId,
         /// Its position in the chat's change stream.
         pts: u64,
-        /// The event as clients receive it (JSON of `wire::Event`).
-        event: String,
+        /// What changed.
+        change: MemberChange,
     },
     /// Move a read cursor forward only.
     AdvanceCursor {

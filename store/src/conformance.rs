@@ -367,10 +367,14 @@ pub async fn check(store: &dyn Store, base: u64) {
     assert_eq!((read(c), read(c2)), (Some(5), Some(1)));
 
     // The change stream: messages by their latest change, and recorded events.
+    let role_changed = chat_core::model::MemberChange::RoleChanged {
+        user_id: b,
+        role: Role::Moder,
+    };
     let ev = Mutation::RecordChange {
         chat_id: c,
         pts: 8,
-        event: r#"{"type":"role_changed"}"#.into(),
+        change: role_changed,
     };
     store
         .apply(&[ev.clone(), ev])
@@ -383,7 +387,7 @@ pub async fn check(store: &dyn Store, base: u64) {
         matches!(&changes[0], chat_core::ports::Change::Message(m) if m.seq == 2 && m.text == "edited")
     );
     assert!(
-        matches!(&changes[2], chat_core::ports::Change::Event { json, .. } if json.contains("role_changed"))
+        matches!(&changes[2], chat_core::ports::Change::Member { pts: 8, change } if *change == role_changed)
     );
     assert_eq!(
         store.changes_since(c, 0, 2).await.expect("limited").len(),

@@ -3,7 +3,9 @@
 //! `String`) from any sqlx row that can.
 
 use chat_core::model::UserRecord;
-use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role, User};
+use chat_core::model::{
+    Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role, User,
+};
 use chat_core::ports::Membership;
 use chat_core::{ChatId, MessageId, StoreError, UserId};
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
@@ -132,7 +134,10 @@ pub(crate) fn membership(r: &impl Columns) -> Result<Membership, StoreError> {
     })
 }
 
-/// A recorded change (`pts, event`).
-pub(crate) fn change(r: &impl Columns) -> Result<(u64, String), StoreError> {
-    Ok((r.int("pts")? as u64, r.text("event")?))
+/// A recorded membership change (`pts, event`).
+pub(crate) fn change(r: &impl Columns) -> Result<(u64, MemberChange), StoreError> {
+    let record = r.text("event")?;
+    let change = MemberChange::from_record(&record)
+        .ok_or_else(|| StoreError::Corrupt(format!("change record {record:?}")))?;
+    Ok((r.int("pts")? as u64, change))
 }

@@ -237,6 +237,11 @@ impl Service {
         })
     }
 
+    /// A chat's summary (cache, then store); `None` for an unknown chat.
+    pub async fn chat_summary(&self, chat: ChatId) -> Result<Option<Chat>, ApiError> {
+        Ok(self.reads.chats(&[chat]).await?.into_iter().next())
+    }
+
     /// Checks that the caller may read a chat, before subscribing to it. Reads
     /// only the members on the way in; the chat itself only to tell an unknown
     /// chat from one the caller is not in.

@@ -1,6 +1,8 @@
 //! Delivering events to a connection: seq order, duplicates dropped, gaps and
 //! resumes refilled from the store.
 
+use chat_core::model::{Chat, MemberChange};
+
 use super::*;
 
 impl<S: WsSink> Conn<S> {
@@ -138,13 +140,16 @@ impl<S: WsSink> Conn<S> {
     }
 
     /// Sends the chat's changes after `pts`: messages the client already holds
-    /// (`seq <= held`) in their current state, and recorded events.
+    /// (`seq <= held`) in their current state, and the recorded membership
+    /// changes, rendered as the frames clients know.
     pub(super) async fn replay_changes(
         &mut self,
         chat: ChatId,
         mut pts: u64,
         held: u64,
     ) -> Result<(), Stop> {
+        // A `member_added` frame carries the chat as it is now: read once.
+        let mut summary: Option<Chat> = None;
         loop {
             let page = match self
                 .st
@@ -169,7 +174,24 @@ impl<S: WsSink> Conn<S> {
                         self.write(message_frame(m)).await?;
                     }
                     Change::Message(_) => {}
-                    Change::Event { json, .. } => self.write(Bytes::from(json)).await?,
+                    Change::Member { pts, change } => {
+                        if summary.is_none() && matches!(change, MemberChange::Added { .. }) {
+                            match self.st.service.chat_summary(chat).await {
+                                Ok(found) => summary = found,
+                                Err(e) => {
+                                    tracing::warn!(error = %e.message, "chat read failed during resume");
+                                    return self
+                                        .unavailable(
+                                            "changes are unavailable; resubscribe with since_pts",
+                                        )
+                                        .await;
+                                }
+                            }
+                        }
+                        if let Some(frame) = member_frame(chat, pts, change, summary.as_ref()) {
+                            self.write(frame).await?;
+                        }
+                    }
                 }
             }
             if !full {
@@ -182,6 +204,36 @@ impl<S: WsSink> Conn<S> {
     async fn unavailable(&mut self, how: &'static str) -> Result<(), Stop> {
         self.write(error_frame(Code::Unavailable, how, None)).await
     }
+}
+
+/// A recorded membership change as the event frame clients receive; `None`
+/// for an addition to a chat that no longer exists.
+fn member_frame(
+    chat_id: ChatId,
+    pts: u64,
+    change: MemberChange,
+    chat: Option<&Chat>,
+) -> Option<Bytes> {
+    let event = match change {
+        MemberChange::Added { user_id, role } => Event::MemberAdded {
+            chat: chat?.clone(),
+            user_id,
+            role,
+            pts,
+        },
+        MemberChange::Removed { user_id } => Event::MemberRemoved {
+            chat_id,
+            user_id,
+            pts,
+        },
+        MemberChange::RoleChanged { user_id, role } => Event::RoleChanged {
+            chat_id,
+            user_id,
+            role,
+            pts,
+        },
+    };
+    serde_json::to_vec(&event).ok().map(Bytes::from)
 }
 
 /// A stored message as the `message` event frame.

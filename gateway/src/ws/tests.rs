@@ -295,3 +295,58 @@ async fn a_non_member_cannot_subscribe() {
     c.send(r#"{"type":"ping"}"#).await;
     assert_eq!(c.frame().await["type"], "pong");
 }
+
+#[tokio::test]
+async fn resume_renders_recorded_member_changes_as_frames() {
+    use chat_core::model::MemberChange;
+    let f = fixture().await;
+    f.chat_with_messages(1).await;
+    let bob = UserId(11);
+    let recorded = [
+        MemberChange::Added {
+            user_id: bob,
+            role: Role::Member,
+        },
+        MemberChange::RoleChanged {
+            user_id: bob,
+            role: Role::Silent,
+        },
+        MemberChange::Removed { user_id: bob },
+    ];
+    let batch: Vec<Mutation> = (2..)
+        .zip(recorded)
+        .map(|(pts, change)| Mutation::RecordChange {
+            chat_id: CHAT,
+            pts,
+            change,
+        })
+        .collect();
+    f.store.apply(&batch).await.unwrap();
+    let mut c = f.connect(Some(ALICE));
+    assert_eq!(c.frame().await["type"], "ready");
+    c.send(&format!(
+        r#"{{"type":"subscribe","chat_id":"{CHAT}","since_seq":1,"since_pts":1}}"#
+    ))
+    .await;
+    assert_eq!(c.frame().await["type"], "subscribed");
+    let added = c.frame().await;
+    assert_eq!(added["type"], "member_added");
+    assert_eq!(added["chat"]["id"], CHAT.to_string());
+    assert_eq!(
+        (&added["user_id"], &added["role"], &added["pts"]),
+        (&Value::from("11"), &Value::from("member"), &Value::from(2))
+    );
+    let role = c.frame().await;
+    assert_eq!(role["type"], "role_changed");
+    assert_eq!(
+        (&role["role"], &role["pts"]),
+        (&Value::from("silent"), &Value::from(3))
+    );
+    let removed = c.frame().await;
+    assert_eq!(removed["type"], "member_removed");
+    assert_eq!(
+        (&removed["user_id"], &removed["pts"]),
+        (&Value::from("11"), &Value::from(4))
+    );
+    assert_eq!(c.frame().await["type"], "synced");
+}

@@ -161,11 +161,11 @@ where
             Mutation::RecordChange {
                 chat_id,
                 pts,
-                event,
+                change,
             } => sqlx::query(self.sql.record_change.clone())
                 .bind(to_sql(chat_id.0))
                 .bind(*pts as i64)
-                .bind(event.clone()),
+                .bind(change.to_record()),
         };
         q.execute(conn).await?;
         Ok(())

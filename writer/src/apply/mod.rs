@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chat_core::model::{Chat, ChatKind, ForwardedFrom, LastMessage, Member, Message, Role};
+use chat_core::model::{
+    Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role,
+};
 use chat_core::ports::{ClientKey, Mutation, Store};
 use chat_core::rules::{self, Limits};
 use chat_core::wire::{Command, CommandRecord, EffectRecord, Event, Outcome, RECORD_VERSION};
@@ -170,20 +172,36 @@ impl<'a> Batch<'a> {
         };
         // Membership and role changes join the chat's change stream (messages are
         // found there by their own pts), so a client that resumes gets them.
-        if let Some(
-            ev @ (Event::MemberAdded { pts, .. }
-            | Event::MemberRemoved { pts, .. }
-            | Event::RoleChanged { pts, .. }),
-        ) = &event
-        {
-            match serde_json::to_string(ev) {
-                Ok(json) => self.mutations.push(Mutation::RecordChange {
-                    chat_id,
-                    pts: *pts,
-                    event: json,
-                }),
-                Err(e) => tracing::error!(error = %e, "cannot encode a change"),
+        let recorded = match &event {
+            Some(Event::MemberAdded {
+                user_id, role, pts, ..
+            }) => Some((
+                *pts,
+                MemberChange::Added {
+                    user_id: *user_id,
+                    role: *role,
+                },
+            )),
+            Some(Event::MemberRemoved { user_id, pts, .. }) => {
+                Some((*pts, MemberChange::Removed { user_id: *user_id }))
             }
+            Some(Event::RoleChanged {
+                user_id, role, pts, ..
+            }) => Some((
+                *pts,
+                MemberChange::RoleChanged {
+                    user_id: *user_id,
+                    role: *role,
+                },
+            )),
+            _ => None,
+        };
+        if let Some((pts, change)) = recorded {
+            self.mutations.push(Mutation::RecordChange {
+                chat_id,
+                pts,
+                change,
+            });
         }
         let chat = if event.is_some() {
             self.states.peek(chat_id).map(|s| s.chat.clone())
