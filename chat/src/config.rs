@@ -226,117 +226,97 @@ pub struct ConfigFile {
 
 // ------------------------------------------------------------ subcommands
 
-/// Settings of `standalone`.
-#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StandaloneConfig {
-    /// The configuration file.
-    #[command(flatten)]
-    #[serde(skip)]
-    pub file: ConfigFile,
-    /// The gateway.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub gateway: GatewaySettings,
-    /// Input limits.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub limits: LimitSettings,
-    /// The in-process log.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub log: LogSettings,
-    /// SQLite and the in-process cache.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub embedded: EmbeddedSettings,
+/// A subcommand's settings: `--config` and the groups it takes, each group
+/// flattened into the flags and into the file's keys.
+macro_rules! subcommand {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $group:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
+        pub struct $name {
+            /// The configuration file.
+            #[command(flatten)]
+            #[serde(skip)]
+            pub file: ConfigFile,
+            $(
+                $(#[$fdoc])*
+                #[command(flatten)]
+                #[serde(flatten)]
+                pub $field: $group,
+            )*
+        }
+
+        impl Layered for $name {
+            fn config_file(&self) -> Option<&Path> {
+                self.file.config.as_deref()
+            }
+            fn set_config_file(&mut self, path: PathBuf) {
+                self.file.config = Some(path);
+            }
+        }
+    };
 }
 
-/// Settings of `gateway`.
-#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
-pub struct GatewayArgs {
-    /// The configuration file.
-    #[command(flatten)]
-    #[serde(skip)]
-    pub file: ConfigFile,
-    /// The gateway.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub gateway: GatewaySettings,
-    /// Input limits.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub limits: LimitSettings,
-    /// Topics and partitions.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub log: LogSettings,
-    /// Kafka.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub kafka: KafkaSettings,
-    /// Shards.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub mysql: MysqlSettings,
-    /// Redis.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub redis: RedisSettings,
-}
+subcommand!(
+    /// Settings of `standalone`.
+    StandaloneConfig {
+        /// The gateway.
+        gateway: GatewaySettings,
+        /// Input limits.
+        limits: LimitSettings,
+        /// The in-process log.
+        log: LogSettings,
+        /// SQLite and the in-process cache.
+        embedded: EmbeddedSettings,
+    }
+);
 
-/// Settings of `writer`.
-#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
-pub struct WriterArgs {
-    /// The configuration file.
-    #[command(flatten)]
-    #[serde(skip)]
-    pub file: ConfigFile,
-    /// Batches, group, metrics address.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub worker: WorkerSettings,
-    /// Input limits.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub limits: LimitSettings,
-    /// Topics and partitions.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub log: LogSettings,
-    /// Kafka.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub kafka: KafkaSettings,
-    /// Shards.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub mysql: MysqlSettings,
-}
+subcommand!(
+    /// Settings of `gateway`.
+    GatewayArgs {
+        /// The gateway.
+        gateway: GatewaySettings,
+        /// Input limits.
+        limits: LimitSettings,
+        /// Topics and partitions.
+        log: LogSettings,
+        /// Kafka.
+        kafka: KafkaSettings,
+        /// Shards.
+        mysql: MysqlSettings,
+        /// Redis.
+        redis: RedisSettings,
+    }
+);
 
-/// Settings of `fanout`.
-#[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FanoutArgs {
-    /// The configuration file.
-    #[command(flatten)]
-    #[serde(skip)]
-    pub file: ConfigFile,
-    /// Batches, group, metrics address.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub worker: WorkerSettings,
-    /// Topics and partitions.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub log: LogSettings,
-    /// Kafka.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub kafka: KafkaSettings,
-    /// Redis.
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub redis: RedisSettings,
-}
+subcommand!(
+    /// Settings of `writer`.
+    WriterArgs {
+        /// Batches, group, metrics address.
+        worker: WorkerSettings,
+        /// Input limits.
+        limits: LimitSettings,
+        /// Topics and partitions.
+        log: LogSettings,
+        /// Kafka.
+        kafka: KafkaSettings,
+        /// Shards.
+        mysql: MysqlSettings,
+    }
+);
+
+subcommand!(
+    /// Settings of `fanout`.
+    FanoutArgs {
+        /// Batches, group, metrics address.
+        worker: WorkerSettings,
+        /// Topics and partitions.
+        log: LogSettings,
+        /// Kafka.
+        kafka: KafkaSettings,
+        /// Redis.
+        redis: RedisSettings,
+    }
+);
 
 /// A subcommand's settings: flags and environment over its `--config` file.
 pub trait Layered: Args + Serialize + DeserializeOwned + Sized {
@@ -382,20 +362,6 @@ pub fn setting_names<T: Args>() -> BTreeSet<String> {
         .filter(|id| id != "config")
         .collect()
 }
-
-macro_rules! layered {
-    ($($t:ty),*) => {$(
-        impl Layered for $t {
-            fn config_file(&self) -> Option<&Path> {
-                self.file.config.as_deref()
-            }
-            fn set_config_file(&mut self, path: PathBuf) {
-                self.file.config = Some(path);
-            }
-        }
-    )*};
-}
-layered!(StandaloneConfig, GatewayArgs, WriterArgs, FanoutArgs);
 
 // ------------------------------------------------------------ resolution
 
