@@ -6,6 +6,8 @@
 //! messages, cursors) to the store.
 
 mod apply;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 pub mod metrics;
 mod state;
 
@@ -111,6 +113,8 @@ pub async fn run(
         let started = Instant::now();
         let n = records.len();
         let payloads = persist(&cfg, &*store, &mut states, &records).await;
+        #[cfg(feature = "failpoints")]
+        failpoints::after_commit(&records);
         finish(&mut in_flight, &mut *consumer).await?;
         let (log2, topic) = (log.clone(), cfg.events_topic.clone());
         in_flight = Some((
@@ -426,5 +430,140 @@ mod tests {
         assert_eq!(chat.last_seq, 3);
         let cursor = store.memberships(UserId(1)).await.unwrap()[0].read_seq;
         assert_eq!(cursor, 3, "a sender has read up to their own message");
+    }
+
+    /// The effects of one batch: (request, event).
+    async fn batch_events(
+        store: &SqliteStore,
+        log: &MemLog,
+        recs: &[Record],
+    ) -> Vec<(u64, Option<chat_core::wire::Event>)> {
+        let cfg = WriterConfig::default();
+        let mut consumer = log.consumer(&cfg.events_topic, "e").await.unwrap();
+        // A fresh writer state each time, as after a restart.
+        process(&cfg, log, store, &mut States::new(100), recs)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for r in consumer
+            .poll(1000, std::time::Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            let e: EffectRecord = serde_json::from_slice(&r.payload).unwrap();
+            out.push((e.reply_to.unwrap().request, e.event));
+        }
+        out
+    }
+
+    /// A command found already applied (its batch committed, its effects maybe
+    /// never produced: the writer died in between) produces its event again;
+    /// a repeat within one batch does not.
+    #[tokio::test]
+    async fn commands_found_applied_produce_their_events_again() {
+        use chat_core::wire::Event;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteConfig::new(dir.path().join("w.db")))
+            .await
+            .unwrap();
+        store
+            .create_user(&UserRecord {
+                user: User {
+                    id: UserId(1),
+                    name: "alice".into(),
+                    created_at: 0,
+                },
+                password_hash: "x".into(),
+            })
+            .await
+            .unwrap();
+        let log = MemLog::new(MemLogConfig::default());
+        let create = Command::CreateChat {
+            chat_id: ChatId(60),
+            kind: ChatKind::Group,
+            title: "g".into(),
+            members: vec![],
+        };
+        let edit = |text: &str| Command::Edit {
+            chat_id: ChatId(60),
+            seq: 1,
+            text: text.into(),
+        };
+        let delete = Command::Delete {
+            chat_id: ChatId(60),
+            seq: 2,
+        };
+        let first = batch_events(
+            &store,
+            &log,
+            &[
+                record(1, 1, create),
+                record(1, 2, send(60, "a")),
+                record(1, 3, send(60, "a")),
+                record(1, 4, send(60, "b")),
+                record(1, 5, edit("new text")),
+                record(1, 6, delete.clone()),
+            ],
+        )
+        .await;
+        let kinds: Vec<(u64, bool)> = first.iter().map(|(r, e)| (*r, e.is_some())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (1, true),
+                (2, true),
+                (3, false),
+                (4, true),
+                (5, true),
+                (6, true)
+            ],
+            "a repeat within the batch has no event of its own"
+        );
+        // The same commands again, as a successor replays them.
+        let again = batch_events(
+            &store,
+            &log,
+            &[
+                record(1, 7, send(60, "a")),
+                record(1, 8, edit("new text")),
+                record(1, 9, delete),
+            ],
+        )
+        .await;
+        // (The test's consumer reads the topic from its start each time.)
+        let again: Vec<_> = again.into_iter().filter(|(r, _)| *r >= 7).collect();
+        match &again[..] {
+            [
+                (7, Some(Event::Message { message })),
+                (
+                    8,
+                    Some(Event::Edited {
+                        seq: 1,
+                        text,
+                        pts: edit_pts,
+                        ..
+                    }),
+                ),
+                (
+                    9,
+                    Some(Event::Deleted {
+                        seq: 2,
+                        pts: delete_pts,
+                        ..
+                    }),
+                ),
+            ] => {
+                assert_eq!(message.seq, 1);
+                assert_eq!(text, "new text");
+                assert_eq!((*edit_pts, *delete_pts), (3, 4), "the stored positions");
+            }
+            other => panic!("expected the three events again, got {other:?}"),
+        }
+        let chat = store.chats(&[ChatId(60)]).await.unwrap().remove(0);
+        assert_eq!(
+            (chat.last_seq, chat.last_pts),
+            (2, 4),
+            "nothing applied twice"
+        );
     }
 }

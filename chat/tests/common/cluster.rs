@@ -127,6 +127,13 @@ impl Cluster {
             .collect()
     }
 
+    /// Waits for a process to exit by itself (a failpoint), up to `wait`.
+    pub fn wait_exit(&mut self, name: &str, wait: std::time::Duration) -> std::process::ExitStatus {
+        let mut p = self.take(name);
+        p.wait_exit(wait)
+            .unwrap_or_else(|| panic!("{name} did not exit within {wait:?}"))
+    }
+
     /// SIGKILLs a process.
     pub fn kill(&mut self, name: &str) {
         self.take(name).kill();

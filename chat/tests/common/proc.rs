@@ -134,6 +134,19 @@ impl ChatProc {
         read_log(&self.log)
     }
 
+    /// Waits up to `wait` for the process to exit by itself; its status.
+    pub fn wait_exit(&mut self, wait: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.reaped = true;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGKILL, and reap.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");

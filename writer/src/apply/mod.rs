@@ -28,8 +28,11 @@ pub struct Batch<'a> {
     /// Chats whose counters changed (one `ChatCounters` each at the end).
     touched: Vec<ChatId>,
     touched_set: HashSet<ChatId>,
-    /// Sends of this batch by idempotency key, so a repeat within the batch dedupes.
+    /// Sends by idempotency key: those stored before this batch (looked up
+    /// at its start) and this batch's own, so a repeat dedupes.
     sent: HashMap<(ChatId, UserId, String), Message>,
+    /// The keys of `sent` that this batch itself sent.
+    sent_here: HashSet<(ChatId, UserId, String)>,
     /// Messages written or changed in this batch (newer than the store).
     overlay: HashMap<(ChatId, u64), Message>,
 }
@@ -68,6 +71,7 @@ impl<'a> Batch<'a> {
             touched: Vec::new(),
             touched_set: HashSet::new(),
             sent: HashMap::new(),
+            sent_here: HashSet::new(),
             overlay: HashMap::new(),
         }
     }
@@ -290,8 +294,23 @@ impl<'a> Batch<'a> {
         forwarded_from: Option<ForwardedFrom>,
     ) -> Result<Handled, StoreError> {
         let key = (chat_id, actor, client_msg_id.clone());
-        if let Some(m) = self.sent.get(&key) {
-            return Ok(Ok((ok_message(m, true), None)));
+        if let Some(m) = self.sent.get(&key).cloned() {
+            if self.sent_here.contains(&key) {
+                // Its event is in this batch already.
+                return Ok(Ok((ok_message(&m, true), None)));
+            }
+            // Stored by an earlier batch whose effects may never have been
+            // produced (a writer killed between its commit and producing
+            // them): produce the message again. Gateways drop what they
+            // delivered (by seq), and the chat's summary travels with it, so
+            // the cache catches up too.
+            if self.state(chat_id).await?.is_none() {
+                return Ok(Err(not_found()));
+            }
+            return Ok(Ok((
+                ok_message(&m, true),
+                Some(Event::Message { message: m }),
+            )));
         }
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
@@ -342,7 +361,8 @@ impl<'a> Batch<'a> {
             chat_id,
             seq: msg.seq,
         });
-        self.sent.insert(key, msg.clone());
+        self.sent.insert(key.clone(), msg.clone());
+        self.sent_here.insert(key);
         self.overlay.insert((chat_id, msg.seq), msg.clone());
         self.touch(chat_id);
         crate::metrics::MESSAGES.inc();
@@ -384,7 +404,21 @@ impl<'a> Batch<'a> {
             )));
         }
         if msg.text == text {
-            return Ok(Ok((ok_message(&msg, true), None)));
+            // Already so. When an earlier batch made this edit, its event may
+            // never have been produced (see `send`): produce it again.
+            let event = match msg.edited_at {
+                Some(edited_at) if !self.overlay.contains_key(&(chat_id, seq)) => {
+                    Some(Event::Edited {
+                        chat_id,
+                        seq,
+                        text: msg.text.clone(),
+                        edited_at,
+                        pts: msg.pts,
+                    })
+                }
+                _ => None,
+            };
+            return Ok(Ok((ok_message(&msg, true), event)));
         }
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
@@ -442,7 +476,14 @@ impl<'a> Batch<'a> {
             return Ok(Err(r));
         }
         if msg.deleted {
-            return Ok(Ok((ok_message(&msg, true), None)));
+            // Already deleted; produced again unless this batch deleted it
+            // (see `send`).
+            let event = (!self.overlay.contains_key(&(chat_id, seq))).then_some(Event::Deleted {
+                chat_id,
+                seq,
+                pts: msg.pts,
+            });
+            return Ok(Ok((ok_message(&msg, true), event)));
         }
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
