@@ -116,7 +116,7 @@ async fn restarting_kafka_a_shard_and_redis_loses_nothing_acked() {
                     Err(e) if e.is_timeout() => {
                         failures.lock().unwrap().push("client_timeout".into());
                     }
-                    Err(e) => panic!("the gateway stayed up, yet: {e}"),
+                    Err(e) => panic!("the gateway stayed up, yet: {e:?}"),
                 }
                 k += 1;
                 sent.fetch_add(1, Ordering::Relaxed);
