@@ -2,8 +2,8 @@
 //! and shared by every subcommand it applies to (`standalone` and the
 //! distributed roles): a field is at once a flag, a `CHAT_*` environment
 //! variable and a key of the TOML file given with `--config`. Flags and
-//! environment win over the file; what none of them sets takes the role's
-//! default (the `Default` of its library config, named in each field's help).
+//! environment win over the file; what none of them sets takes the default
+//! named in the field's help (the role library's `Default` where it has one).
 //!
 //! The README's settings table lists every field once, with the modes it
 //! applies to; `readme_lists_every_setting` keeps the two in step.
@@ -479,7 +479,8 @@ impl StandaloneConfig {
     /// Rejects settings that cannot work.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.gateway.validate()?;
-        validate_common(&self.limits, &self.log)?;
+        self.limits.validate()?;
+        self.log.validate()?;
         if self.embedded.cache_entries == Some(0) {
             bail!("cache_entries must be positive");
         }
@@ -487,15 +488,24 @@ impl StandaloneConfig {
     }
 }
 
-/// Checks shared by every subcommand.
-pub fn validate_common(limits: &LimitSettings, log: &LogSettings) -> anyhow::Result<()> {
-    if limits.max_text_chars == Some(0) {
-        bail!("max_text_chars must be positive");
+impl LimitSettings {
+    /// Rejects limits that cannot work.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.max_text_chars == Some(0) {
+            bail!("max_text_chars must be positive");
+        }
+        Ok(())
     }
-    if log.partitions.is_some_and(|p| p == 0 || p > 1024) {
-        bail!("partitions must be between 1 and 1024");
+}
+
+impl LogSettings {
+    /// Rejects a partition count the log cannot have.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.partitions.is_some_and(|p| p == 0 || p > 1024) {
+            bail!("partitions must be between 1 and 1024");
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Parsed `kafka_options`: `key=value` pairs.

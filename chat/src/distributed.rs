@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{
     FanoutArgs, GatewayArgs, KafkaSettings, LogSettings, MysqlSettings, RedisSettings,
-    WorkerSettings, WriterArgs, validate_common,
+    WorkerSettings, WriterArgs,
 };
 
 async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Result<KafkaLog> {
@@ -99,7 +99,8 @@ fn metrics_listen(w: &WorkerSettings) -> SocketAddr {
 /// Runs a gateway until `shutdown` is cancelled.
 pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     a.gateway.validate()?;
-    validate_common(&a.limits, &a.log)?;
+    a.limits.validate()?;
+    a.log.validate()?;
     let Some(secret) = a.gateway.jwt_secret.clone() else {
         bail!("CHAT_JWT_SECRET must be set: at least 32 bytes, the same on every gateway");
     };
@@ -145,7 +146,8 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
 
 /// Runs a writer until `shutdown` is cancelled; the current batch is committed first.
 pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    validate_common(&a.limits, &a.log)?;
+    a.limits.validate()?;
+    a.log.validate()?;
     let log = kafka(&a.kafka, &a.log, "writer").await?;
     let store = shards(&a.mysql).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
@@ -187,7 +189,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
 
 /// Runs a fanout worker until `shutdown` is cancelled.
 pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    validate_common(&Default::default(), &a.log)?;
+    a.log.validate()?;
     let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, "fanout").await?);
     let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, None)).await?);

@@ -102,12 +102,11 @@ pub async fn create_chat(
     AuthUser(me): AuthUser,
     ApiJson(b): ApiJson<NewChat>,
 ) -> ApiResult<Response> {
-    let intent = Intent::CreateChat {
-        kind: b.kind,
-        title: b.title,
-        members: b.members,
-    };
-    match st.service.execute(me, intent).await? {
+    match st
+        .service
+        .create_chat(me, b.kind, b.title, b.members)
+        .await?
+    {
         Outcome::Ok {
             chat: Some(chat),
             duplicate,

@@ -48,19 +48,11 @@ pub struct Service {
     pub(crate) password_slots: tokio::sync::Semaphore,
 }
 
-/// A change a client asks for; [`Service::prepare`] checks it and turns it into
-/// the [`Command`] the writer applies.
+/// A change a client asks of an existing chat; [`Service::prepare`] checks it
+/// and turns it into the [`Command`] the writer applies. (Creating a chat is
+/// [`Service::create_chat`].)
 #[derive(Clone, Debug)]
 pub enum Intent {
-    /// Create a direct chat (exactly one other member) or a group.
-    CreateChat {
-        /// Direct or group.
-        kind: ChatKind,
-        /// Group title (ignored for direct chats).
-        title: String,
-        /// Other members.
-        members: Vec<UserId>,
-    },
     /// Post a message.
     Send {
         /// Chat.
@@ -134,19 +126,17 @@ pub enum Intent {
 }
 
 impl Intent {
-    /// The chat the intent changes (the target of a forward); `None` for a chat
-    /// that does not exist yet.
-    pub fn chat_id(&self) -> Option<ChatId> {
+    /// The chat the intent changes (the target of a forward).
+    pub fn chat_id(&self) -> ChatId {
         match self {
-            Intent::CreateChat { .. } => None,
-            Intent::Forward { to_chat_id, .. } => Some(*to_chat_id),
+            Intent::Forward { to_chat_id, .. } => *to_chat_id,
             Intent::Send { chat_id, .. }
             | Intent::Edit { chat_id, .. }
             | Intent::Delete { chat_id, .. }
             | Intent::Read { chat_id, .. }
             | Intent::AddMember { chat_id, .. }
             | Intent::SetRole { chat_id, .. }
-            | Intent::RemoveMember { chat_id, .. } => Some(*chat_id),
+            | Intent::RemoveMember { chat_id, .. } => *chat_id,
         }
     }
 }
@@ -277,42 +267,6 @@ impl Service {
     /// Checks an intent at the gateway and builds its command.
     pub async fn prepare(&self, me: UserId, intent: Intent) -> Result<Command, ApiError> {
         Ok(match intent {
-            Intent::CreateChat {
-                kind,
-                title,
-                members,
-            } => {
-                let chat_id = match kind {
-                    ChatKind::Direct => {
-                        let mut others = members.iter().filter(|u| **u != me);
-                        match (others.next(), others.next()) {
-                            (Some(other), None) => direct_chat_id(me, *other),
-                            _ => {
-                                return Err(ApiError::new(
-                                    Code::InvalidMembers,
-                                    "a direct chat needs exactly one other member",
-                                ));
-                            }
-                        }
-                    }
-                    ChatKind::Group => {
-                        self.limits.check_title(&title)?;
-                        if members.len() > self.limits.max_initial_members {
-                            return Err(ApiError::new(
-                                Code::InvalidMembers,
-                                "too many initial members",
-                            ));
-                        }
-                        ChatId(self.ids.next())
-                    }
-                };
-                Command::CreateChat {
-                    chat_id,
-                    kind,
-                    title,
-                    members,
-                }
-            }
             Intent::Send {
                 chat_id,
                 client_msg_id,
@@ -432,10 +386,49 @@ impl Service {
     /// Checks, submits and waits for the outcome: a rejection is an error.
     pub async fn execute(&self, me: UserId, intent: Intent) -> Result<Outcome, ApiError> {
         let cmd = self.prepare(me, intent).await?;
-        match self.commander.submit(me, cmd).await?.wait().await? {
-            Outcome::Rejected(r) => Err(r.into()),
-            ok => Ok(ok),
-        }
+        self.commander.run(me, cmd).await
+    }
+
+    /// Creates a direct chat (exactly one other member; the same id whoever
+    /// asks) or a group, and waits for the outcome.
+    pub async fn create_chat(
+        &self,
+        me: UserId,
+        kind: ChatKind,
+        title: String,
+        members: Vec<UserId>,
+    ) -> Result<Outcome, ApiError> {
+        let chat_id = match kind {
+            ChatKind::Direct => {
+                let mut others = members.iter().filter(|u| **u != me);
+                match (others.next(), others.next()) {
+                    (Some(other), None) => direct_chat_id(me, *other),
+                    _ => {
+                        return Err(ApiError::new(
+                            Code::InvalidMembers,
+                            "a direct chat needs exactly one other member",
+                        ));
+                    }
+                }
+            }
+            ChatKind::Group => {
+                self.limits.check_title(&title)?;
+                if members.len() > self.limits.max_initial_members {
+                    return Err(ApiError::new(
+                        Code::InvalidMembers,
+                        "too many initial members",
+                    ));
+                }
+                ChatId(self.ids.next())
+            }
+        };
+        let cmd = Command::CreateChat {
+            chat_id,
+            kind,
+            title,
+            members,
+        };
+        self.commander.run(me, cmd).await
     }
 
     /// Moves the caller's read cursor and answers it as stored.

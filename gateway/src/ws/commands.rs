@@ -112,12 +112,7 @@ impl<S: WsSink> Conn<S> {
         client_msg_id: Option<String>,
         reference: Option<String>,
     ) -> Result<(), Failure> {
-        let Some(chat_id) = intent.chat_id() else {
-            return Err(Failure::api(
-                ApiError::new(Code::UnknownType, "chats are created over HTTP"),
-                reference,
-            ));
-        };
+        let chat_id = intent.chat_id();
         let cmd = match self.st.service.prepare(self.user, intent).await {
             Ok(cmd) => cmd,
             Err(e) => {
