@@ -13,7 +13,6 @@ mod metrics;
 mod mysql;
 mod rows;
 mod runs;
-#[cfg(feature = "mysql")]
 mod sharded;
 mod sql;
 mod sqlite;
@@ -23,7 +22,6 @@ pub use sqlite::{SqliteConfig, SqliteStore};
 
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlConfig, MySqlShard, ShardedStore};
-#[cfg(feature = "mysql")]
 pub use sharded::{Shard, Sharded};
 
 /// Ids are u64 in the domain and INTEGER (i64) in SQL: a bit-cast both ways, so

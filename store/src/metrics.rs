@@ -74,7 +74,6 @@ pub static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// Seconds to apply one shard's part of a batch, by shard.
-#[cfg(feature = "mysql")]
 pub static SHARD_APPLY_SECONDS: LazyLock<prometheus::HistogramVec> = LazyLock::new(|| {
     register(
         prometheus::HistogramVec::new(

@@ -5,18 +5,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chat_core::model::UserRecord;
-use chat_core::ports::Mutation;
-use chat_core::{StoreError, UserId};
+use chat_core::StoreError;
 use shard_router::{Ring, ShardSpec};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{MySql, MySqlPool};
 
 use crate::dialect::{Dialect, RowsTable, UpdateFrom};
-use crate::runs::runs;
-use crate::sharded::{Shard, Sharded};
+use crate::sharded::Sharded;
 use crate::sql::{SqlStore, Writer, unavailable};
 
 /// One shard: a name on the ring, its weight, and its database URL.
@@ -183,27 +179,4 @@ async fn migrate(pool: &MySqlPool, shard: &str) -> Result<(), StoreError> {
         .execute(&mut *conn)
         .await;
     result.map_err(|e| StoreError::Unavailable(format!("migrate shard {shard}: {e}")))
-}
-
-#[async_trait]
-impl Shard for SqlStore<MySql> {
-    async fn create_user_on(&self, users: &Self, rec: &UserRecord) -> Result<(), StoreError> {
-        self.create_user_split(users, rec).await
-    }
-
-    async fn name_owner(&self, name_key: &str) -> Result<Option<UserId>, StoreError> {
-        SqlStore::name_owner(self, name_key).await
-    }
-
-    async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-        SqlStore::user_record(self, id).await
-    }
-
-    async fn apply_part(&self, batch: &[&Mutation]) -> Result<(), StoreError> {
-        self.apply_runs(runs(batch.iter().copied())).await
-    }
-
-    async fn close(&self) {
-        SqlStore::close(self).await
-    }
 }

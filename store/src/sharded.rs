@@ -7,7 +7,10 @@
 //! A writer batch is split by shard and applied with one transaction per
 //! shard, in parallel; reads spanning shards ask them in parallel. Batches
 //! spanning shards are not atomic across them, so every mutation is idempotent
-//! and the writer retries the whole batch until every shard has it.
+//! and the writer applies the same mutations again until every shard has them.
+//!
+//! Any [`SqlStore`] is a shard: MySQL/MariaDB in distributed mode; SQLite
+//! files in tests of what happens across shards.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,8 +21,13 @@ use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Sto
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
 use shard_router::{Key, Ring};
+use sqlx::{Executor, IntoArguments};
 
+use crate::dialect::Dialect;
 use crate::metrics;
+use crate::rows::Columns;
+use crate::runs::runs;
+use crate::sql::{Bind, SqlStore};
 
 /// One shard of a [`Sharded`] store: the store contract for the keys it
 /// holds, and what a sharded store does across two shards or with a part of
@@ -39,11 +47,47 @@ pub trait Shard: Store {
     async fn close(&self);
 }
 
+#[async_trait]
+impl<D: Dialect> Shard for SqlStore<D>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    D::Row: Columns,
+    i64: Bind<D>,
+    Option<i64>: Bind<D>,
+    String: Bind<D>,
+    Option<String>: Bind<D>,
+    &'static str: Bind<D>,
+{
+    async fn create_user_on(&self, users: &Self, rec: &UserRecord) -> Result<(), StoreError> {
+        self.create_user_split(users, rec).await
+    }
+
+    async fn name_owner(&self, name_key: &str) -> Result<Option<UserId>, StoreError> {
+        SqlStore::name_owner(self, name_key).await
+    }
+
+    async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        SqlStore::user_record(self, id).await
+    }
+
+    async fn apply_part(&self, batch: &[&Mutation]) -> Result<(), StoreError> {
+        self.apply_runs(runs(batch.iter().copied())).await
+    }
+
+    async fn close(&self) {
+        SqlStore::close(self).await
+    }
+}
+
 /// [`Store`] over shards placed by a `shard-router` ring.
 pub struct Sharded<S> {
     ring: Arc<Ring>,
     /// One store per shard, in the ring's shard order (its index space).
     shards: Arc<Vec<S>>,
+    /// Test-only: applies to fail per shard (see [`Sharded::fail_next_applies`]).
+    #[cfg(feature = "failpoints")]
+    faults: Arc<Vec<std::sync::atomic::AtomicU32>>,
 }
 
 impl<S> Clone for Sharded<S> {
@@ -51,6 +95,8 @@ impl<S> Clone for Sharded<S> {
         Sharded {
             ring: self.ring.clone(),
             shards: self.shards.clone(),
+            #[cfg(feature = "failpoints")]
+            faults: self.faults.clone(),
         }
     }
 }
@@ -69,9 +115,32 @@ impl<S: Shard> Sharded<S> {
     pub fn new(ring: Ring, shards: Vec<S>) -> Self {
         assert_eq!(ring.shards().len(), shards.len(), "one store per shard");
         Sharded {
+            #[cfg(feature = "failpoints")]
+            faults: Arc::new(shards.iter().map(|_| Default::default()).collect()),
             ring: Arc::new(ring),
             shards: Arc::new(shards),
         }
+    }
+
+    /// Test-only fault injection: the next `times` applies that reach shard
+    /// `index` fail there (as a shard that went away would) while the other
+    /// shards of the batch commit.
+    #[cfg(feature = "failpoints")]
+    pub fn fail_next_applies(&self, index: usize, times: u32) {
+        self.faults[index].store(times, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a fault is armed for shard `index` (and disarms one).
+    fn injected_fault(&self, _index: usize) -> bool {
+        #[cfg(feature = "failpoints")]
+        {
+            use std::sync::atomic::Ordering;
+            return self.faults[_index]
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        }
+        #[allow(unreachable_code)]
+        false
     }
 
     /// The ring in use.
@@ -210,6 +279,11 @@ impl<S: Shard> Store for Sharded<S> {
             .enumerate()
             .filter(|(_, (_, part))| !part.is_empty())
             .map(|(i, (shard, part))| async move {
+                if self.injected_fault(i) {
+                    return Err(StoreError::Unavailable(format!(
+                        "shard {i}: injected fault"
+                    )));
+                }
                 let t = Instant::now();
                 let r = shard.apply_part(part).await;
                 metrics::SHARD_APPLY_SECONDS
@@ -218,7 +292,7 @@ impl<S: Shard> Store for Sharded<S> {
                 r
             });
         // Every shard is attempted; the first error is reported and the writer
-        // retries the whole (idempotent) batch.
+        // applies the same (idempotent) mutations again.
         let results = join_all(work).await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         metrics::applied(started, batch.len());

@@ -5,6 +5,8 @@
 //! Architecture invariant: only the writer writes chat data (chats, members,
 //! messages, cursors) to the store.
 
+#[cfg(test)]
+mod across_shards;
 mod apply;
 #[cfg(feature = "failpoints")]
 mod failpoints;
@@ -189,41 +191,17 @@ async fn persist(
             }
         })
         .collect();
+    let (mutations, effects) = evaluate(cfg, store, states, &commands).await;
+    // The mutations are idempotent: applied again, as computed, until every
+    // shard holds them. Evaluating the batch again instead would find the rows
+    // a shard already committed and take those commands for duplicates.
     let mut backoff = Duration::from_millis(50);
-    let effects = loop {
-        let mut batch = Batch::new(store, states, &cfg.limits);
-        let mut failed = batch.prefetch_duplicates(&commands).await.err();
-        if failed.is_none() {
-            for c in &commands {
-                if let Err(e) = batch.handle(c.clone()).await {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let touched = batch.touched().to_vec();
-        let result = match failed {
-            Some(e) => Err(e),
-            None => {
-                let (mutations, effects) = batch.finish();
-                store.apply(&mutations).await.map(|()| effects)
-            }
-        };
-        match result {
-            Ok(effects) => break effects,
-            Err(e) => {
-                // Nothing was committed: drop what this batch changed in memory and
-                // evaluate it again from the store.
-                for c in touched {
-                    states.forget(c);
-                }
-                metrics::RETRIES.inc();
-                tracing::warn!(error = %e, retry_in = ?backoff, "batch failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    };
+    while let Err(e) = store.apply(&mutations).await {
+        metrics::RETRIES.inc();
+        tracing::warn!(error = %e, retry_in = ?backoff, "applying the batch failed; applying it again");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
     effects
         .iter()
         .filter_map(|(chat, e)| match serde_json::to_vec(e) {
@@ -234,6 +212,43 @@ async fn persist(
             }
         })
         .collect()
+}
+
+/// Evaluates one batch against the writer's state: its mutations and effects.
+/// A failed store read drops what the batch changed in memory and evaluates it
+/// again (nothing was written yet).
+async fn evaluate(
+    cfg: &WriterConfig,
+    store: &dyn Store,
+    states: &mut States,
+    commands: &[CommandRecord],
+) -> (
+    Vec<chat_core::ports::Mutation>,
+    Vec<(chat_core::ChatId, chat_core::wire::EffectRecord)>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let mut batch = Batch::new(store, states, &cfg.limits);
+        let mut failed = batch.prefetch_duplicates(commands).await.err();
+        if failed.is_none() {
+            for c in commands {
+                if let Err(e) = batch.handle(c.clone()).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(e) = failed else {
+            return batch.finish();
+        };
+        for c in batch.touched().to_vec() {
+            states.forget(c);
+        }
+        metrics::RETRIES.inc();
+        tracing::warn!(error = %e, retry_in = ?backoff, "reading for the batch failed; evaluating it again");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// Produces a batch's effects, retrying until the log takes them.

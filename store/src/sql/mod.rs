@@ -83,7 +83,8 @@ impl<D: Dialect> std::fmt::Debug for SqlStore<D> {
 pub(crate) enum Writer<D: Database> {
     /// A connection of its own, `None` once closed (see `SqliteStore` for why).
     Own(Arc<Mutex<Option<D::Connection>>>),
-    /// Any connection of the pool.
+    /// Any connection of the pool (MySQL).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     Pool,
 }
 

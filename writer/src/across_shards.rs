@@ -1,0 +1,248 @@
+//! The writer over a store sharded in two (SQLite files as shards), with one
+//! shard failing while the other commits: what a batch leaves behind.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use chat_core::model::{ChatKind, Role, User, UserRecord};
+use chat_core::ports::{Log, Record, Store};
+use chat_core::wire::{
+    Command, CommandRecord, EffectRecord, Event, Outcome, RECORD_VERSION, ReplyTo,
+};
+use chat_core::{ChatId, MessageId, UserId};
+use chat_embedded::{MemLog, MemLogConfig};
+use chat_store::{Sharded, SqliteConfig, SqliteStore};
+use shard_router::{Key, Ring, ShardSpec};
+
+use crate::{States, WriterConfig, process};
+
+const CHAT: ChatId = ChatId(50);
+
+/// Two SQLite shards behind a ring, and users placed on purpose: the admin
+/// anywhere, the others on the shard that does not hold the chat.
+struct World {
+    _dir: tempfile::TempDir,
+    store: Sharded<SqliteStore>,
+    log: MemLog,
+    admin: UserId,
+    /// bob, carol, dave: user-side rows on the other shard.
+    others: [UserId; 3],
+    /// The index of the shard that does not hold the chat.
+    user_shard: usize,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = ["a", "b"].map(|name| ShardSpec {
+        name: name.into(),
+        weight: 1,
+    });
+    let ring = Ring::new(1, specs.to_vec(), 160).unwrap();
+    let mut shards = Vec::new();
+    for spec in ring.shards() {
+        let path = dir.path().join(format!("{}.db", spec.name));
+        shards.push(SqliteStore::open(&SqliteConfig::new(path)).await.unwrap());
+    }
+    let chat_shard = ring.shard_index_for(Key::Chat(CHAT.0));
+    let user_shard = 1 - chat_shard;
+    let mut others = (2..)
+        .map(UserId)
+        .filter(|u| ring.shard_index_for(Key::User(u.0)) == user_shard);
+    let others = [(); 3].map(|()| others.next().unwrap());
+    let admin = UserId(1);
+    for id in std::iter::once(admin).chain(others) {
+        // SQLite shards keep accounts whole on the user's shard.
+        shards[ring.shard_index_for(Key::User(id.0))]
+            .create_user(&UserRecord {
+                user: User {
+                    id,
+                    name: format!("user{}", id.0),
+                    created_at: 0,
+                },
+                password_hash: "x".into(),
+            })
+            .await
+            .unwrap();
+    }
+    World {
+        _dir: dir,
+        store: Sharded::new(ring, shards),
+        log: MemLog::new(MemLogConfig::default()),
+        admin,
+        others,
+        user_shard,
+    }
+}
+
+fn record(actor: UserId, request: u64, cmd: Command) -> Record {
+    let rec = CommandRecord {
+        v: RECORD_VERSION,
+        actor,
+        accepted_at: 0,
+        reply_to: Some(ReplyTo {
+            gateway: "g".into(),
+            request,
+        }),
+        cmd,
+    };
+    Record {
+        partition: 0,
+        offset: request,
+        key: CHAT.0,
+        payload: Bytes::from(serde_json::to_vec(&rec).unwrap()),
+    }
+}
+
+fn send(key: &str) -> Command {
+    Command::Send {
+        chat_id: CHAT,
+        message_id: MessageId(1000 + key.len() as u64 * 100 + key.as_bytes()[1] as u64),
+        client_msg_id: key.into(),
+        text: format!("text {key}"),
+        reply_to_seq: None,
+        forwarded_from: None,
+    }
+}
+
+/// Processes one batch with a fresh writer state; the outcome and event of
+/// each of its requests.
+async fn batch(w: &World, recs: &[Record]) -> HashMap<u64, (Outcome, Option<Event>)> {
+    let cfg = WriterConfig::default();
+    let mut consumer = w.log.consumer(&cfg.events_topic, "t").await.unwrap();
+    process(&cfg, &w.log, &w.store, &mut States::new(100), recs)
+        .await
+        .unwrap();
+    let wanted: Vec<u64> = recs.iter().map(|r| r.offset).collect();
+    let mut out = HashMap::new();
+    for r in consumer
+        .poll(1000, std::time::Duration::from_millis(200))
+        .await
+        .unwrap()
+    {
+        let e: EffectRecord = serde_json::from_slice(&r.payload).unwrap();
+        let request = e.reply_to.unwrap().request;
+        if wanted.contains(&request) {
+            out.insert(request, (e.outcome, e.event));
+        }
+    }
+    out
+}
+
+/// Issue 12, item 1: the user shard fails while the chat shard commits. The
+/// batch is applied again as computed, so every command keeps its outcome and
+/// its event, and the user-side rows (chat lists, roles, cursors) follow.
+#[tokio::test]
+async fn a_batch_failing_on_one_shard_after_another_committed_is_applied_whole() {
+    let w = world().await;
+    let [bob, carol, dave] = w.others;
+    let setup = batch(
+        &w,
+        &[
+            record(
+                w.admin,
+                1,
+                Command::CreateChat {
+                    chat_id: CHAT,
+                    kind: ChatKind::Group,
+                    title: "g".into(),
+                    members: vec![bob, carol],
+                },
+            ),
+            record(w.admin, 2, send("a1")),
+            record(w.admin, 3, send("a2")),
+        ],
+    )
+    .await;
+    assert_eq!(setup.len(), 3);
+    w.store.fail_next_applies(w.user_shard, 1);
+    let out = batch(
+        &w,
+        &[
+            record(bob, 10, send("b1")),
+            record(
+                w.admin,
+                11,
+                Command::AddMember {
+                    chat_id: CHAT,
+                    user_id: dave,
+                    role: Role::Member,
+                },
+            ),
+            record(
+                w.admin,
+                12,
+                Command::RemoveMember {
+                    chat_id: CHAT,
+                    user_id: carol,
+                },
+            ),
+            record(
+                w.admin,
+                13,
+                Command::SetRole {
+                    chat_id: CHAT,
+                    user_id: bob,
+                    role: Role::Moder,
+                },
+            ),
+            record(
+                w.admin,
+                14,
+                Command::Edit {
+                    chat_id: CHAT,
+                    seq: 1,
+                    text: "edited".into(),
+                },
+            ),
+            record(
+                w.admin,
+                15,
+                Command::Delete {
+                    chat_id: CHAT,
+                    seq: 2,
+                },
+            ),
+        ],
+    )
+    .await;
+    for request in 10..=15 {
+        match &out[&request] {
+            (
+                Outcome::Ok {
+                    duplicate: false, ..
+                },
+                Some(_),
+            ) => {}
+            other => {
+                panic!("request {request}: expected a fresh success and its event, got {other:?}")
+            }
+        }
+    }
+    assert!(matches!(out[&10].1, Some(Event::Message { ref message }) if message.seq == 3));
+    assert!(matches!(out[&11].1, Some(Event::MemberAdded { user_id, .. }) if user_id == dave));
+    assert!(matches!(out[&12].1, Some(Event::MemberRemoved { user_id, .. }) if user_id == carol));
+    assert!(
+        matches!(out[&13].1, Some(Event::RoleChanged { user_id, role: Role::Moder, .. }) if user_id == bob)
+    );
+    assert!(matches!(out[&14].1, Some(Event::Edited { seq: 1, .. })));
+    assert!(matches!(out[&15].1, Some(Event::Deleted { seq: 2, .. })));
+
+    // The user-side rows are on the shard that failed once.
+    let row =
+        |list: Vec<chat_core::ports::Membership>| list.into_iter().find(|m| m.chat_id == CHAT);
+    let bob_row = row(w.store.memberships(bob).await.unwrap()).expect("bob keeps the chat");
+    assert_eq!((bob_row.role, bob_row.read_seq), (Role::Moder, 3));
+    assert!(
+        row(w.store.memberships(dave).await.unwrap()).is_some(),
+        "dave has the chat"
+    );
+    assert!(
+        row(w.store.memberships(carol).await.unwrap()).is_none(),
+        "carol lost the chat"
+    );
+    let chat = w.store.chats(&[CHAT]).await.unwrap().remove(0);
+    assert_eq!((chat.last_seq, chat.member_count), (3, 3));
+    let m1 = w.store.message(CHAT, 1).await.unwrap().unwrap();
+    assert_eq!(m1.text, "edited");
+    assert!(w.store.message(CHAT, 2).await.unwrap().unwrap().deleted);
+}
