@@ -252,6 +252,15 @@ pub enum MemberChange {
 }
 
 impl MemberChange {
+    /// The member the change is about.
+    pub fn user_id(&self) -> UserId {
+        match self {
+            MemberChange::Added { user_id, .. }
+            | MemberChange::Removed { user_id }
+            | MemberChange::RoleChanged { user_id, .. } => *user_id,
+        }
+    }
+
     /// The stored record.
     pub fn to_record(&self) -> String {
         // A fieldless-map enum of ids and roles always serializes.

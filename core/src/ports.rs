@@ -264,6 +264,15 @@ pub trait Store: Send + Sync + 'static {
     /// dedupes a whole batch at once).
     async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError>;
 
+    /// The latest recorded membership change about `user` in `chat`, with its
+    /// position (changes recorded before the store kept whom they are about
+    /// are not found).
+    async fn last_member_change(
+        &self,
+        chat: ChatId,
+        user: UserId,
+    ) -> Result<Option<(u64, MemberChange)>, StoreError>;
+
     /// Changes of a chat after position `since_pts`, in pts order, at most
     /// `limit`: messages whose latest change is newer (edited, deleted, or new)
     /// and recorded non-message events.

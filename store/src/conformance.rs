@@ -394,6 +394,25 @@ pub async fn check(store: &dyn Store, base: u64) {
         2,
         "limit holds"
     );
+    let removed = chat_core::model::MemberChange::Removed { user_id: b };
+    store
+        .apply(&[Mutation::RecordChange {
+            chat_id: c,
+            pts: 9,
+            change: removed,
+        }])
+        .await
+        .expect("record a removal");
+    assert_eq!(
+        store.last_member_change(c, b).await.expect("last change"),
+        Some((9, removed)),
+        "the latest change about a member"
+    );
+    assert_eq!(
+        store.last_member_change(c, a).await.expect("last change"),
+        None,
+        "nothing recorded about this member"
+    );
 
     // Membership removal on both sides; role change keeps the cursor.
     store

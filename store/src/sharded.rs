@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, Member, Message, User, UserRecord};
+use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
 use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
@@ -259,6 +259,16 @@ impl<S: Shard> Store for Sharded<S> {
     ) -> Result<Vec<Change>, StoreError> {
         self.shard(Placement::Chat(chat))
             .changes_since(chat, since_pts, limit)
+            .await
+    }
+
+    async fn last_member_change(
+        &self,
+        chat: ChatId,
+        user: UserId,
+    ) -> Result<Option<(u64, MemberChange)>, StoreError> {
+        self.shard(Placement::Chat(chat))
+            .last_member_change(chat, user)
             .await
     }
 

@@ -128,15 +128,11 @@ async fn batch(w: &World, recs: &[Record]) -> HashMap<u64, (Outcome, Option<Even
     out
 }
 
-/// Issue 12, item 1: the user shard fails while the chat shard commits. The
-/// batch is applied again as computed, so every command keeps its outcome and
-/// its event, and the user-side rows (chat lists, roles, cursors) follow.
-#[tokio::test]
-async fn a_batch_failing_on_one_shard_after_another_committed_is_applied_whole() {
-    let w = world().await;
-    let [bob, carol, dave] = w.others;
+/// A group of the admin, bob and carol, with two messages of the admin.
+async fn setup(w: &World) {
+    let [bob, carol, _] = w.others;
     let setup = batch(
-        &w,
+        w,
         &[
             record(
                 w.admin,
@@ -154,68 +150,69 @@ async fn a_batch_failing_on_one_shard_after_another_committed_is_applied_whole()
     )
     .await;
     assert_eq!(setup.len(), 3);
-    w.store.fail_next_applies(w.user_shard, 1);
-    let out = batch(
-        &w,
-        &[
-            record(bob, 10, send("b1")),
-            record(
-                w.admin,
-                11,
-                Command::AddMember {
-                    chat_id: CHAT,
-                    user_id: dave,
-                    role: Role::Member,
-                },
-            ),
-            record(
-                w.admin,
-                12,
-                Command::RemoveMember {
-                    chat_id: CHAT,
-                    user_id: carol,
-                },
-            ),
-            record(
-                w.admin,
-                13,
-                Command::SetRole {
-                    chat_id: CHAT,
-                    user_id: bob,
-                    role: Role::Moder,
-                },
-            ),
-            record(
-                w.admin,
-                14,
-                Command::Edit {
-                    chat_id: CHAT,
-                    seq: 1,
-                    text: "edited".into(),
-                },
-            ),
-            record(
-                w.admin,
-                15,
-                Command::Delete {
-                    chat_id: CHAT,
-                    seq: 2,
-                },
-            ),
-        ],
-    )
-    .await;
+}
+
+/// One command of every kind that writes on both shards or on the chat's
+/// alone: requests 10 to 15.
+fn changes(w: &World) -> Vec<Record> {
+    let [bob, carol, dave] = w.others;
+    vec![
+        record(bob, 10, send("b1")),
+        record(
+            w.admin,
+            11,
+            Command::AddMember {
+                chat_id: CHAT,
+                user_id: dave,
+                role: Role::Member,
+            },
+        ),
+        record(
+            w.admin,
+            12,
+            Command::RemoveMember {
+                chat_id: CHAT,
+                user_id: carol,
+            },
+        ),
+        record(
+            w.admin,
+            13,
+            Command::SetRole {
+                chat_id: CHAT,
+                user_id: bob,
+                role: Role::Moder,
+            },
+        ),
+        record(
+            w.admin,
+            14,
+            Command::Edit {
+                chat_id: CHAT,
+                seq: 1,
+                text: "edited".into(),
+            },
+        ),
+        record(
+            w.admin,
+            15,
+            Command::Delete {
+                chat_id: CHAT,
+                seq: 2,
+            },
+        ),
+    ]
+}
+
+/// Every change of [`changes`] answered with `duplicate` and its event.
+fn assert_events(out: &HashMap<u64, (Outcome, Option<Event>)>, duplicate: bool, w: &World) {
+    let [bob, carol, dave] = w.others;
     for request in 10..=15 {
         match &out[&request] {
-            (
-                Outcome::Ok {
-                    duplicate: false, ..
-                },
-                Some(_),
-            ) => {}
-            other => {
-                panic!("request {request}: expected a fresh success and its event, got {other:?}")
-            }
+            (Outcome::Ok { duplicate: d, .. }, Some(_)) if *d == duplicate => {}
+            other => panic!(
+                "request {request}: expected success (duplicate: {duplicate}) and its event, got {other:?}"
+            ),
         }
     }
     assert!(matches!(out[&10].1, Some(Event::Message { ref message }) if message.seq == 3));
@@ -226,8 +223,12 @@ async fn a_batch_failing_on_one_shard_after_another_committed_is_applied_whole()
     );
     assert!(matches!(out[&14].1, Some(Event::Edited { seq: 1, .. })));
     assert!(matches!(out[&15].1, Some(Event::Deleted { seq: 2, .. })));
+}
 
-    // The user-side rows are on the shard that failed once.
+/// What [`changes`] leaves in the store, on both shards.
+async fn assert_stored(w: &World) {
+    let [bob, carol, dave] = w.others;
+    // The user-side rows are on the shard that failed.
     let row =
         |list: Vec<chat_core::ports::Membership>| list.into_iter().find(|m| m.chat_id == CHAT);
     let bob_row = row(w.store.memberships(bob).await.unwrap()).expect("bob keeps the chat");
@@ -245,4 +246,40 @@ async fn a_batch_failing_on_one_shard_after_another_committed_is_applied_whole()
     let m1 = w.store.message(CHAT, 1).await.unwrap().unwrap();
     assert_eq!(m1.text, "edited");
     assert!(w.store.message(CHAT, 2).await.unwrap().unwrap().deleted);
+}
+
+/// Issue 12, item 1: the user shard fails while the chat shard commits. The
+/// batch is applied again as computed, so every command keeps its outcome and
+/// its event, and the user-side rows (chat lists, roles, cursors) follow.
+#[tokio::test]
+async fn a_batch_failing_on_one_shard_after_another_committed_is_applied_whole() {
+    let w = world().await;
+    setup(&w).await;
+    w.store.fail_next_applies(w.user_shard, 1);
+    let out = batch(&w, &changes(&w)).await;
+    assert_events(&out, false, &w);
+    assert_stored(&w).await;
+}
+
+/// Issue 12, items 0 and 1: the writer dies after the chat's shard committed
+/// and before the user's shard did (and before producing anything). Its
+/// successor finds every command applied on the chat's shard: it answers
+/// each as a duplicate, produces its event again and writes the user-side
+/// rows that were never written.
+#[tokio::test]
+async fn a_writer_dead_between_two_shards_commits_is_made_whole_by_its_successor() {
+    let w = world().await;
+    setup(&w).await;
+    w.store.fail_next_applies(w.user_shard, u32::MAX);
+    let (cfg, mut states, records) = (WriterConfig::default(), States::new(100), changes(&w));
+    let dying = process(&cfg, &w.log, &w.store, &mut states, &records);
+    let died = tokio::time::timeout(std::time::Duration::from_millis(300), dying).await;
+    assert!(
+        died.is_err(),
+        "the user's shard keeps failing: the batch never completes"
+    );
+    w.store.fail_next_applies(w.user_shard, 0);
+    let out = batch(&w, &changes(&w)).await;
+    assert_events(&out, true, &w);
+    assert_stored(&w).await;
 }

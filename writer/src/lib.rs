@@ -512,7 +512,7 @@ mod tests {
             &store,
             &log,
             &[
-                record(1, 1, create),
+                record(1, 1, create.clone()),
                 record(1, 2, send(60, "a")),
                 record(1, 3, send(60, "a")),
                 record(1, 4, send(60, "b")),
@@ -542,6 +542,7 @@ mod tests {
                 record(1, 7, send(60, "a")),
                 record(1, 8, edit("new text")),
                 record(1, 9, delete),
+                record(1, 10, create),
             ],
         )
         .await;
@@ -567,7 +568,9 @@ mod tests {
                         ..
                     }),
                 ),
+                (10, Some(Event::ChatCreated { chat, members })),
             ] => {
+                assert_eq!((chat.id, members.len()), (ChatId(60), 1), "the chat again");
                 assert_eq!(message.seq, 1);
                 assert_eq!(text, "new text");
                 assert_eq!((*edit_pts, *delete_pts), (3, 4), "the stored positions");

@@ -165,7 +165,8 @@ where
             } => sqlx::query(self.sql.record_change.clone())
                 .bind(to_sql(chat_id.0))
                 .bind(*pts as i64)
-                .bind(change.to_record()),
+                .bind(change.to_record())
+                .bind(to_sql(change.user_id().0)),
         };
         q.execute(conn).await?;
         Ok(())

@@ -156,7 +156,7 @@ impl Statements {
                 D::upsert("user_id, chat_id", "role")
             )),
             record_change: sql(format!(
-                "{insert} chat_changes (chat_id, pts, event) VALUES (?, ?, ?){new}"
+                "{insert} chat_changes (chat_id, pts, event, user_id) VALUES (?, ?, ?, ?){new}"
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),
             client_keys: D::client_keys_lookup(MESSAGE_COLUMNS),

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, Member, Message, User, UserRecord};
+use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
 use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
@@ -38,6 +38,10 @@ const CHANGED: &str = select_messages!(" AND pts > ? ORDER BY pts LIMIT ?");
 /// The change stream's other events.
 const EVENTS: &str =
     "SELECT pts, event FROM chat_changes WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?";
+
+/// The latest recorded change about one member.
+const LAST_CHANGE_ABOUT: &str = "SELECT pts, event FROM chat_changes \
+     WHERE chat_id = ? AND user_id = ? ORDER BY pts DESC LIMIT 1";
 
 /// Clamps a position to SQL's signed range.
 fn pos(v: u64) -> i64 {
@@ -237,6 +241,21 @@ where
         let msgs = msgs.iter().map(rows::message).collect::<Result<_, _>>()?;
         let events = events.iter().map(rows::change).collect::<Result<_, _>>()?;
         Ok(chat_core::ports::merge_changes(msgs, events, limit))
+    }
+
+    async fn last_member_change(
+        &self,
+        chat: ChatId,
+        user: UserId,
+    ) -> Result<Option<(u64, MemberChange)>, StoreError> {
+        let found = self
+            .fetch(
+                "last_member_change",
+                LAST_CHANGE_ABOUT,
+                &[to_sql(chat.0), to_sql(user.0)],
+            )
+            .await?;
+        found.first().map(rows::change).transpose()
     }
 
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {

@@ -82,7 +82,7 @@ fn sqlite_statements_are_the_tuned_ones() {
         "INSERT INTO memberships (user_id, chat_id, role, read_seq) VALUES (?, ?, ?, 0) \
          ON CONFLICT (user_id, chat_id) DO UPDATE SET role = excluded.role"
             .into(),
-        "INSERT INTO chat_changes (chat_id, pts, event) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+        "INSERT INTO chat_changes (chat_id, pts, event, user_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
             .into(),
         format!(
             "INSERT OR FAIL INTO messages ({MESSAGE_COLUMNS}) \
@@ -117,7 +117,7 @@ fn mysql_statements_are_the_tuned_ones() {
         "INSERT INTO memberships (user_id, chat_id, role, read_seq) VALUES (?, ?, ?, 0) \
          ON DUPLICATE KEY UPDATE role = VALUES(role)"
             .into(),
-        "INSERT IGNORE INTO chat_changes (chat_id, pts, event) VALUES (?, ?, ?)".into(),
+        "INSERT IGNORE INTO chat_changes (chat_id, pts, event, user_id) VALUES (?, ?, ?, ?)".into(),
         format!(
             "INSERT IGNORE INTO messages ({MESSAGE_COLUMNS}) VALUES {MESSAGE_ROW}, {MESSAGE_ROW}"
         ),

@@ -13,11 +13,34 @@ impl Batch<'_> {
     ) -> Result<Handled, StoreError> {
         if let Some(st) = self.state(chat_id).await? {
             // A retried create (or the direct chat that already exists).
-            return Ok(if st.members.contains_key(&actor) {
-                Ok((ok_chat(&st.chat, true), None))
-            } else {
-                Err(Rejection::new(Code::Forbidden, "that chat id is taken"))
-            });
+            if !st.members.contains_key(&actor) {
+                return Ok(Err(Rejection::new(
+                    Code::Forbidden,
+                    "that chat id is taken",
+                )));
+            }
+            // Its effects may never have been produced, nor its user-side rows
+            // written (a writer killed after the chat's shard committed): both
+            // again, for the members it named that still are.
+            let chat = st.chat.clone();
+            let members: Vec<Member> = std::iter::once(actor)
+                .chain(others)
+                .filter_map(|u| st.members.get(&u).map(|r| (u, *r)))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .map(|(user_id, role)| Member { user_id, role })
+                .collect();
+            for m in &members {
+                self.mutations.push(Mutation::PutMembership {
+                    user_id: m.user_id,
+                    chat_id,
+                    role: m.role,
+                });
+            }
+            return Ok(Ok((
+                ok_chat(&chat, true),
+                Some(Event::ChatCreated { chat, members }),
+            )));
         }
         let mut ids: Vec<UserId> = others.into_iter().filter(|u| *u != actor).collect();
         ids.sort();
@@ -114,7 +137,8 @@ impl Batch<'_> {
             return Ok(Err(r));
         }
         if st.members.get(&user) == Some(&role) {
-            return Ok(Ok((ok_chat(&st.chat, true), None)));
+            let chat = st.chat.clone();
+            return self.found_applied(chat, user, Some(role)).await;
         }
         if st.members.contains_key(&user) {
             return Ok(Err(Rejection::new(
@@ -167,12 +191,19 @@ impl Batch<'_> {
             return Ok(Err(not_found()));
         };
         let target = st.members.get(&user).copied();
-        if let Err(r) = rules::can_remove_member(
-            st.chat.kind,
-            st.members.get(&actor).copied(),
-            target,
-            actor == user,
-        ) {
+        let actor_role = st.members.get(&actor).copied();
+        if target.is_none() && (actor == user || actor_role.is_some_and(Role::is_staff)) {
+            // Maybe removed by this very command, in a batch whose effects
+            // were never produced: if so, answered and produced again.
+            let chat = st.chat.clone();
+            if let found @ Ok((_, Some(_))) = self.found_applied(chat, user, None).await? {
+                return Ok(found);
+            }
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_remove_member(st.chat.kind, actor_role, target, actor == user) {
             return Ok(Err(r));
         }
         st.chat.last_pts += 1;
@@ -219,7 +250,8 @@ impl Batch<'_> {
             return Ok(Err(r));
         }
         if target == Some(role) {
-            return Ok(Ok((ok_chat(&st.chat, true), None)));
+            let chat = st.chat.clone();
+            return self.found_applied(chat, user, Some(role)).await;
         }
         st.chat.last_pts += 1;
         st.members.insert(user, role);
@@ -247,5 +279,57 @@ impl Batch<'_> {
                 pts,
             }),
         )))
+    }
+
+    /// A membership command whose change the chat already holds (`role`:
+    /// the user's role, `None` for not a member): answered as a duplicate,
+    /// with the latest recorded change about the user produced again when it
+    /// is the one the chat holds, and the user-side row written again (a
+    /// removal: only when one is recorded). A writer killed after the chat's
+    /// shard committed wrote neither; consumers drop what they had (by pts).
+    async fn found_applied(
+        &mut self,
+        chat: Chat,
+        user: UserId,
+        role: Option<Role>,
+    ) -> Result<Handled, StoreError> {
+        let chat_id = chat.id;
+        let event = match (self.store.last_member_change(chat_id, user).await?, role) {
+            (Some((pts, MemberChange::Added { role: r, .. })), Some(role)) if r == role => {
+                Some(Event::MemberAdded {
+                    chat: chat.clone(),
+                    user_id: user,
+                    role,
+                    pts,
+                })
+            }
+            (Some((pts, MemberChange::RoleChanged { role: r, .. })), Some(role)) if r == role => {
+                Some(Event::RoleChanged {
+                    chat_id,
+                    user_id: user,
+                    role,
+                    pts,
+                })
+            }
+            (Some((pts, MemberChange::Removed { .. })), None) => Some(Event::MemberRemoved {
+                chat_id,
+                user_id: user,
+                pts,
+            }),
+            _ => None,
+        };
+        match role {
+            Some(role) => self.mutations.push(Mutation::PutMembership {
+                user_id: user,
+                chat_id,
+                role,
+            }),
+            None if event.is_some() => self.mutations.push(Mutation::RemoveMembership {
+                user_id: user,
+                chat_id,
+            }),
+            None => {}
+        }
+        Ok(Ok((ok_chat(&chat, true), event)))
     }
 }

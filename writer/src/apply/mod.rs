@@ -303,10 +303,16 @@ impl<'a> Batch<'a> {
             // produced (a writer killed between its commit and producing
             // them): produce the message again. Gateways drop what they
             // delivered (by seq), and the chat's summary travels with it, so
-            // the cache catches up too.
+            // the cache catches up too. The sender's cursor (on the user's
+            // shard, maybe never written) is advanced again.
             if self.state(chat_id).await?.is_none() {
                 return Ok(Err(not_found()));
             }
+            self.mutations.push(Mutation::AdvanceCursor {
+                user_id: actor,
+                chat_id,
+                seq: m.seq,
+            });
             return Ok(Ok((
                 ok_message(&m, true),
                 Some(Event::Message { message: m }),

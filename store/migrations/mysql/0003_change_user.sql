@@ -1,0 +1,6 @@
+-- Whom a recorded membership change is about, so that the writer finds the
+-- latest change about a member (a command found already applied produces its
+-- event again). Rows written before this column have NULL.
+ALTER TABLE chat_changes
+    ADD COLUMN user_id BIGINT NULL,
+    ADD INDEX chat_changes_user (chat_id, user_id, pts);
