@@ -153,6 +153,11 @@ pub enum StoreError {
     /// Stored data could not be decoded: a bug or a corrupted row.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A writer batch was refused because another writer has taken one of
+    /// its log partitions since (see [`crate::ports::Fence`]); nothing of it
+    /// was applied on that shard.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// Failure of the partitioned log.

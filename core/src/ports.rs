@@ -65,6 +65,18 @@ pub trait Consumer: Send {
 
 // ---------------------------------------------------------------- store
 
+/// What a writer's batch proves about its ownership: for each log partition
+/// whose commands it holds, the epoch the writer was given when it took the
+/// partition ([`Store::acquire_fence`]). A writer that stalled while another
+/// took its partition holds an older epoch, and its batches are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fence {
+    /// The commands topic.
+    pub topic: String,
+    /// `(partition, epoch)`, one per partition of the batch.
+    pub epochs: Vec<(u32, u64)>,
+}
+
 /// Which page of history to read. Results are always in ascending `seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HistoryPage {
@@ -286,8 +298,23 @@ pub trait Store: Send + Sync + 'static {
     /// The chats a user belongs to, with role and read cursor.
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError>;
 
-    /// Applies the mutations atomically (all or none, per shard).
-    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError>;
+    /// Applies the mutations atomically (all or none, per shard), unfenced:
+    /// for tests and tools; writers use [`Store::apply_fenced`].
+    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        self.apply_fenced(&Fence::default(), batch).await
+    }
+
+    /// Applies a writer's batch atomically (all or none, per shard), in a
+    /// transaction that first checks, on each shard it writes, that every
+    /// epoch of `fence` is still the partition's current one; if not, nothing
+    /// is applied there and the error is [`StoreError::Fenced`].
+    async fn apply_fenced(&self, fence: &Fence, batch: &[Mutation]) -> Result<(), StoreError>;
+
+    /// Takes a log partition for a new owner: a new epoch for
+    /// `(topic, partition)`, higher than any before, stored on every shard
+    /// before it is returned, so that every batch fenced by an older epoch is
+    /// refused from then on.
+    async fn acquire_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError>;
 
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

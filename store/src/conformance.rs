@@ -3,7 +3,7 @@
 //! Panics with a message on the first violation.
 
 use chat_core::model::{Chat, ChatKind, LastMessage, Member, Message, Role, User, UserRecord};
-use chat_core::ports::{HistoryPage, Mutation, Store};
+use chat_core::ports::{Fence, HistoryPage, Mutation, Store};
 use chat_core::{ChatId, MessageId, StoreError, UserId};
 
 fn user(id: u64, name: &str) -> UserRecord {
@@ -449,5 +449,47 @@ pub async fn check(store: &dyn Store, base: u64) {
             .all(|m| m.chat_id != c)
     );
     assert_eq!(store.members(c).await.expect("members").len(), 1);
+    check_fencing(store, base).await;
     store.ping().await.expect("ping");
+}
+
+/// Each acquisition of a partition outranks the ones before; a batch under an
+/// older epoch, or a partition never taken, changes nothing.
+async fn check_fencing(store: &dyn Store, base: u64) {
+    let topic = format!("conformance-{base}");
+    let first = store.acquire_fence(&topic, 3).await.expect("fence");
+    let second = store.acquire_fence(&topic, 3).await.expect("fence again");
+    assert!(second > first, "epochs only grow: {first} then {second}");
+    let other = store
+        .acquire_fence(&topic, 5)
+        .await
+        .expect("another partition");
+    let fenced = ChatId(base + 90);
+    let insert = [Mutation::InsertChat(chat(fenced, UserId(base + 1)))];
+    let under = |epochs: Vec<(u32, u64)>| Fence {
+        topic: topic.clone(),
+        epochs,
+    };
+    for (why, fence) in [
+        ("an older epoch", under(vec![(3, first)])),
+        (
+            "one stale partition of two",
+            under(vec![(5, other), (3, first)]),
+        ),
+        ("a partition never taken", under(vec![(3, second), (4, 1)])),
+    ] {
+        match store.apply_fenced(&fence, &insert).await {
+            Err(StoreError::Fenced(_)) => {}
+            r => panic!("a batch under {why} must be fenced: {r:?}"),
+        }
+    }
+    assert!(
+        store.chats(&[fenced]).await.expect("chats").is_empty(),
+        "a fenced batch changes nothing"
+    );
+    store
+        .apply_fenced(&under(vec![(3, second), (5, other)]), &insert)
+        .await
+        .expect("a batch under the current epochs");
+    assert_eq!(store.chats(&[fenced]).await.expect("chats").len(), 1);
 }

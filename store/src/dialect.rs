@@ -31,6 +31,15 @@ pub trait Dialect: Database {
     /// (one database) rather than by the `user_names` table (shards: a name
     /// and its user may live on two).
     const NAMES_IN_USERS: bool;
+    /// Gives `(topic, part)` a new epoch in `writer_fences`: one more than the
+    /// stored one, 1 if none (parameters: topic, part).
+    const FENCE_BUMP: &'static str;
+    /// Raises `(topic, part)`'s epoch to a given one, keeping a higher one
+    /// (parameters: topic, part, epoch).
+    const FENCE_RAISE: &'static str;
+    /// What follows a `SELECT` in a writer's transaction to lock the rows it
+    /// read until the commit: a fence taken meanwhile waits for the batch.
+    const LOCKING_READ: &'static str;
 
     /// The clause after an `INSERT`'s values that replaces `column` of the row
     /// stored under the key `key` (the key's columns, comma-separated).

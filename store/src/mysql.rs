@@ -92,6 +92,11 @@ impl Dialect for MySql {
     };
     const CLIENT_KEYS_CHUNK: usize = 500;
     const NAMES_IN_USERS: bool = false;
+    const FENCE_BUMP: &'static str = "INSERT INTO writer_fences (topic, part, epoch) VALUES (?, ?, 1) \
+         ON DUPLICATE KEY UPDATE epoch = epoch + 1";
+    const FENCE_RAISE: &'static str = "INSERT INTO writer_fences (topic, part, epoch) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))";
+    const LOCKING_READ: &'static str = " FOR UPDATE";
 
     fn upsert(_key: &str, column: &str) -> String {
         format!(" ON DUPLICATE KEY UPDATE {column} = VALUES({column})")

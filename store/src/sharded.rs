@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
-use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Store};
+use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
 use shard_router::{Key, Ring};
@@ -41,8 +41,13 @@ pub trait Shard: Store {
     async fn name_owner(&self, name_key: &str) -> Result<Option<UserId>, StoreError>;
     /// An account by id.
     async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
-    /// Applies this shard's part of a batch in one transaction.
-    async fn apply_part(&self, batch: &[&Mutation]) -> Result<(), StoreError>;
+    /// Applies this shard's part of a batch in one transaction, fenced (see
+    /// [`Store::apply_fenced`]).
+    async fn apply_part(&self, fence: &Fence, batch: &[&Mutation]) -> Result<(), StoreError>;
+    /// A new epoch for a partition on this shard (the one that hands them out).
+    async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError>;
+    /// Raises a partition's epoch on this shard.
+    async fn raise_fence(&self, topic: &str, partition: u32, epoch: u64) -> Result<(), StoreError>;
     /// Closes the shard's connections.
     async fn close(&self);
 }
@@ -71,8 +76,16 @@ where
         SqlStore::user_record(self, id).await
     }
 
-    async fn apply_part(&self, batch: &[&Mutation]) -> Result<(), StoreError> {
-        self.apply_runs(runs(batch.iter().copied())).await
+    async fn apply_part(&self, fence: &Fence, batch: &[&Mutation]) -> Result<(), StoreError> {
+        self.apply_runs(fence, runs(batch.iter().copied())).await
+    }
+
+    async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
+        SqlStore::bump_fence(self, topic, partition).await
+    }
+
+    async fn raise_fence(&self, topic: &str, partition: u32, epoch: u64) -> Result<(), StoreError> {
+        SqlStore::raise_fence(self, topic, partition, epoch).await
     }
 
     async fn close(&self) {
@@ -276,7 +289,7 @@ impl<S: Shard> Store for Sharded<S> {
         self.shard(Placement::User(user)).memberships(user).await
     }
 
-    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+    async fn apply_fenced(&self, fence: &Fence, batch: &[Mutation]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -295,7 +308,7 @@ impl<S: Shard> Store for Sharded<S> {
                     )));
                 }
                 let t = Instant::now();
-                let r = shard.apply_part(part).await;
+                let r = shard.apply_part(fence, part).await;
                 metrics::SHARD_APPLY_SECONDS
                     .with_label_values(&[self.ring.shards()[i].name.as_str()])
                     .observe(t.elapsed().as_secs_f64());
@@ -307,6 +320,21 @@ impl<S: Shard> Store for Sharded<S> {
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         metrics::applied(started, batch.len());
         Ok(())
+    }
+
+    /// The first shard of the ring hands out the epochs (one counter, so no
+    /// two owners ever get the same one); every shard then stores it, and
+    /// only then is it used.
+    async fn acquire_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
+        let epoch = self.shards[0].bump_fence(topic, partition).await?;
+        let raised = join_all(
+            self.shards[1..]
+                .iter()
+                .map(|s| s.raise_fence(topic, partition, epoch)),
+        )
+        .await;
+        raised.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(epoch)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -88,6 +88,14 @@ impl Dialect for Sqlite {
     };
     const CLIENT_KEYS_CHUNK: usize = 250;
     const NAMES_IN_USERS: bool = true;
+    const FENCE_BUMP: &'static str = "INSERT INTO writer_fences (topic, part, epoch) VALUES (?, ?, 1) \
+         ON CONFLICT (topic, part) DO UPDATE SET epoch = epoch + 1";
+    const FENCE_RAISE: &'static str = "INSERT INTO writer_fences (topic, part, epoch) VALUES (?, ?, ?) \
+         ON CONFLICT (topic, part) DO UPDATE SET epoch = MAX(epoch, excluded.epoch)";
+    /// None: SQLite runs one write transaction at a time, and a fence raised
+    /// after the check read its snapshot makes the batch's first write fail
+    /// (busy); the writer applies the batch again and the check sees it.
+    const LOCKING_READ: &'static str = "";
 
     fn upsert(key: &str, column: &str) -> String {
         format!(" ON CONFLICT ({key}) DO UPDATE SET {column} = excluded.{column}")

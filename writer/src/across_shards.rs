@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use chat_core::model::{ChatKind, Role, User, UserRecord};
-use chat_core::ports::{Log, Record, Store};
+use chat_core::ports::{Fence, Log, Record, Store};
 use chat_core::wire::{
     Command, CommandRecord, EffectRecord, Event, Outcome, RECORD_VERSION, ReplyTo,
 };
@@ -109,9 +109,16 @@ fn send(key: &str) -> Command {
 async fn batch(w: &World, recs: &[Record]) -> HashMap<u64, (Outcome, Option<Event>)> {
     let cfg = WriterConfig::default();
     let mut consumer = w.log.consumer(&cfg.events_topic, "t").await.unwrap();
-    process(&cfg, &w.log, &w.store, &mut States::new(100), recs)
-        .await
-        .unwrap();
+    process(
+        &cfg,
+        &w.log,
+        &w.store,
+        &Fence::default(),
+        &mut States::new(100),
+        recs,
+    )
+    .await
+    .unwrap();
     let wanted: Vec<u64> = recs.iter().map(|r| r.offset).collect();
     let mut out = HashMap::new();
     for r in consumer
@@ -272,7 +279,8 @@ async fn a_writer_dead_between_two_shards_commits_is_made_whole_by_its_successor
     setup(&w).await;
     w.store.fail_next_applies(w.user_shard, u32::MAX);
     let (cfg, mut states, records) = (WriterConfig::default(), States::new(100), changes(&w));
-    let dying = process(&cfg, &w.log, &w.store, &mut states, &records);
+    let fence = Fence::default();
+    let dying = process(&cfg, &w.log, &w.store, &fence, &mut states, &records);
     let died = tokio::time::timeout(std::time::Duration::from_millis(300), dying).await;
     assert!(
         died.is_err(),
@@ -282,4 +290,82 @@ async fn a_writer_dead_between_two_shards_commits_is_made_whole_by_its_successor
     let out = batch(&w, &changes(&w)).await;
     assert_events(&out, true, &w);
     assert_stored(&w).await;
+}
+
+/// Issue 12, item 2: a writer that stalled while another took its partition
+/// wakes up with a batch computed from its stale state. Its batch is refused
+/// on every shard: a member the new owner removed is not resurrected.
+#[tokio::test]
+async fn a_stalled_writers_batch_is_refused_once_another_took_its_partition() {
+    let w = world().await;
+    setup(&w).await;
+    let [_, carol, _] = w.others;
+    let cfg = WriterConfig::default();
+    let fence = |epoch| Fence {
+        topic: cfg.commands_topic.clone(),
+        epochs: vec![(0, epoch)],
+    };
+    // Writer A owns partition 0 and has the chat in memory.
+    let a_fence = fence(w.store.acquire_fence(&cfg.commands_topic, 0).await.unwrap());
+    let mut a_states = States::new(100);
+    process(
+        &cfg,
+        &w.log,
+        &w.store,
+        &a_fence,
+        &mut a_states,
+        &[record(w.admin, 20, send("a3"))],
+    )
+    .await
+    .unwrap();
+    // A stalls; B takes the partition and removes carol.
+    let b_fence = fence(w.store.acquire_fence(&cfg.commands_topic, 0).await.unwrap());
+    let remove = Command::RemoveMember {
+        chat_id: CHAT,
+        user_id: carol,
+    };
+    process(
+        &cfg,
+        &w.log,
+        &w.store,
+        &b_fence,
+        &mut States::new(100),
+        &[record(w.admin, 21, remove)],
+    )
+    .await
+    .unwrap();
+    // A wakes up: its state still has carol.
+    let promote = Command::SetRole {
+        chat_id: CHAT,
+        user_id: carol,
+        role: Role::Moder,
+    };
+    let refused = process(
+        &cfg,
+        &w.log,
+        &w.store,
+        &a_fence,
+        &mut a_states,
+        &[record(w.admin, 22, promote)],
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(crate::WriterError::Refused(chat_core::StoreError::Fenced(
+                _
+            )))
+        ),
+        "the stalled writer's batch is refused: {refused:?}"
+    );
+    let members = w.store.members(CHAT).await.unwrap();
+    assert!(
+        members.iter().all(|m| m.user_id != carol),
+        "carol stays removed: {members:?}"
+    );
+    let lists = w.store.memberships(carol).await.unwrap();
+    assert!(
+        lists.iter().all(|m| m.chat_id != CHAT),
+        "and out of the chat list"
+    );
 }

@@ -13,14 +13,15 @@ mod failpoints;
 pub mod metrics;
 mod state;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_core::ports::{Log, Record, Store};
+use chat_core::ports::{Fence, Log, Record, Store};
 use chat_core::rules::Limits;
 use chat_core::wire::CommandRecord;
-use chat_core::{COMMANDS_TOPIC, EVENTS_TOPIC, LogError};
+use chat_core::{COMMANDS_TOPIC, EVENTS_TOPIC, LogError, StoreError};
 
 pub use apply::Batch;
 pub use state::{ChatState, States};
@@ -64,6 +65,69 @@ pub enum WriterError {
     /// The log failed in a way retrying cannot fix (closed).
     #[error("log: {0}")]
     Log(#[from] LogError),
+    /// The store refused a batch: another writer owns one of its partitions
+    /// now ([`StoreError::Fenced`]), or the store disagrees with the writer's
+    /// state ([`StoreError::Conflict`]). Nothing of it is acknowledged; `run`
+    /// drops its state and rejoins the group.
+    #[error("batch refused: {0}")]
+    Refused(StoreError),
+}
+
+/// The fencing epochs of the partitions this writer holds (see
+/// [`chat_core::ports::Fence`]): taken on the first batch after each
+/// assignment, forgotten on revocation.
+struct Fences {
+    topic: String,
+    epochs: HashMap<u32, u64>,
+}
+
+impl Fences {
+    fn new(topic: &str) -> Self {
+        Fences {
+            topic: topic.to_string(),
+            epochs: HashMap::new(),
+        }
+    }
+
+    /// The fence of a batch, taking a new epoch for each of its partitions
+    /// this writer holds none for yet (retrying until the store answers, or
+    /// `None` on shutdown). A partition newly taken may have been written by
+    /// its previous owner since this writer last read it: all state is
+    /// dropped then.
+    async fn of(&mut self, store: &dyn Store, states: &mut States, records: &[Record]) -> Fence {
+        let mut parts: Vec<u32> = records.iter().map(|r| r.partition).collect();
+        parts.sort_unstable();
+        parts.dedup();
+        let mut backoff = Duration::from_millis(50);
+        for &p in &parts {
+            while !self.epochs.contains_key(&p) {
+                match store.acquire_fence(&self.topic, p).await {
+                    Ok(epoch) => {
+                        metrics::FENCES_ACQUIRED.inc();
+                        tracing::info!(partition = p, epoch, "partition taken");
+                        self.epochs.insert(p, epoch);
+                        states.clear();
+                    }
+                    Err(e) => {
+                        metrics::RETRIES.inc();
+                        tracing::warn!(partition = p, error = %e, retry_in = ?backoff, "taking the partition's fence failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        Fence {
+            topic: self.topic.clone(),
+            epochs: parts.iter().map(|p| (*p, self.epochs[p])).collect(),
+        }
+    }
+
+    fn forget(&mut self, partitions: &[u32]) {
+        for p in partitions {
+            self.epochs.remove(p);
+        }
+    }
 }
 
 /// Effects of a persisted batch being produced, and the records they answer.
@@ -87,6 +151,7 @@ pub async fn run(
 ) -> Result<(), WriterError> {
     let mut consumer = log.consumer(&cfg.commands_topic, &cfg.group).await?;
     let mut states = States::new(cfg.max_chats_in_memory);
+    let mut fences = Fences::new(&cfg.commands_topic);
     let mut in_flight: Option<InFlight> = None;
     tokio::pin!(shutdown);
     tracing::info!(group = %cfg.group, topic = %cfg.commands_topic, "writer started");
@@ -105,8 +170,10 @@ pub async fn run(
                 }
             },
         };
-        if !consumer.take_revoked().is_empty() {
+        let revoked = consumer.take_revoked();
+        if !revoked.is_empty() {
             states.clear();
+            fences.forget(&revoked);
         }
         if records.is_empty() {
             finish(&mut in_flight, &mut *consumer).await?;
@@ -114,7 +181,29 @@ pub async fn run(
         }
         let started = Instant::now();
         let n = records.len();
-        let payloads = persist(&cfg, &*store, &mut states, &records).await;
+        let fence = fences.of(&*store, &mut states, &records).await;
+        let payloads = match persist(&cfg, &*store, &fence, &mut states, &records).await {
+            Ok(p) => p,
+            Err(e) => {
+                // Another writer owns a partition of this batch now (or the
+                // store disagrees with this writer's state): nothing of it is
+                // acknowledged. Start over as a new member: no state, no
+                // epochs, and positions from the group's committed offsets.
+                let reason = if matches!(e, StoreError::Fenced(_)) {
+                    "fenced"
+                } else {
+                    "conflict"
+                };
+                metrics::REFUSED_BATCHES.with_label_values(&[reason]).inc();
+                tracing::warn!(error = %e, "batch refused; rejoining the group");
+                finish(&mut in_flight, &mut *consumer).await?;
+                drop(consumer);
+                states.clear();
+                fences = Fences::new(&cfg.commands_topic);
+                consumer = log.consumer(&cfg.commands_topic, &cfg.group).await?;
+                continue;
+            }
+        };
         #[cfg(feature = "failpoints")]
         failpoints::after_commit(&records);
         finish(&mut in_flight, &mut *consumer).await?;
@@ -159,27 +248,34 @@ async fn finish(
     Ok(())
 }
 
-/// Persists one batch and produces its effects, retrying transient failures
-/// until they succeed (the offsets are not committed before).
+/// Persists one batch under `fence` and produces its effects, retrying
+/// transient failures until they succeed (the offsets are not committed
+/// before).
 pub async fn process(
     cfg: &WriterConfig,
     log: &dyn Log,
     store: &dyn Store,
+    fence: &Fence,
     states: &mut States,
     records: &[Record],
 ) -> Result<(), WriterError> {
-    let payloads = persist(cfg, store, states, records).await;
+    let payloads = persist(cfg, store, fence, states, records)
+        .await
+        .map_err(WriterError::Refused)?;
     produce(log, &cfg.events_topic, payloads).await
 }
 
 /// Evaluates and persists one batch, retrying transient store failures until
-/// they succeed; returns the encoded effects, keyed by chat.
+/// they succeed; returns the encoded effects, keyed by chat. A batch the store
+/// refuses ([`StoreError::Fenced`], [`StoreError::Conflict`]) is not retried:
+/// the error is returned and the caller must drop its state.
 async fn persist(
     cfg: &WriterConfig,
     store: &dyn Store,
+    fence: &Fence,
     states: &mut States,
     records: &[Record],
-) -> Vec<(u64, bytes::Bytes)> {
+) -> Result<Vec<(u64, bytes::Bytes)>, StoreError> {
     let commands: Vec<CommandRecord> = records
         .iter()
         .filter_map(|r| match serde_json::from_slice::<CommandRecord>(&r.payload) {
@@ -196,13 +292,16 @@ async fn persist(
     // shard holds them. Evaluating the batch again instead would find the rows
     // a shard already committed and take those commands for duplicates.
     let mut backoff = Duration::from_millis(50);
-    while let Err(e) = store.apply(&mutations).await {
+    while let Err(e) = store.apply_fenced(fence, &mutations).await {
+        if matches!(e, StoreError::Fenced(_) | StoreError::Conflict(_)) {
+            return Err(e);
+        }
         metrics::RETRIES.inc();
         tracing::warn!(error = %e, retry_in = ?backoff, "applying the batch failed; applying it again");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-    effects
+    Ok(effects
         .iter()
         .filter_map(|(chat, e)| match serde_json::to_vec(e) {
             Ok(b) => Some((chat.0, bytes::Bytes::from(b))),
@@ -211,7 +310,7 @@ async fn persist(
                 None
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Evaluates one batch against the writer's state: its mutations and effects.
@@ -326,7 +425,9 @@ mod tests {
     ) -> HashMap<u64, Outcome> {
         let cfg = WriterConfig::default();
         let mut consumer = log.consumer(&cfg.events_topic, "t").await.unwrap();
-        process(&cfg, log, store, states, recs).await.unwrap();
+        process(&cfg, log, store, &Fence::default(), states, recs)
+            .await
+            .unwrap();
         let mut out = HashMap::new();
         for r in consumer
             .poll(1000, std::time::Duration::from_millis(200))
@@ -456,9 +557,16 @@ mod tests {
         let cfg = WriterConfig::default();
         let mut consumer = log.consumer(&cfg.events_topic, "e").await.unwrap();
         // A fresh writer state each time, as after a restart.
-        process(&cfg, log, store, &mut States::new(100), recs)
-            .await
-            .unwrap();
+        process(
+            &cfg,
+            log,
+            store,
+            &Fence::default(),
+            &mut States::new(100),
+            recs,
+        )
+        .await
+        .unwrap();
         let mut out = Vec::new();
         for r in consumer
             .poll(1000, std::time::Duration::from_millis(200))

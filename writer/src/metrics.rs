@@ -79,3 +79,30 @@ pub static CHATS_IN_MEMORY: LazyLock<IntGauge> = LazyLock::new(|| {
         .expect("valid gauge"),
     )
 });
+
+/// Batches refused by the store: the partition was taken by another writer
+/// (fenced) or the writer's state disagreed with the store (conflict). The
+/// writer drops its state and rejoins the group.
+pub static REFUSED_BATCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "writer_refused_batches_total",
+                "Batches the store refused (fenced by a newer owner, or conflicting)",
+            ),
+            &["reason"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Partitions taken (a new fencing epoch each).
+pub static FENCES_ACQUIRED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "writer_fences_acquired_total",
+            "Commands partitions taken, each with a new fencing epoch",
+        )
+        .expect("valid counter"),
+    )
+});

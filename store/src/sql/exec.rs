@@ -1,9 +1,9 @@
 //! Writing: a batch as runs in one transaction, and accounts.
 
 use chat_core::model::{Message, UserRecord};
-use chat_core::ports::Mutation;
+use chat_core::ports::{Fence, Mutation};
 use chat_core::{ChatId, StoreError, UserId};
-use sqlx::{Database, Executor, IntoArguments, QueryBuilder};
+use sqlx::{AssertSqlSafe, Database, Executor, IntoArguments, QueryBuilder};
 
 use super::{Bind, CHUNK, SqlStore, Statements, unavailable};
 use crate::dialect::{Dialect, UpdateFrom};
@@ -26,11 +26,16 @@ where
     /// Applies runs of a batch (see [`crate::runs`]) in one transaction on the
     /// writer's connection: a batch of sends costs a handful of round trips,
     /// not a few per message.
-    pub(crate) async fn apply_runs(&self, runs: Vec<Run<'_>>) -> Result<(), StoreError> {
+    pub(crate) async fn apply_runs(
+        &self,
+        fence: &Fence,
+        runs: Vec<Run<'_>>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.writer("apply").await?;
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(unavailable("apply"))?;
+        check_fence::<D>(&mut tx, fence).await?;
         for run in runs {
             match run {
                 Run::Messages(msgs) => self.insert_messages(&mut tx, &msgs).await?,
@@ -49,6 +54,48 @@ where
             }
         }
         tx.commit().await.map_err(unavailable("apply"))
+    }
+
+    /// A new epoch for `(topic, partition)` (see [`Dialect::FENCE_BUMP`]).
+    pub(crate) async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
+        let mut conn = self.writer("fence").await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(unavailable("fence"))?;
+        sqlx::query(D::FENCE_BUMP)
+            .bind(topic.to_string())
+            .bind(i64::from(partition))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("fence"))?;
+        let epoch = sqlx::query("SELECT epoch FROM writer_fences WHERE topic = ? AND part = ?")
+            .bind(topic.to_string())
+            .bind(i64::from(partition))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable("fence"))?
+            .int("epoch")?;
+        tx.commit().await.map_err(unavailable("fence"))?;
+        Ok(epoch as u64)
+    }
+
+    /// Raises `(topic, partition)`'s epoch to `epoch` (see
+    /// [`Dialect::FENCE_RAISE`]).
+    pub(crate) async fn raise_fence(
+        &self,
+        topic: &str,
+        partition: u32,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer("fence").await?;
+        sqlx::query(D::FENCE_RAISE)
+            .bind(topic.to_string())
+            .bind(i64::from(partition))
+            .bind(epoch as i64)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable("fence"))?;
+        Ok(())
     }
 
     /// Multi-row insert of messages; rows that already exist must be the very
@@ -232,6 +279,52 @@ where
             .map_err(unavailable("user_by_name"))?;
         row.as_ref().map(rows::user_record).transpose()
     }
+}
+
+/// Checks, in the batch's transaction, that every epoch of `fence` is its
+/// partition's current one, locking the rows read until the commit.
+async fn check_fence<D: Dialect>(conn: &mut D::Connection, fence: &Fence) -> Result<(), StoreError>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    D::Row: Columns,
+    i64: Bind<D>,
+    String: Bind<D>,
+{
+    if fence.epochs.is_empty() {
+        return Ok(());
+    }
+    let marks = vec!["?"; fence.epochs.len()].join(", ");
+    let sql = format!(
+        "SELECT part, epoch FROM writer_fences WHERE topic = ? AND part IN ({marks}){}",
+        D::LOCKING_READ
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(fence.topic.clone());
+    for (part, _) in &fence.epochs {
+        q = q.bind(i64::from(*part));
+    }
+    let rows = q
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable("apply"))?;
+    let mut current = std::collections::HashMap::new();
+    for r in &rows {
+        current.insert(r.int("part")? as u32, r.int("epoch")? as u64);
+    }
+    for (part, epoch) in &fence.epochs {
+        let now = current.get(part).copied();
+        if now != Some(*epoch) {
+            metrics::ERRORS
+                .with_label_values(&["apply", "fenced"])
+                .inc();
+            return Err(StoreError::Fenced(format!(
+                "partition {part} of {}: epoch {epoch}, current {}",
+                fence.topic,
+                now.map_or("none".into(), |e| e.to_string())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One row of a table of bound rows: binds its values, naming them (in the

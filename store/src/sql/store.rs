@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
-use chat_core::ports::{Change, ClientKey, HistoryPage, Membership, Mutation, Store};
+use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
 
@@ -264,14 +264,18 @@ where
         found.iter().map(rows::membership).collect()
     }
 
-    async fn apply(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+    async fn apply_fenced(&self, fence: &Fence, batch: &[Mutation]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        self.apply_runs(runs(batch)).await?;
+        self.apply_runs(fence, runs(batch)).await?;
         metrics::applied(started, batch.len());
         Ok(())
+    }
+
+    async fn acquire_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
+        self.bump_fence(topic, partition).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
