@@ -1,5 +1,5 @@
 //! Test-only fault injection (feature `failpoints`): the distributed fault
-//! tests make a writer die at a chosen point of a batch.
+//! tests make a writer die, or stall, at a chosen point of a batch.
 
 use chat_core::ports::Record;
 use chat_core::wire::{Command, CommandRecord};
@@ -23,5 +23,32 @@ pub fn after_commit(records: &[Record]) {
     if hit {
         tracing::warn!("failpoint: exiting after the commit, before producing the effects");
         std::process::exit(86);
+    }
+}
+
+/// `CHAT_FAILPOINT_STOP_BEFORE_APPLY=add_member`: the process stops itself
+/// (SIGSTOP), once, after evaluating a batch that holds an `AddMember` and
+/// before applying it — as a writer paused mid-batch (a frozen VM, a long
+/// fsync) would. The test sends SIGCONT.
+pub fn before_apply(records: &[Record]) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("CHAT_FAILPOINT_STOP_BEFORE_APPLY").as_deref() != Ok("add_member") {
+        return;
+    }
+    let hit = records.iter().any(|r| {
+        matches!(
+            serde_json::from_slice::<CommandRecord>(&r.payload),
+            Ok(CommandRecord {
+                cmd: Command::AddMember { .. },
+                ..
+            })
+        )
+    });
+    if hit && !DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        tracing::warn!("failpoint: stopping before applying the batch");
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &std::process::id().to_string()])
+            .status();
+        tracing::warn!("failpoint: continued");
     }
 }

@@ -288,6 +288,8 @@ async fn persist(
         })
         .collect();
     let (mutations, effects) = evaluate(cfg, store, states, &commands).await;
+    #[cfg(feature = "failpoints")]
+    failpoints::before_apply(records);
     // The mutations are idempotent: applied again, as computed, until every
     // shard holds them. Evaluating the batch again instead would find the rows
     // a shard already committed and take those commands for duplicates.
