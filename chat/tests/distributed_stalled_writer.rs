@@ -28,21 +28,33 @@ struct Acked {
     dave_member: bool,
 }
 
-/// Retries a call until it succeeds (a 5xx or a transport error is retried:
+/// Calls until the call succeeds (a 5xx or a transport error is retried:
 /// the writer of the chat's partition may be stopped; anything else fails
 /// the test).
-async fn until_ok<F, Fut>(what: &str, mut call: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(u16, String), String>>,
-{
+async fn until_ok(client: &Client, method: &str, path: &str, body: Option<serde_json::Value>) {
     loop {
-        match call().await {
+        match client
+            .api
+            .try_call(method, path, Some(&client.token), body.clone())
+            .await
+        {
             Ok((s, _)) if (200..300).contains(&s) => return,
-            Ok((s, body)) if s < 500 => panic!("{what}: {s} {body}"),
+            Ok((s, body)) if s < 500 => panic!("{method} {path}: {s} {body}"),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+}
+
+/// Sends until the send is acknowledged.
+async fn send_until_ok(client: &Client, chat: &str, key: &str) {
+    let body = serde_json::json!({"client_msg_id": key, "text": "hello"});
+    until_ok(
+        client,
+        "POST",
+        &format!("/api/v1/chats/{chat}/messages"),
+        Some(body),
+    )
+    .await;
 }
 
 /// Sends and toggles dave's membership in one chat until `stop`.
@@ -69,31 +81,11 @@ async fn traffic(alice: Client, dave: String, chat: String, stop: Arc<AtomicBool
                     Some(serde_json::json!({"user_id": dave})),
                 )
             };
-            until_ok(&format!("{method} {path}"), || {
-                let (api, token, body) = (alice.api.clone(), alice.token.clone(), body.clone());
-                let (method, path) = (method, path.clone());
-                async move {
-                    api.try_call(method, &path, Some(&token), body)
-                        .await
-                        .map(|(s, b)| (s, b.to_string()))
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await;
+            until_ok(&alice, method, &path, body).await;
             acked.dave_member = !acked.dave_member;
         } else {
             let key = format!("{chat}-{i}");
-            until_ok("send", || {
-                let (alice, chat, key) = (alice.clone(), chat.clone(), key.clone());
-                async move {
-                    alice
-                        .try_send(&chat, &key, "hello")
-                        .await
-                        .map(|r| (r.status, r.body.to_string()))
-                        .map_err(|e| e.to_string())
-                }
-            })
-            .await;
+            send_until_ok(&alice, &chat, &key).await;
             acked.keys.push(key);
         }
     }
@@ -151,17 +143,7 @@ async fn a_writer_stalled_past_its_session_is_fenced_when_it_wakes_up() {
     // Every chat still takes messages (no partition is wedged).
     for a in &acked {
         let key = format!("{}-after", a.chat);
-        until_ok("send after", || {
-            let (alice, chat, key) = (alice.clone(), a.chat.clone(), key.clone());
-            async move {
-                alice
-                    .try_send(&chat, &key, "still there?")
-                    .await
-                    .map(|r| (r.status, r.body.to_string()))
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
+        send_until_ok(&alice, &a.chat, &key).await;
     }
 
     let store = cl.store().await;
@@ -272,17 +254,8 @@ async fn a_stale_membership_batch_does_not_resurrect_a_removed_member() {
     // replays the add; then dave is removed.
     cl.spawn("writer", "writer-1");
     let _ = add.await;
-    until_ok("remove dave", || {
-        let (api, token) = (alice.api.clone(), alice.token.clone());
-        let path = format!("/api/v1/chats/{chat}/members/{}", dave.id);
-        async move {
-            api.try_call("DELETE", &path, Some(&token), None)
-                .await
-                .map(|(s, b)| (s, b.to_string()))
-                .map_err(|e| e.to_string())
-        }
-    })
-    .await;
+    let path = format!("/api/v1/chats/{chat}/members/{}", dave.id);
+    until_ok(&alice, "DELETE", &path, None).await;
     let store = cl.store().await;
     let chat_id = ChatId(chat.parse().unwrap());
     let dave_id = UserId(dave.id.parse().unwrap());

@@ -75,22 +75,7 @@ async fn world() -> World {
 }
 
 fn record(actor: UserId, request: u64, cmd: Command) -> Record {
-    let rec = CommandRecord {
-        v: RECORD_VERSION,
-        actor,
-        accepted_at: 0,
-        reply_to: Some(ReplyTo {
-            gateway: "g".into(),
-            request,
-        }),
-        cmd,
-    };
-    Record {
-        partition: 0,
-        offset: request,
-        key: CHAT.0,
-        payload: Bytes::from(serde_json::to_vec(&rec).unwrap()),
-    }
+    crate::tests::record(actor.0, request, cmd)
 }
 
 fn send(key: &str) -> Command {

@@ -388,7 +388,9 @@ mod tests {
 
     use super::*;
 
-    fn record(actor: u64, request: u64, cmd: Command) -> Record {
+    /// A command record from `actor`, answered to request `request` (also
+    /// its offset).
+    pub(crate) fn record(actor: u64, request: u64, cmd: Command) -> Record {
         let rec = CommandRecord {
             v: RECORD_VERSION,
             actor: UserId(actor),
