@@ -3,12 +3,9 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use chat_core::model::{ChatKind, Role, User, UserRecord};
 use chat_core::ports::{Fence, Log, Record, Store};
-use chat_core::wire::{
-    Command, CommandRecord, EffectRecord, Event, Outcome, RECORD_VERSION, ReplyTo,
-};
+use chat_core::wire::{Command, EffectRecord, Event, Outcome};
 use chat_core::{ChatId, MessageId, UserId};
 use chat_embedded::{MemLog, MemLogConfig};
 use chat_store::{Sharded, SqliteConfig, SqliteStore};
