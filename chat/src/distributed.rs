@@ -47,7 +47,9 @@ async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Re
     if let Some(o) = &k.kafka_options {
         c.extra = crate::config::kafka_options(o).map_err(anyhow::Error::msg)?;
     }
-    KafkaLog::connect(c, &[&log.commands_topic(), &log.events_topic()])
+    let events = log.events_topic();
+    let dead = chat_core::dead_letters_topic(&events);
+    KafkaLog::connect(c, &[&log.commands_topic(), &events, &dead])
         .await
         .context("connecting to Kafka")
 }
@@ -202,15 +204,14 @@ pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Resul
     )
     .await?;
     banner(format!("chat fanout metrics on http://{addr}"));
-    let d = chat_fanout::FanoutConfig::default();
     let events_topic = a.log.events_topic();
+    let d = chat_fanout::FanoutConfig::on(events_topic.clone());
     let cfg = chat_fanout::FanoutConfig {
         group: a
             .worker
             .group
             .clone()
             .unwrap_or_else(|| format!("fanout.{events_topic}")),
-        events_topic,
         batch_max: a.worker.batch_max.unwrap_or(d.batch_max),
         ..d
     };

@@ -132,10 +132,7 @@ pub async fn start_standalone(
         roles.clone().cancelled_owned(),
     ));
     let fanout = tokio::spawn(chat_fanout::run(
-        chat_fanout::FanoutConfig {
-            events_topic: cfg.log.events_topic(),
-            ..Default::default()
-        },
+        chat_fanout::FanoutConfig::on(cfg.log.events_topic()),
         log.clone(),
         cache.clone(),
         pubsub.clone(),

@@ -26,6 +26,12 @@ pub const COMMANDS_TOPIC: &str = "chat.commands";
 /// Topic of persisted effects (writer → fanout), keyed by chat id.
 pub const EVENTS_TOPIC: &str = "chat.events";
 
+/// The dead-letter topic beside an events topic: cache updates fanout gave up
+/// on (see `chat_fanout::Backlog`).
+pub fn dead_letters_topic(events_topic: &str) -> String {
+    format!("{events_topic}.dead")
+}
+
 /// The id of the direct chat between two users: the same whoever asks, so creating
 /// it twice (even concurrently, through any gateway) lands on the same writer and
 /// finds the first one. The top bit marks direct chats; the rest is 64-bit FNV-1a

@@ -322,8 +322,10 @@ pub trait Store: Send + Sync + 'static {
 
 // ---------------------------------------------------------------- cache
 
-/// One cache update; fanout sends a batch's updates together.
-#[derive(Clone, Debug, PartialEq)]
+/// One cache update; fanout sends a batch's updates together. Serialized
+/// only into fanout's dead-letter topic.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CacheOp {
     /// [`Cache::put_chat`].
     PutChat(Chat),

@@ -6,6 +6,7 @@
 //! Architecture invariant: fanout only sees effects the writer produced after
 //! persisting them, so nothing is delivered that history does not have.
 
+mod backlog;
 pub mod metrics;
 
 use std::future::Future;
@@ -22,6 +23,8 @@ use chat_core::wire::{
 };
 use chat_core::{ChatId, EVENTS_TOPIC, LogError, UserId};
 
+pub use backlog::{Backlog, DeadLetter};
+
 /// Settings of a fanout worker.
 #[derive(Clone, Debug)]
 pub struct FanoutConfig {
@@ -33,16 +36,40 @@ pub struct FanoutConfig {
     pub batch_max: usize,
     /// Longest wait for the first record of a batch.
     pub poll_wait: Duration,
+    /// Where cache updates given up on go ([`chat_core::dead_letters_topic`]).
+    pub dead_letters_topic: String,
+    /// Longest wait on the cache for one batch's updates; after that they
+    /// join the backlog and the batch is published.
+    pub cache_timeout: Duration,
+    /// Time between two tries of the backlog.
+    pub cache_retry: Duration,
+    /// Most updates kept in the backlog (one per key).
+    pub cache_backlog_max: usize,
+    /// Tries of one update before it is dead-lettered.
+    pub cache_max_attempts: u32,
+}
+
+impl FanoutConfig {
+    /// The defaults, on `events_topic` (and its dead-letter topic).
+    pub fn on(events_topic: String) -> Self {
+        FanoutConfig {
+            dead_letters_topic: chat_core::dead_letters_topic(&events_topic),
+            events_topic,
+            group: "fanout".into(),
+            batch_max: 1000,
+            poll_wait: Duration::from_millis(100),
+            cache_timeout: Duration::from_secs(2),
+            cache_retry: Duration::from_secs(1),
+            cache_backlog_max: 100_000,
+            // About five minutes of retries, one a second.
+            cache_max_attempts: 300,
+        }
+    }
 }
 
 impl Default for FanoutConfig {
     fn default() -> Self {
-        FanoutConfig {
-            events_topic: EVENTS_TOPIC.into(),
-            group: "fanout".into(),
-            batch_max: 1000,
-            poll_wait: Duration::from_millis(100),
-        }
+        FanoutConfig::on(EVENTS_TOPIC.into())
     }
 }
 
@@ -63,6 +90,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), FanoutError> {
     let mut consumer = log.consumer(&cfg.events_topic, &cfg.group).await?;
+    let mut cache_writes = CacheWrites::new(&cfg);
     tokio::pin!(shutdown);
     tracing::info!(group = %cfg.group, topic = %cfg.events_topic, "fanout started");
     loop {
@@ -81,6 +109,7 @@ pub async fn run(
             },
         };
         if records.is_empty() {
+            cache_writes.apply(&cfg, &*cache, &*log, Vec::new()).await;
             continue;
         }
         let started = Instant::now();
@@ -98,17 +127,12 @@ pub async fn run(
                 }
             }
         }
-        // The cache first (in one pipeline), so that a client reacting to an event
-        // reads the state it announces. Invalidations must not be lost (stale
-        // members would authorize reads), so failures are retried like publishes.
-        let ops = cache_ops(&effects);
-        let mut backoff = Duration::from_millis(50);
-        while let Err(e) = cache.apply(&ops).await {
-            metrics::CACHE_ERRORS.inc();
-            tracing::warn!(error = %e, "cache update failed; retrying");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+        // The cache first (in one pipeline), so that a client reacting to an
+        // event reads the state it announces — but never waiting on it: updates
+        // that fail are kept and tried again while deliveries and acks go on.
+        cache_writes
+            .apply(&cfg, &*cache, &*log, cache_ops(&effects))
+            .await;
         let n = out.len();
         let mut backoff = Duration::from_millis(50);
         while let Err(e) = pubsub.publish_many(out.clone()).await {
@@ -128,6 +152,96 @@ pub async fn run(
     }
     tracing::info!("fanout stopped");
     Ok(())
+}
+
+/// The cache updates fanout could not make yet, and when to try them again.
+struct CacheWrites {
+    backlog: Backlog,
+    /// Set while the cache fails: no batch waits on it before then.
+    retry_at: Option<Instant>,
+}
+
+impl CacheWrites {
+    fn new(cfg: &FanoutConfig) -> Self {
+        CacheWrites {
+            backlog: Backlog::new(cfg.cache_backlog_max, cfg.cache_max_attempts),
+            retry_at: None,
+        }
+    }
+
+    /// Applies `fresh` (a batch's updates, maybe none) with the backlog when
+    /// a retry is due; keeps what fails (or, before the retry is due, all of
+    /// it) in the backlog, and dead-letters what the backlog gives up on.
+    async fn apply(
+        &mut self,
+        cfg: &FanoutConfig,
+        cache: &dyn Cache,
+        log: &dyn Log,
+        fresh: Vec<CacheOp>,
+    ) {
+        let dead = match self.retry_at {
+            Some(at) if Instant::now() < at => self.backlog.defer(fresh),
+            _ if fresh.is_empty() && self.backlog.is_empty() => Vec::new(),
+            _ => {
+                let mut ops = self.backlog.take();
+                let retried = ops.len();
+                ops.extend(fresh.into_iter().map(|op| (op, 0)));
+                let list: Vec<CacheOp> = ops.iter().map(|(op, _)| op.clone()).collect();
+                let error = match tokio::time::timeout(cfg.cache_timeout, cache.apply(&list)).await
+                {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some(format!("no answer within {:?}", cfg.cache_timeout)),
+                };
+                match error {
+                    None => {
+                        if retried > 0 {
+                            tracing::info!(updates = retried, "cache backlog applied");
+                        }
+                        self.retry_at = None;
+                        Vec::new()
+                    }
+                    Some(e) => {
+                        metrics::CACHE_ERRORS.inc();
+                        tracing::warn!(error = %e, updates = list.len(), "cache update failed; kept for a retry, delivering meanwhile");
+                        self.retry_at = Some(Instant::now() + cfg.cache_retry);
+                        self.backlog.failed(ops)
+                    }
+                }
+            }
+        };
+        metrics::CACHE_BACKLOG.set(self.backlog.len() as i64);
+        if !dead.is_empty() {
+            dead_letter(cfg, log, dead).await;
+        }
+    }
+}
+
+/// Hands cache updates given up on to the dead-letter topic (keyed by their
+/// chat or user), for an operator to look at or replay; the cache itself is
+/// rebuilt from the store on a miss, so flushing the keys named there also
+/// mends it.
+async fn dead_letter(cfg: &FanoutConfig, log: &dyn Log, dead: Vec<DeadLetter>) {
+    metrics::DEAD_LETTERS.inc_by(dead.len() as u64);
+    tracing::error!(updates = dead.len(), topic = %cfg.dead_letters_topic, "cache updates given up on; dead-lettered");
+    let records = dead
+        .iter()
+        .map(|d| {
+            let key = match &d.op {
+                CacheOp::PutChat(c) => c.id.0,
+                CacheOp::PutMembers(c, _)
+                | CacheOp::InvalidateMembers(c)
+                | CacheOp::AdvanceCursor(_, c, _) => c.0,
+                CacheOp::InvalidateMemberships(u) => u.0,
+            };
+            let body =
+                serde_json::json!({"op": d.op, "attempts": d.attempts, "at": chat_core::now_ms()});
+            (key, Bytes::from(body.to_string()))
+        })
+        .collect();
+    if let Err(e) = log.produce_batch(&cfg.dead_letters_topic, records).await {
+        tracing::error!(error = %e, updates = dead.len(), "dead letters lost");
+    }
 }
 
 /// The cache updates of a batch, in order, with the commutative ones coalesced:

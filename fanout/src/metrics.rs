@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge};
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
@@ -56,6 +56,28 @@ pub static BAD_RECORDS: LazyLock<IntCounter> = LazyLock::new(|| {
         IntCounter::new(
             "fanout_bad_records_total",
             "Undecodable effect records skipped",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Cache updates waiting in the backlog (the cache failed).
+pub static CACHE_BACKLOG: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "fanout_cache_backlog",
+            "Cache updates kept for a retry after the cache failed",
+        )
+        .expect("valid gauge"),
+    )
+});
+
+/// Cache updates given up on and sent to the dead-letter topic.
+pub static DEAD_LETTERS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "fanout_dead_letters_total",
+            "Cache updates given up on (dead-lettered)",
         )
         .expect("valid counter"),
     )

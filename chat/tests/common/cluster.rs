@@ -189,7 +189,8 @@ impl Cluster {
             let _ = sqlx::MySql::drop_database(&url).await;
         }
         let events = format!("it.{}.events", self.run);
-        let topics = [self.commands_topic.as_str(), events.as_str()];
+        let dead = chat_core::dead_letters_topic(&events);
+        let topics = [self.commands_topic.as_str(), events.as_str(), dead.as_str()];
         match chat_kafka::KafkaLog::connect(chat_kafka::KafkaConfig::new(&self.kafka), &[]).await {
             Ok(log) => {
                 if let Err(e) = log.delete_topics(&topics).await {
