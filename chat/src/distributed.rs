@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chat_core::IdGenerator;
 use chat_core::ports::{Cache, Log, PubSub, Store};
+use chat_core::progress::Progress;
 use chat_gateway::Deps;
 use chat_kafka::{KafkaConfig, KafkaLog};
 use chat_redis::{RedisCache, RedisConfig, RedisPubSub};
@@ -153,11 +154,13 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
     let log = kafka(&a.kafka, &a.log, "writer").await?;
     let store = shards(&a.mysql).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
+    let progress = Arc::new(Progress::default());
     let addr = ops_server(
         metrics_listen(&a.worker),
         Ready {
             store: Some(ready_store),
             cache: None,
+            progress: progress.clone(),
         },
     )
     .await?;
@@ -174,6 +177,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
         events_topic: a.log.events_topic(),
         batch_max: a.worker.batch_max.unwrap_or(d.batch_max),
         limits: a.limits.limits(),
+        progress,
         ..d
     };
     let log_arc: Arc<dyn Log> = Arc::new(log.clone());
@@ -195,11 +199,13 @@ pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Resul
     let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, "fanout").await?);
     let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, None)).await?);
+    let progress = Arc::new(Progress::default());
     let addr = ops_server(
         metrics_listen(&a.worker),
         Ready {
             store: None,
             cache: Some(cache.clone()),
+            progress: progress.clone(),
         },
     )
     .await?;
@@ -213,20 +219,46 @@ pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Resul
             .clone()
             .unwrap_or_else(|| format!("fanout.{events_topic}")),
         batch_max: a.worker.batch_max.unwrap_or(d.batch_max),
+        progress,
         ..d
     };
     chat_fanout::run(cfg, log, cache, pubsub, shutdown.cancelled_owned()).await?;
     Ok(())
 }
 
-/// What `/readyz` checks.
+/// A worker whose loop has not turned for this long is stalled: `/healthz`
+/// fails (a liveness probe restarts it). Retries of a failing batch turn it.
+const STALLED_AFTER: Duration = Duration::from_secs(60);
+/// A worker whose batch keeps failing for this long is not ready.
+const UNREADY_AFTER_FAILING: Duration = Duration::from_secs(30);
+
+/// What `/healthz` and `/readyz` check.
 #[derive(Clone)]
 struct Ready {
     store: Option<Arc<dyn Store>>,
     cache: Option<Arc<dyn Cache>>,
+    progress: Arc<Progress>,
+}
+
+/// `/healthz`: the worker's loop still turns; its progress as JSON.
+async fn healthz(State(r): State<Ready>) -> Response {
+    let report = axum::Json(r.progress.report());
+    if r.progress.alive(STALLED_AFTER) {
+        report.into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, report).into_response()
+    }
 }
 
 async fn readyz(State(r): State<Ready>) -> Response {
+    if r.progress.failing_longer_than(UNREADY_AFTER_FAILING) {
+        let failing = r.progress.report().failing_for_s.unwrap_or_default();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the current batch has been failing for {failing} s"),
+        )
+            .into_response();
+    }
     if let Some(s) = &r.store
         && let Err(e) = s.ping().await
     {
@@ -243,7 +275,7 @@ async fn readyz(State(r): State<Ready>) -> Response {
 /// `/healthz`, `/readyz` and `/metrics` of a worker role.
 async fn ops_server(addr: SocketAddr, ready: Ready) -> anyhow::Result<SocketAddr> {
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(
             "/metrics",

@@ -8,6 +8,7 @@ pub mod distributed;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chat_core::IdGenerator;
@@ -120,24 +121,37 @@ pub async fn start_standalone(
     let shutdown = CancellationToken::new();
     // The writer and fanout stop once the gateway has drained.
     let roles = CancellationToken::new();
-    let writer = tokio::spawn(chat_writer::run(
-        chat_writer::WriterConfig {
-            limits: cfg.limits.limits(),
-            commands_topic: cfg.log.commands_topic(),
-            events_topic: cfg.log.events_topic(),
-            ..Default::default()
-        },
-        log.clone(),
-        store.clone(),
-        roles.clone().cancelled_owned(),
-    ));
-    let fanout = tokio::spawn(chat_fanout::run(
-        chat_fanout::FanoutConfig::on(cfg.log.events_topic()),
-        log.clone(),
-        cache.clone(),
-        pubsub.clone(),
-        roles.clone().cancelled_owned(),
-    ));
+    let writer_cfg = chat_writer::WriterConfig {
+        limits: cfg.limits.limits(),
+        commands_topic: cfg.log.commands_topic(),
+        events_topic: cfg.log.events_topic(),
+        ..Default::default()
+    };
+    let writer = {
+        let (log, store, stop) = (log.clone(), store.clone(), roles.clone());
+        supervise("writer", roles.clone(), move || {
+            chat_writer::run(
+                writer_cfg.clone(),
+                log.clone(),
+                store.clone(),
+                stop.clone().cancelled_owned(),
+            )
+        })
+    };
+    let fanout_cfg = chat_fanout::FanoutConfig::on(cfg.log.events_topic());
+    let fanout = {
+        let (log, cache, pubsub, stop) =
+            (log.clone(), cache.clone(), pubsub.clone(), roles.clone());
+        supervise("fanout", roles.clone(), move || {
+            chat_fanout::run(
+                fanout_cfg.clone(),
+                log.clone(),
+                cache.clone(),
+                pubsub.clone(),
+                stop.clone().cancelled_owned(),
+            )
+        })
+    };
     let web_dir = gw_cfg.web_dir.clone();
     let st = chat_gateway::build(gw_cfg, deps).await?;
     let addr = listener.local_addr()?;
@@ -145,11 +159,9 @@ pub async fn start_standalone(
     let task = tokio::spawn(async move {
         let served = chat_gateway::serve(st, listener, token).await;
         roles.cancel();
-        let w = writer.await.context("writer task")?;
-        let f = fanout.await.context("fanout task")?;
+        writer.await.context("writer task")?;
+        fanout.await.context("fanout task")?;
         served?;
-        w?;
-        f?;
         sqlite.close().await;
         tracing::info!("standalone stopped");
         Ok(())
@@ -159,5 +171,43 @@ pub async fn start_standalone(
         web_dir,
         shutdown,
         task,
+    })
+}
+
+/// Runs a role's loop in its own task until `stop` is cancelled, and starts it
+/// again (after a pause that grows to 5 s) whenever it fails or panics: its
+/// state is rebuilt from the store and it resumes from the log's committed
+/// offsets, so nothing is lost and the standalone server never runs on with a
+/// dead writer or fanout.
+fn supervise<F, Fut, E>(
+    role: &'static str,
+    stop: CancellationToken,
+    start: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let why = match tokio::spawn(start()).await {
+                Ok(Ok(())) if stop.is_cancelled() => return,
+                Ok(Ok(())) => "stopped".to_string(),
+                Ok(Err(e)) => format!("failed: {e}"),
+                Err(e) => format!("panicked: {e}"),
+            };
+            if stop.is_cancelled() {
+                tracing::error!(role, "{why} while stopping");
+                return;
+            }
+            tracing::error!(role, restart_in = ?pause, "{why}; starting it again");
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     })
 }

@@ -52,7 +52,9 @@ impl Drop for RedisSetting {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_are_acked_and_delivered_while_redis_refuses_writes() {
     let mut cl = Cluster::new();
-    let gw = cl.start(1, 1, 1).remove(0);
+    cl.spawn("writer", "writer-0");
+    let fanout_ops = format!("http://{}", cl.spawn("fanout", "fanout-0"));
+    let gw = format!("http://{}", cl.spawn("gateway", "gw-0"));
     let api = Api::new(&gw);
     let alice = api.register("alice").await;
     let bob = api.register("bob").await;
@@ -109,6 +111,12 @@ async fn sends_are_acked_and_delivered_while_redis_refuses_writes() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The worker reports its loop's progress: turning, nothing failing.
+    let health = reqwest::get(format!("{fanout_ops}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let report: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(report["failing_for_s"], serde_json::Value::Null, "{report}");
+    assert!(report["since_done_s"].is_number(), "{report}");
     let alice_view = alice.chat(&chat).await.ok();
     assert_eq!(
         (alice_view.read_seq, alice_view.unread),

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use chat_core::model::Chat;
 use chat_core::ports::{Cache, CacheOp, Log, PubSub};
+use chat_core::progress::Progress;
 use chat_core::wire::{
     EffectRecord, Envelope, Event, PubKind, Reply, chat_channel, gateway_channel, user_channel,
 };
@@ -47,6 +48,8 @@ pub struct FanoutConfig {
     pub cache_backlog_max: usize,
     /// Tries of one update before it is dead-lettered.
     pub cache_max_attempts: u32,
+    /// Where the loop reports its liveness (read by `/healthz`, `/readyz`).
+    pub progress: Arc<Progress>,
 }
 
 impl FanoutConfig {
@@ -63,6 +66,7 @@ impl FanoutConfig {
             cache_backlog_max: 100_000,
             // About five minutes of retries, one a second.
             cache_max_attempts: 300,
+            progress: Arc::default(),
         }
     }
 }
@@ -102,12 +106,14 @@ pub async fn run(
                 Err(LogError::Closed) => return Err(LogError::Closed.into()),
                 Err(e) => {
                     // The broker is away: keep trying; nothing is lost meanwhile.
+                    retrying(&cfg.progress);
                     tracing::warn!(error = %e, "poll failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             },
         };
+        cfg.progress.beat();
         if records.is_empty() {
             cache_writes.apply(&cfg, &*cache, &*log, Vec::new()).await;
             continue;
@@ -137,6 +143,7 @@ pub async fn run(
         let mut backoff = Duration::from_millis(50);
         while let Err(e) = pubsub.publish_many(out.clone()).await {
             // Publishing twice is harmless: gateways drop duplicates by seq.
+            retrying(&cfg.progress);
             tracing::warn!(error = %e, "publish failed; retrying");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -147,11 +154,22 @@ pub async fn run(
             // reprocessing, which is idempotent.
             tracing::warn!(error = %e, "commit failed");
         }
+        cfg.progress.done();
+        metrics::FAILING_SINCE.set(0);
+        metrics::LAST_BATCH.set(chat_core::now_ms() / 1000);
         metrics::BATCH_SIZE.observe(records.len() as f64);
         metrics::BATCH_SECONDS.observe(started.elapsed().as_secs_f64());
     }
     tracing::info!("fanout stopped");
     Ok(())
+}
+
+/// A step of the current batch failed and will be retried.
+fn retrying(progress: &Progress) {
+    progress.failing();
+    if metrics::FAILING_SINCE.get() == 0 {
+        metrics::FAILING_SINCE.set(chat_core::now_ms() / 1000);
+    }
 }
 
 /// The cache updates fanout could not make yet, and when to try them again.

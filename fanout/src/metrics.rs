@@ -82,3 +82,25 @@ pub static DEAD_LETTERS: LazyLock<IntCounter> = LazyLock::new(|| {
         .expect("valid counter"),
     )
 });
+
+/// Unix seconds of the last batch published.
+pub static LAST_BATCH: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "fanout_last_batch_timestamp_seconds",
+            "When fanout last published a batch (Unix seconds)",
+        )
+        .expect("valid gauge"),
+    )
+});
+
+/// Unix seconds since which the current batch keeps failing; 0 when not.
+pub static FAILING_SINCE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "fanout_failing_since_timestamp_seconds",
+            "Since when fanout's current batch keeps failing (Unix seconds; 0: it is not)",
+        )
+        .expect("valid gauge"),
+    )
+});

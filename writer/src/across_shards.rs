@@ -268,6 +268,11 @@ async fn a_writer_dead_between_two_shards_commits_is_made_whole_by_its_successor
         died.is_err(),
         "the user's shard keeps failing: the batch never completes"
     );
+    let report = cfg.progress.report();
+    assert!(
+        report.failing_for_s.is_some() && cfg.progress.alive(std::time::Duration::from_secs(5)),
+        "failing, not stalled: {report:?}"
+    );
     w.store.fail_next_applies(w.user_shard, 0);
     let out = batch(&w, &changes(&w)).await;
     assert_events(&out, true, &w);

@@ -12,15 +12,7 @@ pub fn after_commit(records: &[Record]) {
     let Some(prefix) = std::env::var_os("CHAT_FAILPOINT_EXIT_AFTER_COMMIT") else {
         return;
     };
-    let prefix = prefix.to_string_lossy();
-    let hit = records.iter().any(|r| {
-        matches!(
-            serde_json::from_slice::<CommandRecord>(&r.payload),
-            Ok(CommandRecord { cmd: Command::Send { client_msg_id, .. }, .. })
-                if client_msg_id.starts_with(prefix.as_ref())
-        )
-    });
-    if hit {
+    if has_send(records, &prefix.to_string_lossy()) {
         tracing::warn!("failpoint: exiting after the commit, before producing the effects");
         std::process::exit(86);
     }
@@ -51,4 +43,30 @@ pub fn before_apply(records: &[Record]) {
             .status();
         tracing::warn!("failpoint: continued");
     }
+}
+
+/// `CHAT_FAILPOINT_PANIC_ON_SEND=PREFIX`: the writer's task panics, once per
+/// process, on a batch that holds a send whose `client_msg_id` starts with
+/// PREFIX, before applying it — as a bug would.
+pub fn panic_on_send(records: &[Record]) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(prefix) = std::env::var_os("CHAT_FAILPOINT_PANIC_ON_SEND") else {
+        return;
+    };
+    if has_send(records, &prefix.to_string_lossy())
+        && !DONE.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        panic!("failpoint: panicking on a send");
+    }
+}
+
+/// Whether the batch holds a send whose key starts with `prefix`.
+fn has_send(records: &[Record], prefix: &str) -> bool {
+    records.iter().any(|r| {
+        matches!(
+            serde_json::from_slice::<CommandRecord>(&r.payload),
+            Ok(CommandRecord { cmd: Command::Send { client_msg_id, .. }, .. })
+                if client_msg_id.starts_with(prefix)
+        )
+    })
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_core::ports::{Fence, Log, Record, Store};
+use chat_core::progress::Progress;
 use chat_core::rules::Limits;
 use chat_core::wire::CommandRecord;
 use chat_core::{COMMANDS_TOPIC, EVENTS_TOPIC, LogError, StoreError};
@@ -43,6 +44,8 @@ pub struct WriterConfig {
     pub max_chats_in_memory: usize,
     /// Input limits (text length…), enforced again here: the writer decides.
     pub limits: Limits,
+    /// Where the loop reports its liveness (read by `/healthz`, `/readyz`).
+    pub progress: Arc<Progress>,
 }
 
 impl Default for WriterConfig {
@@ -55,6 +58,7 @@ impl Default for WriterConfig {
             poll_wait: Duration::from_millis(100),
             max_chats_in_memory: 100_000,
             limits: Limits::default(),
+            progress: Arc::default(),
         }
     }
 }
@@ -94,7 +98,13 @@ impl Fences {
     /// `None` on shutdown). A partition newly taken may have been written by
     /// its previous owner since this writer last read it: all state is
     /// dropped then.
-    async fn of(&mut self, store: &dyn Store, states: &mut States, records: &[Record]) -> Fence {
+    async fn of(
+        &mut self,
+        store: &dyn Store,
+        states: &mut States,
+        records: &[Record],
+        progress: &Progress,
+    ) -> Fence {
         let mut parts: Vec<u32> = records.iter().map(|r| r.partition).collect();
         parts.sort_unstable();
         parts.dedup();
@@ -109,7 +119,7 @@ impl Fences {
                         states.clear();
                     }
                     Err(e) => {
-                        metrics::RETRIES.inc();
+                        retrying(progress);
                         tracing::warn!(partition = p, error = %e, retry_in = ?backoff, "taking the partition's fence failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -128,6 +138,22 @@ impl Fences {
             self.epochs.remove(p);
         }
     }
+}
+
+/// A step of the current batch failed and will be retried.
+fn retrying(progress: &Progress) {
+    metrics::RETRIES.inc();
+    progress.failing();
+    if metrics::FAILING_SINCE.get() == 0 {
+        metrics::FAILING_SINCE.set(chat_core::now_ms() / 1000);
+    }
+}
+
+/// A batch is done: applied, its effects on their way.
+fn done(progress: &Progress) {
+    progress.done();
+    metrics::FAILING_SINCE.set(0);
+    metrics::LAST_BATCH.set(chat_core::now_ms() / 1000);
 }
 
 /// Effects of a persisted batch being produced, and the records they answer.
@@ -164,12 +190,14 @@ pub async fn run(
                 Err(LogError::Closed) => return Err(LogError::Closed.into()),
                 Err(e) => {
                     // The broker is away: keep trying; nothing is lost meanwhile.
+                    retrying(&cfg.progress);
                     tracing::warn!(error = %e, "poll failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             },
         };
+        cfg.progress.beat();
         let revoked = consumer.take_revoked();
         if !revoked.is_empty() {
             states.clear();
@@ -181,7 +209,9 @@ pub async fn run(
         }
         let started = Instant::now();
         let n = records.len();
-        let fence = fences.of(&*store, &mut states, &records).await;
+        let fence = fences
+            .of(&*store, &mut states, &records, &cfg.progress)
+            .await;
         let payloads = match persist(&cfg, &*store, &fence, &mut states, &records).await {
             Ok(p) => p,
             Err(e) => {
@@ -207,9 +237,11 @@ pub async fn run(
         #[cfg(feature = "failpoints")]
         failpoints::after_commit(&records);
         finish(&mut in_flight, &mut *consumer).await?;
+        done(&cfg.progress);
         let (log2, topic) = (log.clone(), cfg.events_topic.clone());
+        let progress = cfg.progress.clone();
         in_flight = Some((
-            tokio::spawn(async move { produce(&*log2, &topic, payloads).await }),
+            tokio::spawn(async move { produce(&*log2, &topic, payloads, &progress).await }),
             records,
         ));
         states.trim();
@@ -262,7 +294,7 @@ pub async fn process(
     let payloads = persist(cfg, store, fence, states, records)
         .await
         .map_err(WriterError::Refused)?;
-    produce(log, &cfg.events_topic, payloads).await
+    produce(log, &cfg.events_topic, payloads, &cfg.progress).await
 }
 
 /// Evaluates and persists one batch, retrying transient store failures until
@@ -287,6 +319,8 @@ async fn persist(
             }
         })
         .collect();
+    #[cfg(feature = "failpoints")]
+    failpoints::panic_on_send(records);
     let (mutations, effects) = evaluate(cfg, store, states, &commands).await;
     #[cfg(feature = "failpoints")]
     failpoints::before_apply(records);
@@ -298,7 +332,7 @@ async fn persist(
         if matches!(e, StoreError::Fenced(_) | StoreError::Conflict(_)) {
             return Err(e);
         }
-        metrics::RETRIES.inc();
+        retrying(&cfg.progress);
         tracing::warn!(error = %e, retry_in = ?backoff, "applying the batch failed; applying it again");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -345,7 +379,7 @@ async fn evaluate(
         for c in batch.touched().to_vec() {
             states.forget(c);
         }
-        metrics::RETRIES.inc();
+        retrying(&cfg.progress);
         tracing::warn!(error = %e, retry_in = ?backoff, "reading for the batch failed; evaluating it again");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -357,6 +391,7 @@ async fn produce(
     log: &dyn Log,
     topic: &str,
     payloads: Vec<(u64, bytes::Bytes)>,
+    progress: &Progress,
 ) -> Result<(), WriterError> {
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -365,7 +400,7 @@ async fn produce(
             Err(LogError::Closed) => return Err(LogError::Closed.into()),
             Err(e) => {
                 // Effects are idempotent downstream, so producing twice is safe.
-                metrics::RETRIES.inc();
+                retrying(progress);
                 tracing::warn!(error = %e, "producing effects failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

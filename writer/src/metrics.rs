@@ -106,3 +106,25 @@ pub static FENCES_ACQUIRED: LazyLock<IntCounter> = LazyLock::new(|| {
         .expect("valid counter"),
     )
 });
+
+/// Unix seconds of the last batch applied.
+pub static LAST_BATCH: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "writer_last_batch_timestamp_seconds",
+            "When the writer last applied a batch (Unix seconds)",
+        )
+        .expect("valid gauge"),
+    )
+});
+
+/// Unix seconds since which the current batch keeps failing; 0 when not.
+pub static FAILING_SINCE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "writer_failing_since_timestamp_seconds",
+            "Since when the writer's current batch keeps failing (Unix seconds; 0: it is not)",
+        )
+        .expect("valid gauge"),
+    )
+});
