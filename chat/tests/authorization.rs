@@ -152,3 +152,26 @@ async fn forward_and_membership_events_reach_the_right_people() {
     );
     s.stop().await;
 }
+
+/// Issue 12, item 5 (decided: a rejection is not remembered): a send refused
+/// because its sender is not a member, sent again with the same key once they
+/// are, is accepted — judged afresh, not answered with the old refusal.
+#[tokio::test]
+async fn a_rejected_send_sent_again_after_the_reason_is_gone_is_accepted() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let alice = api.register("alice").await;
+    let bob = api.register("bob").await;
+    let chat = alice.group("g", &[]).await;
+    assert_eq!(
+        bob.send(&chat, "k1", "hello?").await.refused(),
+        (403, "not_member")
+    );
+    alice.add_member(&chat, &bob.id, None).await.ok();
+    let sent = bob.send(&chat, "k1", "hello?").await.created();
+    assert!(!sent.duplicate);
+    assert_eq!(
+        sent.message.seq, 1,
+        "nothing was stored by the refused send"
+    );
+}

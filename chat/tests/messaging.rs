@@ -352,3 +352,56 @@ async fn resume_with_since_pts_brings_every_change_made_while_away() {
     assert_eq!(pts.iter().max().copied(), Some(sub.last_pts));
     s.stop().await;
 }
+
+/// Issue 12, item 5: a retried `POST /chats` (the answer was lost) must not
+/// create a second group. With the same `client_chat_id` it answers the group
+/// created the first time.
+#[tokio::test]
+async fn creating_a_group_again_with_its_client_chat_id_answers_the_first_group() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let alice = api.register("alice").await;
+    let bob = api.register("bob").await;
+    let create = |key: &str| {
+        serde_json::json!({
+            "kind": "group",
+            "title": "trip",
+            "members": [bob.id],
+            "client_chat_id": key,
+        })
+    };
+    let (status, first) = alice
+        .call("POST", "/api/v1/chats", Some(create("trip-1")))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = alice
+        .call("POST", "/api/v1/chats", Some(create("trip-1")))
+        .await;
+    assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
+    let (status, other) = alice
+        .call("POST", "/api/v1/chats", Some(create("trip-2")))
+        .await;
+    assert_eq!(status, 201, "another key, another group");
+    assert_ne!(other["id"], first["id"]);
+    let (status, bobs) = bob
+        .call("POST", "/api/v1/chats", Some(create("trip-1")))
+        .await;
+    assert_eq!(status, 201, "the key is the creator's own");
+    assert_ne!(bobs["id"], first["id"]);
+    let trips = |list: ChatList| list.chats.iter().filter(|c| c.chat.title == "trip").count();
+    assert_eq!(
+        trips(alice.chats().await.ok()),
+        2,
+        "alice's two groups, each once"
+    );
+    assert_eq!(trips(bob.chats().await.ok()), 3, "and bob's own");
+
+    for bad in ["", "has space", &"k".repeat(65)] {
+        let (status, e) = alice.call("POST", "/api/v1/chats", Some(create(bad))).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (400, Some("invalid_client_chat_id")),
+            "{bad:?}: {e}"
+        );
+    }
+}

@@ -23,6 +23,9 @@ pub enum Code {
     TextTooLong,
     /// `client_msg_id` is missing, too long or not printable ASCII.
     InvalidClientMsgId,
+    /// `client_chat_id` (a group creation's idempotency key) is empty, too
+    /// long or not printable ASCII.
+    InvalidClientChatId,
     /// Group title empty or too long.
     InvalidTitle,
     /// User name has the wrong length or characters.
@@ -95,6 +98,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::EmptyText, "empty_text"),
     (Code::TextTooLong, "text_too_long"),
     (Code::InvalidClientMsgId, "invalid_client_msg_id"),
+    (Code::InvalidClientChatId, "invalid_client_chat_id"),
     (Code::InvalidTitle, "invalid_title"),
     (Code::InvalidName, "invalid_name"),
     (Code::InvalidPassword, "invalid_password"),

@@ -43,6 +43,17 @@ pub fn direct_chat_id(a: UserId, b: UserId) -> ChatId {
     ChatId((1 << 63) | (h & ((1 << 63) - 1)))
 }
 
+/// The id of the group `creator` creates with the idempotency key `key`
+/// (`client_chat_id`): the same each time, so a retried creation lands on the
+/// same writer and finds the group created the first time. The top two bits
+/// are `01`: never a direct chat (`1…`), and not a generated id before the
+/// generator's clock reaches 2^40 ms after its epoch (year 2058); the rest is
+/// 64-bit FNV-1a of `"group:{creator}:{key}"`, truncated to 62 bits.
+pub fn keyed_group_id(creator: UserId, key: &str) -> ChatId {
+    let h = fnv1a64(format!("group:{creator}:{key}").as_bytes());
+    ChatId((1 << 62) | (h & ((1 << 62) - 1)))
+}
+
 /// 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3): a stated,
 /// portable hash, also used to pick a partition from a key.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -62,6 +73,17 @@ pub fn partition_for(key: u64, n: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_group_ids_are_stable_per_creator_and_key_and_apart_from_other_ids() {
+        let a = keyed_group_id(UserId(1), "k");
+        assert_eq!(a, keyed_group_id(UserId(1), "k"), "the same each time");
+        assert_ne!(a, keyed_group_id(UserId(2), "k"), "another creator");
+        assert_ne!(a, keyed_group_id(UserId(1), "k2"), "another key");
+        assert_eq!(a.0 >> 62, 0b01, "neither direct nor generated");
+        assert_eq!(direct_chat_id(UserId(1), UserId(2)).0 >> 63, 1);
+        assert_eq!(IdGenerator::new(1).next() >> 62, 0);
+    }
 
     #[test]
     fn fnv_vectors() {

@@ -38,8 +38,8 @@ pub fn status_of(code: Code) -> StatusCode {
     use Code::*;
     match code {
         BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
-        | InvalidClientMsgId | InvalidTitle | InvalidName | InvalidPassword | InvalidMembers
-        | DirectChat | SlowConsumer => StatusCode::BAD_REQUEST,
+        | InvalidClientMsgId | InvalidClientChatId | InvalidTitle | InvalidName
+        | InvalidPassword | InvalidMembers | DirectChat | SlowConsumer => StatusCode::BAD_REQUEST,
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AuthRequired | InvalidToken | TokenExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
         NotMember | Silenced | Forbidden => StatusCode::FORBIDDEN,

@@ -95,6 +95,9 @@ pub struct NewChat {
     title: String,
     #[serde(default)]
     members: Vec<UserId>,
+    /// A group's idempotency key.
+    #[serde(default)]
+    client_chat_id: Option<String>,
 }
 
 pub async fn create_chat(
@@ -104,7 +107,7 @@ pub async fn create_chat(
 ) -> ApiResult<Response> {
     match st
         .service
-        .create_chat(me, b.kind, b.title, b.members)
+        .create_chat(me, b.kind, b.title, b.members, b.client_chat_id.as_deref())
         .await?
     {
         Outcome::Ok {

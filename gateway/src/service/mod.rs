@@ -16,7 +16,7 @@ use chat_core::model::{Chat, ChatKind, ChatListEntry, ForwardedFrom, Member, Mes
 use chat_core::ports::{HistoryPage, Store};
 use chat_core::rules::{self, Limits};
 use chat_core::wire::{Command, Outcome};
-use chat_core::{ChatId, Code, IdGenerator, MessageId, UserId, direct_chat_id};
+use chat_core::{ChatId, Code, IdGenerator, MessageId, UserId, direct_chat_id, keyed_group_id};
 use serde::Serialize;
 
 pub use accounts::Session;
@@ -397,6 +397,7 @@ impl Service {
         kind: ChatKind,
         title: String,
         members: Vec<UserId>,
+        client_chat_id: Option<&str>,
     ) -> Result<Outcome, ApiError> {
         let chat_id = match kind {
             ChatKind::Direct => {
@@ -419,7 +420,13 @@ impl Service {
                         "too many initial members",
                     ));
                 }
-                ChatId(self.ids.next())
+                match client_chat_id {
+                    Some(key) => {
+                        check_client_chat_id(key)?;
+                        keyed_group_id(me, key)
+                    }
+                    None => ChatId(self.ids.next()),
+                }
             }
         };
         let cmd = Command::CreateChat {
@@ -449,4 +456,21 @@ impl Service {
             .map_or(0, |m| m.read_seq);
         Ok(CursorView { chat_id, read_seq })
     }
+}
+
+/// Most bytes of a `client_chat_id`.
+const MAX_CLIENT_CHAT_ID: usize = 64;
+
+/// A group creation's idempotency key: 1 to 64 printable ASCII characters.
+fn check_client_chat_id(key: &str) -> Result<(), ApiError> {
+    if key.is_empty()
+        || key.len() > MAX_CLIENT_CHAT_ID
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::new(
+            Code::InvalidClientChatId,
+            format!("client_chat_id must be 1 to {MAX_CLIENT_CHAT_ID} printable ASCII characters"),
+        ));
+    }
+    Ok(())
 }
