@@ -71,6 +71,12 @@ pub struct GatewaySettings {
     /// [default: 1024].
     #[arg(long, env = "CHAT_CONN_QUEUE")]
     pub conn_queue: Option<usize>,
+    /// Seconds between two checks, per WebSocket connection, that the user is
+    /// still a member of the chats it follows (against the store): the bound
+    /// on how long a removal whose pub/sub events were lost goes unnoticed
+    /// [default: 60].
+    #[arg(long, env = "CHAT_MEMBERSHIP_RECHECK_SECS")]
+    pub membership_recheck_secs: Option<u64>,
     /// Events the gateway's pub/sub subscriber holds before further ones are
     /// dropped (and refilled from the store by seq) [default: 65536].
     #[arg(long, env = "CHAT_PUBSUB_INBOX")]
@@ -422,6 +428,9 @@ impl GatewaySettings {
             max_frame_bytes: frame,
             max_body_bytes: frame,
             conn_queue: self.conn_queue.unwrap_or(d.conn_queue),
+            membership_recheck: self
+                .membership_recheck_secs
+                .map_or(d.membership_recheck, |s| Duration::from_secs(s.max(1))),
             commands_topic: log.commands_topic(),
             web_dir: self.web_dir.clone().or_else(default_web_dir),
             drain: self.drain_secs.map_or(d.drain, Duration::from_secs),

@@ -314,6 +314,11 @@ pub enum PubKind {
     UserEvent = 5,
     /// A [`Reply`] for this gateway.
     Reply = 6,
+    /// A member was removed from `chat_id` (on the chat's channel; `seq`
+    /// carries the removed user's id): delivered to the chat's connections,
+    /// and the removed user's stop following the chat — in order with the
+    /// chat's messages, so none published after the removal reaches them.
+    MemberLeft = 7,
 }
 
 impl PubKind {
@@ -325,6 +330,7 @@ impl PubKind {
             4 => PubKind::Left,
             5 => PubKind::UserEvent,
             6 => PubKind::Reply,
+            7 => PubKind::MemberLeft,
             _ => return None,
         })
     }
@@ -342,7 +348,9 @@ pub struct Envelope {
     pub kind: PubKind,
     /// The chat concerned (0 for replies).
     pub chat_id: ChatId,
-    /// Message seq for [`PubKind::Message`], else 0.
+    /// Message seq for [`PubKind::Message`], the chat's newest seq for
+    /// [`PubKind::Joined`], the removed user's id for [`PubKind::MemberLeft`],
+    /// else 0.
     pub seq: u64,
     /// When the gateway accepted the originating command (Unix ms), for latency.
     pub accepted_at: i64,

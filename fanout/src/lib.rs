@@ -7,6 +7,8 @@
 //! persisting them, so nothing is delivered that history does not have.
 
 mod backlog;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 pub mod metrics;
 
 use std::future::Future;
@@ -355,8 +357,18 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                         out.push((user_channel(*user_id), env(PubKind::Joined, c.last_seq)));
                     }
                     Event::MemberRemoved { user_id, .. } => {
-                        out.push((chat_channel(chat), env(PubKind::ChatEvent, 0)));
-                        out.push((user_channel(*user_id), env(PubKind::Left, 0)));
+                        #[cfg(feature = "failpoints")]
+                        let (on_chat, on_user) = failpoints::removal_channels();
+                        #[cfg(not(feature = "failpoints"))]
+                        let (on_chat, on_user) = (true, true);
+                        // On the chat's channel, in order with its messages:
+                        // the removed user's connections stop there.
+                        if on_chat {
+                            out.push((chat_channel(chat), env(PubKind::MemberLeft, user_id.0)));
+                        }
+                        if on_user {
+                            out.push((user_channel(*user_id), env(PubKind::Left, 0)));
+                        }
                     }
                     Event::Read { user_id, .. } => {
                         out.push((user_channel(*user_id), env(PubKind::UserEvent, 0)));

@@ -53,6 +53,16 @@ pub enum Push {
         /// The frame.
         json: Bytes,
     },
+    /// A member was removed from a chat (on its channel): deliver; the
+    /// removed user's connections then stop following it.
+    MemberLeft {
+        /// Chat.
+        chat_id: ChatId,
+        /// Who was removed.
+        user_id: chat_core::UserId,
+        /// The frame.
+        json: Bytes,
+    },
     /// The user left a chat: deliver, then stop following it.
     Left {
         /// Chat.
@@ -89,6 +99,11 @@ impl Push {
                 json,
             },
             PubKind::Left => Push::Left { chat_id, json },
+            PubKind::MemberLeft => Push::MemberLeft {
+                chat_id,
+                user_id: chat_core::UserId(env.seq),
+                json,
+            },
             PubKind::UserEvent => Push::UserEvent { json },
             PubKind::Reply => return Err(json),
         })

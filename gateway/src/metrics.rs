@@ -62,6 +62,18 @@ pub static GAPS_FILLED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Removals a connection found by checking the store (their pub/sub events
+/// were lost): the connection stopped following the chat then.
+pub static REMOVALS_FOUND: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_removals_found_total",
+            "Removals found by a connection's membership check, not by pub/sub",
+        )
+        .expect("valid counter"),
+    )
+});
+
 /// Connections closed because their queue filled.
 pub static SLOW_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     register(

@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Events queued per connection before it counts as a slow consumer.
     pub conn_queue: usize,
+    /// How often a connection checks, against the store, that its user is
+    /// still a member of the chats it follows.
+    pub membership_recheck: Duration,
     /// Commands a connection may have in flight.
     pub max_inflight: usize,
     /// How long a command waits for its outcome.
@@ -60,6 +63,7 @@ impl Default for GatewayConfig {
             max_frame_bytes: 64 * 1024,
             max_body_bytes: 64 * 1024,
             conn_queue: 1024,
+            membership_recheck: Duration::from_secs(60),
             max_inflight: 256,
             reply_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),

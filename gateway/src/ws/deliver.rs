@@ -23,7 +23,13 @@ impl<S: WsSink> Conn<S> {
                     return Ok(());
                 }
                 if seq > delivered + 1 {
+                    // Events were lost, maybe this user's removal: check
+                    // before sending anything from the store.
                     metrics::GAPS_FILLED.inc();
+                    self.recheck_memberships(Some(chat_id)).await?;
+                    if !self.subs.contains_key(&chat_id) {
+                        return Ok(());
+                    }
                     self.replay(chat_id, delivered, Some(seq - 1)).await?;
                 }
                 self.write(json).await?;
@@ -47,6 +53,7 @@ impl<S: WsSink> Conn<S> {
                 last_seq,
                 json,
             } => {
+                self.left_seen.remove(&chat_id);
                 if !self.subs.contains_key(&chat_id) {
                     if self
                         .st
@@ -66,18 +73,34 @@ impl<S: WsSink> Conn<S> {
                 }
                 self.write(json).await
             }
-            Push::Left { chat_id, json } => {
-                self.write(json).await?;
-                if self.subs.remove(&chat_id).is_some() {
-                    self.st
-                        .hub
-                        .unsubscribe(&chat_channel(chat_id), self.id)
-                        .await;
+            Push::MemberLeft {
+                chat_id,
+                user_id,
+                json,
+            } => {
+                if !self.subs.contains_key(&chat_id) {
+                    return Ok(());
                 }
+                self.write(json).await?;
+                if user_id == self.user {
+                    // In order with the chat's messages: none published after
+                    // the removal reaches this connection.
+                    self.left_seen.insert(chat_id);
+                    self.stop_following(chat_id).await;
+                }
+                Ok(())
+            }
+            Push::Left { chat_id, json } => {
+                if !self.left_seen.remove(&chat_id) {
+                    self.write(json).await?;
+                }
+                self.stop_following(chat_id).await;
                 Ok(())
             }
             Push::UserEvent { json } => self.write(json).await,
             Push::Resync => {
+                // Events were lost while pub/sub was away, maybe removals.
+                self.recheck_memberships(None).await?;
                 let chats: Vec<(ChatId, u64)> =
                     self.subs.iter().map(|(c, s)| (*c, s.delivered)).collect();
                 for (chat, delivered) in chats {
@@ -85,6 +108,49 @@ impl<S: WsSink> Conn<S> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Checks against the store that the user is still a member of the chats
+    /// this connection follows (`only`: of that one), and stops following
+    /// those they are not, delivering the recorded removal first. The
+    /// removal's pub/sub events may have been lost (a Redis blip, a full
+    /// inbox): this bounds how long that goes unnoticed. A failed read
+    /// leaves things as they are until the next check.
+    pub(super) async fn recheck_memberships(&mut self, only: Option<ChatId>) -> Result<(), Stop> {
+        let store = self.st.deps.store.clone();
+        let member_of: std::collections::HashSet<ChatId> = match store.memberships(self.user).await
+        {
+            Ok(list) => list.into_iter().map(|m| m.chat_id).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "membership check failed; next time");
+                return Ok(());
+            }
+        };
+        let gone: Vec<ChatId> = self
+            .subs
+            .keys()
+            .filter(|c| only.is_none_or(|o| o == **c) && !member_of.contains(*c))
+            .copied()
+            .collect();
+        for chat in gone {
+            metrics::REMOVALS_FOUND.inc();
+            if let Ok(Some((pts, change @ MemberChange::Removed { .. }))) =
+                store.last_member_change(chat, self.user).await
+                && let Some(frame) = member_frame(chat, pts, change, None)
+            {
+                self.write(frame).await?;
+            }
+            self.left_seen.insert(chat);
+            self.stop_following(chat).await;
+        }
+        Ok(())
+    }
+
+    /// Stops following a chat (the user is no longer a member).
+    pub(super) async fn stop_following(&mut self, chat: ChatId) {
+        if self.subs.remove(&chat).is_some() {
+            self.st.hub.unsubscribe(&chat_channel(chat), self.id).await;
         }
     }
 

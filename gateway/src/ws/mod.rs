@@ -133,6 +133,10 @@ struct Conn<S> {
     sink: S,
     txq: ConnTx,
     subs: HashMap<ChatId, ChatSub>,
+    /// Chats this user was removed from as seen on the chat's channel, whose
+    /// removal frame was delivered then: the same removal arriving on the
+    /// user's channel is not delivered twice.
+    left_seen: std::collections::HashSet<ChatId>,
     /// Commands awaiting their outcome, each resolving to the frame to send.
     replies: FuturesUnordered<Reply>,
     /// Frames were queued since the last flush.
@@ -199,6 +203,7 @@ impl<S: WsSink> Conn<S> {
                 slow: slow.clone(),
             },
             subs: HashMap::new(),
+            left_seen: Default::default(),
             replies: FuturesUnordered::new(),
             unflushed: false,
             st,
@@ -260,11 +265,15 @@ impl<S: WsSink> Conn<S> {
                 Stop::Slow => slow_close(),
             };
         }
+        let every = self.st.cfg.membership_recheck;
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let step = tokio::select! {
                 biased;
                 _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
                 _ = slow.notified() => return slow_close(),
+                _ = recheck.tick(), if !self.subs.is_empty() => self.recheck_memberships(None).await,
                 Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
                 Some(env) = rx.recv() => self.deliver(env).await,
                 msg = stream.next() => match msg {
