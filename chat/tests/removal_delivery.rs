@@ -17,17 +17,8 @@ use std::time::Duration;
 use common::*;
 
 fn server(dir: &std::path::Path, drop_removals: &str) -> proc::ChatProc {
-    proc::Spawn::new(env!("CARGO_BIN_EXE_chat"), dir.join("server.log"))
-        .args([
-            "standalone",
-            "--listen",
-            "127.0.0.1:0",
-            "--jwt-secret",
-            SECRET,
-        ])
+    standalone_process(dir, "server.log")
         .args(["--membership-recheck-secs", "1"])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
         .env("CHAT_FAILPOINT_DROP_REMOVALS", drop_removals)
         .start()
 }

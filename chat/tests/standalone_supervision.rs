@@ -12,16 +12,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_that_panics_is_started_again_and_the_send_goes_through() {
     let dir = tempfile::tempdir().unwrap();
-    let server = proc::Spawn::new(env!("CARGO_BIN_EXE_chat"), dir.path().join("server.log"))
-        .args([
-            "standalone",
-            "--listen",
-            "127.0.0.1:0",
-            "--jwt-secret",
-            SECRET,
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
+    let server = standalone_process(dir.path(), "server.log")
         .env("CHAT_FAILPOINT_PANIC_ON_SEND", "boom")
         .start();
     let api = Api::new(server.base_url());

@@ -48,6 +48,13 @@ export async function scrollBack(t) {
   for (let i = 0; i < 200 && (await a.getByTestId('history-start').count()) === 0; i++) {
     const before = await topMessage(a)
     await a.mouse.wheel(0, -WHEEL)
+    // The wheel is applied when the page's main thread gets to it, which can
+    // take longer than a frame while an older page is being rendered: wait
+    // for the view to move (at most 2 s; at the top it cannot), then let a
+    // prepend that came with it settle.
+    await a
+      .waitForFunction((prev) => document.querySelector('[data-testid="messages"]').scrollTop !== prev, before.scrollTop, { timeout: 2000 })
+      .catch(() => {})
     await a.waitForTimeout(120)
     const after = await a.evaluate((seq) => {
       const sc = document.querySelector('[data-testid="messages"]')

@@ -93,6 +93,12 @@ impl TestServer {
 /// `chat standalone` as a process on port 0 with its data in `dir`, logging to
 /// `dir/<log_name>`.
 pub fn spawn_standalone(dir: &Path, log_name: &str) -> proc::ChatProc {
+    standalone_process(dir, log_name).start()
+}
+
+/// The standalone binary's command line (data in `dir`, log `log_name`), to
+/// add arguments and environment to before starting it.
+pub fn standalone_process(dir: &Path, log_name: &str) -> proc::Spawn {
     proc::Spawn::new(env!("CARGO_BIN_EXE_chat"), dir.join(log_name))
         .args([
             "standalone",
@@ -103,5 +109,4 @@ pub fn spawn_standalone(dir: &Path, log_name: &str) -> proc::ChatProc {
         ])
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .start()
 }
