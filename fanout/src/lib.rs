@@ -203,10 +203,11 @@ impl CacheWrites {
             Some(at) if Instant::now() < at => self.backlog.defer(fresh),
             _ if fresh.is_empty() && self.backlog.is_empty() => Vec::new(),
             _ => {
-                let mut ops = self.backlog.take();
-                let retried = ops.len();
-                ops.extend(fresh.into_iter().map(|op| (op, 0)));
-                let list: Vec<CacheOp> = ops.iter().map(|(op, _)| op.clone()).collect();
+                // The backlog first (older), then the batch's own (tried 0 times).
+                let (mut list, tried): (Vec<CacheOp>, Vec<u32>) =
+                    self.backlog.take().into_iter().unzip();
+                let retried = list.len();
+                list.extend(fresh);
                 let error = match tokio::time::timeout(cfg.cache_timeout, cache.apply(&list)).await
                 {
                     Ok(Ok(())) => None,
@@ -225,7 +226,8 @@ impl CacheWrites {
                         metrics::CACHE_ERRORS.inc();
                         tracing::warn!(error = %e, updates = list.len(), "cache update failed; kept for a retry, delivering meanwhile");
                         self.retry_at = Some(Instant::now() + cfg.cache_retry);
-                        self.backlog.failed(ops)
+                        let tried = tried.into_iter().chain(std::iter::repeat(0));
+                        self.backlog.failed(list.into_iter().zip(tried))
                     }
                 }
             }

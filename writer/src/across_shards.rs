@@ -89,32 +89,11 @@ fn send(key: &str) -> Command {
 /// Processes one batch with a fresh writer state; the outcome and event of
 /// each of its requests.
 async fn batch(w: &World, recs: &[Record]) -> HashMap<u64, (Outcome, Option<Event>)> {
-    let cfg = WriterConfig::default();
-    let mut consumer = w.log.consumer(&cfg.events_topic, "t").await.unwrap();
-    process(
-        &cfg,
-        &w.log,
-        &w.store,
-        &Fence::default(),
-        &mut States::new(100),
-        recs,
-    )
-    .await
-    .unwrap();
-    let wanted: Vec<u64> = recs.iter().map(|r| r.offset).collect();
-    let mut out = HashMap::new();
-    for r in consumer
-        .poll(1000, std::time::Duration::from_millis(200))
+    crate::tests::effects_of(&w.store, &w.log, &mut States::new(100), recs)
         .await
-        .unwrap()
-    {
-        let e: EffectRecord = serde_json::from_slice(&r.payload).unwrap();
-        let request = e.reply_to.unwrap().request;
-        if wanted.contains(&request) {
-            out.insert(request, (e.outcome, e.event));
-        }
-    }
-    out
+        .into_iter()
+        .map(|e| (e.reply_to.unwrap().request, (e.outcome, e.event)))
+        .collect()
 }
 
 /// A group of the admin, bob and carol, with two messages of the admin.

@@ -94,8 +94,8 @@ impl Fences {
     }
 
     /// The fence of a batch, taking a new epoch for each of its partitions
-    /// this writer holds none for yet (retrying until the store answers, or
-    /// `None` on shutdown). A partition newly taken may have been written by
+    /// this writer holds none for yet (retrying until the store answers). A
+    /// partition newly taken may have been written by
     /// its previous owner since this writer last read it: all state is
     /// dropped then.
     async fn of(
@@ -455,6 +455,30 @@ mod tests {
         }
     }
 
+    /// Processes one batch (with no fence) and returns the effect records
+    /// that answer its requests (a record's offset is its request number).
+    pub(crate) async fn effects_of(
+        store: &dyn Store,
+        log: &MemLog,
+        states: &mut States,
+        recs: &[Record],
+    ) -> Vec<EffectRecord> {
+        let cfg = WriterConfig::default();
+        let mut consumer = log.consumer(&cfg.events_topic, "t").await.unwrap();
+        process(&cfg, log, store, &Fence::default(), states, recs)
+            .await
+            .unwrap();
+        let wanted: Vec<u64> = recs.iter().map(|r| r.offset).collect();
+        consumer
+            .poll(1000, std::time::Duration::from_millis(200))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice::<EffectRecord>(&r.payload).unwrap())
+            .filter(|e| wanted.contains(&e.reply_to.as_ref().unwrap().request))
+            .collect()
+    }
+
     /// Runs one batch and returns the outcome per request number.
     async fn run_batch(
         store: &SqliteStore,
@@ -462,21 +486,11 @@ mod tests {
         states: &mut States,
         recs: &[Record],
     ) -> HashMap<u64, Outcome> {
-        let cfg = WriterConfig::default();
-        let mut consumer = log.consumer(&cfg.events_topic, "t").await.unwrap();
-        process(&cfg, log, store, &Fence::default(), states, recs)
+        effects_of(store, log, states, recs)
             .await
-            .unwrap();
-        let mut out = HashMap::new();
-        for r in consumer
-            .poll(1000, std::time::Duration::from_millis(200))
-            .await
-            .unwrap()
-        {
-            let e: EffectRecord = serde_json::from_slice(&r.payload).unwrap();
-            out.insert(e.reply_to.unwrap().request, e.outcome);
-        }
-        out
+            .into_iter()
+            .map(|e| (e.reply_to.unwrap().request, e.outcome))
+            .collect()
     }
 
     #[tokio::test]
@@ -593,29 +607,12 @@ mod tests {
         log: &MemLog,
         recs: &[Record],
     ) -> Vec<(u64, Option<chat_core::wire::Event>)> {
-        let cfg = WriterConfig::default();
-        let mut consumer = log.consumer(&cfg.events_topic, "e").await.unwrap();
         // A fresh writer state each time, as after a restart.
-        process(
-            &cfg,
-            log,
-            store,
-            &Fence::default(),
-            &mut States::new(100),
-            recs,
-        )
-        .await
-        .unwrap();
-        let mut out = Vec::new();
-        for r in consumer
-            .poll(1000, std::time::Duration::from_millis(200))
+        effects_of(store, log, &mut States::new(100), recs)
             .await
-            .unwrap()
-        {
-            let e: EffectRecord = serde_json::from_slice(&r.payload).unwrap();
-            out.push((e.reply_to.unwrap().request, e.event));
-        }
-        out
+            .into_iter()
+            .map(|e| (e.reply_to.unwrap().request, e.event))
+            .collect()
     }
 
     /// A command found already applied (its batch committed, its effects maybe
@@ -693,8 +690,6 @@ mod tests {
             ],
         )
         .await;
-        // (The test's consumer reads the topic from its start each time.)
-        let again: Vec<_> = again.into_iter().filter(|(r, _)| *r >= 7).collect();
         match &again[..] {
             [
                 (7, Some(Event::Message { message })),
