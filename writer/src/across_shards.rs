@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use chat_core::model::{ChatKind, Role, User, UserRecord};
-use chat_core::ports::{Fence, Log, Record, Store};
-use chat_core::wire::{Command, EffectRecord, Event, Outcome};
+use chat_core::ports::{Fence, Record, Store};
+use chat_core::wire::{Command, Event, Outcome};
 use chat_core::{ChatId, MessageId, UserId};
 use chat_embedded::{MemLog, MemLogConfig};
 use chat_store::{Sharded, SqliteConfig, SqliteStore};
