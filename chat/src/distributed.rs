@@ -48,9 +48,12 @@ async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Re
     if let Some(o) = &k.kafka_options {
         c.extra = crate::config::kafka_options(o).map_err(anyhow::Error::msg)?;
     }
-    let events = log.events_topic();
-    let dead = chat_core::dead_letters_topic(&events);
-    KafkaLog::connect(c, &[&log.commands_topic(), &events, &dead])
+    let (commands, events) = (log.commands_topic(), log.events_topic());
+    let (dead_commands, dead_events) = (
+        chat_core::dead_letters_topic(&commands),
+        chat_core::dead_letters_topic(&events),
+    );
+    KafkaLog::connect(c, &[&commands, &events, &dead_commands, &dead_events])
         .await
         .context("connecting to Kafka")
 }
@@ -173,6 +176,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
             .group
             .clone()
             .unwrap_or_else(|| format!("writer.{commands_topic}")),
+        dead_letters_topic: chat_core::dead_letters_topic(&commands_topic),
         commands_topic,
         events_topic: a.log.events_topic(),
         batch_max: a.worker.batch_max.unwrap_or(d.batch_max),

@@ -125,6 +125,7 @@ pub async fn start_standalone(
         limits: cfg.limits.limits(),
         commands_topic: cfg.log.commands_topic(),
         events_topic: cfg.log.events_topic(),
+        dead_letters_topic: chat_core::dead_letters_topic(&cfg.log.commands_topic()),
         ..Default::default()
     };
     let writer = {

@@ -101,6 +101,9 @@ pub struct Sharded<S> {
     /// Test-only: applies to fail per shard (see [`Sharded::fail_next_applies`]).
     #[cfg(feature = "failpoints")]
     faults: Arc<Vec<std::sync::atomic::AtomicU32>>,
+    /// Test-only: sends refused as poison (see [`Sharded::poison_sends`]).
+    #[cfg(feature = "failpoints")]
+    poison: Arc<std::sync::RwLock<Option<String>>>,
 }
 
 impl<S> Clone for Sharded<S> {
@@ -110,6 +113,8 @@ impl<S> Clone for Sharded<S> {
             shards: self.shards.clone(),
             #[cfg(feature = "failpoints")]
             faults: self.faults.clone(),
+            #[cfg(feature = "failpoints")]
+            poison: self.poison.clone(),
         }
     }
 }
@@ -130,6 +135,10 @@ impl<S: Shard> Sharded<S> {
         Sharded {
             #[cfg(feature = "failpoints")]
             faults: Arc::new(shards.iter().map(|_| Default::default()).collect()),
+            #[cfg(feature = "failpoints")]
+            poison: Arc::new(std::sync::RwLock::new(
+                std::env::var("CHAT_FAILPOINT_POISON").ok(),
+            )),
             ring: Arc::new(ring),
             shards: Arc::new(shards),
         }
@@ -143,10 +152,28 @@ impl<S: Shard> Sharded<S> {
         self.faults[index].store(times, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Whether a fault is armed for shard `index` (and disarms one).
+    /// Test-only fault injection: from now on, every apply that holds a new
+    /// message whose `client_msg_id` starts with `prefix` fails on that
+    /// message's shard, as a shard refusing that one row's data would, while
+    /// the store keeps answering. Also set by `CHAT_FAILPOINT_POISON=PREFIX`.
     #[cfg(feature = "failpoints")]
-    fn injected_fault(&self, index: usize) -> bool {
+    pub fn poison_sends(&self, prefix: &str) {
+        *self.poison.write().unwrap_or_else(|e| e.into_inner()) = Some(prefix.to_string());
+    }
+
+    /// Whether a fault is injected into this apply on shard `index` (an
+    /// armed fault is disarmed by one).
+    #[cfg(feature = "failpoints")]
+    fn injected_fault(&self, index: usize, part: &[&Mutation]) -> bool {
         use std::sync::atomic::Ordering;
+        let poison = self.poison.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(prefix) = poison.as_deref()
+            && part.iter().any(|m| {
+                matches!(m, Mutation::InsertMessage(msg) if msg.client_msg_id.starts_with(prefix))
+            })
+        {
+            return true;
+        }
         self.faults[index]
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
@@ -154,7 +181,7 @@ impl<S: Shard> Sharded<S> {
 
     /// No faults without the test-only feature.
     #[cfg(not(feature = "failpoints"))]
-    fn injected_fault(&self, _index: usize) -> bool {
+    fn injected_fault(&self, _index: usize, _part: &[&Mutation]) -> bool {
         false
     }
 
@@ -304,7 +331,7 @@ impl<S: Shard> Store for Sharded<S> {
             .enumerate()
             .filter(|(_, (_, part))| !part.is_empty())
             .map(|(i, (shard, part))| async move {
-                if self.injected_fault(i) {
+                if self.injected_fault(i, part) {
                     return Err(StoreError::Unavailable(format!(
                         "shard {i}: injected fault"
                     )));

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chat_core::model::{ChatKind, Role, User, UserRecord};
-use chat_core::ports::{Fence, Record, Store};
+use chat_core::ports::{Fence, Log, Record, Store};
 use chat_core::wire::{Command, Event, Outcome};
 use chat_core::{ChatId, MessageId, UserId};
 use chat_embedded::{MemLog, MemLogConfig};
@@ -333,5 +333,76 @@ async fn a_stalled_writers_batch_is_refused_once_another_took_its_partition() {
     assert!(
         lists.iter().all(|m| m.chat_id != CHAT),
         "and out of the chat list"
+    );
+}
+
+/// A command the store keeps refusing while it answers (poison) is parked
+/// after `poison_attempts` failures: its record goes to the dead-letter
+/// topic, its sender gets `internal`, and the other commands of its batch,
+/// before and after it and on both shards, are applied with dense sequence
+/// numbers. Seen failing before parking existed: the batch was retried
+/// forever.
+#[tokio::test]
+async fn a_command_failing_alone_is_parked_and_the_rest_of_its_batch_applied() {
+    let w = world().await;
+    setup(&w).await;
+    let [bob, carol, dave] = w.others;
+    w.store.poison_sends("poison");
+    let mut dead = w
+        .log
+        .consumer(
+            &chat_core::dead_letters_topic(chat_core::COMMANDS_TOPIC),
+            "t",
+        )
+        .await
+        .unwrap();
+    let add_dave = Command::AddMember {
+        chat_id: CHAT,
+        user_id: dave,
+        role: Role::Member,
+    };
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        batch(
+            &w,
+            &[
+                record(w.admin, 10, send("x5")),
+                record(bob, 11, send("poison")),
+                record(w.admin, 12, add_dave),
+                record(carol, 13, send("x6")),
+            ],
+        ),
+    )
+    .await
+    .expect("the batch goes on past its poison");
+    let seq = |r: u64| match &out[&r].1 {
+        Some(Event::Message { message }) => message.seq,
+        other => panic!("request {r}: expected a message, got {other:?}"),
+    };
+    assert_eq!((seq(10), seq(13)), (3, 4), "dense around the parked one");
+    assert!(
+        matches!(&out[&11], (Outcome::Rejected(r), None) if r.code == chat_core::Code::Internal),
+        "the poison's sender is told: {:?}",
+        out[&11]
+    );
+    assert!(matches!(out[&12].1, Some(Event::MemberAdded { user_id, .. }) if user_id == dave));
+    let parked = dead
+        .poll(10, std::time::Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1, "one record parked");
+    let rec: chat_core::wire::CommandRecord = serde_json::from_slice(&parked[0].payload).unwrap();
+    assert!(
+        matches!(rec.cmd, Command::Send { ref client_msg_id, .. } if client_msg_id == "poison")
+    );
+    let chat = w.store.chats(&[CHAT]).await.unwrap().remove(0);
+    assert_eq!(chat.last_seq, 4);
+    assert!(
+        w.store
+            .memberships(dave)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.chat_id == CHAT)
     );
 }

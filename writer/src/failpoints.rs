@@ -22,20 +22,14 @@ pub fn after_commit(records: &[Record]) {
 /// (SIGSTOP), once, after evaluating a batch that holds an `AddMember` and
 /// before applying it — as a writer paused mid-batch (a frozen VM, a long
 /// fsync) would. The test sends SIGCONT.
-pub fn before_apply(records: &[Record]) {
+pub fn before_apply(commands: &[CommandRecord]) {
     static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if std::env::var("CHAT_FAILPOINT_STOP_BEFORE_APPLY").as_deref() != Ok("add_member") {
         return;
     }
-    let hit = records.iter().any(|r| {
-        matches!(
-            serde_json::from_slice::<CommandRecord>(&r.payload),
-            Ok(CommandRecord {
-                cmd: Command::AddMember { .. },
-                ..
-            })
-        )
-    });
+    let hit = commands
+        .iter()
+        .any(|c| matches!(c.cmd, Command::AddMember { .. }));
     if hit && !DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
         tracing::warn!("failpoint: stopping before applying the batch");
         let _ = std::process::Command::new("kill")

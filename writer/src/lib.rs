@@ -46,6 +46,12 @@ pub struct WriterConfig {
     pub limits: Limits,
     /// Where the loop reports its liveness (read by `/healthz`, `/readyz`).
     pub progress: Arc<Progress>,
+    /// Failures of the same commands, while the store answers, after which
+    /// a batch is applied command by command and a command failing alone is
+    /// parked.
+    pub poison_attempts: u32,
+    /// Where parked command records go ([`chat_core::dead_letters_topic`]).
+    pub dead_letters_topic: String,
 }
 
 impl Default for WriterConfig {
@@ -59,6 +65,8 @@ impl Default for WriterConfig {
             max_chats_in_memory: 100_000,
             limits: Limits::default(),
             progress: Arc::default(),
+            poison_attempts: 5,
+            dead_letters_topic: chat_core::dead_letters_topic(COMMANDS_TOPIC),
         }
     }
 }
@@ -212,7 +220,7 @@ pub async fn run(
         let fence = fences
             .of(&*store, &mut states, &records, &cfg.progress)
             .await;
-        let payloads = match persist(&cfg, &*store, &fence, &mut states, &records).await {
+        let persisted = match persist(&cfg, &*store, &fence, &mut states, &records).await {
             Ok(p) => p,
             Err(e) => {
                 // Another writer owns a partition of this batch now (or the
@@ -238,10 +246,9 @@ pub async fn run(
         failpoints::after_commit(&records);
         finish(&mut in_flight, &mut *consumer).await?;
         done(&cfg.progress);
-        let (log2, topic) = (log.clone(), cfg.events_topic.clone());
-        let progress = cfg.progress.clone();
+        let (log2, cfg2) = (log.clone(), cfg.clone());
         in_flight = Some((
-            tokio::spawn(async move { produce(&*log2, &topic, payloads, &progress).await }),
+            tokio::spawn(async move { produce_all(&*log2, &cfg2, persisted).await }),
             records,
         ));
         states.trim();
@@ -291,53 +298,199 @@ pub async fn process(
     states: &mut States,
     records: &[Record],
 ) -> Result<(), WriterError> {
-    let payloads = persist(cfg, store, fence, states, records)
+    let persisted = persist(cfg, store, fence, states, records)
         .await
         .map_err(WriterError::Refused)?;
-    produce(log, &cfg.events_topic, payloads, &cfg.progress).await
+    produce_all(log, cfg, persisted).await
 }
 
-/// Evaluates and persists one batch, retrying transient store failures until
-/// they succeed; returns the encoded effects, keyed by chat. A batch the store
-/// refuses ([`StoreError::Fenced`], [`StoreError::Conflict`]) is not retried:
-/// the error is returned and the caller must drop its state.
+/// Produces a persisted batch: its parked records to the dead-letter topic
+/// first (so that an offset is never committed past a record kept nowhere),
+/// then its effects.
+async fn produce_all(log: &dyn Log, cfg: &WriterConfig, p: Persisted) -> Result<(), WriterError> {
+    if !p.parked.is_empty() {
+        produce(log, &cfg.dead_letters_topic, p.parked, &cfg.progress).await?;
+    }
+    produce(log, &cfg.events_topic, p.effects, &cfg.progress).await
+}
+
+/// What persisting a batch gives: the encoded effects, keyed by chat, and the
+/// records parked as poison (for the dead-letter topic), keyed by chat.
+#[derive(Default)]
+struct Persisted {
+    effects: Vec<(u64, bytes::Bytes)>,
+    parked: Vec<(u64, bytes::Bytes)>,
+}
+
+/// Evaluates and persists one batch. A batch the store refuses
+/// ([`StoreError::Fenced`], [`StoreError::Conflict`]) is not retried: the
+/// error is returned and the caller must drop its state. Other failures are
+/// retried; a batch that keeps failing while the store answers is taken
+/// apart, and a command that keeps failing alone is parked: its record goes
+/// to the dead-letter topic, its sender gets `internal`, and the partition
+/// moves on. While the store does not answer, nothing is parked.
 async fn persist(
     cfg: &WriterConfig,
     store: &dyn Store,
     fence: &Fence,
     states: &mut States,
     records: &[Record],
-) -> Result<Vec<(u64, bytes::Bytes)>, StoreError> {
-    let commands: Vec<CommandRecord> = records
-        .iter()
-        .filter_map(|r| match serde_json::from_slice::<CommandRecord>(&r.payload) {
-            Ok(c) => Some(c),
+) -> Result<Persisted, StoreError> {
+    let mut out = Persisted::default();
+    let mut commands = Vec::with_capacity(records.len());
+    for r in records {
+        match serde_json::from_slice::<CommandRecord>(&r.payload) {
+            Ok(c) => commands.push((c, r)),
             Err(e) => {
                 metrics::BAD_RECORDS.inc();
-                tracing::error!(partition = r.partition, offset = r.offset, error = %e, "skipping undecodable command");
-                None
+                metrics::PARKED.inc();
+                tracing::error!(partition = r.partition, offset = r.offset, error = %e, "undecodable command; parked");
+                out.parked.push((r.key, r.payload.clone()));
             }
-        })
-        .collect();
+        }
+    }
     #[cfg(feature = "failpoints")]
     failpoints::panic_on_send(records);
-    let (mutations, effects) = evaluate(cfg, store, states, &commands).await;
-    #[cfg(feature = "failpoints")]
-    failpoints::before_apply(records);
-    // The mutations are idempotent: applied again, as computed, until every
-    // shard holds them. Evaluating the batch again instead would find the rows
-    // a shard already committed and take those commands for duplicates.
-    let mut backoff = Duration::from_millis(50);
-    while let Err(e) = store.apply_fenced(fence, &mutations).await {
-        if matches!(e, StoreError::Fenced(_) | StoreError::Conflict(_)) {
-            return Err(e);
+    let all: Vec<CommandRecord> = commands.iter().map(|(c, _)| c.clone()).collect();
+    match attempt(cfg, store, fence, states, &all).await? {
+        Attempt::Applied(effects) => out.effects = encode(&effects),
+        Attempt::KeepsFailing if commands.len() == 1 => {
+            let (c, r) = &commands[0];
+            out.effects.extend(park(c, r, &mut out.parked));
         }
-        retrying(&cfg.progress);
-        tracing::warn!(error = %e, retry_in = ?backoff, "applying the batch failed; applying it again");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        Attempt::KeepsFailing => {
+            tracing::warn!(
+                commands = all.len(),
+                "the batch keeps failing while the store answers; applying its commands one by one"
+            );
+            for (c, r) in &commands {
+                match attempt(cfg, store, fence, states, std::slice::from_ref(c)).await? {
+                    Attempt::Applied(effects) => out.effects.extend(encode(&effects)),
+                    Attempt::KeepsFailing => out.effects.extend(park(c, r, &mut out.parked)),
+                }
+            }
+        }
     }
-    Ok(effects
+    Ok(out)
+}
+
+/// Parks a command that keeps failing alone: its record joins `parked`; the
+/// encoded rejection for its sender is returned.
+fn park(
+    c: &CommandRecord,
+    r: &Record,
+    parked: &mut Vec<(u64, bytes::Bytes)>,
+) -> Vec<(u64, bytes::Bytes)> {
+    use chat_core::wire::{EffectRecord, Outcome, RECORD_VERSION};
+    metrics::PARKED.inc();
+    tracing::error!(
+        partition = r.partition,
+        offset = r.offset,
+        chat = c.cmd.chat_id().0,
+        "a command keeps failing alone; parked"
+    );
+    parked.push((r.key, r.payload.clone()));
+    let Some(reply_to) = c.reply_to.clone() else {
+        return Vec::new();
+    };
+    let rejected = EffectRecord {
+        v: RECORD_VERSION,
+        accepted_at: c.accepted_at,
+        event: None,
+        chat: None,
+        reply_to: Some(reply_to),
+        outcome: Outcome::Rejected(chat_core::Rejection::new(
+            chat_core::Code::Internal,
+            "the command could not be stored",
+        )),
+    };
+    encode(&[(c.cmd.chat_id(), rejected)])
+}
+
+/// How [`attempt`] ended.
+enum Attempt {
+    /// Applied on every shard; the effects to produce.
+    Applied(Vec<(chat_core::ChatId, chat_core::wire::EffectRecord)>),
+    /// Failed `poison_attempts` times while the store answered a ping: the
+    /// commands themselves fail. Nothing of the attempt is in memory.
+    KeepsFailing,
+}
+
+/// Evaluates `commands` and applies their mutations under `fence`, retrying
+/// failures. A failed read evaluates them again (nothing was written); a
+/// failed apply applies the same mutations again (they are idempotent;
+/// evaluating again would take the rows a shard already committed for
+/// duplicates) until every shard holds them.
+async fn attempt(
+    cfg: &WriterConfig,
+    store: &dyn Store,
+    fence: &Fence,
+    states: &mut States,
+    commands: &[CommandRecord],
+) -> Result<Attempt, StoreError> {
+    let mut failures = 0;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let (result, touched) = evaluate(cfg, store, states, commands).await;
+        let failed = match result {
+            Ok((mutations, effects)) => {
+                #[cfg(feature = "failpoints")]
+                failpoints::before_apply(commands);
+                loop {
+                    let e = match store.apply_fenced(fence, &mutations).await {
+                        Ok(()) => return Ok(Attempt::Applied(effects)),
+                        Err(e @ (StoreError::Fenced(_) | StoreError::Conflict(_))) => {
+                            return Err(e);
+                        }
+                        Err(e) => e,
+                    };
+                    failures += 1;
+                    if gives_up(cfg, store, failures).await {
+                        break Some(e);
+                    }
+                    retrying(&cfg.progress);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "applying the batch failed; applying it again");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if gives_up(cfg, store, failures).await {
+                    Some(e)
+                } else {
+                    retrying(&cfg.progress);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "reading for the batch failed; evaluating it again");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    None
+                }
+            }
+        };
+        // Whatever the evaluation changed in memory is void: the store may
+        // hold all, part or none of it.
+        for c in touched {
+            states.forget(c);
+        }
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, failures, "giving up on these commands as a whole");
+            return Ok(Attempt::KeepsFailing);
+        }
+    }
+}
+
+/// Whether `failures` failures of the same commands are enough to stop
+/// retrying them: `poison_attempts` reached and the store answers (a store
+/// that does not answer is an outage, waited out, never a reason to park).
+async fn gives_up(cfg: &WriterConfig, store: &dyn Store, failures: u32) -> bool {
+    failures >= cfg.poison_attempts && store.ping().await.is_ok()
+}
+
+/// The effects, encoded, keyed by chat.
+fn encode(
+    effects: &[(chat_core::ChatId, chat_core::wire::EffectRecord)],
+) -> Vec<(u64, bytes::Bytes)> {
+    effects
         .iter()
         .filter_map(|(chat, e)| match serde_json::to_vec(e) {
             Ok(b) => Some((chat.0, bytes::Bytes::from(b))),
@@ -346,43 +499,40 @@ async fn persist(
                 None
             }
         })
-        .collect())
+        .collect()
 }
 
-/// Evaluates one batch against the writer's state: its mutations and effects.
-/// A failed store read drops what the batch changed in memory and evaluates it
-/// again (nothing was written yet).
+/// Evaluates one batch against the writer's state once: its mutations and
+/// effects, or the read that failed; and the chats it changed in memory.
 async fn evaluate(
     cfg: &WriterConfig,
     store: &dyn Store,
     states: &mut States,
     commands: &[CommandRecord],
 ) -> (
-    Vec<chat_core::ports::Mutation>,
-    Vec<(chat_core::ChatId, chat_core::wire::EffectRecord)>,
+    Result<
+        (
+            Vec<chat_core::ports::Mutation>,
+            Vec<(chat_core::ChatId, chat_core::wire::EffectRecord)>,
+        ),
+        StoreError,
+    >,
+    Vec<chat_core::ChatId>,
 ) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let mut batch = Batch::new(store, states, &cfg.limits);
-        let mut failed = batch.prefetch_duplicates(commands).await.err();
-        if failed.is_none() {
-            for c in commands {
-                if let Err(e) = batch.handle(c.clone()).await {
-                    failed = Some(e);
-                    break;
-                }
+    let mut batch = Batch::new(store, states, &cfg.limits);
+    let mut failed = batch.prefetch_duplicates(commands).await.err();
+    if failed.is_none() {
+        for c in commands {
+            if let Err(e) = batch.handle(c.clone()).await {
+                failed = Some(e);
+                break;
             }
         }
-        let Some(e) = failed else {
-            return batch.finish();
-        };
-        for c in batch.touched().to_vec() {
-            states.forget(c);
-        }
-        retrying(&cfg.progress);
-        tracing::warn!(error = %e, retry_in = ?backoff, "reading for the batch failed; evaluating it again");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    let touched = batch.touched().to_vec();
+    match failed {
+        None => (Ok(batch.finish()), touched),
+        Some(e) => (Err(e), touched),
     }
 }
 

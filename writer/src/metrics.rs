@@ -69,6 +69,18 @@ pub static BAD_RECORDS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Command records parked: undecodable, or failing alone while the store
+/// answered; produced to the commands' dead-letter topic.
+pub static PARKED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "writer_parked_records_total",
+            "Command records parked in the dead-letter topic (undecodable, or failing alone)",
+        )
+        .expect("valid counter"),
+    )
+});
+
 /// Chats whose state is in memory.
 pub static CHATS_IN_MEMORY: LazyLock<IntGauge> = LazyLock::new(|| {
     register(

@@ -190,7 +190,13 @@ impl Cluster {
         }
         let events = format!("it.{}.events", self.run);
         let dead = chat_core::dead_letters_topic(&events);
-        let topics = [self.commands_topic.as_str(), events.as_str(), dead.as_str()];
+        let dead_commands = chat_core::dead_letters_topic(&self.commands_topic);
+        let topics = [
+            self.commands_topic.as_str(),
+            events.as_str(),
+            dead.as_str(),
+            dead_commands.as_str(),
+        ];
         match chat_kafka::KafkaLog::connect(chat_kafka::KafkaConfig::new(&self.kafka), &[]).await {
             Ok(log) => {
                 if let Err(e) = log.delete_topics(&topics).await {

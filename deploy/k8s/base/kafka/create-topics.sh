@@ -1,13 +1,14 @@
 #!/bin/sh
 # The Job chat-kafka-topics (image apache/kafka): creates the commands and events
-# topics (and the events' dead-letter topic, CHAT_EVENTS_TOPIC.dead, where fanout
-# puts cache updates it gave up on) with CHAT_PARTITIONS partitions, TOPIC_REPLICATION_FACTOR replicas and
+# topics and their dead-letter topics (CHAT_COMMANDS_TOPIC.dead, where the writer
+# parks poison commands; CHAT_EVENTS_TOPIC.dead, where fanout puts cache updates
+# it gave up on) with CHAT_PARTITIONS partitions, TOPIC_REPLICATION_FACTOR replicas and
 # min.insync.replicas=TOPIC_MIN_INSYNC_REPLICAS (acks=all then means that many
 # copies), then checks that existing topics have the configured partition count.
 # Idempotent: run it again at any time.
 set -eu
 kt=/opt/kafka/bin/kafka-topics.sh
-for t in "$CHAT_COMMANDS_TOPIC" "$CHAT_EVENTS_TOPIC" "$CHAT_EVENTS_TOPIC.dead"; do
+for t in "$CHAT_COMMANDS_TOPIC" "$CHAT_COMMANDS_TOPIC.dead" "$CHAT_EVENTS_TOPIC" "$CHAT_EVENTS_TOPIC.dead"; do
     "$kt" --bootstrap-server "$CHAT_KAFKA_BROKERS" --create --if-not-exists \
         --topic "$t" --partitions "$CHAT_PARTITIONS" \
         --replication-factor "$TOPIC_REPLICATION_FACTOR" \
