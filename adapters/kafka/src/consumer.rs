@@ -1,5 +1,7 @@
 //! A Kafka consumer group member behind [`chat_core::ports::Consumer`].
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ use crate::{metrics, unavailable};
 /// Records rebalances so the role can drop state of revoked partitions.
 struct Ctx {
     revoked: Arc<Mutex<Vec<u32>>>,
+    /// Partitions held now (to report them revoked if the client is replaced).
+    assigned: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 impl ClientContext for Ctx {}
@@ -26,14 +30,17 @@ impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                let mut r = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+                let mut r = lock(&self.revoked);
+                let mut held = lock(&self.assigned);
                 for e in tpl.elements() {
                     r.push(e.partition() as u32);
+                    held.remove(&(e.partition() as u32));
                 }
                 tracing::info!(partitions = ?r, "partitions revoked");
             }
             Rebalance::Assign(tpl) => {
                 let ps: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                lock(&self.assigned).extend(ps.iter().map(|p| *p as u32));
                 tracing::info!(partitions = ?ps, "partitions assigned");
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
@@ -41,35 +48,115 @@ impl ConsumerContext for Ctx {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A member of a consumer group on one topic.
+///
+/// librdkafka rejoins by itself after broker restarts, but has been seen not
+/// to: a client left in a fatal state, or out of its group while it believes
+/// itself subscribed (the partitions it should hold then go to nobody, and
+/// nothing fails). A watcher checks every 5 s, from the group coordinator's
+/// member list, that this client (by its own `client.id`) is still a member;
+/// a client in a fatal state, or missing from a settled group three checks in
+/// a row, is replaced by a new one on the next `poll`, and every partition it
+/// held is reported revoked (the role drops their state and fences).
 pub struct KafkaConsumer {
     consumer: Arc<StreamConsumer<Ctx>>,
+    config: ClientConfig,
+    client_id: String,
     topic: String,
+    group: String,
     revoked: Arc<Mutex<Vec<u32>>>,
+    assigned: Arc<Mutex<BTreeSet<u32>>>,
+    /// Set by the watcher: the client must be replaced.
+    lost: Arc<AtomicBool>,
 }
 
 impl KafkaConsumer {
-    /// Joins `group` on `topic` and starts exporting its lag.
-    pub(crate) fn new(cfg: ClientConfig, topic: &str, group: &str) -> Result<Self, LogError> {
+    /// Joins `group` on `topic` (as `client_id`, which `config` carries) and
+    /// starts watching it and exporting its lag.
+    pub(crate) fn new(
+        config: ClientConfig,
+        client_id: String,
+        topic: &str,
+        group: &str,
+    ) -> Result<Self, LogError> {
         let revoked = Arc::new(Mutex::new(Vec::new()));
-        let consumer: StreamConsumer<Ctx> = cfg
-            .create_with_context(Ctx {
-                revoked: revoked.clone(),
-            })
-            .map_err(unavailable)?;
-        consumer.subscribe(&[topic]).map_err(unavailable)?;
-        let consumer = Arc::new(consumer);
-        tokio::spawn(export_lag(
-            Arc::downgrade(&consumer),
-            topic.to_string(),
-            group.to_string(),
-        ));
-        Ok(KafkaConsumer {
+        let assigned = Arc::new(Mutex::new(BTreeSet::new()));
+        let lost = Arc::new(AtomicBool::new(false));
+        let consumer = join(&config, topic, &revoked, &assigned)?;
+        let c = KafkaConsumer {
             consumer,
+            config,
+            client_id,
             topic: topic.to_string(),
+            group: group.to_string(),
             revoked,
-        })
+            assigned,
+            lost,
+        };
+        c.watch();
+        Ok(c)
     }
+
+    fn watch(&self) {
+        tokio::spawn(watch(
+            Arc::downgrade(&self.consumer),
+            Watched {
+                topic: self.topic.clone(),
+                group: self.group.clone(),
+                client_id: self.client_id.clone(),
+                lost: self.lost.clone(),
+            },
+        ));
+    }
+
+    /// Replaces a client the watcher found lost: the old one leaves (its
+    /// stored offsets committed if it still can), every partition it held is
+    /// reported revoked, and a new one joins.
+    fn replace(&mut self) -> Result<(), LogError> {
+        let held: Vec<u32> = std::mem::take(&mut *lock(&self.assigned))
+            .into_iter()
+            .collect();
+        lock(&self.revoked).extend(held);
+        leave(&self.consumer);
+        self.consumer = join(&self.config, &self.topic, &self.revoked, &self.assigned)?;
+        self.lost.store(false, Ordering::SeqCst);
+        self.watch();
+        metrics::CLIENTS_RECREATED
+            .with_label_values(&["consumer"])
+            .inc();
+        tracing::warn!(group = %self.group, topic = %self.topic, "the Kafka consumer was lost; replaced by a new one");
+        Ok(())
+    }
+}
+
+/// A new client subscribed to `topic`.
+fn join(
+    config: &ClientConfig,
+    topic: &str,
+    revoked: &Arc<Mutex<Vec<u32>>>,
+    assigned: &Arc<Mutex<BTreeSet<u32>>>,
+) -> Result<Arc<StreamConsumer<Ctx>>, LogError> {
+    let consumer: StreamConsumer<Ctx> = config
+        .create_with_context(Ctx {
+            revoked: revoked.clone(),
+            assigned: assigned.clone(),
+        })
+        .map_err(unavailable)?;
+    consumer.subscribe(&[topic]).map_err(unavailable)?;
+    Ok(Arc::new(consumer))
+}
+
+/// Leaves the group cleanly so partitions move at once, not after the
+/// session timeout.
+fn leave(consumer: &StreamConsumer<Ctx>) {
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit");
+    }
+    consumer.unsubscribe();
 }
 
 fn to_record(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
@@ -88,6 +175,9 @@ fn to_record(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
 #[async_trait]
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        if self.lost.load(Ordering::SeqCst) {
+            self.replace()?;
+        }
         let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
             Err(_) => return Ok(Vec::new()),
             Ok(Err(e)) => return Err(unavailable(e)),
@@ -125,55 +215,99 @@ impl Consumer for KafkaConsumer {
     }
 
     fn take_revoked(&mut self) -> Vec<u32> {
-        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.revoked))
     }
 }
 
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
-        // Leave the group cleanly so partitions move at once, not after the session timeout.
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(error = %e, "final commit");
-        }
-        self.consumer.unsubscribe();
+        leave(&self.consumer);
     }
 }
 
-/// Every 5 s: high watermark − committed position, per assigned partition.
-async fn export_lag(consumer: std::sync::Weak<StreamConsumer<Ctx>>, topic: String, group: String) {
+/// What the watcher of one client watches.
+struct Watched {
+    topic: String,
+    group: String,
+    client_id: String,
+    lost: Arc<AtomicBool>,
+}
+
+/// Checks missing from a settled group before a client counts as lost.
+const MISSING_CHECKS: u32 = 3;
+
+/// Every 5 s while the client lives: exports its lag, and marks it lost when
+/// it is in a fatal state or has been missing from its settled group
+/// (`Stable` or `Empty`) for [`MISSING_CHECKS`] checks in a row. A group
+/// that cannot be read (the coordinator is away) counts as neither.
+async fn watch(consumer: std::sync::Weak<StreamConsumer<Ctx>>, w: Watched) {
+    let born = std::time::Instant::now();
+    let mut missing = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let Some(c) = consumer.upgrade() else { return };
-        let topic2 = topic.clone();
-        let lags = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            let Ok(assigned) = c.assignment() else {
-                return out;
-            };
-            let Ok(positions) = c.position() else {
-                return out;
-            };
-            for e in assigned.elements_for_topic(&topic2) {
-                let p = e.partition();
-                let Ok((_, high)) = c.fetch_watermarks(&topic2, p, Duration::from_secs(2)) else {
-                    continue;
-                };
-                let pos = positions
-                    .find_partition(&topic2, p)
-                    .and_then(|x| x.offset().to_raw())
-                    .filter(|o| *o >= 0);
-                if let Some(pos) = pos {
-                    out.push((p, (high - pos).max(0)));
-                }
-            }
-            out
+        #[cfg(feature = "failpoints")]
+        crate::failpoints::desert(&c, born.elapsed().as_secs());
+        let (topic, group, client_id) = (w.topic.clone(), w.group.clone(), w.client_id.clone());
+        let (lags, fatal, member) = tokio::task::spawn_blocking(move || {
+            let fatal = c.client().fatal_error();
+            let member = c
+                .fetch_group_list(Some(&group), Duration::from_secs(5))
+                .ok()
+                .and_then(|list| {
+                    let g = list.groups().first()?;
+                    let settled = matches!(g.state(), "Stable" | "Empty");
+                    settled.then(|| g.members().iter().any(|m| m.client_id() == client_id))
+                });
+            (lags(&c, &topic), fatal, member)
         })
         .await
         .unwrap_or_default();
         for (p, lag) in lags {
             metrics::LAG
-                .with_label_values(&[&topic, &group, &p.to_string()])
+                .with_label_values(&[&w.topic, &w.group, &p.to_string()])
                 .set(lag);
         }
+        missing = match member {
+            Some(false) => missing + 1,
+            Some(true) => 0,
+            None => missing,
+        };
+        if fatal.is_some() || missing >= MISSING_CHECKS {
+            tracing::error!(
+                group = %w.group,
+                fatal = ?fatal,
+                missing_checks = missing,
+                age_secs = born.elapsed().as_secs(),
+                "the Kafka consumer is lost (fatal, or out of its group); replacing it"
+            );
+            w.lost.store(true, Ordering::SeqCst);
+            return;
+        }
     }
+}
+
+/// High watermark − position, per partition of `topic` the client holds.
+fn lags(c: &StreamConsumer<Ctx>, topic: &str) -> Vec<(i32, i64)> {
+    let mut out = Vec::new();
+    let Ok(assigned) = c.assignment() else {
+        return out;
+    };
+    let Ok(positions) = c.position() else {
+        return out;
+    };
+    for e in assigned.elements_for_topic(topic) {
+        let p = e.partition();
+        let Ok((_, high)) = c.fetch_watermarks(topic, p, Duration::from_secs(2)) else {
+            continue;
+        };
+        let pos = positions
+            .find_partition(topic, p)
+            .and_then(|x| x.offset().to_raw())
+            .filter(|o| *o >= 0);
+        if let Some(pos) = pos {
+            out.push((p, (high - pos).max(0)));
+        }
+    }
+    out
 }

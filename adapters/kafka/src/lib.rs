@@ -16,6 +16,8 @@
 //! Architecture invariant: rdkafka is used here and nowhere else.
 
 mod consumer;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 mod metrics;
 
 use std::collections::HashMap;
@@ -94,11 +96,58 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(e.to_string())
 }
 
+/// The producer in use, replaced when librdkafka reports it unusable.
+///
+/// An idempotent producer that meets a fatal error (a broker restarted with
+/// its state lost, a sequence it cannot reconcile) fails every later send
+/// with `_FATAL`: librdkafka's documented remedy is a new instance. Records
+/// it held are failed back to their senders, who retry them (every record is
+/// idempotent downstream).
+struct ProducerSlot {
+    config: ClientConfig,
+    /// The generation (replacements so far) and the producer.
+    current: std::sync::RwLock<(u64, FutureProducer)>,
+}
+
+impl ProducerSlot {
+    fn get(&self) -> (u64, FutureProducer) {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After a failed send on generation `generation`: replaces that
+    /// producer if it reports a fatal error (once, however many senders saw
+    /// it).
+    fn recover(&self, generation: u64, producer: &FutureProducer) {
+        let Some((code, reason)) = producer.client().fatal_error() else {
+            return;
+        };
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.0 != generation {
+            return;
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                *current = (generation + 1, fresh);
+                metrics::CLIENTS_RECREATED
+                    .with_label_values(&["producer"])
+                    .inc();
+                tracing::error!(%code, %reason, "the Kafka producer failed fatally; replaced by a new one");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the Kafka producer failed fatally and a new one cannot be made")
+            }
+        }
+    }
+}
+
 /// The Kafka [`Log`]. Cheap to clone.
 #[derive(Clone)]
 pub struct KafkaLog {
     cfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: Arc<ProducerSlot>,
     /// Partition count per topic, read from the cluster's metadata.
     partitions: Arc<Mutex<HashMap<String, u32>>>,
 }
@@ -121,7 +170,10 @@ impl KafkaLog {
         let producer: FutureProducer = pc.create().map_err(unavailable)?;
         let log = KafkaLog {
             cfg,
-            producer,
+            producer: Arc::new(ProducerSlot {
+                config: pc,
+                current: std::sync::RwLock::new((0, producer)),
+            }),
             partitions: Arc::default(),
         };
         log.create_topics(topics).await?;
@@ -202,7 +254,7 @@ impl KafkaLog {
         // partitions in the metadata yet: ask again for a while.
         let deadline = Instant::now() + Duration::from_secs(30);
         let n = loop {
-            let producer = self.producer.clone();
+            let producer = self.producer.get().1;
             let t = topic.to_string();
             let r = tokio::task::spawn_blocking(move || {
                 let md = producer
@@ -244,13 +296,14 @@ impl Log for KafkaLog {
             .payload(&payload[..])
             .partition(partition_for(key, n) as i32);
         let started = Instant::now();
-        let r = self
-            .producer
+        let (generation, producer) = self.producer.get();
+        let r = producer
             .send(rec, Timeout::After(self.cfg.produce_timeout))
             .await;
         metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
         r.map(|_| ()).map_err(|(e, _)| {
             metrics::PRODUCE_ERRORS.inc();
+            self.producer.recover(generation, &producer);
             unavailable(e)
         })
     }
@@ -258,6 +311,9 @@ impl Log for KafkaLog {
     async fn produce_batch(&self, topic: &str, records: Vec<(u64, Bytes)>) -> Result<(), LogError> {
         let n = self.partition_count(topic).await?;
         let started = Instant::now();
+        let (generation, producer) = self.producer.get();
+        #[cfg(feature = "failpoints")]
+        failpoints::producer_fatal(&producer);
         // Enqueue in order (per-partition order is kept by the idempotent
         // producer), then wait for every delivery.
         let mut deliveries = Vec::with_capacity(records.len());
@@ -268,7 +324,7 @@ impl Log for KafkaLog {
                 .payload(&payload[..])
                 .partition(partition_for(*key, n) as i32);
             loop {
-                match self.producer.send_result(rec) {
+                match producer.send_result(rec) {
                     Ok(d) => {
                         deliveries.push(d);
                         break;
@@ -286,6 +342,7 @@ impl Log for KafkaLog {
                             continue;
                         }
                         metrics::PRODUCE_ERRORS.inc();
+                        self.producer.recover(generation, &producer);
                         return Err(unavailable(e));
                     }
                 }
@@ -296,6 +353,7 @@ impl Log for KafkaLog {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {
                     metrics::PRODUCE_ERRORS.inc();
+                    self.producer.recover(generation, &producer);
                     return Err(unavailable(e));
                 }
                 Err(_) => return Err(LogError::Closed),
@@ -339,13 +397,19 @@ impl Log for KafkaLog {
         for (k, v) in &self.cfg.extra {
             c.set(k, v);
         }
-        Ok(Box::new(KafkaConsumer::new(c, topic, group)?))
+        // A client id of its own, by which the consumer finds itself in its
+        // group's member list (see `KafkaConsumer`).
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{}-{n}", self.cfg.client_id, std::process::id());
+        c.set("client.id", &id);
+        Ok(Box::new(KafkaConsumer::new(c, id, topic, group)?))
     }
 }
 
 impl KafkaLog {
     /// Waits for queued records to be delivered (before exit).
     pub fn flush(&self, timeout: Duration) {
-        let _ = self.producer.flush(Timeout::After(timeout));
+        let _ = self.producer.get().1.flush(Timeout::After(timeout));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGaugeVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts};
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
@@ -52,5 +52,20 @@ pub static LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
             &["topic", "group", "partition"],
         )
         .expect("valid gauge"),
+    )
+});
+
+/// Clients replaced by new ones (`producer` after a fatal error, `consumer`
+/// found out of its group or failed fatally).
+pub static CLIENTS_RECREATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "log_clients_recreated_total",
+                "Kafka clients replaced by new ones (a fatal error, a consumer out of its group)",
+            ),
+            &["client"],
+        )
+        .expect("valid counter"),
     )
 });
