@@ -96,17 +96,26 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(e.to_string())
 }
 
-/// The producer in use, replaced when librdkafka reports it unusable.
+/// The producer in use, replaced when it is stuck.
 ///
-/// An idempotent producer that meets a fatal error (a broker restarted with
-/// its state lost, a sequence it cannot reconcile) fails every later send
-/// with `_FATAL`: librdkafka's documented remedy is a new instance. Records
+/// Two ways have been met. An idempotent producer that meets a fatal error (a
+/// broker restarted with its state lost, a sequence it cannot reconcile)
+/// fails every later send with `_FATAL`: librdkafka's documented remedy is a
+/// new instance. And after a single broker's restart a producer has been
+/// seen to keep a partition's leader as unknown ("new leader -1 not found in
+/// cache") and time out every send for minutes while a new client works at
+/// once. So a producer is replaced when it reports a fatal error, or when
+/// every send has failed for `stuck_after` (with the brokers really away, a
+/// new one fails the same way: one replacement per `stuck_after`). Records
 /// it held are failed back to their senders, who retry them (every record is
 /// idempotent downstream).
 struct ProducerSlot {
     config: ClientConfig,
     /// The generation (replacements so far) and the producer.
     current: std::sync::RwLock<(u64, FutureProducer)>,
+    /// Since when every send has failed (none: the last one succeeded).
+    failing_since: Mutex<Option<Instant>>,
+    stuck_after: Duration,
 }
 
 impl ProducerSlot {
@@ -117,12 +126,25 @@ impl ProducerSlot {
             .clone()
     }
 
+    /// A send succeeded.
+    fn succeeded(&self) {
+        *self.failing_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// After a failed send on generation `generation`: replaces that
-    /// producer if it reports a fatal error (once, however many senders saw
-    /// it).
+    /// producer if it reports a fatal error, or if sends have failed for
+    /// `stuck_after` (once, however many senders saw it).
     fn recover(&self, generation: u64, producer: &FutureProducer) {
-        let Some((code, reason)) = producer.client().fatal_error() else {
-            return;
+        let why = if let Some((code, reason)) = producer.client().fatal_error() {
+            format!("fatal error {code}: {reason}")
+        } else {
+            let mut since = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
+            let started = *since.get_or_insert_with(Instant::now);
+            if started.elapsed() < self.stuck_after {
+                return;
+            }
+            *since = Some(Instant::now());
+            format!("every send failed for {:?}", started.elapsed())
         };
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         if current.0 != generation {
@@ -134,10 +156,10 @@ impl ProducerSlot {
                 metrics::CLIENTS_RECREATED
                     .with_label_values(&["producer"])
                     .inc();
-                tracing::error!(%code, %reason, "the Kafka producer failed fatally; replaced by a new one");
+                tracing::error!(cause = %why, "the Kafka producer is stuck; replaced by a new one");
             }
             Err(e) => {
-                tracing::error!(error = %e, "the Kafka producer failed fatally and a new one cannot be made")
+                tracing::error!(cause = %why, error = %e, "the Kafka producer is stuck and a new one cannot be made")
             }
         }
     }
@@ -168,11 +190,14 @@ impl KafkaLog {
             pc.set(k, v);
         }
         let producer: FutureProducer = pc.create().map_err(unavailable)?;
+        let stuck_after = (cfg.produce_timeout * 3).max(Duration::from_secs(10));
         let log = KafkaLog {
             cfg,
             producer: Arc::new(ProducerSlot {
                 config: pc,
                 current: std::sync::RwLock::new((0, producer)),
+                failing_since: Mutex::new(None),
+                stuck_after,
             }),
             partitions: Arc::default(),
         };
@@ -301,6 +326,9 @@ impl Log for KafkaLog {
             .send(rec, Timeout::After(self.cfg.produce_timeout))
             .await;
         metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
+        if r.is_ok() {
+            self.producer.succeeded();
+        }
         r.map(|_| ()).map_err(|(e, _)| {
             metrics::PRODUCE_ERRORS.inc();
             self.producer.recover(generation, &producer);
@@ -361,6 +389,7 @@ impl Log for KafkaLog {
         }
         metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
         metrics::PRODUCE_BATCH.observe(records.len() as f64);
+        self.producer.succeeded();
         Ok(())
     }
 
