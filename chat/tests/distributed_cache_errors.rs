@@ -12,42 +12,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::Cluster;
+use common::cluster::{Cluster, RedisSetting};
 use common::*;
-
-/// `redis-cli CONFIG SET` on the cluster's Redis; the old value back on drop.
-struct RedisSetting {
-    port: String,
-    name: &'static str,
-    old: String,
-}
-
-fn redis_cli(port: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", port])
-        .args(args)
-        .output()
-        .expect("run redis-cli");
-    assert!(out.status.success(), "redis-cli {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-impl RedisSetting {
-    fn set(url: &str, name: &'static str, value: &str) -> RedisSetting {
-        let port = url.rsplit(':').next().expect("port").trim_end_matches('/');
-        let port = port.to_string();
-        let old = redis_cli(&port, &["CONFIG", "GET", name]);
-        let old = old.lines().nth(1).unwrap_or_default().to_string();
-        assert_eq!(redis_cli(&port, &["CONFIG", "SET", name, value]), "OK");
-        RedisSetting { port, name, old }
-    }
-}
-
-impl Drop for RedisSetting {
-    fn drop(&mut self) {
-        redis_cli(&self.port, &["CONFIG", "SET", self.name, &self.old]);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_are_acked_and_delivered_while_redis_refuses_writes() {

@@ -92,3 +92,43 @@ async fn a_removal_lost_on_every_channel_is_found_by_the_membership_check() {
     // Past one check (every second here).
     scenario("all", Duration::from_millis(2500)).await;
 }
+
+/// A join that arrives after the removal it preceded (an event produced
+/// again late): the gateway checks the store before following the chat
+/// again. Seen failing before the check: the socket followed the chat again
+/// and got the messages sent after the removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_arriving_after_the_removal_does_not_follow_the_chat_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = standalone_process(dir.path(), "server.log")
+        .env("CHAT_FAILPOINT_REPLAY_JOINS", "1")
+        .start();
+    let api = Api::new(server.base_url());
+    let alice = api.register("alice").await;
+    let bob = api.register("bob").await;
+    let chat = alice.group("g", &[]).await;
+    let mut ws = bob.ws().await;
+    // No message between the join and the removal: the replayed join names
+    // the chat's current seq, so no gap gives it away.
+    alice.add_member(&chat, &bob.id, None).await.ok();
+    match ws.next_within(Duration::from_secs(10)).await {
+        Next::Frame(f) if matches!(*f, Frame::MemberAdded(_)) => {}
+        other => panic!("bob's socket is told he joined: {other:?}"),
+    }
+    alice.remove_member(&chat, &bob.id).await.ok();
+    // Past the replayed join's arrival.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 1..=3 {
+        alice
+            .send(&chat, &format!("k{i}"), "after bob's removal")
+            .await
+            .created();
+    }
+    let (removed, seqs) = after_removal(&mut ws, Duration::from_secs(3)).await;
+    assert!(removed, "bob's socket was told of the removal");
+    assert!(
+        seqs.is_empty(),
+        "messages sent after the removal reached bob's socket: {seqs:?}\n{}",
+        server.log_text()
+    );
+}

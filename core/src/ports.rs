@@ -112,6 +112,17 @@ pub struct Membership {
     pub read_seq: u64,
 }
 
+/// A chat's members as of one moment, with that moment: the chat's `last_pts`
+/// read in the same snapshot. Every membership change takes a new pts, so a
+/// list read before a change has a lower version than the change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberList {
+    /// The chat's `last_pts` when the list was read (0 for no chat).
+    pub version: u64,
+    /// The members, by user id.
+    pub members: Vec<Member>,
+}
+
 /// A send's idempotency key: `(chat_id, sender_id, client_msg_id)` is unique.
 pub type ClientKey = (ChatId, UserId, String);
 
@@ -265,8 +276,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Chats by id (missing ids are skipped).
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError>;
-    /// Members of a chat.
-    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError>;
+    /// Members of a chat, with the version they were read at (one snapshot).
+    async fn members(&self, chat: ChatId) -> Result<MemberList, StoreError>;
     /// A page of history, ascending by seq.
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.
@@ -329,10 +340,8 @@ pub trait Store: Send + Sync + 'static {
 pub enum CacheOp {
     /// [`Cache::put_chat`].
     PutChat(Chat),
-    /// [`Cache::put_members`].
-    PutMembers(ChatId, Vec<Member>),
-    /// [`Cache::invalidate_members`].
-    InvalidateMembers(ChatId),
+    /// [`Cache::invalidate_members`] as of a version (the change's pts).
+    InvalidateMembers(ChatId, u64),
     /// [`Cache::invalidate_memberships`].
     InvalidateMemberships(UserId),
     /// [`Cache::advance_cursor`].
@@ -357,12 +366,19 @@ pub trait Cache: Send + Sync + 'static {
     /// Stores a chat summary unless the cached one is newer (`last_pts`).
     async fn put_chat(&self, chat: &Chat) -> Result<(), CacheError>;
 
-    /// Members of a chat.
+    /// Members of a chat (`None` when absent or invalidated).
+    ///
+    /// Member lists are versioned ([`MemberList::version`]) so that a list
+    /// read from the store before a change can never be written back after
+    /// the change's invalidation: an entry (a list, or an invalidation
+    /// marker) is replaced only by a higher version, or by a list of the same
+    /// version as a marker (read after that change).
     async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError>;
-    /// Stores members as read from the store.
-    async fn put_members(&self, chat: ChatId, members: &[Member]) -> Result<(), CacheError>;
-    /// Forgets a chat's members (after they changed).
-    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError>;
+    /// Stores members as read from the store, unless the entry is newer.
+    async fn put_members(&self, chat: ChatId, list: &MemberList) -> Result<(), CacheError>;
+    /// Marks a chat's members invalid as of `version` (a change's pts),
+    /// unless the entry is newer.
+    async fn invalidate_members(&self, chat: ChatId, version: u64) -> Result<(), CacheError>;
 
     /// Whether the cache answers (for `/readyz`).
     async fn ping(&self) -> Result<(), CacheError>;
@@ -372,13 +388,22 @@ pub trait Cache: Send + Sync + 'static {
         for op in ops {
             match op {
                 CacheOp::PutChat(c) => self.put_chat(c).await?,
-                CacheOp::PutMembers(c, m) => self.put_members(*c, m).await?,
-                CacheOp::InvalidateMembers(c) => self.invalidate_members(*c).await?,
+                CacheOp::InvalidateMembers(c, v) => self.invalidate_members(*c, *v).await?,
                 CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await?,
                 CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await?,
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a member-list entry of `version` (a list when `list`, else an
+/// invalidation marker) replaces one of `current` (the same), per the rule of
+/// [`Cache::members`]. Shared by the cache implementations.
+pub fn member_entry_replaces(version: u64, list: bool, current: Option<(u64, bool)>) -> bool {
+    match current {
+        None => true,
+        Some((v, current_list)) => version > v || (version == v && list && !current_list),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member};
-use chat_core::ports::{Cache, Membership};
+use chat_core::ports::{Cache, MemberList, Membership, member_entry_replaces};
 use chat_core::{CacheError, ChatId, UserId};
 
 /// A bounded map that evicts a slice of its entries when full.
@@ -37,12 +37,28 @@ impl<K: Eq + Hash + Clone, V> Bounded<K, V> {
     }
 }
 
+impl MemCache {
+    /// Writes a member-list entry (a list, or a marker) unless the current
+    /// one is newer.
+    fn put_member_entry(&self, chat: ChatId, version: u64, list: Option<&[Member]>) {
+        let mut members = lock(&self.members);
+        let current = members.map.get(&chat).map(|(v, l)| (*v, l.is_some()));
+        if member_entry_replaces(version, list.is_some(), current) {
+            members.insert(chat, (version, list.map(<[Member]>::to_vec)));
+        }
+    }
+}
+
 /// The in-process [`Cache`].
 pub struct MemCache {
     memberships: Mutex<Bounded<UserId, Vec<Membership>>>,
     chats: Mutex<Bounded<ChatId, Chat>>,
-    members: Mutex<Bounded<ChatId, Vec<Member>>>,
+    members: Mutex<Bounded<ChatId, MemberEntry>>,
 }
+
+/// A member list's version and the list, or `None` for an invalidation
+/// marker.
+type MemberEntry = (u64, Option<Vec<Member>>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -100,16 +116,19 @@ impl Cache for MemCache {
     }
 
     async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError> {
-        Ok(lock(&self.members).map.get(&chat).cloned())
+        Ok(lock(&self.members)
+            .map
+            .get(&chat)
+            .and_then(|(_, list)| list.clone()))
     }
 
-    async fn put_members(&self, chat: ChatId, members: &[Member]) -> Result<(), CacheError> {
-        lock(&self.members).insert(chat, members.to_vec());
+    async fn put_members(&self, chat: ChatId, list: &MemberList) -> Result<(), CacheError> {
+        self.put_member_entry(chat, list.version, Some(&list.members));
         Ok(())
     }
 
-    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError> {
-        lock(&self.members).map.remove(&chat);
+    async fn invalidate_members(&self, chat: ChatId, version: u64) -> Result<(), CacheError> {
+        self.put_member_entry(chat, version, None);
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::model::{Chat, ChatKind, Member, Role};
-use chat_core::ports::{Cache, CacheOp, Delivery, Log, Membership, PubSub};
+use chat_core::ports::{Cache, CacheOp, Delivery, Log, MemberList, Membership, PubSub};
 use chat_core::{ChatId, UserId};
 
 /// Log: per-key order, consumer groups resume after their commit, independent
@@ -162,9 +162,37 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
         user_id: u,
         role: Role::Admin,
     }];
-    cache.put_members(c, &ms).await.unwrap();
-    assert_eq!(cache.members(c).await.unwrap(), Some(ms));
-    cache.invalidate_members(c).await.unwrap();
+    let list = |version: u64, members: &[Member]| MemberList {
+        version,
+        members: members.to_vec(),
+    };
+    cache.put_members(c, &list(3, &ms)).await.unwrap();
+    assert_eq!(cache.members(c).await.unwrap(), Some(ms.clone()));
+    // A fill racing a change: the list was read before the change (pts 4)
+    // and is written after the change's invalidation. It must not stick.
+    cache.invalidate_members(c, 4).await.unwrap();
+    assert!(cache.members(c).await.unwrap().is_none());
+    cache.put_members(c, &list(3, &ms)).await.unwrap();
+    assert!(
+        cache.members(c).await.unwrap().is_none(),
+        "a list read before a change never follows its invalidation"
+    );
+    cache.invalidate_members(c, 2).await.unwrap();
+    let after: Vec<Member> = Vec::new();
+    cache.put_members(c, &list(4, &after)).await.unwrap();
+    assert_eq!(
+        cache.members(c).await.unwrap(),
+        Some(after),
+        "a list read after the change replaces its marker (an older marker is ignored)"
+    );
+    cache.put_members(c, &list(3, &ms)).await.unwrap();
+    cache.invalidate_members(c, 4).await.unwrap();
+    assert_eq!(
+        cache.members(c).await.unwrap(),
+        Some(Vec::new()),
+        "an older list, or the marker of the same change, leaves a newer list"
+    );
+    cache.invalidate_members(c, 5).await.unwrap();
     assert!(cache.members(c).await.unwrap().is_none());
     // A batch of updates, in order.
     let (c2, u2) = (ChatId(base + 10), UserId(base + 11));
@@ -180,24 +208,17 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
         .await
         .unwrap();
     let ops = vec![
-        CacheOp::PutMembers(
-            c2,
-            vec![Member {
-                user_id: u2,
-                role: Role::Member,
-            }],
-        ),
+        CacheOp::InvalidateMembers(c2, 1),
         CacheOp::PutChat(chat(c2.0, 4)),
         CacheOp::AdvanceCursor(u2, c2, 3),
-        CacheOp::PutMembers(c, vec![]),
-        CacheOp::InvalidateMembers(c),
+        CacheOp::InvalidateMembers(c, 6),
         CacheOp::PutChat(chat(c2.0, 2)),
     ];
     cache.apply(&ops).await.unwrap();
-    assert_eq!(cache.members(c2).await.unwrap().map(|m| m.len()), Some(1));
+    assert!(cache.members(c2).await.unwrap().is_none());
     assert!(
         cache.members(c).await.unwrap().is_none(),
-        "an invalidation after a put wins"
+        "a newer invalidation in a batch applies"
     );
     assert_eq!(
         cache.chats(&[c2]).await.unwrap(),

@@ -3,9 +3,8 @@
 //!
 //! Every update fanout makes is safe to apply late and in any order: a chat
 //! summary replaces only an older one (`last_pts`), a cursor only moves
-//! forward, an invalidation is idempotent. The one exception, a member list
-//! put by a chat's creation, is kept as an invalidation of that list (a later
-//! read fills it from the store). So the backlog holds at most one update per
+//! forward, an invalidation is idempotent (a member list's is versioned: it
+//! never hides a list read after it). So the backlog holds at most one update per
 //! key, coalesced, and its size is bounded by the keys a Redis outage touches,
 //! capped at `max` entries. An update that failed `max_attempts` times, or
 //! does not fit, is handed back as a dead letter.
@@ -27,7 +26,7 @@ enum Key {
 fn key(op: &CacheOp) -> Key {
     match op {
         CacheOp::PutChat(c) => Key::Chat(c.id),
-        CacheOp::PutMembers(c, _) | CacheOp::InvalidateMembers(c) => Key::Members(*c),
+        CacheOp::InvalidateMembers(c, _) => Key::Members(*c),
         CacheOp::InvalidateMemberships(u) => Key::Memberships(*u),
         CacheOp::AdvanceCursor(u, c, _) => Key::Cursor(*u, *c),
     }
@@ -104,12 +103,6 @@ impl Backlog {
     /// One update in, coalesced with its key's; a new key beyond `max` is
     /// handed back.
     fn insert(&mut self, op: CacheOp, attempts: u32) -> Option<DeadLetter> {
-        let op = match op {
-            // Applied late, a member list could overwrite a newer state:
-            // keep it as an invalidation (the next read fills it).
-            CacheOp::PutMembers(chat, _) => CacheOp::InvalidateMembers(chat),
-            op => op,
-        };
         let k = key(&op);
         let full = self.entries.len() >= self.max;
         match self.entries.get_mut(&k) {
@@ -136,13 +129,16 @@ fn merge(old: CacheOp, new: CacheOp) -> CacheOp {
         (CacheOp::AdvanceCursor(u, c, a), CacheOp::AdvanceCursor(_, _, b)) => {
             CacheOp::AdvanceCursor(u, c, a.max(b))
         }
+        (CacheOp::InvalidateMembers(c, a), CacheOp::InvalidateMembers(_, b)) => {
+            CacheOp::InvalidateMembers(c, a.max(b))
+        }
         (_, new) => new,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chat_core::model::{Chat, ChatKind, Member, Role};
+    use chat_core::model::{Chat, ChatKind};
 
     use super::*;
 
@@ -171,22 +167,14 @@ mod tests {
         let dead = b.failed([
             (CacheOp::PutChat(chat(1, 5)), 0),
             (CacheOp::AdvanceCursor(UserId(2), ChatId(1), 4), 0),
-            (
-                CacheOp::PutMembers(
-                    ChatId(1),
-                    vec![Member {
-                        user_id: UserId(1),
-                        role: Role::Admin,
-                    }],
-                ),
-                0,
-            ),
+            (CacheOp::InvalidateMembers(ChatId(1), 7), 0),
             (CacheOp::InvalidateMemberships(UserId(2)), 0),
         ]);
         assert!(dead.is_empty());
         let dead = b.failed([
             (CacheOp::PutChat(chat(1, 3)), 0),
             (CacheOp::AdvanceCursor(UserId(2), ChatId(1), 2), 0),
+            (CacheOp::InvalidateMembers(ChatId(1), 6), 0),
             (CacheOp::InvalidateMemberships(UserId(2)), 0),
         ]);
         assert!(dead.is_empty());
@@ -196,10 +184,10 @@ mod tests {
             sorted(vec![
                 (CacheOp::PutChat(chat(1, 5)), 1),
                 (CacheOp::AdvanceCursor(UserId(2), ChatId(1), 4), 1),
-                (CacheOp::InvalidateMembers(ChatId(1)), 1),
+                (CacheOp::InvalidateMembers(ChatId(1), 7), 1),
                 (CacheOp::InvalidateMemberships(UserId(2)), 1),
             ]),
-            "the newer summary, the higher cursor, a member list kept as an invalidation"
+            "the newer summary, the higher cursor, the newer invalidation"
         );
         assert!(b.is_empty());
     }

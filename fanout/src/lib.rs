@@ -251,9 +251,7 @@ async fn dead_letter(cfg: &FanoutConfig, log: &dyn Log, dead: Vec<DeadLetter>) {
         .map(|d| {
             let key = match &d.op {
                 CacheOp::PutChat(c) => c.id.0,
-                CacheOp::PutMembers(c, _)
-                | CacheOp::InvalidateMembers(c)
-                | CacheOp::AdvanceCursor(_, c, _) => c.0,
+                CacheOp::InvalidateMembers(c, _) | CacheOp::AdvanceCursor(_, c, _) => c.0,
                 CacheOp::InvalidateMemberships(u) => u.0,
             };
             let body =
@@ -293,23 +291,35 @@ pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
         }
         let Some(ev) = &e.event else { continue };
         match ev {
+            // Member lists are invalidated as of the change's pts (see
+            // `Cache::members`). A creation's list is not put either: a
+            // creation produced again (found applied) names only the members
+            // it created that still are, as of the chat's current pts.
             Event::ChatCreated { chat, members } => {
                 for m in members {
                     ops.push(CacheOp::InvalidateMemberships(m.user_id));
                 }
-                ops.push(CacheOp::PutMembers(chat.id, members.clone()));
+                ops.push(CacheOp::InvalidateMembers(chat.id, chat.last_pts));
             }
-            Event::MemberAdded { chat, user_id, .. } => {
-                ops.push(CacheOp::InvalidateMembers(chat.id));
+            Event::MemberAdded {
+                chat, user_id, pts, ..
+            } => {
+                ops.push(CacheOp::InvalidateMembers(chat.id, *pts));
                 ops.push(CacheOp::InvalidateMemberships(*user_id));
             }
             Event::MemberRemoved {
-                chat_id, user_id, ..
+                chat_id,
+                user_id,
+                pts,
+                ..
             }
             | Event::RoleChanged {
-                chat_id, user_id, ..
+                chat_id,
+                user_id,
+                pts,
+                ..
             } => {
-                ops.push(CacheOp::InvalidateMembers(*chat_id));
+                ops.push(CacheOp::InvalidateMembers(*chat_id, *pts));
                 ops.push(CacheOp::InvalidateMemberships(*user_id));
             }
             Event::Read {
@@ -357,6 +367,8 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                     } => {
                         out.push((chat_channel(chat), env(PubKind::ChatEvent, 0)));
                         out.push((user_channel(*user_id), env(PubKind::Joined, c.last_seq)));
+                        #[cfg(feature = "failpoints")]
+                        failpoints::hold_join(*user_id, out.last());
                     }
                     Event::MemberRemoved { user_id, .. } => {
                         #[cfg(feature = "failpoints")]
@@ -371,6 +383,8 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                         if on_user {
                             out.push((user_channel(*user_id), env(PubKind::Left, 0)));
                         }
+                        #[cfg(feature = "failpoints")]
+                        failpoints::replay_join(*user_id, out);
                     }
                     Event::Read { user_id, .. } => {
                         out.push((user_channel(*user_id), env(PubKind::UserEvent, 0)));
@@ -476,7 +490,7 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                CacheOp::InvalidateMembers(ChatId(1)),
+                CacheOp::InvalidateMembers(ChatId(1), 3),
                 CacheOp::InvalidateMemberships(UserId(8)),
                 CacheOp::PutChat(chat(4)),
                 CacheOp::AdvanceCursor(UserId(7), ChatId(1), 2),

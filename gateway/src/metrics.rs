@@ -74,6 +74,18 @@ pub static REMOVALS_FOUND: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Joins a connection did not follow because the store says the user is
+/// not a member (any more): the join arrived after a removal.
+pub static STALE_JOINS_IGNORED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_stale_joins_ignored_total",
+            "Joins not followed: the store says the user is no longer a member",
+        )
+        .expect("valid counter"),
+    )
+});
+
 /// Connections closed because their queue filled.
 pub static SLOW_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     register(

@@ -26,11 +26,15 @@ impl Reads {
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "cache miss by error"),
         }
-        let m = self.store.members(chat).await?;
-        if !m.is_empty() {
-            let _ = self.cache.put_members(chat, &m).await;
+        let list = self.store.members(chat).await?;
+        // No members: no chat yet (or an empty one) — not cached, as a chat
+        // created later starts at version 0 too. A list is written with the
+        // version it was read at, so one read before a change the cache
+        // already knows of is refused (see `Cache::members`).
+        if !list.members.is_empty() {
+            let _ = self.cache.put_members(chat, &list).await;
         }
-        Ok(m)
+        Ok(list.members)
     }
 
     /// The role of `user` in `chat`, if a member.

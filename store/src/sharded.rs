@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
-use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
+use chat_core::model::{Chat, MemberChange, Message, User, UserRecord};
+use chat_core::ports::{
+    Change, ClientKey, Fence, HistoryPage, MemberList, Membership, Mutation, Store,
+};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
 use shard_router::{Key, Ring};
@@ -275,7 +277,7 @@ impl<S: Shard> Store for Sharded<S> {
         self.read_each(&groups, |s, ids| s.chats(ids)).await
     }
 
-    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
+    async fn members(&self, chat: ChatId) -> Result<MemberList, StoreError> {
         self.shard(Placement::Chat(chat)).members(chat).await
     }
 

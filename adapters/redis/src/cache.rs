@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Role};
-use chat_core::ports::{Cache, CacheOp, Membership};
+use chat_core::ports::{Cache, CacheOp, MemberList, Membership};
 use chat_core::{CacheError, ChatId, UserId};
 use redis::AsyncCommands;
 
@@ -33,6 +33,28 @@ end
 return 0
 "#;
 
+/// Writes a member-list entry `VERSION|JSON` (a list) or `VERSION|-` (an
+/// invalidation marker) unless the current entry is newer: the rule of
+/// `chat_core::ports::member_entry_replaces` (a higher version wins; at equal
+/// versions a list replaces a marker). An entry without a version (written by
+/// an older release) is replaced.
+/// KEYS[1] = key; ARGV = version, payload (`-` for a marker), ttl.
+const PUT_MEMBERS: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+local v = tonumber(ARGV[1])
+if cur then
+  local sep = string.find(cur, '|', 1, true)
+  local cv = sep and tonumber(string.sub(cur, 1, sep - 1))
+  if cv then
+    local cur_list = string.sub(cur, sep + 1) ~= '-'
+    local list = ARGV[2] ~= '-'
+    if not (v > cv or (v == cv and list and not cur_list)) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
 /// The Redis [`Cache`]. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisCache {
@@ -40,6 +62,7 @@ pub struct RedisCache {
     cfg: RedisConfig,
     put_chat: redis::Script,
     advance: redis::Script,
+    put_members: redis::Script,
 }
 
 impl RedisCache {
@@ -51,6 +74,7 @@ impl RedisCache {
             cfg,
             put_chat: redis::Script::new(PUT_CHAT),
             advance: redis::Script::new(ADVANCE),
+            put_members: redis::Script::new(PUT_MEMBERS),
         })
     }
 
@@ -62,11 +86,29 @@ impl RedisCache {
         self.cfg.ttl.as_secs().max(1)
     }
 
+    /// A member-list entry through [`PUT_MEMBERS`].
+    async fn put_member_entry(
+        &self,
+        chat: ChatId,
+        version: u64,
+        payload: &str,
+    ) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        self.put_members
+            .key(self.key("cm", chat.0))
+            .arg(version)
+            .arg(payload)
+            .arg(self.ttl())
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     async fn apply_one(&self, op: &CacheOp) -> Result<(), CacheError> {
         match op {
             CacheOp::PutChat(c) => self.put_chat(c).await,
-            CacheOp::PutMembers(c, m) => self.put_members(*c, m).await,
-            CacheOp::InvalidateMembers(c) => self.invalidate_members(*c).await,
+            CacheOp::InvalidateMembers(c, v) => self.invalidate_members(*c, *v).await,
             CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await,
             CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await,
         }
@@ -187,22 +229,20 @@ impl Cache for RedisCache {
     async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError> {
         let mut c = self.conn.clone();
         let v: Option<String> = c.get(self.key("cm", chat.0)).await.map_err(unavailable)?;
-        Ok(v.and_then(|j| serde_json::from_str(&j).ok()))
+        // A marker, or an entry that does not parse, is a miss.
+        Ok(v.and_then(|e| {
+            let (_, json) = e.split_once('|')?;
+            serde_json::from_str(json).ok()
+        }))
     }
 
-    async fn put_members(&self, chat: ChatId, members: &[Member]) -> Result<(), CacheError> {
-        let json = serde_json::to_string(members).map_err(corrupt)?;
-        let mut c = self.conn.clone();
-        c.set_ex::<_, _, ()>(self.key("cm", chat.0), json, self.ttl())
-            .await
-            .map_err(unavailable)
+    async fn put_members(&self, chat: ChatId, list: &MemberList) -> Result<(), CacheError> {
+        let json = serde_json::to_string(&list.members).map_err(corrupt)?;
+        self.put_member_entry(chat, list.version, &json).await
     }
 
-    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError> {
-        let mut c = self.conn.clone();
-        c.del::<_, ()>(self.key("cm", chat.0))
-            .await
-            .map_err(unavailable)
+    async fn invalidate_members(&self, chat: ChatId, version: u64) -> Result<(), CacheError> {
+        self.put_member_entry(chat, version, "-").await
     }
 
     async fn apply(&self, ops: &[CacheOp]) -> Result<(), CacheError> {
@@ -232,17 +272,15 @@ impl Cache for RedisCache {
                         .arg(ttl)
                         .ignore();
                 }
-                CacheOp::PutMembers(chat, members) => {
-                    let json = serde_json::to_string(members).map_err(corrupt)?;
-                    pipe.cmd("SET")
+                CacheOp::InvalidateMembers(chat, version) => {
+                    pipe.cmd("EVAL")
+                        .arg(PUT_MEMBERS)
+                        .arg(1)
                         .arg(self.key("cm", chat.0))
-                        .arg(json)
-                        .arg("EX")
+                        .arg(*version)
+                        .arg("-")
                         .arg(ttl)
                         .ignore();
-                }
-                CacheOp::InvalidateMembers(chat) => {
-                    pipe.cmd("DEL").arg(self.key("cm", chat.0)).ignore();
                 }
                 CacheOp::InvalidateMemberships(user) => {
                     pipe.cmd("DEL").arg(self.key("um", user.0)).ignore();

@@ -134,6 +134,16 @@ impl Cluster {
             .unwrap_or_else(|| panic!("{name} did not exit within {wait:?}"))
     }
 
+    /// Sends a signal (`STOP`, `CONT`…) to a process.
+    pub fn signal(&self, name: &str, sig: &str) {
+        let pid = self.procs[name].pid().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} {name}");
+    }
+
     /// SIGKILLs a process.
     pub fn kill(&mut self, name: &str) {
         self.take(name).kill();
@@ -217,5 +227,39 @@ impl Cluster {
             .status()
             .expect("run deploy/local script");
         assert!(status.success(), "deploy/local/{script} {service} failed");
+    }
+}
+
+/// `redis-cli CONFIG SET` on the cluster's Redis; the old value back on drop.
+pub struct RedisSetting {
+    port: String,
+    name: &'static str,
+    old: String,
+}
+
+pub fn redis_cli(port: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", port])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    assert!(out.status.success(), "redis-cli {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl RedisSetting {
+    pub fn set(url: &str, name: &'static str, value: &str) -> RedisSetting {
+        let port = url.rsplit(':').next().expect("port").trim_end_matches('/');
+        let port = port.to_string();
+        let old = redis_cli(&port, &["CONFIG", "GET", name]);
+        let old = old.lines().nth(1).unwrap_or_default().to_string();
+        assert_eq!(redis_cli(&port, &["CONFIG", "SET", name, value]), "OK");
+        RedisSetting { port, name, old }
+    }
+}
+
+impl Drop for RedisSetting {
+    fn drop(&mut self) {
+        redis_cli(&self.port, &["CONFIG", "SET", self.name, &self.old]);
     }
 }

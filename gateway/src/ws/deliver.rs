@@ -55,6 +55,20 @@ impl<S: WsSink> Conn<S> {
             } => {
                 self.left_seen.remove(&chat_id);
                 if !self.subs.contains_key(&chat_id) {
+                    // A join may arrive late (produced again after a writer
+                    // restart, replayed by fanout) after the removal that
+                    // followed it: the store decides. A failed read follows
+                    // the chat; the periodic membership check bounds that.
+                    match self.st.deps.store.memberships(self.user).await {
+                        Ok(list) if !list.iter().any(|m| m.chat_id == chat_id) => {
+                            metrics::STALE_JOINS_IGNORED.inc();
+                            return Ok(());
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "membership check of a join failed; following the chat");
+                        }
+                    }
                     if self
                         .st
                         .hub
