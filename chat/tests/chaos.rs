@@ -1,0 +1,525 @@
+//! The chaos suite (issue 12): steady traffic through the distributed stack
+//! (two gateways, two writers, two fanout workers, Kafka, two MariaDB shards,
+//! Redis) while, round after round, every kind of fault of normal operation
+//! is injected, and what the promises say is counted after each round:
+//!
+//! - **lost**: sends acknowledged but not in history (must be 0);
+//! - **duplicates**: one `client_msg_id` stored twice (0);
+//! - **gaps**: a chat's history not exactly `1..n`, or a watcher's socket
+//!   (reconnecting and resuming by `since_seq`) not holding exactly `1..n`
+//!   of each chat, once, in order (0);
+//! - **leaks**: a message sent after a member's removal reaching that
+//!   member's open socket, or their history read answered (0);
+//! - **recover**: per fault, from the service being back (or the process
+//!   restarted) until every chat has had a send acknowledged again.
+//!
+//! Faults per round: SIGKILL (and restart) a writer, a fanout worker and a
+//! gateway; SIGSTOP a writer past the Kafka session timeout; restart the
+//! Kafka broker; restart a shard under traffic; flush Redis, restart it, and
+//! make it refuse writes (`maxmemory` 1 with `noeviction`) for a while.
+//!
+//! `CHAT_CHAOS_ROUNDS` rounds (1 in the test command; `deploy/local/chaos.sh
+//! ROUNDS` runs more). Its own test binary: it restarts the shared services.
+
+#![cfg(feature = "distributed")]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, RedisSetting, redis_cli};
+use common::*;
+
+/// The gateways' base URLs (a restarted gateway listens on a new port).
+type Gateways = Arc<Mutex<Vec<String>>>;
+
+fn gateway(gws: &Gateways, i: usize) -> String {
+    let g = gws.lock().unwrap();
+    g[i % g.len()].clone()
+}
+
+/// `who` through the first gateway as it is now.
+fn now_via(who: &Client, gws: &Gateways) -> Client {
+    who.via(&Api::new(gateway(gws, 0)))
+}
+
+/// What one round measured.
+#[derive(Default)]
+struct Round {
+    sent: usize,
+    acked: usize,
+    failed: usize,
+    lost: usize,
+    duplicates: usize,
+    gaps: usize,
+    leaks: usize,
+    recover: Vec<(&'static str, Duration)>,
+}
+
+impl Round {
+    fn line(&self, n: usize, of: usize, took: Duration) -> String {
+        let recover: Vec<String> = self
+            .recover
+            .iter()
+            .map(|(f, d)| format!("{f} {:.1}s", d.as_secs_f64()))
+            .collect();
+        format!(
+            "chaos round {n}/{of} ({:.0} s): sent {}, acked {}, failed {}; lost {}, duplicates {}, gaps {}, leaks {}; recover: {}",
+            took.as_secs_f64(),
+            self.sent,
+            self.acked,
+            self.failed,
+            self.lost,
+            self.duplicates,
+            self.gaps,
+            self.leaks,
+            recover.join(", ")
+        )
+    }
+}
+
+/// Acknowledged sends, shared by the senders.
+#[derive(Default)]
+struct Acks {
+    keys: Mutex<Vec<(String, String)>>,
+    /// When each chat last had a send acknowledged.
+    last: Mutex<HashMap<String, Instant>>,
+    count: AtomicUsize,
+    failed: AtomicUsize,
+    sent: AtomicUsize,
+}
+
+/// One user sending to `chats` in turn until `stop`, through whichever
+/// gateway answers; each send is acknowledged, or fails with a clear error
+/// (then the next goes to the other gateway). Keys are never reused: a
+/// send that failed may or may not be stored, never twice.
+fn sender(
+    who: Client,
+    chats: Vec<String>,
+    gws: Gateways,
+    acks: Arc<Acks>,
+    stop: Arc<AtomicBool>,
+    prefix: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (mut k, mut gw) = (0usize, 0usize);
+        while !stop.load(Ordering::Relaxed) {
+            let chat = &chats[k % chats.len()];
+            let key = format!("{prefix}-{k}");
+            let client =
+                who.via(&Api::new(gateway(&gws, gw)).with_timeout(Duration::from_secs(30)));
+            acks.sent.fetch_add(1, Ordering::Relaxed);
+            match client.try_send(chat, &key, "chaos").await {
+                Ok(r) if r.is_success() => {
+                    r.success();
+                    acks.last
+                        .lock()
+                        .unwrap()
+                        .insert(chat.clone(), Instant::now());
+                    acks.keys.lock().unwrap().push((chat.clone(), key));
+                    acks.count.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(r) => {
+                    let e = r.refused();
+                    assert!(
+                        matches!(e.code.as_str(), "unavailable" | "timeout")
+                            && (e.status == 503 || e.status == 504),
+                        "a failed send names its cause: {e:?}"
+                    );
+                    acks.failed.fetch_add(1, Ordering::Relaxed);
+                    gw += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // The gateway is down or did not answer in time.
+                Err(_) => {
+                    acks.failed.fetch_add(1, Ordering::Relaxed);
+                    gw += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            k += 1;
+        }
+    })
+}
+
+/// Messages a socket received, per chat, in arrival order.
+type Received = Arc<Mutex<HashMap<String, Vec<u64>>>>;
+
+/// A user's socket following `chats` through whichever gateway answers,
+/// reconnecting and resuming from the last seq it holds, until `stop`.
+fn watcher(
+    who: Client,
+    chats: Vec<String>,
+    gws: Gateways,
+    got: Received,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut gw = 0usize;
+        'connect: while !stop.load(Ordering::Relaxed) {
+            let url = Api::new(gateway(&gws, gw)).ws_url();
+            gw += 1;
+            let Some(mut ws) = Ws::try_connect_raw(&url, Duration::from_secs(5)).await else {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
+            };
+            ws.auth(&who.token).await;
+            for c in &chats {
+                let since = got
+                    .lock()
+                    .unwrap()
+                    .get(c)
+                    .and_then(|v| v.last().copied())
+                    .unwrap_or(0);
+                ws.send_subscribe(c, Some(since), None).await;
+            }
+            while !stop.load(Ordering::Relaxed) {
+                match ws.next_within(Duration::from_millis(300)).await {
+                    Next::Frame(f) => {
+                        if let Frame::Message(m) = *f {
+                            got.lock()
+                                .unwrap()
+                                .entry(m.message.chat_id)
+                                .or_default()
+                                .push(m.message.seq);
+                        }
+                    }
+                    Next::Timeout => {}
+                    Next::Closed(_) => continue 'connect,
+                }
+            }
+        }
+    })
+}
+
+/// Waits until every chat of `chats` has had a send acknowledged after
+/// `since` (and 20 sends in all); returns the time from `since` to the last
+/// chat's first acknowledgement: how long until the whole system served
+/// again (a chat whose partition, shard or gateway was hit comes last).
+async fn recovered(acks: &Acks, chats: &[String], since: Instant, what: &str) -> Duration {
+    let base = acks.count.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut served: HashMap<&str, Duration> = HashMap::new();
+    loop {
+        {
+            let last = acks.last.lock().unwrap();
+            for c in chats {
+                if !served.contains_key(c.as_str()) && last.get(c).is_some_and(|t| *t > since) {
+                    served.insert(c, since.elapsed());
+                }
+            }
+        }
+        if served.len() == chats.len() && acks.count.load(Ordering::Relaxed) >= base + 20 {
+            return served.into_values().max().unwrap_or_default();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "traffic did not resume after {what} (chats served again: {}/{})",
+            served.len(),
+            chats.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    KillWriter,
+    KillFanout,
+    KillGateway,
+    StopWriter,
+    RestartKafka,
+    RestartShard,
+    FlushRedis,
+    RestartRedis,
+    RedisRefusesWrites,
+}
+
+impl Fault {
+    const ALL: [Fault; 9] = [
+        Fault::KillWriter,
+        Fault::KillFanout,
+        Fault::KillGateway,
+        Fault::StopWriter,
+        Fault::RestartKafka,
+        Fault::RestartShard,
+        Fault::FlushRedis,
+        Fault::RestartRedis,
+        Fault::RedisRefusesWrites,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Fault::KillWriter => "writer-kill",
+            Fault::KillFanout => "fanout-kill",
+            Fault::KillGateway => "gateway-kill",
+            Fault::StopWriter => "writer-stop",
+            Fault::RestartKafka => "kafka-restart",
+            Fault::RestartShard => "shard-restart",
+            Fault::FlushRedis => "redis-flush",
+            Fault::RestartRedis => "redis-restart",
+            Fault::RedisRefusesWrites => "redis-oom",
+        }
+    }
+
+    /// Injects the fault and ends it; returns when it ended (the service or
+    /// process back).
+    async fn inject(self, cl: &mut Cluster, gws: &Gateways, round: usize) -> Instant {
+        let port = cl
+            .redis_url
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .trim_end_matches('/')
+            .to_string();
+        let restart = |cl: &mut Cluster, role: &str, name: &str| {
+            cl.kill(name);
+            cl.spawn(role, name)
+        };
+        match self {
+            Fault::KillWriter => {
+                restart(cl, "writer", &format!("writer-{}", round % 2));
+            }
+            Fault::KillFanout => {
+                restart(cl, "fanout", &format!("fanout-{}", round % 2));
+            }
+            Fault::KillGateway => {
+                let i = round % 2;
+                let addr = restart(cl, "gateway", &format!("gw-{i}"));
+                gws.lock().unwrap()[i] = format!("http://{addr}");
+            }
+            Fault::StopWriter => {
+                // Past the session timeout (6 s here): its partitions move.
+                let name = format!("writer-{}", (round + 1) % 2);
+                cl.signal(&name, "STOP");
+                tokio::time::sleep(Duration::from_secs(9)).await;
+                cl.signal(&name, "CONT");
+            }
+            Fault::RestartKafka => {
+                tokio::task::block_in_place(|| {
+                    Cluster::local("down.sh", "kafka");
+                    Cluster::local("up.sh", "kafka");
+                });
+            }
+            Fault::RestartShard => {
+                tokio::task::block_in_place(|| {
+                    Cluster::local("down.sh", "shard1");
+                    std::thread::sleep(Duration::from_secs(1));
+                    Cluster::local("up.sh", "shard1");
+                });
+            }
+            Fault::FlushRedis => {
+                assert_eq!(redis_cli(&port, &["FLUSHALL"]), "OK");
+            }
+            Fault::RestartRedis => {
+                tokio::task::block_in_place(|| {
+                    Cluster::local("down.sh", "redis");
+                    Cluster::local("up.sh", "redis");
+                });
+            }
+            Fault::RedisRefusesWrites => {
+                let policy = RedisSetting::set(&cl.redis_url, "maxmemory-policy", "noeviction");
+                let full = RedisSetting::set(&cl.redis_url, "maxmemory", "1");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                drop((full, policy));
+            }
+        }
+        Instant::now()
+    }
+}
+
+/// A member removed at the start of a round, whose socket stays open (and
+/// reconnects) through the round: nothing sent after the removal may reach
+/// it.
+struct Probe {
+    chat: String,
+    /// The chat's last seq when the removal was acknowledged.
+    removed_at: u64,
+    got: Received,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn probe(
+    alice: &Client,
+    eve: &Client,
+    carol: &Client,
+    gws: &Gateways,
+    round: usize,
+) -> Probe {
+    let alice = now_via(alice, gws);
+    let chat = alice.group(&format!("probe {round}"), &[eve, carol]).await;
+    let got: Received = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = watcher(
+        eve.clone(),
+        vec![chat.clone()],
+        gws.clone(),
+        got.clone(),
+        stop.clone(),
+    );
+    // Her socket follows the chat before she is removed.
+    alice
+        .send(&chat, &format!("probe-{round}"), "hi eve")
+        .await
+        .created();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.lock().unwrap().get(&chat).is_none_or(|v| v.is_empty()) {
+        assert!(Instant::now() < deadline, "eve's socket follows the chat");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let removed = alice.remove_member(&chat, &eve.id).await.ok();
+    Probe {
+        chat,
+        removed_at: removed.last_seq,
+        got,
+        stop,
+        task,
+    }
+}
+
+/// Messages of `chat` stored, in seq order (every page).
+async fn history(c: &Client, chat: &str) -> Vec<Message> {
+    c.history_forward(chat, 200).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_rounds_lose_duplicate_gap_and_leak_nothing() {
+    let rounds: usize = std::env::var("CHAT_CHAOS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut cl = Cluster::new();
+    let gws: Gateways = Arc::new(Mutex::new(cl.start(2, 2, 2)));
+    let api = Api::new(gateway(&gws, 0));
+    let alice = api.register("alice").await;
+    let bob = api.register("bob").await;
+    let carol = api.register("carol").await;
+    let eve = api.register("eve").await;
+    let mut chats = Vec::new();
+    for i in 0..6 {
+        chats.push(alice.group(&format!("chaos {i}"), &[&bob, &carol]).await);
+    }
+    let watched: Received = Arc::default();
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let watch = watcher(
+        bob.clone(),
+        chats.clone(),
+        gws.clone(),
+        watched.clone(),
+        stop_watching.clone(),
+    );
+
+    let mut failed_rounds = Vec::new();
+    for round in 1..=rounds {
+        let started = Instant::now();
+        let probe = probe(&alice, &eve, &carol, &gws, round).await;
+        let acks = Arc::new(Acks::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut targets = chats.clone();
+        targets.push(probe.chat.clone());
+        let senders: Vec<_> = [(&alice, "a"), (&carol, "c")]
+            .into_iter()
+            .map(|(who, p)| {
+                sender(
+                    who.clone(),
+                    targets.clone(),
+                    gws.clone(),
+                    acks.clone(),
+                    stop.clone(),
+                    format!("r{round}{p}"),
+                )
+            })
+            .collect();
+        let mut r = Round::default();
+        recovered(&acks, &targets, Instant::now(), "the start").await;
+        for fault in Fault::ALL {
+            let ended = fault.inject(&mut cl, &gws, round).await;
+            let took = recovered(&acks, &targets, ended, fault.name()).await;
+            r.recover.push((fault.name(), took));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for s in senders {
+            s.await.unwrap();
+        }
+        r.sent = acks.sent.load(Ordering::Relaxed);
+        r.acked = acks.count.load(Ordering::Relaxed);
+        r.failed = acks.failed.load(Ordering::Relaxed);
+
+        // Stored: every acknowledged send, once, densely.
+        let acked = acks.keys.lock().unwrap().clone();
+        let mut stored = HashMap::new();
+        for c in &targets {
+            let h = history(&now_via(&alice, &gws), c).await;
+            let n = h.len() as u64;
+            if seqs(&h) != (1..=n).collect::<Vec<_>>() {
+                r.gaps += 1;
+            }
+            let keys: HashSet<String> = h.iter().map(|m| m.client_msg_id.clone()).collect();
+            r.duplicates += h.len() - keys.len();
+            stored.insert(c.clone(), (n, keys));
+        }
+        r.lost = acked
+            .iter()
+            .filter(|(c, k)| !stored[c].1.contains(k))
+            .count();
+
+        // Delivered: the watcher ends up with exactly 1..n of every chat.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let caught_up = {
+                let got = watched.lock().unwrap();
+                chats
+                    .iter()
+                    .all(|c| got.get(c).and_then(|v| v.last()).copied().unwrap_or(0) >= stored[c].0)
+            };
+            if caught_up || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        {
+            let got = watched.lock().unwrap();
+            for c in &chats {
+                let want: Vec<u64> = (1..=stored[c].0).collect();
+                if got.get(c).cloned().unwrap_or_default() != want {
+                    r.gaps += 1;
+                }
+            }
+        }
+
+        // Nothing after the removal reached eve, over WS or HTTP.
+        probe.stop.store(true, Ordering::Relaxed);
+        probe.task.await.unwrap();
+        r.leaks += probe
+            .got
+            .lock()
+            .unwrap()
+            .get(&probe.chat)
+            .map_or(0, |v| v.iter().filter(|s| **s > probe.removed_at).count());
+        if now_via(&eve, &gws)
+            .messages(&probe.chat, "")
+            .await
+            .is_success()
+        {
+            r.leaks += 1;
+        }
+
+        let line = r.line(round, rounds, started.elapsed());
+        eprintln!("{line}");
+        if r.lost + r.duplicates + r.gaps + r.leaks > 0 {
+            failed_rounds.push(line);
+        }
+    }
+    stop_watching.store(true, Ordering::Relaxed);
+    watch.await.unwrap();
+    assert!(
+        failed_rounds.is_empty(),
+        "rounds that broke a promise:\n{}",
+        failed_rounds.join("\n")
+    );
+    cl.cleanup().await;
+}
