@@ -65,7 +65,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct KafkaConsumer {
     consumer: Arc<StreamConsumer<Ctx>>,
     config: ClientConfig,
+    /// The client id given at creation; replacements add `-rN`.
+    base_id: String,
     client_id: String,
+    replacements: u32,
     topic: String,
     group: String,
     revoked: Arc<Mutex<Vec<u32>>>,
@@ -90,7 +93,9 @@ impl KafkaConsumer {
         let c = KafkaConsumer {
             consumer,
             config,
+            base_id: client_id.clone(),
             client_id,
+            replacements: 0,
             topic: topic.to_string(),
             group: group.to_string(),
             revoked,
@@ -113,16 +118,26 @@ impl KafkaConsumer {
         ));
     }
 
-    /// Replaces a client the watcher found lost: the old one leaves (its
-    /// stored offsets committed if it still can), every partition it held is
-    /// reported revoked, and a new one joins.
+    /// Replaces a client the watcher found lost: every partition it held is
+    /// reported revoked, a new one joins under a new client id (a stale
+    /// member entry of the old one must not hide the new one's absence), and
+    /// the old one leaves in the background (its stored offsets committed if
+    /// it still can: librdkafka's close blocks).
     fn replace(&mut self) -> Result<(), LogError> {
         let held: Vec<u32> = std::mem::take(&mut *lock(&self.assigned))
             .into_iter()
             .collect();
         lock(&self.revoked).extend(held);
-        leave(&self.consumer);
-        self.consumer = join(&self.config, &self.topic, &self.revoked, &self.assigned)?;
+        self.replacements += 1;
+        self.client_id = format!("{}-r{}", self.base_id, self.replacements);
+        self.config.set("client.id", &self.client_id);
+        // The old client's own rebalance callbacks must not touch the new
+        // one's partitions (revocations it reports are harmless: the role
+        // takes those partitions' fences again).
+        self.assigned = Arc::default();
+        let fresh = join(&self.config, &self.topic, &self.revoked, &self.assigned)?;
+        let old = std::mem::replace(&mut self.consumer, fresh);
+        tokio::task::spawn_blocking(move || leave(&old));
         self.lost.store(false, Ordering::SeqCst);
         self.watch();
         metrics::CLIENTS_RECREATED

@@ -104,17 +104,18 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
 /// new instance. And after a single broker's restart a producer has been
 /// seen to keep a partition's leader as unknown ("new leader -1 not found in
 /// cache") and time out every send for minutes while a new client works at
-/// once. So a producer is replaced when it reports a fatal error, or when
-/// every send has failed for `stuck_after` (with the brokers really away, a
-/// new one fails the same way: one replacement per `stuck_after`). Records
-/// it held are failed back to their senders, who retry them (every record is
-/// idempotent downstream).
+/// once, while the other partitions worked. So a producer is replaced when it
+/// reports a fatal error, or when every send to some partition has failed
+/// for `stuck_after` (with the brokers really away, a new one fails the same
+/// way: one replacement per `stuck_after`). Records it still held fail back
+/// to their senders, who retry them (every record is idempotent downstream;
+/// the old instance may still deliver some, late).
 struct ProducerSlot {
     config: ClientConfig,
     /// The generation (replacements so far) and the producer.
     current: std::sync::RwLock<(u64, FutureProducer)>,
-    /// Since when every send has failed (none: the last one succeeded).
-    failing_since: Mutex<Option<Instant>>,
+    /// Per (topic, partition): since when every send to it has failed.
+    failing_since: Mutex<HashMap<(String, i32), Instant>>,
     stuck_after: Duration,
 }
 
@@ -126,30 +127,44 @@ impl ProducerSlot {
             .clone()
     }
 
-    /// A send succeeded.
-    fn succeeded(&self) {
-        *self.failing_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Sends to these partitions succeeded.
+    fn succeeded<'a>(&self, topic: &str, partitions: impl IntoIterator<Item = &'a i32>) {
+        let mut failing = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
+        if failing.is_empty() {
+            return;
+        }
+        for p in partitions {
+            failing.remove(&(topic.to_string(), *p));
+        }
     }
 
-    /// After a failed send on generation `generation`: replaces that
-    /// producer if it reports a fatal error, or if sends have failed for
-    /// `stuck_after` (once, however many senders saw it).
-    fn recover(&self, generation: u64, producer: &FutureProducer) {
+    /// After a failed send to `topic`/`partition` on generation
+    /// `generation`: replaces that producer if it reports a fatal error, or
+    /// if every send to that partition has failed for `stuck_after` (once,
+    /// however many senders saw it).
+    fn recover(&self, generation: u64, producer: &FutureProducer, topic: &str, partition: i32) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.0 != generation {
+            // Already replaced: the failure was the old instance's.
+            return;
+        }
         let why = if let Some((code, reason)) = producer.client().fatal_error() {
             format!("fatal error {code}: {reason}")
         } else {
-            let mut since = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
-            let started = *since.get_or_insert_with(Instant::now);
+            let mut failing = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
+            let started = *failing
+                .entry((topic.to_string(), partition))
+                .or_insert_with(Instant::now);
             if started.elapsed() < self.stuck_after {
                 return;
             }
-            *since = Some(Instant::now());
-            format!("every send failed for {:?}", started.elapsed())
+            // Every partition starts over with the new instance.
+            failing.clear();
+            format!(
+                "every send to {topic}/{partition} failed for {:?}",
+                started.elapsed()
+            )
         };
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if current.0 != generation {
-            return;
-        }
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => {
                 *current = (generation + 1, fresh);
@@ -196,7 +211,7 @@ impl KafkaLog {
             producer: Arc::new(ProducerSlot {
                 config: pc,
                 current: std::sync::RwLock::new((0, producer)),
-                failing_since: Mutex::new(None),
+                failing_since: Mutex::default(),
                 stuck_after,
             }),
             partitions: Arc::default(),
@@ -316,10 +331,11 @@ impl Log for KafkaLog {
     async fn produce(&self, topic: &str, key: u64, payload: Bytes) -> Result<(), LogError> {
         let n = self.partition_count(topic).await?;
         let kb = key.to_be_bytes();
+        let partition = partition_for(key, n) as i32;
         let rec = FutureRecord::to(topic)
             .key(&kb[..])
             .payload(&payload[..])
-            .partition(partition_for(key, n) as i32);
+            .partition(partition);
         let started = Instant::now();
         let (generation, producer) = self.producer.get();
         let r = producer
@@ -327,11 +343,12 @@ impl Log for KafkaLog {
             .await;
         metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
         if r.is_ok() {
-            self.producer.succeeded();
+            self.producer.succeeded(topic, [&partition]);
         }
         r.map(|_| ()).map_err(|(e, _)| {
             metrics::PRODUCE_ERRORS.inc();
-            self.producer.recover(generation, &producer);
+            self.producer
+                .recover(generation, &producer, topic, partition);
             unavailable(e)
         })
     }
@@ -345,12 +362,15 @@ impl Log for KafkaLog {
         // Enqueue in order (per-partition order is kept by the idempotent
         // producer), then wait for every delivery.
         let mut deliveries = Vec::with_capacity(records.len());
+        let mut partitions = std::collections::BTreeSet::new();
         for (key, payload) in &records {
             let kb = key.to_be_bytes();
+            let partition = partition_for(*key, n) as i32;
+            partitions.insert(partition);
             let mut rec = FutureRecord::to(topic)
                 .key(&kb[..])
                 .payload(&payload[..])
-                .partition(partition_for(*key, n) as i32);
+                .partition(partition);
             loop {
                 match producer.send_result(rec) {
                     Ok(d) => {
@@ -370,18 +390,21 @@ impl Log for KafkaLog {
                             continue;
                         }
                         metrics::PRODUCE_ERRORS.inc();
-                        self.producer.recover(generation, &producer);
+                        self.producer
+                            .recover(generation, &producer, topic, partition);
                         return Err(unavailable(e));
                     }
                 }
             }
         }
-        for d in deliveries {
+        for (d, (key, _)) in deliveries.into_iter().zip(&records) {
             match d.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {
                     metrics::PRODUCE_ERRORS.inc();
-                    self.producer.recover(generation, &producer);
+                    let partition = partition_for(*key, n) as i32;
+                    self.producer
+                        .recover(generation, &producer, topic, partition);
                     return Err(unavailable(e));
                 }
                 Err(_) => return Err(LogError::Closed),
@@ -389,7 +412,7 @@ impl Log for KafkaLog {
         }
         metrics::PRODUCE_SECONDS.observe(started.elapsed().as_secs_f64());
         metrics::PRODUCE_BATCH.observe(records.len() as f64);
-        self.producer.succeeded();
+        self.producer.succeeded(topic, &partitions);
         Ok(())
     }
 
