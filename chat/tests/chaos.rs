@@ -52,6 +52,7 @@ struct Round {
     sent: usize,
     acked: usize,
     failed: usize,
+    internal: usize,
     lost: usize,
     duplicates: usize,
     gaps: usize,
@@ -67,11 +68,13 @@ impl Round {
             .map(|(f, d)| format!("{f} {:.1}s", d.as_secs_f64()))
             .collect();
         format!(
-            "chaos round {n}/{of} ({:.0} s): sent {}, acked {}, failed {}; lost {}, duplicates {}, gaps {}, leaks {}; recover: {}",
+            "chaos round {n}/{of} ({:.0} s): sent {}, acked {}, failed {} (internal {}); persisted {}, lost {}, duplicates {}, gaps {}, leaks {}; recover: {}",
             took.as_secs_f64(),
             self.sent,
             self.acked,
             self.failed,
+            self.internal,
+            self.acked - self.lost,
             self.lost,
             self.duplicates,
             self.gaps,
@@ -89,6 +92,8 @@ struct Acks {
     last: Mutex<HashMap<String, Instant>>,
     count: AtomicUsize,
     failed: AtomicUsize,
+    /// Sends answered `internal` (a healthy command given up on).
+    internal: AtomicUsize,
     sent: AtomicUsize,
 }
 
@@ -124,11 +129,17 @@ fn sender(
                 }
                 Ok(r) => {
                     let e = r.refused();
-                    assert!(
-                        matches!(e.code.as_str(), "unavailable" | "timeout")
-                            && (e.status == 503 || e.status == 504),
-                        "a failed send names its cause: {e:?}"
-                    );
+                    if e == (500, "internal") {
+                        // The writer gave up on a healthy command: counted
+                        // as a broken promise.
+                        acks.internal.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        assert!(
+                            matches!(e.code.as_str(), "unavailable" | "timeout")
+                                && (e.status == 503 || e.status == 504),
+                            "a failed send names its cause: {e:?}"
+                        );
+                    }
                     acks.failed.fetch_add(1, Ordering::Relaxed);
                     gw += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -331,18 +342,17 @@ impl Fault {
     }
 }
 
-/// A member removed at the start of a round, whose socket stays open (and
-/// reconnects) through the round: nothing sent after the removal may reach
-/// it.
+/// A member whose socket stays open (and reconnects) through the round and
+/// who is removed while one of the round's faults is injected: nothing sent
+/// after the removal may reach her, over WS or HTTP.
 struct Probe {
     chat: String,
-    /// The chat's last seq when the removal was acknowledged.
-    removed_at: u64,
     got: Received,
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A group of alice, carol and eve, with eve's socket following it.
 async fn probe(
     alice: &Client,
     eve: &Client,
@@ -361,7 +371,6 @@ async fn probe(
         got.clone(),
         stop.clone(),
     );
-    // Her socket follows the chat before she is removed.
     alice
         .send(&chat, &format!("probe-{round}"), "hi eve")
         .await
@@ -371,16 +380,44 @@ async fn probe(
         assert!(Instant::now() < deadline, "eve's socket follows the chat");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let removed = alice.remove_member(&chat, &eve.id).await.ok();
     Probe {
         chat,
-        removed_at: removed.last_seq,
         got,
         stop,
         task,
     }
 }
 
+/// Removes eve from the probe's chat, retrying through whichever gateway
+/// answers (a retried removal is answered as a duplicate); returns the
+/// chat's last seq in the answer. When a first try was applied but not
+/// answered, messages sent in between are not checked (fewer leaks found,
+/// never false ones).
+fn remove_eve(
+    alice: Client,
+    eve_id: String,
+    chat: String,
+    gws: Gateways,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        for i in 0.. {
+            let a = alice.via(&Api::new(gateway(&gws, i)).with_timeout(Duration::from_secs(30)));
+            let path = format!("/api/v1/chats/{chat}/members/{eve_id}");
+            if let Ok((status, body)) = a.api.try_call("DELETE", &path, Some(&a.token), None).await
+                && status == 200
+            {
+                return body["last_seq"].as_u64().expect("the chat's last seq");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "eve's removal never went through"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        unreachable!()
+    })
+}
 /// Messages of `chat` stored, in seq order (every page).
 async fn history(c: &Client, chat: &str) -> Vec<Message> {
     c.history_forward(chat, 200).await
@@ -436,11 +473,24 @@ async fn chaos_rounds_lose_duplicate_gap_and_leak_nothing() {
             .collect();
         let mut r = Round::default();
         recovered(&acks, &targets, Instant::now(), "the start").await;
-        for fault in Fault::ALL {
+        // Eve is removed while one of the faults is on (a different one
+        // each round).
+        let removed_during = (round - 1) % Fault::ALL.len();
+        let mut removal = None;
+        for (i, fault) in Fault::ALL.into_iter().enumerate() {
+            if i == removed_during {
+                removal = Some(remove_eve(
+                    alice.clone(),
+                    eve.id.clone(),
+                    probe.chat.clone(),
+                    gws.clone(),
+                ));
+            }
             let ended = fault.inject(&mut cl, &gws, round).await;
             let took = recovered(&acks, &targets, ended, fault.name()).await;
             r.recover.push((fault.name(), took));
         }
+        let removed_at = removal.expect("a removal").await.unwrap();
         stop.store(true, Ordering::Relaxed);
         for s in senders {
             s.await.unwrap();
@@ -448,6 +498,27 @@ async fn chaos_rounds_lose_duplicate_gap_and_leak_nothing() {
         r.sent = acks.sent.load(Ordering::Relaxed);
         r.acked = acks.count.load(Ordering::Relaxed);
         r.failed = acks.failed.load(Ordering::Relaxed);
+        r.internal = acks.internal.load(Ordering::Relaxed);
+
+        // A send that timed out may still sit in the log and be applied
+        // after the senders stopped: wait until history stands still.
+        let now = now_via(&alice, &gws);
+        let lengths = |now: Client, targets: Vec<String>| async move {
+            let mut n = Vec::new();
+            for c in &targets {
+                n.push(history(&now, c).await.len());
+            }
+            n
+        };
+        let mut before = lengths(now.clone(), targets.clone()).await;
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let after = lengths(now.clone(), targets.clone()).await;
+            if after == before {
+                break;
+            }
+            before = after;
+        }
 
         // Stored: every acknowledged send, once, densely.
         let acked = acks.keys.lock().unwrap().clone();
@@ -499,7 +570,7 @@ async fn chaos_rounds_lose_duplicate_gap_and_leak_nothing() {
             .lock()
             .unwrap()
             .get(&probe.chat)
-            .map_or(0, |v| v.iter().filter(|s| **s > probe.removed_at).count());
+            .map_or(0, |v| v.iter().filter(|s| **s > removed_at).count());
         if now_via(&eve, &gws)
             .messages(&probe.chat, "")
             .await
@@ -510,7 +581,7 @@ async fn chaos_rounds_lose_duplicate_gap_and_leak_nothing() {
 
         let line = r.line(round, rounds, started.elapsed());
         eprintln!("{line}");
-        if r.lost + r.duplicates + r.gaps + r.leaks > 0 {
+        if r.lost + r.duplicates + r.gaps + r.leaks + r.internal > 0 {
             failed_rounds.push(line);
         }
     }

@@ -185,7 +185,7 @@ async fn a_writer_stalled_past_its_session_is_fenced_when_it_wakes_up() {
             a.chat
         );
         let members = store.members(chat).await.unwrap();
-        let member = members.members.iter().any(|m| m.user_id == dave_id);
+        let member = members.iter().any(|m| m.user_id == dave_id);
         assert_eq!(
             (member, dave_chats.contains(&chat)),
             (a.dave_member, a.dave_member),
@@ -253,7 +253,7 @@ async fn a_stale_membership_batch_does_not_resurrect_a_removed_member() {
     let is_member =
         |members: &[chat_core::model::Member]| members.iter().any(|m| m.user_id == dave_id);
     assert!(
-        !is_member(&store.members(chat_id).await.unwrap().members),
+        !is_member(&store.members(chat_id).await.unwrap()),
         "dave removed"
     );
 
@@ -274,7 +274,7 @@ async fn a_stale_membership_batch_does_not_resurrect_a_removed_member() {
     // Its batch is applied (or refused) right after it continues.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        !is_member(&store.members(chat_id).await.unwrap().members),
+        !is_member(&store.members(chat_id).await.unwrap()),
         "dave is brought back to the chat: {log}"
     );
     let lists = store.memberships(dave_id).await.unwrap();

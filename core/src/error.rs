@@ -157,6 +157,11 @@ pub enum StoreError {
     /// Stored data could not be decoded: a bug or a corrupted row.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store refused the data itself (a value out of range or too long,
+    /// a constraint other than uniqueness): the same statement fails the same
+    /// way every time, unlike [`StoreError::Unavailable`].
+    #[error("refused by the store: {0}")]
+    Rejected(String),
     /// A writer batch was refused because another writer has taken one of
     /// its log partitions since (see [`crate::ports::Fence`]); nothing of it
     /// was applied on that shard.

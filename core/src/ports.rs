@@ -112,15 +112,33 @@ pub struct Membership {
     pub read_seq: u64,
 }
 
-/// A chat's members as of one moment, with that moment: the chat's `last_pts`
-/// read in the same snapshot. Every membership change takes a new pts, so a
-/// list read before a change has a lower version than the change.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MemberList {
-    /// The chat's `last_pts` when the list was read (0 for no chat).
-    pub version: u64,
-    /// The members, by user id.
-    pub members: Vec<Member>,
+/// A cache read: the value, or a miss with the lease a fill must present.
+///
+/// A miss takes a lease on the entry (a token never used before, replacing
+/// any earlier lease); a fill is written only if its lease is still there.
+/// An invalidation removes the entry, lease included. So a value read from
+/// the store before a change can never be written back after the change's
+/// invalidation — nor after the entry was evicted, expired or flushed: a
+/// fill finding no lease is dropped (the next read takes a new one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cached<T> {
+    /// The cached value.
+    Hit(T),
+    /// Not cached: read the store, then fill with this lease.
+    Miss {
+        /// What a fill presents.
+        lease: u64,
+    },
+}
+
+impl<T> Cached<T> {
+    /// The value, if cached.
+    pub fn hit(self) -> Option<T> {
+        match self {
+            Cached::Hit(v) => Some(v),
+            Cached::Miss { .. } => None,
+        }
+    }
 }
 
 /// A send's idempotency key: `(chat_id, sender_id, client_msg_id)` is unique.
@@ -276,8 +294,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Chats by id (missing ids are skipped).
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError>;
-    /// Members of a chat, with the version they were read at (one snapshot).
-    async fn members(&self, chat: ChatId) -> Result<MemberList, StoreError>;
+    /// Members of a chat.
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError>;
     /// A page of history, ascending by seq.
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.
@@ -340,8 +358,8 @@ pub trait Store: Send + Sync + 'static {
 pub enum CacheOp {
     /// [`Cache::put_chat`].
     PutChat(Chat),
-    /// [`Cache::invalidate_members`] as of a version (the change's pts).
-    InvalidateMembers(ChatId, u64),
+    /// [`Cache::invalidate_members`].
+    InvalidateMembers(ChatId),
     /// [`Cache::invalidate_memberships`].
     InvalidateMemberships(UserId),
     /// [`Cache::advance_cursor`].
@@ -352,11 +370,19 @@ pub enum CacheOp {
 /// rebuilt from the store: a miss is `Ok(None)`, and it may be flushed any time.
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
-    /// A user's memberships (chat, role, read cursor).
-    async fn memberships(&self, user: UserId) -> Result<Option<Vec<Membership>>, CacheError>;
-    /// Stores a user's memberships as read from the store.
-    async fn put_memberships(&self, user: UserId, list: &[Membership]) -> Result<(), CacheError>;
-    /// Forgets a user's memberships (after they changed).
+    /// A user's memberships (chat, role, read cursor); a miss takes a lease
+    /// (see [`Cached`]).
+    async fn memberships(&self, user: UserId) -> Result<Cached<Vec<Membership>>, CacheError>;
+    /// Stores a user's memberships as read from the store after
+    /// [`Cache::memberships`] missed with `lease`, if the lease is still
+    /// there.
+    async fn put_memberships(
+        &self,
+        user: UserId,
+        lease: u64,
+        list: &[Membership],
+    ) -> Result<(), CacheError>;
+    /// Forgets a user's memberships, and any lease (after they changed).
     async fn invalidate_memberships(&self, user: UserId) -> Result<(), CacheError>;
     /// Moves a cached read cursor forward (no-op when absent or not newer).
     async fn advance_cursor(&self, user: UserId, chat: ChatId, seq: u64) -> Result<(), CacheError>;
@@ -366,19 +392,18 @@ pub trait Cache: Send + Sync + 'static {
     /// Stores a chat summary unless the cached one is newer (`last_pts`).
     async fn put_chat(&self, chat: &Chat) -> Result<(), CacheError>;
 
-    /// Members of a chat (`None` when absent or invalidated).
-    ///
-    /// Member lists are versioned ([`MemberList::version`]) so that a list
-    /// read from the store before a change can never be written back after
-    /// the change's invalidation: an entry (a list, or an invalidation
-    /// marker) is replaced only by a higher version, or by a list of the same
-    /// version as a marker (read after that change).
-    async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError>;
-    /// Stores members as read from the store, unless the entry is newer.
-    async fn put_members(&self, chat: ChatId, list: &MemberList) -> Result<(), CacheError>;
-    /// Marks a chat's members invalid as of `version` (a change's pts),
-    /// unless the entry is newer.
-    async fn invalidate_members(&self, chat: ChatId, version: u64) -> Result<(), CacheError>;
+    /// Members of a chat; a miss takes a lease (see [`Cached`]).
+    async fn members(&self, chat: ChatId) -> Result<Cached<Vec<Member>>, CacheError>;
+    /// Stores members as read from the store after [`Cache::members`]
+    /// missed with `lease`, if the lease is still there.
+    async fn put_members(
+        &self,
+        chat: ChatId,
+        lease: u64,
+        members: &[Member],
+    ) -> Result<(), CacheError>;
+    /// Forgets a chat's members, and any lease (after they changed).
+    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError>;
 
     /// Whether the cache answers (for `/readyz`).
     async fn ping(&self) -> Result<(), CacheError>;
@@ -388,7 +413,7 @@ pub trait Cache: Send + Sync + 'static {
         for op in ops {
             match op {
                 CacheOp::PutChat(c) => self.put_chat(c).await?,
-                CacheOp::InvalidateMembers(c, v) => self.invalidate_members(*c, *v).await?,
+                CacheOp::InvalidateMembers(c) => self.invalidate_members(*c).await?,
                 CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await?,
                 CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await?,
             }
@@ -397,14 +422,25 @@ pub trait Cache: Send + Sync + 'static {
     }
 }
 
-/// Whether a member-list entry of `version` (a list when `list`, else an
-/// invalidation marker) replaces one of `current` (the same), per the rule of
-/// [`Cache::members`]. Shared by the cache implementations.
-pub fn member_entry_replaces(version: u64, list: bool, current: Option<(u64, bool)>) -> bool {
-    match current {
-        None => true,
-        Some((v, current_list)) => version > v || (version == v && list && !current_list),
-    }
+/// A lease token never handed out before in this process (and, from a
+/// per-process random start, not by another process either).
+pub fn new_lease() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static START: LazyLock<u64> = LazyLock::new(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    });
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    START
+        .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+        .max(1)
 }
 
 /// What a [`Subscriber`]'s inbox receives.

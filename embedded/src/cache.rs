@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member};
-use chat_core::ports::{Cache, MemberList, Membership, member_entry_replaces};
+use chat_core::ports::{Cache, Cached, Membership, new_lease};
 use chat_core::{CacheError, ChatId, UserId};
 
 /// A bounded map that evicts a slice of its entries when full.
@@ -37,28 +37,39 @@ impl<K: Eq + Hash + Clone, V> Bounded<K, V> {
     }
 }
 
-impl MemCache {
-    /// Writes a member-list entry (a list, or a marker) unless the current
-    /// one is newer.
-    fn put_member_entry(&self, chat: ChatId, version: u64, list: Option<&[Member]>) {
-        let mut members = lock(&self.members);
-        let current = members.map.get(&chat).map(|(v, l)| (*v, l.is_some()));
-        if member_entry_replaces(version, list.is_some(), current) {
-            members.insert(chat, (version, list.map(<[Member]>::to_vec)));
-        }
+/// An entry that holds a value, or the lease of a reader filling it.
+#[derive(Clone)]
+enum Entry<T> {
+    Value(T),
+    Lease(u64),
+}
+
+/// The lookup rule of [`Cached`] on one map: a value is a hit; otherwise a
+/// new lease replaces whatever lease was there.
+fn look_up<K: Eq + Hash + Clone, T: Clone>(map: &mut Bounded<K, Entry<T>>, k: K) -> Cached<T> {
+    if let Some(Entry::Value(v)) = map.map.get(&k) {
+        return Cached::Hit(v.clone());
+    }
+    let lease = new_lease();
+    map.insert(k, Entry::Lease(lease));
+    Cached::Miss { lease }
+}
+
+/// A fill, written only over its own lease.
+fn fill<K: Eq + Hash + Clone, T>(map: &mut Bounded<K, Entry<T>>, k: K, lease: u64, v: T) {
+    if let Some(e) = map.map.get_mut(&k)
+        && matches!(e, Entry::Lease(l) if *l == lease)
+    {
+        *e = Entry::Value(v);
     }
 }
 
 /// The in-process [`Cache`].
 pub struct MemCache {
-    memberships: Mutex<Bounded<UserId, Vec<Membership>>>,
+    memberships: Mutex<Bounded<UserId, Entry<Vec<Membership>>>>,
     chats: Mutex<Bounded<ChatId, Chat>>,
-    members: Mutex<Bounded<ChatId, MemberEntry>>,
+    members: Mutex<Bounded<ChatId, Entry<Vec<Member>>>>,
 }
-
-/// A member list's version and the list, or `None` for an invalidation
-/// marker.
-type MemberEntry = (u64, Option<Vec<Member>>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -78,12 +89,17 @@ impl MemCache {
 
 #[async_trait]
 impl Cache for MemCache {
-    async fn memberships(&self, user: UserId) -> Result<Option<Vec<Membership>>, CacheError> {
-        Ok(lock(&self.memberships).map.get(&user).cloned())
+    async fn memberships(&self, user: UserId) -> Result<Cached<Vec<Membership>>, CacheError> {
+        Ok(look_up(&mut lock(&self.memberships), user))
     }
 
-    async fn put_memberships(&self, user: UserId, list: &[Membership]) -> Result<(), CacheError> {
-        lock(&self.memberships).insert(user, list.to_vec());
+    async fn put_memberships(
+        &self,
+        user: UserId,
+        lease: u64,
+        list: &[Membership],
+    ) -> Result<(), CacheError> {
+        fill(&mut lock(&self.memberships), user, lease, list.to_vec());
         Ok(())
     }
 
@@ -93,7 +109,7 @@ impl Cache for MemCache {
     }
 
     async fn advance_cursor(&self, user: UserId, chat: ChatId, seq: u64) -> Result<(), CacheError> {
-        if let Some(list) = lock(&self.memberships).map.get_mut(&user)
+        if let Some(Entry::Value(list)) = lock(&self.memberships).map.get_mut(&user)
             && let Some(m) = list.iter_mut().find(|m| m.chat_id == chat)
         {
             m.read_seq = m.read_seq.max(seq);
@@ -115,20 +131,22 @@ impl Cache for MemCache {
         Ok(())
     }
 
-    async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError> {
-        Ok(lock(&self.members)
-            .map
-            .get(&chat)
-            .and_then(|(_, list)| list.clone()))
+    async fn members(&self, chat: ChatId) -> Result<Cached<Vec<Member>>, CacheError> {
+        Ok(look_up(&mut lock(&self.members), chat))
     }
 
-    async fn put_members(&self, chat: ChatId, list: &MemberList) -> Result<(), CacheError> {
-        self.put_member_entry(chat, list.version, Some(&list.members));
+    async fn put_members(
+        &self,
+        chat: ChatId,
+        lease: u64,
+        members: &[Member],
+    ) -> Result<(), CacheError> {
+        fill(&mut lock(&self.members), chat, lease, members.to_vec());
         Ok(())
     }
 
-    async fn invalidate_members(&self, chat: ChatId, version: u64) -> Result<(), CacheError> {
-        self.put_member_entry(chat, version, None);
+    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError> {
+        lock(&self.members).map.remove(&chat);
         Ok(())
     }
 
@@ -141,11 +159,22 @@ impl Cache for MemCache {
 mod tests {
     use super::*;
 
+    /// Reads `u`'s memberships, filling them with `list` on a miss.
+    async fn read_or_fill(c: &MemCache, u: UserId, list: &[Membership]) -> Vec<Membership> {
+        match c.memberships(u).await.unwrap() {
+            Cached::Hit(v) => v,
+            Cached::Miss { lease } => {
+                c.put_memberships(u, lease, list).await.unwrap();
+                list.to_vec()
+            }
+        }
+    }
+
     #[tokio::test]
     async fn bounded_and_cursor_forward_only() {
         let c = MemCache::new(20);
         for u in 0..100 {
-            c.put_memberships(UserId(u), &[]).await.unwrap();
+            read_or_fill(&c, UserId(u), &[]).await;
         }
         assert!(lock(&c.memberships).map.len() <= 20);
         let m = Membership {
@@ -153,16 +182,10 @@ mod tests {
             role: chat_core::model::Role::Member,
             read_seq: 5,
         };
-        c.put_memberships(UserId(1000), &[m]).await.unwrap();
+        read_or_fill(&c, UserId(1000), &[m]).await;
         c.advance_cursor(UserId(1000), ChatId(1), 3).await.unwrap();
-        assert_eq!(
-            c.memberships(UserId(1000)).await.unwrap().unwrap()[0].read_seq,
-            5
-        );
+        assert_eq!(read_or_fill(&c, UserId(1000), &[]).await[0].read_seq, 5);
         c.advance_cursor(UserId(1000), ChatId(1), 9).await.unwrap();
-        assert_eq!(
-            c.memberships(UserId(1000)).await.unwrap().unwrap()[0].read_seq,
-            9
-        );
+        assert_eq!(read_or_fill(&c, UserId(1000), &[]).await[0].read_seq, 9);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chat_core::model::{Chat, ChatKind, Member, Role};
-use chat_core::ports::{Cache, CacheOp, Delivery, Log, MemberList, Membership, PubSub};
+use chat_core::ports::{Cache, CacheOp, Cached, Delivery, Log, Membership, PubSub};
 use chat_core::{ChatId, UserId};
 
 /// Log: per-key order, consumer groups resume after their commit, independent
@@ -108,43 +108,79 @@ fn chat(id: u64, pts: u64) -> Chat {
     }
 }
 
-/// Cache: misses are `None`, puts are read back, chat summaries and cursors
+/// The lease of a miss (panics on a hit).
+fn lease<T: std::fmt::Debug>(c: Cached<T>) -> u64 {
+    match c {
+        Cached::Miss { lease } => lease,
+        hit => panic!("expected a miss, got {hit:?}"),
+    }
+}
+
+/// Cache: a miss takes a lease and only that lease's fill is read back; an
+/// invalidation drops the entry and its lease; chat summaries and cursors
 /// never go back. Ids from `base` must be unused.
 pub async fn check_cache(cache: &dyn Cache, base: u64) {
     let (u, c) = (UserId(base + 1), ChatId(base + 2));
-    assert!(cache.memberships(u).await.unwrap().is_none(), "miss");
-    cache.put_memberships(u, &[]).await.unwrap();
+    let memberships = |u| async move { cache.memberships(u).await.unwrap() };
+    let l = lease(memberships(u).await);
+    cache.put_memberships(u, l, &[]).await.unwrap();
     assert_eq!(
-        cache.memberships(u).await.unwrap(),
-        Some(vec![]),
+        memberships(u).await,
+        Cached::Hit(vec![]),
         "an empty list is not a miss"
     );
+    cache.invalidate_memberships(u).await.unwrap();
     let m = Membership {
         chat_id: c,
         role: Role::Moder,
         read_seq: 4,
     };
-    cache.put_memberships(u, &[m]).await.unwrap();
+    let l = lease(memberships(u).await);
+    cache.put_memberships(u, l, &[m]).await.unwrap();
     cache.advance_cursor(u, c, 2).await.unwrap();
     assert_eq!(
-        cache.memberships(u).await.unwrap(),
-        Some(vec![m]),
+        memberships(u).await,
+        Cached::Hit(vec![m]),
         "cursor never goes back"
     );
     cache.advance_cursor(u, c, 9).await.unwrap();
-    let got = cache.memberships(u).await.unwrap().unwrap();
+    let got = memberships(u).await.hit().unwrap();
     assert_eq!((got[0].read_seq, got[0].role), (9, Role::Moder));
     cache.advance_cursor(UserId(base + 50), c, 9).await.unwrap();
     assert!(
-        cache
-            .memberships(UserId(base + 50))
-            .await
-            .unwrap()
-            .is_none(),
+        memberships(UserId(base + 50)).await.hit().is_none(),
         "advance does not create"
     );
+    // A fill racing a change: its lease was taken (and the store read)
+    // before the change's invalidation; it must not stick.
     cache.invalidate_memberships(u).await.unwrap();
-    assert!(cache.memberships(u).await.unwrap().is_none());
+    let before = lease(memberships(u).await);
+    cache.invalidate_memberships(u).await.unwrap();
+    cache.put_memberships(u, before, &[m]).await.unwrap();
+    assert!(
+        memberships(u).await.hit().is_none(),
+        "a list read before a change never follows its invalidation"
+    );
+    // Two readers: the later lease wins, the earlier one's fill is dropped.
+    cache.invalidate_memberships(u).await.unwrap();
+    let first = lease(memberships(u).await);
+    let second = lease(memberships(u).await);
+    assert_ne!(first, second, "every miss takes a new lease");
+    cache.put_memberships(u, first, &[m]).await.unwrap();
+    assert!(
+        memberships(u).await.hit().is_none(),
+        "a replaced lease fills nothing"
+    );
+    cache.advance_cursor(u, c, 10).await.unwrap();
+    let l = lease(memberships(u).await);
+    cache.put_memberships(u, l, &[]).await.unwrap();
+    assert_eq!(
+        memberships(u).await,
+        Cached::Hit(vec![]),
+        "a fill under its lease"
+    );
+    cache.invalidate_memberships(u).await.unwrap();
+    assert!(memberships(u).await.hit().is_none());
 
     assert_eq!(cache.chats(&[c]).await.unwrap(), vec![None]);
     cache.put_chat(&chat(c.0, 5)).await.unwrap();
@@ -157,48 +193,41 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
     cache.put_chat(&chat(c.0, 8)).await.unwrap();
     assert_eq!(cache.chats(&[c]).await.unwrap(), vec![Some(chat(c.0, 8))]);
 
-    assert!(cache.members(c).await.unwrap().is_none());
+    let members = |c| async move { cache.members(c).await.unwrap() };
     let ms = vec![Member {
         user_id: u,
         role: Role::Admin,
     }];
-    let list = |version: u64, members: &[Member]| MemberList {
-        version,
-        members: members.to_vec(),
-    };
-    cache.put_members(c, &list(3, &ms)).await.unwrap();
-    assert_eq!(cache.members(c).await.unwrap(), Some(ms.clone()));
-    // A fill racing a change: the list was read before the change (pts 4)
-    // and is written after the change's invalidation. It must not stick.
-    cache.invalidate_members(c, 4).await.unwrap();
-    assert!(cache.members(c).await.unwrap().is_none());
-    cache.put_members(c, &list(3, &ms)).await.unwrap();
+    let l = lease(members(c).await);
+    cache.put_members(c, l, &ms).await.unwrap();
+    assert_eq!(members(c).await, Cached::Hit(ms.clone()));
+    // The same race on a chat's members.
+    cache.invalidate_members(c).await.unwrap();
+    let before = lease(members(c).await);
+    cache.invalidate_members(c).await.unwrap();
+    cache.put_members(c, before, &ms).await.unwrap();
     assert!(
-        cache.members(c).await.unwrap().is_none(),
+        members(c).await.hit().is_none(),
         "a list read before a change never follows its invalidation"
     );
-    cache.invalidate_members(c, 2).await.unwrap();
-    let after: Vec<Member> = Vec::new();
-    cache.put_members(c, &list(4, &after)).await.unwrap();
-    assert_eq!(
-        cache.members(c).await.unwrap(),
-        Some(after),
-        "a list read after the change replaces its marker (an older marker is ignored)"
+    let first = lease(members(c).await);
+    let second = lease(members(c).await);
+    cache.put_members(c, first, &ms).await.unwrap();
+    assert!(
+        members(c).await.hit().is_none(),
+        "a replaced lease fills nothing"
     );
-    cache.put_members(c, &list(3, &ms)).await.unwrap();
-    cache.invalidate_members(c, 4).await.unwrap();
-    assert_eq!(
-        cache.members(c).await.unwrap(),
-        Some(Vec::new()),
-        "an older list, or the marker of the same change, leaves a newer list"
-    );
-    cache.invalidate_members(c, 5).await.unwrap();
-    assert!(cache.members(c).await.unwrap().is_none());
+    let l = lease(members(c).await);
+    assert_ne!(l, second);
+    cache.put_members(c, l, &[]).await.unwrap();
+    assert_eq!(members(c).await, Cached::Hit(Vec::new()));
     // A batch of updates, in order.
     let (c2, u2) = (ChatId(base + 10), UserId(base + 11));
+    let l = lease(memberships(u2).await);
     cache
         .put_memberships(
             u2,
+            l,
             &[Membership {
                 chat_id: c2,
                 role: Role::Member,
@@ -208,29 +237,28 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
         .await
         .unwrap();
     let ops = vec![
-        CacheOp::InvalidateMembers(c2, 1),
+        CacheOp::InvalidateMembers(c2),
         CacheOp::PutChat(chat(c2.0, 4)),
         CacheOp::AdvanceCursor(u2, c2, 3),
-        CacheOp::InvalidateMembers(c, 6),
+        CacheOp::InvalidateMembers(c),
         CacheOp::PutChat(chat(c2.0, 2)),
     ];
     cache.apply(&ops).await.unwrap();
-    assert!(cache.members(c2).await.unwrap().is_none());
     assert!(
-        cache.members(c).await.unwrap().is_none(),
-        "a newer invalidation in a batch applies"
+        members(c).await.hit().is_none(),
+        "an invalidation in a batch"
     );
     assert_eq!(
         cache.chats(&[c2]).await.unwrap(),
         vec![Some(chat(c2.0, 4))],
         "the newer summary stays"
     );
-    assert_eq!(cache.memberships(u2).await.unwrap().unwrap()[0].read_seq, 3);
+    assert_eq!(memberships(u2).await.hit().unwrap()[0].read_seq, 3);
     cache
         .apply(&[CacheOp::InvalidateMemberships(u2)])
         .await
         .unwrap();
-    assert!(cache.memberships(u2).await.unwrap().is_none());
+    assert!(memberships(u2).await.hit().is_none());
     cache.apply(&[]).await.unwrap();
     cache.ping().await.unwrap();
 }

@@ -3,8 +3,7 @@
 //!
 //! Every update fanout makes is safe to apply late and in any order: a chat
 //! summary replaces only an older one (`last_pts`), a cursor only moves
-//! forward, an invalidation is idempotent (a member list's is versioned: it
-//! never hides a list read after it). So the backlog holds at most one update per
+//! forward, an invalidation is idempotent. So the backlog holds at most one update per
 //! key, coalesced, and its size is bounded by the keys a Redis outage touches,
 //! capped at `max` entries. An update that failed `max_attempts` times, or
 //! does not fit, is handed back as a dead letter.
@@ -26,7 +25,7 @@ enum Key {
 fn key(op: &CacheOp) -> Key {
     match op {
         CacheOp::PutChat(c) => Key::Chat(c.id),
-        CacheOp::InvalidateMembers(c, _) => Key::Members(*c),
+        CacheOp::InvalidateMembers(c) => Key::Members(*c),
         CacheOp::InvalidateMemberships(u) => Key::Memberships(*u),
         CacheOp::AdvanceCursor(u, c, _) => Key::Cursor(*u, *c),
     }
@@ -129,9 +128,6 @@ fn merge(old: CacheOp, new: CacheOp) -> CacheOp {
         (CacheOp::AdvanceCursor(u, c, a), CacheOp::AdvanceCursor(_, _, b)) => {
             CacheOp::AdvanceCursor(u, c, a.max(b))
         }
-        (CacheOp::InvalidateMembers(c, a), CacheOp::InvalidateMembers(_, b)) => {
-            CacheOp::InvalidateMembers(c, a.max(b))
-        }
         (_, new) => new,
     }
 }
@@ -167,14 +163,14 @@ mod tests {
         let dead = b.failed([
             (CacheOp::PutChat(chat(1, 5)), 0),
             (CacheOp::AdvanceCursor(UserId(2), ChatId(1), 4), 0),
-            (CacheOp::InvalidateMembers(ChatId(1), 7), 0),
+            (CacheOp::InvalidateMembers(ChatId(1)), 0),
             (CacheOp::InvalidateMemberships(UserId(2)), 0),
         ]);
         assert!(dead.is_empty());
         let dead = b.failed([
             (CacheOp::PutChat(chat(1, 3)), 0),
             (CacheOp::AdvanceCursor(UserId(2), ChatId(1), 2), 0),
-            (CacheOp::InvalidateMembers(ChatId(1), 6), 0),
+            (CacheOp::InvalidateMembers(ChatId(1)), 0),
             (CacheOp::InvalidateMemberships(UserId(2)), 0),
         ]);
         assert!(dead.is_empty());
@@ -184,10 +180,10 @@ mod tests {
             sorted(vec![
                 (CacheOp::PutChat(chat(1, 5)), 1),
                 (CacheOp::AdvanceCursor(UserId(2), ChatId(1), 4), 1),
-                (CacheOp::InvalidateMembers(ChatId(1), 7), 1),
+                (CacheOp::InvalidateMembers(ChatId(1)), 1),
                 (CacheOp::InvalidateMemberships(UserId(2)), 1),
             ]),
-            "the newer summary, the higher cursor, the newer invalidation"
+            "the newer summary, the higher cursor, one invalidation"
         );
         assert!(b.is_empty());
     }

@@ -251,7 +251,7 @@ async fn dead_letter(cfg: &FanoutConfig, log: &dyn Log, dead: Vec<DeadLetter>) {
         .map(|d| {
             let key = match &d.op {
                 CacheOp::PutChat(c) => c.id.0,
-                CacheOp::InvalidateMembers(c, _) | CacheOp::AdvanceCursor(_, c, _) => c.0,
+                CacheOp::InvalidateMembers(c) | CacheOp::AdvanceCursor(_, c, _) => c.0,
                 CacheOp::InvalidateMemberships(u) => u.0,
             };
             let body =
@@ -291,35 +291,27 @@ pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
         }
         let Some(ev) = &e.event else { continue };
         match ev {
-            // Member lists are invalidated as of the change's pts (see
-            // `Cache::members`). A creation's list is not put either: a
-            // creation produced again (found applied) names only the members
-            // it created that still are, as of the chat's current pts.
+            // Lists are only ever invalidated here; readers fill them from
+            // the store under a lease (see `Cache::members`). A creation's
+            // list is not put either: a creation produced again (found
+            // applied) names only the members it created that still are.
             Event::ChatCreated { chat, members } => {
                 for m in members {
                     ops.push(CacheOp::InvalidateMemberships(m.user_id));
                 }
-                ops.push(CacheOp::InvalidateMembers(chat.id, chat.last_pts));
+                ops.push(CacheOp::InvalidateMembers(chat.id));
             }
-            Event::MemberAdded {
-                chat, user_id, pts, ..
-            } => {
-                ops.push(CacheOp::InvalidateMembers(chat.id, *pts));
+            Event::MemberAdded { chat, user_id, .. } => {
+                ops.push(CacheOp::InvalidateMembers(chat.id));
                 ops.push(CacheOp::InvalidateMemberships(*user_id));
             }
             Event::MemberRemoved {
-                chat_id,
-                user_id,
-                pts,
-                ..
+                chat_id, user_id, ..
             }
             | Event::RoleChanged {
-                chat_id,
-                user_id,
-                pts,
-                ..
+                chat_id, user_id, ..
             } => {
-                ops.push(CacheOp::InvalidateMembers(*chat_id, *pts));
+                ops.push(CacheOp::InvalidateMembers(*chat_id));
                 ops.push(CacheOp::InvalidateMemberships(*user_id));
             }
             Event::Read {
@@ -490,7 +482,7 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                CacheOp::InvalidateMembers(ChatId(1), 3),
+                CacheOp::InvalidateMembers(ChatId(1)),
                 CacheOp::InvalidateMemberships(UserId(8)),
                 CacheOp::PutChat(chat(4)),
                 CacheOp::AdvanceCursor(UserId(7), ChatId(1), 2),

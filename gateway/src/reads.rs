@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chat_core::chatlist;
 use chat_core::model::{Chat, ChatListEntry, Member, Role};
-use chat_core::ports::{Cache, Membership, Store};
+use chat_core::ports::{Cache, Cached, Membership, Store};
 use chat_core::{ChatId, Code, UserId};
 
 use crate::error::ApiError;
@@ -21,20 +21,23 @@ pub struct Reads {
 impl Reads {
     /// Members of a chat.
     pub async fn members(&self, chat: ChatId) -> Result<Vec<Member>, ApiError> {
-        match self.cache.members(chat).await {
-            Ok(Some(m)) => return Ok(m),
-            Ok(None) => {}
-            Err(e) => tracing::debug!(error = %e, "cache miss by error"),
+        let lease = match self.cache.members(chat).await {
+            Ok(Cached::Hit(m)) => return Ok(m),
+            Ok(Cached::Miss { lease }) => Some(lease),
+            Err(e) => {
+                tracing::debug!(error = %e, "cache miss by error");
+                None
+            }
+        };
+        let m = self.store.members(chat).await?;
+        // Written only if no invalidation came since the lease was taken: a
+        // list read before a change never outlives the change's invalidation.
+        if let Some(lease) = lease
+            && !m.is_empty()
+        {
+            let _ = self.cache.put_members(chat, lease, &m).await;
         }
-        let list = self.store.members(chat).await?;
-        // No members: no chat yet (or an empty one) — not cached, as a chat
-        // created later starts at version 0 too. A list is written with the
-        // version it was read at, so one read before a change the cache
-        // already knows of is refused (see `Cache::members`).
-        if !list.members.is_empty() {
-            let _ = self.cache.put_members(chat, &list).await;
-        }
-        Ok(list.members)
+        Ok(m)
     }
 
     /// The role of `user` in `chat`, if a member.
@@ -92,13 +95,19 @@ impl Reads {
 
     /// A user's memberships.
     pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, ApiError> {
-        match self.cache.memberships(user).await {
-            Ok(Some(m)) => return Ok(m),
-            Ok(None) => {}
-            Err(e) => tracing::debug!(error = %e, "cache miss by error"),
-        }
+        let lease = match self.cache.memberships(user).await {
+            Ok(Cached::Hit(m)) => return Ok(m),
+            Ok(Cached::Miss { lease }) => Some(lease),
+            Err(e) => {
+                tracing::debug!(error = %e, "cache miss by error");
+                None
+            }
+        };
         let m = self.store.memberships(user).await?;
-        let _ = self.cache.put_memberships(user, &m).await;
+        // As for members: never over a newer invalidation.
+        if let Some(lease) = lease {
+            let _ = self.cache.put_memberships(user, lease, &m).await;
+        }
         Ok(m)
     }
 

@@ -109,9 +109,7 @@ pub async fn check(store: &dyn Store, base: u64) {
     let chats = store.chats(&[c, ChatId(base + 77)]).await.expect("chats");
     assert_eq!(chats.len(), 1);
     assert_eq!(chats[0], chat(c, a));
-    let list = store.members(c).await.expect("members");
-    assert_eq!(list.version, chats[0].last_pts, "read with the chat's pts");
-    let members = list.members;
+    let members = store.members(c).await.expect("members");
     assert_eq!(members.len(), 2);
     assert!(members.contains(&Member {
         user_id: a,
@@ -450,18 +448,7 @@ pub async fn check(store: &dyn Store, base: u64) {
             .iter()
             .all(|m| m.chat_id != c)
     );
-    let list = store.members(c).await.expect("members");
-    assert_eq!(list.members.len(), 1);
-    let pts = store.chats(&[c]).await.expect("chats")[0].last_pts;
-    assert_eq!(
-        list.version, pts,
-        "the version is the chat's pts, read with the list"
-    );
-    assert_eq!(
-        store.members(ChatId(base + 78)).await.expect("members"),
-        chat_core::ports::MemberList::default(),
-        "no chat: no members, version 0"
-    );
+    assert_eq!(store.members(c).await.expect("members").len(), 1);
     check_fencing(store, base).await;
     store.ping().await.expect("ping");
 }

@@ -16,10 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, MemberChange, Message, User, UserRecord};
-use chat_core::ports::{
-    Change, ClientKey, Fence, HistoryPage, MemberList, Membership, Mutation, Store,
-};
+use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
+use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
 use shard_router::{Key, Ring};
@@ -163,10 +161,11 @@ impl<S: Shard> Sharded<S> {
         *self.poison.write().unwrap_or_else(|e| e.into_inner()) = Some(prefix.to_string());
     }
 
-    /// Whether a fault is injected into this apply on shard `index` (an
-    /// armed fault is disarmed by one).
+    /// The fault injected into this apply on shard `index`, if any: a
+    /// poisoned send is refused ([`StoreError::Rejected`]); an armed fault
+    /// (disarmed by one) is an outage.
     #[cfg(feature = "failpoints")]
-    fn injected_fault(&self, index: usize, part: &[&Mutation]) -> bool {
+    fn injected_fault(&self, index: usize, part: &[&Mutation]) -> Option<StoreError> {
         use std::sync::atomic::Ordering;
         let poison = self.poison.read().unwrap_or_else(|e| e.into_inner());
         if let Some(prefix) = poison.as_deref()
@@ -174,17 +173,18 @@ impl<S: Shard> Sharded<S> {
                 matches!(m, Mutation::InsertMessage(msg) if msg.client_msg_id.starts_with(prefix))
             })
         {
-            return true;
+            return Some(StoreError::Rejected(format!("shard {index}: injected poison")));
         }
         self.faults[index]
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+            .then(|| StoreError::Unavailable(format!("shard {index}: injected fault")))
     }
 
     /// No faults without the test-only feature.
     #[cfg(not(feature = "failpoints"))]
-    fn injected_fault(&self, _index: usize, _part: &[&Mutation]) -> bool {
-        false
+    fn injected_fault(&self, _index: usize, _part: &[&Mutation]) -> Option<StoreError> {
+        None
     }
 
     /// The ring in use.
@@ -277,7 +277,7 @@ impl<S: Shard> Store for Sharded<S> {
         self.read_each(&groups, |s, ids| s.chats(ids)).await
     }
 
-    async fn members(&self, chat: ChatId) -> Result<MemberList, StoreError> {
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
         self.shard(Placement::Chat(chat)).members(chat).await
     }
 
@@ -333,10 +333,8 @@ impl<S: Shard> Store for Sharded<S> {
             .enumerate()
             .filter(|(_, (_, part))| !part.is_empty())
             .map(|(i, (shard, part))| async move {
-                if self.injected_fault(i, part) {
-                    return Err(StoreError::Unavailable(format!(
-                        "shard {i}: injected fault"
-                    )));
+                if let Some(e) = self.injected_fault(i, part) {
+                    return Err(e);
                 }
                 let t = Instant::now();
                 let r = shard.apply_part(fence, part).await;
@@ -345,10 +343,25 @@ impl<S: Shard> Store for Sharded<S> {
                     .observe(t.elapsed().as_secs_f64());
                 r
             });
-        // Every shard is attempted; the first error is reported and the writer
-        // applies the same (idempotent) mutations again.
-        let results = join_all(work).await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        // Every shard is attempted; the gravest error is reported (a refusal
+        // by fencing first, so that it is never retried; an outage before a
+        // rejection, so that data is never blamed while a shard is away) and
+        // the writer applies the same (idempotent) mutations again.
+        let gravity = |e: &StoreError| match e {
+            StoreError::Fenced(_) => 0,
+            StoreError::Conflict(_) => 1,
+            StoreError::Unavailable(_) => 2,
+            StoreError::Corrupt(_) => 3,
+            StoreError::Rejected(_) => 4,
+        };
+        if let Some(e) = join_all(work)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .min_by_key(gravity)
+        {
+            return Err(e);
+        }
         metrics::applied(started, batch.len());
         Ok(())
     }

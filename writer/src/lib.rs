@@ -46,8 +46,8 @@ pub struct WriterConfig {
     pub limits: Limits,
     /// Where the loop reports its liveness (read by `/healthz`, `/readyz`).
     pub progress: Arc<Progress>,
-    /// Failures of the same commands, while the store answers, after which
-    /// a batch is applied command by command and a command failing alone is
+    /// Rejections of the same commands by the store, in a row, after which a
+    /// batch is applied command by command and a command rejected alone is
     /// parked.
     pub poison_attempts: u32,
     /// Where parked command records go ([`chat_core::dead_letters_topic`]).
@@ -325,10 +325,10 @@ struct Persisted {
 /// Evaluates and persists one batch. A batch the store refuses
 /// ([`StoreError::Fenced`], [`StoreError::Conflict`]) is not retried: the
 /// error is returned and the caller must drop its state. Other failures are
-/// retried; a batch that keeps failing while the store answers is taken
-/// apart, and a command that keeps failing alone is parked: its record goes
-/// to the dead-letter topic, its sender gets `internal`, and the partition
-/// moves on. While the store does not answer, nothing is parked.
+/// retried; a batch whose data the store keeps rejecting is taken apart, and
+/// a command rejected alone as often is parked: its record goes to the
+/// dead-letter topic, its sender gets `internal`, and the partition moves
+/// on. An outage is waited out: nothing is parked for it.
 async fn persist(
     cfg: &WriterConfig,
     store: &dyn Store,
@@ -361,7 +361,7 @@ async fn persist(
         Attempt::KeepsFailing => {
             tracing::warn!(
                 commands = all.len(),
-                "the batch keeps failing while the store answers; applying its commands one by one"
+                "the store keeps rejecting the batch's data; applying its commands one by one"
             );
             for (c, r) in &commands {
                 match attempt(cfg, store, fence, states, std::slice::from_ref(c)).await? {
@@ -411,8 +411,9 @@ fn park(
 enum Attempt {
     /// Applied on every shard; the effects to produce.
     Applied(Vec<(chat_core::ChatId, chat_core::wire::EffectRecord)>),
-    /// Failed `poison_attempts` times while the store answered a ping: the
-    /// commands themselves fail. Nothing of the attempt is in memory.
+    /// Rejected `poison_attempts` times in a row by the store (see
+    /// [`gives_up`]): the commands themselves fail. Nothing of the attempt is
+    /// in memory.
     KeepsFailing,
 }
 
@@ -444,8 +445,7 @@ async fn attempt(
                         }
                         Err(e) => e,
                     };
-                    failures += 1;
-                    if gives_up(cfg, store, failures).await {
+                    if gives_up(cfg, &e, &mut failures) {
                         break Some(e);
                     }
                     retrying(&cfg.progress);
@@ -455,8 +455,7 @@ async fn attempt(
                 }
             }
             Err(e) => {
-                failures += 1;
-                if gives_up(cfg, store, failures).await {
+                if gives_up(cfg, &e, &mut failures) {
                     Some(e)
                 } else {
                     retrying(&cfg.progress);
@@ -479,11 +478,19 @@ async fn attempt(
     }
 }
 
-/// Whether `failures` failures of the same commands are enough to stop
-/// retrying them: `poison_attempts` reached and the store answers (a store
-/// that does not answer is an outage, waited out, never a reason to park).
-async fn gives_up(cfg: &WriterConfig, store: &dyn Store, failures: u32) -> bool {
-    failures >= cfg.poison_attempts && store.ping().await.is_ok()
+/// Counts a failure of the same commands; whether they have failed enough to
+/// stop retrying them as they are: `poison_attempts` failures in which the
+/// store refused the data itself ([`StoreError::Rejected`]) or holds a row
+/// it cannot decode ([`StoreError::Corrupt`]). An outage (anything else: a
+/// shard away, read-only, out of disk, a timeout) is waited out and never
+/// taken for the data's fault: it resets the count.
+fn gives_up(cfg: &WriterConfig, e: &StoreError, failures: &mut u32) -> bool {
+    if matches!(e, StoreError::Rejected(_) | StoreError::Corrupt(_)) {
+        *failures += 1;
+    } else {
+        *failures = 0;
+    }
+    *failures >= cfg.poison_attempts
 }
 
 /// The effects, encoded, keyed by chat.
@@ -613,9 +620,19 @@ mod tests {
         states: &mut States,
         recs: &[Record],
     ) -> Vec<EffectRecord> {
-        let cfg = WriterConfig::default();
+        effects_with(&WriterConfig::default(), store, log, states, recs).await
+    }
+
+    /// [`effects_of`] with a writer's settings.
+    pub(crate) async fn effects_with(
+        cfg: &WriterConfig,
+        store: &dyn Store,
+        log: &MemLog,
+        states: &mut States,
+        recs: &[Record],
+    ) -> Vec<EffectRecord> {
         let mut consumer = log.consumer(&cfg.events_topic, "t").await.unwrap();
-        process(&cfg, log, store, &Fence::default(), states, recs)
+        process(cfg, log, store, &Fence::default(), states, recs)
             .await
             .unwrap();
         let wanted: Vec<u64> = recs.iter().map(|r| r.offset).collect();

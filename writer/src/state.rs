@@ -48,7 +48,6 @@ impl States {
             let members = store
                 .members(chat)
                 .await?
-                .members
                 .into_iter()
                 .map(|m| (m.user_id, m.role))
                 .collect();

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Role};
-use chat_core::ports::{Cache, CacheOp, MemberList, Membership};
+use chat_core::ports::{Cache, CacheOp, Cached, Membership, new_lease};
 use chat_core::{CacheError, ChatId, UserId};
 use redis::AsyncCommands;
 
@@ -33,25 +33,55 @@ end
 return 0
 "#;
 
-/// Writes a member-list entry `VERSION|JSON` (a list) or `VERSION|-` (an
-/// invalidation marker) unless the current entry is newer: the rule of
-/// `chat_core::ports::member_entry_replaces` (a higher version wins; at equal
-/// versions a list replaces a marker). An entry without a version (written by
-/// an older release) is replaced.
-/// KEYS[1] = key; ARGV = version, payload (`-` for a marker), ttl.
-const PUT_MEMBERS: &str = r#"
-local cur = redis.call('GET', KEYS[1])
-local v = tonumber(ARGV[1])
-if cur then
-  local sep = string.find(cur, '|', 1, true)
-  local cv = sep and tonumber(string.sub(cur, 1, sep - 1))
-  if cv then
-    local cur_list = string.sub(cur, sep + 1) ~= '-'
-    local list = ARGV[2] ~= '-'
-    if not (v > cv or (v == cv and list and not cur_list)) then return 0 end
-  end
+/// How long a reader's lease on a missing entry lasts (its store read must
+/// end within it, or its fill is dropped).
+const LEASE_SECS: u64 = 60;
+
+/// A chat's members: `V:<json>` (the list) or `L:<lease>` (a reader's
+/// lease, see `chat_core::ports::Cached`). Returns the list entry, or takes
+/// the lease (replacing any earlier one) and returns nil. An entry of an
+/// older release (bare JSON) is taken as a miss.
+/// KEYS[1] = key; ARGV = lease, lease ttl.
+const READ_MEMBERS: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 2) == 'V:' then return v end
+redis.call('SET', KEYS[1], 'L:' .. ARGV[1], 'EX', ARGV[2])
+return false
+"#;
+
+/// Writes the list only over the reader's own lease.
+/// KEYS[1] = key; ARGV = lease, json, ttl.
+const FILL_MEMBERS: &str = r#"
+if redis.call('GET', KEYS[1]) ~= 'L:' .. ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], 'V:' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
+/// A user's memberships: one hash, `_` = 1 and a field per chat (the list),
+/// or only `_l` = a reader's lease. Returns the list hash, or takes the lease
+/// and returns nil.
+/// KEYS[1] = key; ARGV = lease, lease ttl.
+const READ_MEMBERSHIPS: &str = r#"
+local h = redis.call('HGETALL', KEYS[1])
+for i = 1, #h, 2 do
+  if h[i] == '_' then return h end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '_l', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return false
+"#;
+
+/// Writes the list only over the reader's own lease.
+/// KEYS[1] = key; ARGV = lease, ttl, then chat and `role:seq` pairs.
+const FILL_MEMBERSHIPS: &str = r#"
+if redis.call('HGET', KEYS[1], '_l') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '_', '1')
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 "#;
 
@@ -62,7 +92,10 @@ pub struct RedisCache {
     cfg: RedisConfig,
     put_chat: redis::Script,
     advance: redis::Script,
-    put_members: redis::Script,
+    read_members: redis::Script,
+    fill_members: redis::Script,
+    read_memberships: redis::Script,
+    fill_memberships: redis::Script,
 }
 
 impl RedisCache {
@@ -74,7 +107,10 @@ impl RedisCache {
             cfg,
             put_chat: redis::Script::new(PUT_CHAT),
             advance: redis::Script::new(ADVANCE),
-            put_members: redis::Script::new(PUT_MEMBERS),
+            read_members: redis::Script::new(READ_MEMBERS),
+            fill_members: redis::Script::new(FILL_MEMBERS),
+            read_memberships: redis::Script::new(READ_MEMBERSHIPS),
+            fill_memberships: redis::Script::new(FILL_MEMBERSHIPS),
         })
     }
 
@@ -86,29 +122,10 @@ impl RedisCache {
         self.cfg.ttl.as_secs().max(1)
     }
 
-    /// A member-list entry through [`PUT_MEMBERS`].
-    async fn put_member_entry(
-        &self,
-        chat: ChatId,
-        version: u64,
-        payload: &str,
-    ) -> Result<(), CacheError> {
-        let mut c = self.conn.clone();
-        self.put_members
-            .key(self.key("cm", chat.0))
-            .arg(version)
-            .arg(payload)
-            .arg(self.ttl())
-            .invoke_async::<i64>(&mut c)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
-    }
-
     async fn apply_one(&self, op: &CacheOp) -> Result<(), CacheError> {
         match op {
             CacheOp::PutChat(c) => self.put_chat(c).await,
-            CacheOp::InvalidateMembers(c, v) => self.invalidate_members(*c, *v).await,
+            CacheOp::InvalidateMembers(c) => self.invalidate_members(*c).await,
             CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await,
             CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await,
         }
@@ -121,18 +138,24 @@ fn corrupt(e: impl std::fmt::Display) -> CacheError {
 
 #[async_trait]
 impl Cache for RedisCache {
-    async fn memberships(&self, user: UserId) -> Result<Option<Vec<Membership>>, CacheError> {
+    async fn memberships(&self, user: UserId) -> Result<Cached<Vec<Membership>>, CacheError> {
+        let lease = new_lease();
         let mut c = self.conn.clone();
-        let h: Vec<(String, String)> = c
-            .hgetall(self.key("um", user.0))
+        let h: Option<Vec<String>> = self
+            .read_memberships
+            .key(self.key("um", user.0))
+            .arg(lease)
+            .arg(LEASE_SECS)
+            .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
-        if h.is_empty() {
-            return Ok(None);
-        }
-        let mut out = Vec::with_capacity(h.len());
-        for (f, v) in h {
-            if f == "_" {
+        let Some(h) = h else {
+            return Ok(Cached::Miss { lease });
+        };
+        let mut out = Vec::with_capacity(h.len() / 2);
+        for pair in h.chunks_exact(2) {
+            let (f, v) = (&pair[0], &pair[1]);
+            if f.starts_with('_') {
                 continue;
             }
             let chat: u64 = f.parse().map_err(corrupt)?;
@@ -143,23 +166,26 @@ impl Cache for RedisCache {
                 read_seq: seq.parse().map_err(corrupt)?,
             });
         }
-        Ok(Some(out))
+        Ok(Cached::Hit(out))
     }
 
-    async fn put_memberships(&self, user: UserId, list: &[Membership]) -> Result<(), CacheError> {
-        let key = self.key("um", user.0);
-        let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).hset(&key, "_", "1");
+    async fn put_memberships(
+        &self,
+        user: UserId,
+        lease: u64,
+        list: &[Membership],
+    ) -> Result<(), CacheError> {
+        let mut inv = self.fill_memberships.key(self.key("um", user.0));
+        inv.arg(lease).arg(self.ttl());
         for m in list {
-            pipe.hset(
-                &key,
-                m.chat_id.0.to_string(),
-                format!("{}:{}", m.role.as_str(), m.read_seq),
-            );
+            inv.arg(m.chat_id.0.to_string())
+                .arg(format!("{}:{}", m.role.as_str(), m.read_seq));
         }
-        pipe.expire(&key, self.ttl() as i64);
         let mut c = self.conn.clone();
-        pipe.query_async::<()>(&mut c).await.map_err(unavailable)
+        inv.invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn invalidate_memberships(&self, user: UserId) -> Result<(), CacheError> {
@@ -226,23 +252,51 @@ impl Cache for RedisCache {
             .map_err(unavailable)
     }
 
-    async fn members(&self, chat: ChatId) -> Result<Option<Vec<Member>>, CacheError> {
+    async fn members(&self, chat: ChatId) -> Result<Cached<Vec<Member>>, CacheError> {
+        let lease = new_lease();
         let mut c = self.conn.clone();
-        let v: Option<String> = c.get(self.key("cm", chat.0)).await.map_err(unavailable)?;
-        // A marker, or an entry that does not parse, is a miss.
-        Ok(v.and_then(|e| {
-            let (_, json) = e.split_once('|')?;
-            serde_json::from_str(json).ok()
-        }))
+        let v: Option<String> = self
+            .read_members
+            .key(self.key("cm", chat.0))
+            .arg(lease)
+            .arg(LEASE_SECS)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        // An entry that does not parse is a miss (the store has the truth);
+        // no lease was taken for it, so its fill will be dropped.
+        Ok(
+            match v.and_then(|e| serde_json::from_str(e.strip_prefix("V:")?).ok()) {
+                Some(list) => Cached::Hit(list),
+                None => Cached::Miss { lease },
+            },
+        )
     }
 
-    async fn put_members(&self, chat: ChatId, list: &MemberList) -> Result<(), CacheError> {
-        let json = serde_json::to_string(&list.members).map_err(corrupt)?;
-        self.put_member_entry(chat, list.version, &json).await
+    async fn put_members(
+        &self,
+        chat: ChatId,
+        lease: u64,
+        members: &[Member],
+    ) -> Result<(), CacheError> {
+        let json = serde_json::to_string(members).map_err(corrupt)?;
+        let mut c = self.conn.clone();
+        self.fill_members
+            .key(self.key("cm", chat.0))
+            .arg(lease)
+            .arg(json)
+            .arg(self.ttl())
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
-    async fn invalidate_members(&self, chat: ChatId, version: u64) -> Result<(), CacheError> {
-        self.put_member_entry(chat, version, "-").await
+    async fn invalidate_members(&self, chat: ChatId) -> Result<(), CacheError> {
+        let mut c = self.conn.clone();
+        c.del::<_, ()>(self.key("cm", chat.0))
+            .await
+            .map_err(unavailable)
     }
 
     async fn apply(&self, ops: &[CacheOp]) -> Result<(), CacheError> {
@@ -272,15 +326,8 @@ impl Cache for RedisCache {
                         .arg(ttl)
                         .ignore();
                 }
-                CacheOp::InvalidateMembers(chat, version) => {
-                    pipe.cmd("EVAL")
-                        .arg(PUT_MEMBERS)
-                        .arg(1)
-                        .arg(self.key("cm", chat.0))
-                        .arg(*version)
-                        .arg("-")
-                        .arg(ttl)
-                        .ignore();
+                CacheOp::InvalidateMembers(chat) => {
+                    pipe.cmd("DEL").arg(self.key("cm", chat.0)).ignore();
                 }
                 CacheOp::InvalidateMemberships(user) => {
                     pipe.cmd("DEL").arg(self.key("um", user.0)).ignore();

@@ -53,7 +53,6 @@ impl<S: WsSink> Conn<S> {
                 last_seq,
                 json,
             } => {
-                self.left_seen.remove(&chat_id);
                 if !self.subs.contains_key(&chat_id) {
                     // A join may arrive late (produced again after a writer
                     // restart, replayed by fanout) after the removal that
@@ -61,6 +60,8 @@ impl<S: WsSink> Conn<S> {
                     // the chat; the periodic membership check bounds that.
                     match self.st.deps.store.memberships(self.user).await {
                         Ok(list) if !list.iter().any(|m| m.chat_id == chat_id) => {
+                            // Its removal's `Left` may still come: keep
+                            // `left_seen` as it is.
                             metrics::STALE_JOINS_IGNORED.inc();
                             return Ok(());
                         }
@@ -85,6 +86,7 @@ impl<S: WsSink> Conn<S> {
                         },
                     );
                 }
+                self.left_seen.remove(&chat_id);
                 self.write(json).await
             }
             Push::MemberLeft {

@@ -220,19 +220,30 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
-/// The error of operation `op`: a unique key taken is a conflict, anything
-/// else makes the store unavailable (counted either way).
+/// The error of operation `op` (counted by kind): a unique key taken is a
+/// conflict; the data refused by the database itself (a constraint, or
+/// SQLSTATE class 22, "data exception": too long, out of range, invalid) or
+/// by the driver (cannot be encoded) is a rejection, which fails the same way
+/// every time; anything else makes the store unavailable — retried, never
+/// taken for the data's fault.
 pub(crate) fn unavailable(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| {
-        if let sqlx::Error::Database(d) = &e
-            && d.is_unique_violation()
-        {
-            metrics::ERRORS.with_label_values(&[op, "conflict"]).inc();
-            return StoreError::Conflict(d.message().to_string());
-        }
-        metrics::ERRORS
-            .with_label_values(&[op, "unavailable"])
-            .inc();
-        StoreError::Unavailable(format!("{op}: {e}"))
+        let (kind, err) = match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                ("conflict", StoreError::Conflict(d.message().to_string()))
+            }
+            sqlx::Error::Database(d)
+                if d.is_foreign_key_violation()
+                    || d.is_check_violation()
+                    || matches!(d.kind(), sqlx::error::ErrorKind::NotNullViolation)
+                    || d.code().is_some_and(|c| c.starts_with("22")) =>
+            {
+                ("rejected", StoreError::Rejected(format!("{op}: {e}")))
+            }
+            sqlx::Error::Encode(_) => ("rejected", StoreError::Rejected(format!("{op}: {e}"))),
+            _ => ("unavailable", StoreError::Unavailable(format!("{op}: {e}"))),
+        };
+        metrics::ERRORS.with_label_values(&[op, kind]).inc();
+        err
     }
 }

@@ -3,10 +3,8 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, MemberChange, Message, User, UserRecord};
-use chat_core::ports::{
-    Change, ClientKey, Fence, HistoryPage, MemberList, Membership, Mutation, Store,
-};
+use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
+use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
 
@@ -164,20 +162,10 @@ where
         found.iter().map(rows::chat).collect()
     }
 
-    async fn members(&self, chat: ChatId) -> Result<MemberList, StoreError> {
-        // One statement, one snapshot: the version and the list agree (the
-        // writer changes both in one transaction).
-        let sql = "SELECT c.last_pts AS version, m.user_id, m.role FROM chats c \
-                   LEFT JOIN members m ON m.chat_id = c.id WHERE c.id = ? ORDER BY m.user_id";
+    async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
+        let sql = "SELECT user_id, role FROM members WHERE chat_id = ? ORDER BY user_id";
         let found = self.fetch("members", sql, &[to_sql(chat.0)]).await?;
-        let mut list = MemberList::default();
-        for r in &found {
-            list.version = r.int("version")? as u64;
-            if r.opt_int("user_id")?.is_some() {
-                list.members.push(rows::member(r)?);
-            }
-        }
-        Ok(list)
+        found.iter().map(rows::member).collect()
     }
 
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
