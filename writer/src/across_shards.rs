@@ -336,6 +336,12 @@ async fn a_stalled_writers_batch_is_refused_once_another_took_its_partition() {
     );
 }
 
+/// A reader of the commands' dead-letter topic.
+async fn dead_letters(w: &World) -> Box<dyn chat_core::ports::Consumer> {
+    let topic = chat_core::dead_letters_topic(chat_core::COMMANDS_TOPIC);
+    w.log.consumer(&topic, "t").await.unwrap()
+}
+
 /// A command the store keeps refusing while it answers (poison) is parked
 /// after `poison_attempts` failures: its record goes to the dead-letter
 /// topic, its sender gets `internal`, and the other commands of its batch,
@@ -348,14 +354,7 @@ async fn a_command_failing_alone_is_parked_and_the_rest_of_its_batch_applied() {
     setup(&w).await;
     let [bob, carol, dave] = w.others;
     w.store.poison_sends("poison");
-    let mut dead = w
-        .log
-        .consumer(
-            &chat_core::dead_letters_topic(chat_core::COMMANDS_TOPIC),
-            "t",
-        )
-        .await
-        .unwrap();
+    let mut dead = dead_letters(&w).await;
     let add_dave = Command::AddMember {
         chat_id: CHAT,
         user_id: dave,
@@ -415,14 +414,7 @@ async fn an_outage_parks_nothing_however_many_times_it_fails() {
     let w = world().await;
     setup(&w).await;
     let [_, _, dave] = w.others;
-    let mut dead = w
-        .log
-        .consumer(
-            &chat_core::dead_letters_topic(chat_core::COMMANDS_TOPIC),
-            "t",
-        )
-        .await
-        .unwrap();
+    let mut dead = dead_letters(&w).await;
     let cfg = WriterConfig {
         poison_attempts: 2,
         ..WriterConfig::default()

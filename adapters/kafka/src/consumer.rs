@@ -236,7 +236,15 @@ impl Consumer for KafkaConsumer {
 
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
-        leave(&self.consumer);
+        // librdkafka's close blocks (up to a rebalance): off the runtime's
+        // threads when there is one.
+        let consumer = self.consumer.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || leave(&consumer));
+            }
+            Err(_) => leave(&consumer),
+        }
     }
 }
 
