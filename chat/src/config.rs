@@ -46,6 +46,10 @@ pub enum Command {
     Writer(WriterArgs),
     /// Distributed: a fanout worker updating Redis and publishing events.
     Fanout(FanoutArgs),
+    /// Distributed: what the MySQL shards hold, and what a change of the
+    /// ring (adding, removing or re-weighting a shard) would move.
+    #[cfg(feature = "distributed")]
+    Shards(crate::shards::ShardsArgs),
 }
 
 // ------------------------------------------------------------ groups
@@ -588,6 +592,8 @@ mod tests {
                 Command::Gateway(c) => c.layered().unwrap().log,
                 Command::Writer(c) => c.layered().unwrap().log,
                 Command::Fanout(c) => c.layered().unwrap().log,
+                #[cfg(feature = "distributed")]
+                Command::Shards(_) => unreachable!("not parsed here"),
             };
             assert_eq!(log.commands_topic(), "c.3", "{sub}");
         }

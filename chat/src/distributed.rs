@@ -62,7 +62,7 @@ async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Re
 const LOCAL_SHARDS: &str =
     "shard0=mysql://chat:chat@127.0.0.1:3307/chat,shard1=mysql://chat:chat@127.0.0.1:3308/chat";
 
-async fn shards(m: &MysqlSettings) -> anyhow::Result<ShardedStore> {
+pub(crate) async fn shards(m: &MysqlSettings) -> anyhow::Result<ShardedStore> {
     let spec = m.mysql_shards.as_deref().unwrap_or(LOCAL_SHARDS);
     let shards = MySqlConfig::parse_shards(spec).map_err(anyhow::Error::msg)?;
     if shards.is_empty() {

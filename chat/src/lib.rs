@@ -4,6 +4,8 @@
 pub mod config;
 #[cfg(feature = "distributed")]
 pub mod distributed;
+#[cfg(feature = "distributed")]
+pub mod shards;
 
 use std::net::SocketAddr;
 use std::path::Path;

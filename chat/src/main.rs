@@ -31,7 +31,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // An admin command prints its report; only warnings beside it.
+    #[cfg(feature = "distributed")]
+    let quiet = matches!(cli.command, Command::Shards(_));
+    #[cfg(not(feature = "distributed"))]
+    let quiet = false;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
     if cli.log_format == "json" {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -87,6 +93,8 @@ async fn run() -> anyhow::Result<()> {
         Command::Writer(a) => chat::distributed::writer(a.layered()?, shutdown).await,
         #[cfg(feature = "distributed")]
         Command::Fanout(a) => chat::distributed::fanout(a.layered()?, shutdown).await,
+        #[cfg(feature = "distributed")]
+        Command::Shards(a) => chat::shards::run(a).await,
         #[cfg(not(feature = "distributed"))]
         Command::Gateway(_) | Command::Writer(_) | Command::Fanout(_) => anyhow::bail!(
             "this binary was built without the distributed roles; rebuild with `cargo build --release --features distributed`"

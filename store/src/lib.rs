@@ -24,6 +24,20 @@ pub use sqlite::{SqliteConfig, SqliteStore};
 pub use mysql::{MySqlConfig, MySqlShard, ShardedStore};
 pub use sharded::{Shard, Sharded};
 
+/// What one shard holds, by key (for planning a ring change): every chat and
+/// user with its rows there (a chat: itself, its messages, members and
+/// recorded changes; a user: the account and its memberships), and every
+/// login name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// `(chat id, rows)`.
+    pub chats: Vec<(u64, u64)>,
+    /// `(user id, rows)`.
+    pub users: Vec<(u64, u64)>,
+    /// Canonical login names.
+    pub names: Vec<String>,
+}
+
 /// Ids are u64 in the domain and INTEGER (i64) in SQL: a bit-cast both ways, so
 /// direct-chat ids with the top bit set survive the round trip.
 pub(crate) fn to_sql(id: u64) -> i64 {

@@ -48,6 +48,8 @@ pub trait Shard: Store {
     async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError>;
     /// Raises a partition's epoch on this shard.
     async fn raise_fence(&self, topic: &str, partition: u32, epoch: u64) -> Result<(), StoreError>;
+    /// Every key this shard holds rows of.
+    async fn inventory(&self) -> Result<crate::Inventory, StoreError>;
     /// Closes the shard's connections.
     async fn close(&self);
 }
@@ -86,6 +88,10 @@ where
 
     async fn raise_fence(&self, topic: &str, partition: u32, epoch: u64) -> Result<(), StoreError> {
         SqlStore::raise_fence(self, topic, partition, epoch).await
+    }
+
+    async fn inventory(&self) -> Result<crate::Inventory, StoreError> {
+        SqlStore::inventory(self).await
     }
 
     async fn close(&self) {
@@ -185,6 +191,14 @@ impl<S: Shard> Sharded<S> {
     #[cfg(not(feature = "failpoints"))]
     fn injected_fault(&self, _index: usize, _part: &[&Mutation]) -> Option<StoreError> {
         None
+    }
+
+    /// What each shard holds, in the ring's shard order.
+    pub async fn inventories(&self) -> Result<Vec<crate::Inventory>, StoreError> {
+        join_all(self.shards.iter().map(|s| s.inventory()))
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// The ring in use.

@@ -256,6 +256,43 @@ where
         Ok(())
     }
 
+    /// Every key this shard holds rows of, with the rows (see
+    /// [`crate::Inventory`]).
+    pub(crate) async fn inventory(&self) -> Result<crate::Inventory, StoreError> {
+        const CHATS: &str = "SELECT c.id, \
+            (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id) \
+            + (SELECT COUNT(*) FROM members x WHERE x.chat_id = c.id) \
+            + (SELECT COUNT(*) FROM chat_changes h WHERE h.chat_id = c.id) + 1 AS n \
+            FROM chats c";
+        const USERS: &str = "SELECT u.id, \
+            (SELECT COUNT(*) FROM memberships m WHERE m.user_id = u.id) + 1 AS n FROM users u";
+        let names = if D::NAMES_IN_USERS {
+            "SELECT name_key FROM users"
+        } else {
+            "SELECT name_key FROM user_names"
+        };
+        let keys = |sql: &'static str| async move {
+            sqlx::query(sql)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable("inventory"))
+        };
+        let with_rows = |rows: Vec<D::Row>| -> Result<Vec<(u64, u64)>, StoreError> {
+            rows.iter()
+                .map(|r| Ok((from_sql(r.int("id")?), r.int("n")? as u64)))
+                .collect()
+        };
+        Ok(crate::Inventory {
+            chats: with_rows(keys(CHATS).await?)?,
+            users: with_rows(keys(USERS).await?)?,
+            names: keys(names)
+                .await?
+                .iter()
+                .map(|r| r.text("name_key"))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// The user a login name (in canonical form) belongs to, from
     /// `user_names`. Not for [`Dialect::NAMES_IN_USERS`].
     pub(crate) async fn name_owner(&self, key: &str) -> Result<Option<UserId>, StoreError> {

@@ -1,0 +1,330 @@
+//! `chat shards`: what the MySQL shards hold, and what a change of the ring
+//! (adding, removing or re-weighting a shard) would move — read-only; the
+//! first step of online resharding.
+//!
+//! Every key the shards hold is placed under the current ring and under the
+//! proposed one: a chat, a user or a login name moves when its owner changes.
+//! Keys are read from the shards themselves (`chat_store::Inventory`), so the
+//! figures are exact, not estimated from the ring's arcs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context, bail};
+use chat_store::{Inventory, MySqlConfig};
+use shard_router::{Key, Ring, ShardSpec};
+
+use crate::config::MysqlSettings;
+
+/// `chat shards`: what the MySQL shards hold, and what a change of the ring
+/// would move (read-only).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShardsArgs {
+    #[command(flatten)]
+    pub mysql: MysqlSettings,
+    #[command(subcommand)]
+    pub action: ShardsAction,
+}
+
+/// What `chat shards` does.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ShardsAction {
+    /// Shards, weights, ring shares, keys and rows per shard, and keys found
+    /// on a shard the ring does not name.
+    Status,
+    /// What one change of the ring would move, key by key; changes nothing.
+    ///
+    /// Examples:
+    ///   chat shards plan --add 'shard2=mysql://chat:chat@10.0.0.3:3306/chat'
+    ///   chat shards plan --remove shard0
+    ///   chat shards plan --weight shard1=2
+    Plan(ShardsPlan),
+}
+
+/// One change of the ring.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShardsPlan {
+    /// A shard to add, `NAME[:WEIGHT]=mysql://…` (as in `CHAT_MYSQL_SHARDS`).
+    #[arg(long)]
+    pub add: Option<String>,
+    /// A shard to remove: everything on it moves to the others.
+    #[arg(long)]
+    pub remove: Option<String>,
+    /// A shard's new weight, `NAME=WEIGHT`.
+    #[arg(long)]
+    pub weight: Option<String>,
+}
+
+/// Runs `chat shards …` and prints its report on stdout.
+pub async fn run(a: ShardsArgs) -> anyhow::Result<()> {
+    // The proposed ring is checked before any connection is made.
+    let change = match &a.action {
+        ShardsAction::Status => None,
+        ShardsAction::Plan(p) => Some(Change::parse(p)?),
+    };
+    let store = crate::distributed::shards(&a.mysql).await?;
+    let held = store.inventories().await.context("reading the shards")?;
+    let ring = store.ring().clone();
+    store.close().await;
+    let report = match change {
+        None => status(&ring, &held),
+        Some(c) => plan(&ring, &held, &c.ring(&ring)?, &c.describe())?,
+    };
+    print!("{report}");
+    Ok(())
+}
+
+/// A proposed change of the ring.
+enum Change {
+    Add(ShardSpec),
+    Remove(String),
+    Weight(String, u32),
+}
+
+impl Change {
+    fn parse(p: &ShardsPlan) -> anyhow::Result<Change> {
+        match (&p.add, &p.remove, &p.weight) {
+            (Some(add), None, None) => {
+                let mut specs = MySqlConfig::parse_shards(add).map_err(anyhow::Error::msg)?;
+                if specs.len() != 1 {
+                    bail!("--add takes one shard, NAME[:WEIGHT]=mysql://…");
+                }
+                let s = specs.remove(0);
+                Ok(Change::Add(ShardSpec {
+                    name: s.name,
+                    weight: s.weight,
+                }))
+            }
+            (None, Some(name), None) => Ok(Change::Remove(name.clone())),
+            (None, None, Some(w)) => {
+                let (name, weight) = w.split_once('=').context("--weight takes NAME=WEIGHT")?;
+                let weight = weight
+                    .parse()
+                    .ok()
+                    .filter(|w| *w > 0)
+                    .context("a weight is a whole number from 1")?;
+                Ok(Change::Weight(name.to_string(), weight))
+            }
+            _ => bail!("say one change: --add, --remove or --weight"),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Change::Add(s) => format!("add {} (weight {})", s.name, s.weight),
+            Change::Remove(n) => format!("remove {n}"),
+            Change::Weight(n, w) => format!("re-weight {n} to {w}"),
+        }
+    }
+
+    /// The ring after the change (its version the next one).
+    fn ring(&self, now: &Ring) -> anyhow::Result<Ring> {
+        let mut specs = now.shards().to_vec();
+        let known = |name: &str| specs.iter().position(|s| s.name == name);
+        match self {
+            Change::Add(s) => {
+                if known(&s.name).is_some() {
+                    bail!("shard {} is already on the ring", s.name);
+                }
+                specs.push(s.clone());
+            }
+            Change::Remove(name) => {
+                let i = known(name).with_context(|| format!("no shard {name} on the ring"))?;
+                specs.remove(i);
+            }
+            Change::Weight(name, w) => {
+                let i = known(name).with_context(|| format!("no shard {name} on the ring"))?;
+                specs[i].weight = *w;
+            }
+        }
+        Ring::new(now.version() + 1, specs, now.vnodes_per_weight()).context("the new ring")
+    }
+}
+
+/// Each shard's share of the hash space (sampled evenly; exact to ~0.01 %).
+fn shares(ring: &Ring) -> BTreeMap<String, f64> {
+    const SAMPLES: u64 = 1 << 16;
+    let mut out: BTreeMap<String, f64> = ring
+        .shards()
+        .iter()
+        .map(|s| (s.name.clone(), 0.0))
+        .collect();
+    for k in 0..SAMPLES {
+        let i = ring.shard_index_for_hash(k * (u64::MAX / SAMPLES));
+        *out.get_mut(&ring.shards()[i].name)
+            .expect("a shard of the ring") += 1.0;
+    }
+    for v in out.values_mut() {
+        *v /= SAMPLES as f64;
+    }
+    out
+}
+
+fn status(ring: &Ring, held: &[Inventory]) -> String {
+    let share = shares(ring);
+    let mut out = format!(
+        "ring version {}, {} virtual nodes per unit of weight\n",
+        ring.version(),
+        ring.vnodes_per_weight()
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>7} {:>9} {:>9} {:>9} {:>11}",
+        "shard", "weight", "ring", "chats", "users", "names", "rows"
+    );
+    for (spec, inv) in ring.shards().iter().zip(held) {
+        let rows: u64 = inv.chats.iter().chain(&inv.users).map(|(_, n)| n).sum();
+        let _ = writeln!(
+            out,
+            "{:<16} {:>6} {:>6.1}% {:>9} {:>9} {:>9} {:>11}",
+            spec.name,
+            spec.weight,
+            share[&spec.name] * 100.0,
+            inv.chats.len(),
+            inv.users.len(),
+            inv.names.len(),
+            rows
+        );
+    }
+    let stray = misplaced(ring, held);
+    let _ = writeln!(out, "keys on a shard the ring does not name: {stray}");
+    out
+}
+
+/// Keys held by a shard the ring does not place them on (0 outside a
+/// migration).
+fn misplaced(ring: &Ring, held: &[Inventory]) -> usize {
+    ring.shards()
+        .iter()
+        .zip(held)
+        .map(|(spec, inv)| {
+            keys(inv)
+                .filter(|(k, _)| ring.shard_for(k.key()) != spec.name)
+                .count()
+        })
+        .sum()
+}
+
+/// A key a shard holds.
+enum Held<'a> {
+    Chat(u64),
+    User(u64),
+    Name(&'a str),
+}
+
+impl Held<'_> {
+    fn key(&self) -> Key<'_> {
+        match self {
+            Held::Chat(c) => Key::Chat(*c),
+            Held::User(u) => Key::User(*u),
+            Held::Name(n) => Key::Name(n),
+        }
+    }
+}
+
+/// Every key of an inventory, with its rows.
+fn keys(inv: &Inventory) -> impl Iterator<Item = (Held<'_>, u64)> {
+    inv.chats
+        .iter()
+        .map(|(c, n)| (Held::Chat(*c), *n))
+        .chain(inv.users.iter().map(|(u, n)| (Held::User(*u), *n)))
+        .chain(inv.names.iter().map(|n| (Held::Name(n), 1)))
+}
+
+/// Moves between two shards.
+#[derive(Default)]
+struct Moves {
+    chats: u64,
+    users: u64,
+    names: u64,
+    rows: u64,
+}
+
+impl Moves {
+    fn add(&mut self, k: &Held<'_>, rows: u64) {
+        match k {
+            Held::Chat(_) => self.chats += 1,
+            Held::User(_) => self.users += 1,
+            Held::Name(_) => self.names += 1,
+        }
+        self.rows += rows;
+    }
+}
+
+fn plan(now: &Ring, held: &[Inventory], next: &Ring, what: &str) -> anyhow::Result<String> {
+    let (before, after) = (shares(now), shares(next));
+    let mut out = format!(
+        "ring version {} → {}: {what}\n",
+        now.version(),
+        next.version()
+    );
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    for n in names {
+        let weight = next
+            .shards()
+            .iter()
+            .find(|s| &s.name == n)
+            .map_or("removed".to_string(), |s| format!("weight {}", s.weight));
+        let _ = writeln!(
+            out,
+            "  {n:<16} {:>6.1}% → {:>5.1}% of the ring ({weight})",
+            before.get(n).copied().unwrap_or(0.0) * 100.0,
+            after.get(n).copied().unwrap_or(0.0) * 100.0,
+        );
+    }
+    let mut total = Moves::default();
+    let mut all = Moves::default();
+    let mut by_route: BTreeMap<(String, String), Moves> = BTreeMap::new();
+    for (spec, inv) in now.shards().iter().zip(held) {
+        for (k, rows) in keys(inv) {
+            all.add(&k, rows);
+            let to = next.shard_for(k.key());
+            if to != spec.name {
+                total.add(&k, rows);
+                by_route
+                    .entry((spec.name.clone(), to.to_string()))
+                    .or_default()
+                    .add(&k, rows);
+            }
+        }
+    }
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    let _ = writeln!(
+        out,
+        "moving: {} of {} chats ({:.1}%), {} of {} users ({:.1}%), {} of {} names, {} of {} rows",
+        total.chats,
+        all.chats,
+        pct(total.chats, all.chats),
+        total.users,
+        all.users,
+        pct(total.users, all.users),
+        total.names,
+        all.names,
+        total.rows,
+        all.rows
+    );
+    for ((from, to), m) in &by_route {
+        let _ = writeln!(
+            out,
+            "  {from} → {to}: {} chats, {} users, {} names, {} rows",
+            m.chats, m.users, m.names, m.rows
+        );
+    }
+    let ranges = now.diff(next);
+    let moved: f64 = ranges.iter().map(|r| r.fraction_of_ring()).sum();
+    let _ = writeln!(
+        out,
+        "hash ranges changing owner: {} ({:.1}% of the ring)",
+        ranges.len(),
+        moved * 100.0
+    );
+    Ok(out)
+}
