@@ -273,7 +273,10 @@ async fn readyz(State(r): State<Ready>) -> Response {
     {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("cache: {e}")).into_response();
     }
-    "ready".into_response()
+    match r.store.as_ref().and_then(|s| s.routing()) {
+        Some(ring) => format!("ready\nring: {ring}\n").into_response(),
+        None => "ready".into_response(),
+    }
 }
 
 /// `/healthz`, `/readyz` and `/metrics` of a worker role.

@@ -1,6 +1,6 @@
 //! `chat shards status|plan` (issue 13, first step): keys and rows per shard
 //! and, for a proposed ring, exactly the keys that would move — read from the
-//! shards of a running cluster.
+//! shards of a running cluster; and every role names the ring it routes by.
 
 #![cfg(feature = "distributed")]
 
@@ -41,7 +41,32 @@ fn per_shard(status: &str) -> HashMap<String, (u64, u64, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_status_and_plan_count_every_key() {
     let mut cl = Cluster::new();
-    let gw = cl.start(1, 1, 1).remove(0);
+    let writer = format!("http://{}", cl.spawn("writer", "writer-0"));
+    cl.spawn("fanout", "fanout-0");
+    let gw = format!("http://{}", cl.spawn("gateway", "gw-0"));
+    // Every role names the ring it routes by.
+    for base in [&gw, &writer] {
+        let ready = reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            ready.contains("ring: v1: shard0:1, shard1:1"),
+            "{base}: {ready}"
+        );
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.lines().any(|l| l == "store_ring_version 1"),
+            "{base}"
+        );
+    }
     let api = Api::new(&gw);
     let alice = api.register("alice").await;
     let bob = api.register("bob").await;

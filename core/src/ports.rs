@@ -347,6 +347,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// How keys are placed, for `/readyz` and logs: the shard ring's version
+    /// and shards (`v1: shard0:1, shard1:1`); `None` for a single store.
+    fn routing(&self) -> Option<String> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------- cache

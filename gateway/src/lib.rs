@@ -178,7 +178,12 @@ async fn readyz(State(st): State<AppState>) -> Response {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("degraded ({e})"),
     };
-    format!("ready\nstore: {store}\ncache: {cache}\n").into_response()
+    let ring = st
+        .deps
+        .store
+        .routing()
+        .map_or(String::new(), |r| format!("ring: {r}\n"));
+    format!("ready\nstore: {store}\ncache: {cache}\n{ring}").into_response()
 }
 
 async fn metrics_text() -> Response {

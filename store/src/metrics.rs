@@ -11,6 +11,17 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
     c
 }
 
+/// The version of the shard ring this process routes by (0: one store).
+pub static RING_VERSION: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "store_ring_version",
+            "Version of the shard ring this process routes by",
+        )
+        .expect("valid gauge"),
+    )
+});
+
 /// Seconds to apply one writer batch (one transaction).
 pub static APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     register(

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chat_core::StoreError;
+use chat_core::ports::Store;
 use shard_router::{Ring, ShardSpec};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
@@ -162,7 +163,10 @@ impl Sharded<SqlStore<MySql>> {
             tracing::info!(shard = %shard.name, "shard ready");
             stores.push(SqlStore::new(pool, Writer::Pool, None));
         }
-        Ok(Sharded::new(ring, stores))
+        crate::metrics::RING_VERSION.set(ring.version() as i64);
+        let store = Sharded::new(ring, stores);
+        tracing::info!(ring = %store.routing().unwrap_or_default(), "routing by ring");
+        Ok(store)
     }
 }
 

@@ -395,6 +395,16 @@ impl<S: Shard> Store for Sharded<S> {
         Ok(epoch)
     }
 
+    fn routing(&self) -> Option<String> {
+        let shards: Vec<String> = self
+            .ring
+            .shards()
+            .iter()
+            .map(|s| format!("{}:{}", s.name, s.weight))
+            .collect();
+        Some(format!("v{}: {}", self.ring.version(), shards.join(", ")))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         for s in self.shards.iter() {
             s.ping().await?;
