@@ -163,7 +163,6 @@ impl Sharded<SqlStore<MySql>> {
             tracing::info!(shard = %shard.name, "shard ready");
             stores.push(SqlStore::new(pool, Writer::Pool, None));
         }
-        crate::metrics::RING_VERSION.set(ring.version() as i64);
         let store = Sharded::new(ring, stores);
         tracing::info!(ring = %store.routing().unwrap_or_default(), "routing by ring");
         Ok(store)

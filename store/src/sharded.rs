@@ -138,6 +138,7 @@ impl<S: Shard> Sharded<S> {
     /// A store over `shards`, given in the order of `ring.shards()`.
     pub fn new(ring: Ring, shards: Vec<S>) -> Self {
         assert_eq!(ring.shards().len(), shards.len(), "one store per shard");
+        metrics::RING_VERSION.set(ring.version() as i64);
         Sharded {
             #[cfg(feature = "failpoints")]
             faults: Arc::new(shards.iter().map(|_| Default::default()).collect()),
