@@ -62,7 +62,9 @@ async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Re
 const LOCAL_SHARDS: &str =
     "shard0=mysql://chat:chat@127.0.0.1:3307/chat,shard1=mysql://chat:chat@127.0.0.1:3308/chat";
 
-pub(crate) async fn shards(m: &MysqlSettings) -> anyhow::Result<ShardedStore> {
+/// The shards, checked against the ring recorded on them (see
+/// `chat_store::MySqlConfig::check_ring`) unless `check_ring` is false.
+pub(crate) async fn shards(m: &MysqlSettings, check_ring: bool) -> anyhow::Result<ShardedStore> {
     let spec = m.mysql_shards.as_deref().unwrap_or(LOCAL_SHARDS);
     let shards = MySqlConfig::parse_shards(spec).map_err(anyhow::Error::msg)?;
     if shards.is_empty() {
@@ -74,6 +76,7 @@ pub(crate) async fn shards(m: &MysqlSettings) -> anyhow::Result<ShardedStore> {
         vnodes_per_weight: m.ring_vnodes.unwrap_or(160),
         max_connections: m.mysql_pool.unwrap_or(16),
         create_databases: true,
+        check_ring,
     };
     ShardedStore::connect(&cfg)
         .await
@@ -122,7 +125,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
         )
     });
     let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, &instance).await?);
-    let store: Arc<dyn Store> = Arc::new(shards(&a.mysql).await?);
+    let store: Arc<dyn Store> = Arc::new(shards(&a.mysql, true).await?);
     let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
     let inbox = Some(a.gateway.pubsub_inbox());
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, inbox)).await?);
@@ -155,7 +158,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
     a.limits.validate()?;
     a.log.validate()?;
     let log = kafka(&a.kafka, &a.log, "writer").await?;
-    let store = shards(&a.mysql).await?;
+    let store = shards(&a.mysql, true).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
     let progress = Arc::new(Progress::default());
     let addr = ops_server(

@@ -62,12 +62,15 @@ pub async fn run(a: ShardsArgs) -> anyhow::Result<()> {
         ShardsAction::Status => None,
         ShardsAction::Plan(p) => Some(Change::parse(p)?),
     };
-    let store = crate::distributed::shards(&a.mysql).await?;
+    // Not checked against the recorded ring: a mismatch is what `status`
+    // must show, not fail on.
+    let store = crate::distributed::shards(&a.mysql, false).await?;
     let held = store.inventories().await.context("reading the shards")?;
+    let recorded = store.recorded_rings().await;
     let ring = store.ring().clone();
     store.close().await;
     let report = match change {
-        None => status(&ring, &held),
+        None => status(&ring, &held, &recorded),
         Some(c) => plan(&ring, &held, &c.ring(&ring)?, &c.describe())?,
     };
     print!("{report}");
@@ -160,7 +163,11 @@ fn shares(ring: &Ring) -> BTreeMap<String, f64> {
     out
 }
 
-fn status(ring: &Ring, held: &[Inventory]) -> String {
+fn status(
+    ring: &Ring,
+    held: &[Inventory],
+    recorded: &[Result<Option<String>, chat_core::StoreError>],
+) -> String {
     let share = shares(ring);
     let mut out = format!(
         "ring version {}, {} virtual nodes per unit of weight\n",
@@ -188,6 +195,14 @@ fn status(ring: &Ring, held: &[Inventory]) -> String {
     }
     let stray = misplaced(ring, held);
     let _ = writeln!(out, "keys on a shard the ring does not name: {stray}");
+    for (spec, r) in ring.shards().iter().zip(recorded) {
+        let r = match r {
+            Ok(Some(r)) => r.clone(),
+            Ok(None) => "none yet (the first role to start records its own)".into(),
+            Err(e) => format!("unknown ({e})"),
+        };
+        let _ = writeln!(out, "ring recorded on {}: {r}", spec.name);
+    }
     out
 }
 

@@ -1,6 +1,7 @@
 //! `chat shards status|plan` (issue 13, first step): keys and rows per shard
 //! and, for a proposed ring, exactly the keys that would move — read from the
-//! shards of a running cluster; and every role names the ring it routes by.
+//! shards of a running cluster; every role names the ring it routes by, and
+//! one configured with another ring than the recorded one refuses to start.
 
 #![cfg(feature = "distributed")]
 
@@ -88,6 +89,32 @@ async fn shards_status_and_plan_count_every_key() {
     assert!(
         status.contains("keys on a shard the ring does not name: 0"),
         "{status}"
+    );
+    for shard in ["shard0", "shard1"] {
+        assert!(
+            status.contains(&format!(
+                "ring recorded on {shard}: v1: shard0:1, shard1:1 (160 vnodes per weight)"
+            )),
+            "the first role recorded its ring on every shard: {status}"
+        );
+    }
+
+    // A role configured with another ring refuses to start, naming both.
+    let reweighted = cl.mysql_shards.replacen("shard1=", "shard1:2=", 1);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+        .arg("writer")
+        .envs(cl.env.iter().cloned())
+        .env("CHAT_MYSQL_SHARDS", &reweighted)
+        .output()
+        .expect("run a writer");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("records the ring v1: shard0:1, shard1:1"),
+        "a writer on another ring must not start: {err}"
+    );
+    assert!(
+        err.contains("configured with v1: shard0:1, shard1:2"),
+        "{err}"
     );
 
     // Removing a shard moves exactly what it holds.

@@ -40,6 +40,10 @@ pub struct MySqlConfig {
     pub max_connections: u32,
     /// Create each shard's database when it does not exist.
     pub create_databases: bool,
+    /// Check the ring against the one recorded on the shards (recording it
+    /// when there is none) and refuse another (see [`check_ring`]). Only an
+    /// inspection tool that must see a mismatch turns this off.
+    pub check_ring: bool,
 }
 
 impl MySqlConfig {
@@ -135,6 +139,7 @@ impl Sharded<SqlStore<MySql>> {
         let ring = Ring::new(cfg.ring_version, specs, cfg.vnodes_per_weight)
             .map_err(|e| StoreError::Unavailable(format!("shard ring: {e}")))?;
         let mut stores = Vec::new();
+        let mut pools = Vec::new();
         // Stores follow the ring's shard order (its index space).
         for spec in ring.shards() {
             let shard = cfg
@@ -161,12 +166,117 @@ impl Sharded<SqlStore<MySql>> {
                 .map_err(unavailable("connect"))?;
             migrate(&pool, &shard.name).await?;
             tracing::info!(shard = %shard.name, "shard ready");
+            pools.push(pool.clone());
             stores.push(SqlStore::new(pool, Writer::Pool, None));
+        }
+        if cfg.check_ring {
+            check_ring(&ring, &pools).await?;
         }
         let store = Sharded::new(ring, stores);
         tracing::info!(ring = %store.routing().unwrap_or_default(), "routing by ring");
         Ok(store)
     }
+}
+
+/// A ring as recorded in `ring_state`.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RecordedRing {
+    version: u64,
+    vnodes_per_weight: u32,
+    /// `(name, weight)` in the ring's order (the first hands out fencing
+    /// epochs, so the order matters too).
+    shards: Vec<(String, u32)>,
+}
+
+impl RecordedRing {
+    fn of(ring: &Ring) -> Self {
+        RecordedRing {
+            version: ring.version(),
+            vnodes_per_weight: ring.vnodes_per_weight(),
+            shards: ring
+                .shards()
+                .iter()
+                .map(|s| (s.name.clone(), s.weight))
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for RecordedRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shards: Vec<String> = self
+            .shards
+            .iter()
+            .map(|(n, w)| format!("{n}:{w}"))
+            .collect();
+        write!(
+            f,
+            "v{}: {} ({} vnodes per weight)",
+            self.version,
+            shards.join(", "),
+            self.vnodes_per_weight
+        )
+    }
+}
+
+impl ShardedStore {
+    /// The ring recorded on each shard (`None`: none yet), in the ring's
+    /// shard order.
+    pub async fn recorded_rings(&self) -> Vec<Result<Option<String>, StoreError>> {
+        let mut out = Vec::new();
+        for s in self.stores() {
+            out.push(recorded_ring(&s.pool).await);
+        }
+        out
+    }
+}
+
+/// The ring recorded on one shard, if any.
+async fn recorded_ring(pool: &MySqlPool) -> Result<Option<String>, StoreError> {
+    let ring: Option<String> = sqlx::query_scalar("SELECT ring FROM ring_state WHERE id = 1")
+        .fetch_optional(pool)
+        .await
+        .map_err(unavailable("ring_state"))?;
+    Ok(
+        ring.map(|r| match serde_json::from_str::<RecordedRing>(&r) {
+            Ok(rec) => rec.to_string(),
+            Err(_) => format!("unreadable: {r}"),
+        }),
+    )
+}
+
+/// Every process must route by the same ring: a key placed by two rings
+/// would be read and written in two places. The first process to start
+/// records its ring on every shard (the first shard first: it decides a race
+/// between two processes); a process configured with another ring — other
+/// shards, weights, order, version or vnodes — then refuses to start, naming
+/// both. (Changing the ring is a migration's job, not a configuration's.)
+async fn check_ring(ring: &Ring, pools: &[MySqlPool]) -> Result<(), StoreError> {
+    let ours = RecordedRing::of(ring);
+    let json = serde_json::to_string(&ours).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for (pool, spec) in pools.iter().zip(ring.shards()) {
+        sqlx::query("INSERT IGNORE INTO ring_state (id, ring, recorded_at) VALUES (1, ?, ?)")
+            .bind(&json)
+            .bind(chat_core::now_ms())
+            .execute(pool)
+            .await
+            .map_err(unavailable("ring_state"))?;
+        let recorded: String = sqlx::query_scalar("SELECT ring FROM ring_state WHERE id = 1")
+            .fetch_one(pool)
+            .await
+            .map_err(unavailable("ring_state"))?;
+        let theirs: Option<RecordedRing> = serde_json::from_str(&recorded).ok();
+        if theirs.as_ref() != Some(&ours) {
+            let theirs = theirs.map_or(format!("unreadable: {recorded}"), |t| t.to_string());
+            return Err(StoreError::Conflict(format!(
+                "shard {} records the ring {theirs}, but this process is configured with {ours}: \
+                 every process must use the same shards, weights, order, ring version and \
+                 vnodes (see `chat shards status`)",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Applies the migrations, one process at a time per shard (several roles may

@@ -194,6 +194,12 @@ impl<S: Shard> Sharded<S> {
         None
     }
 
+    /// The shards' stores, in the ring's shard order.
+    #[cfg(feature = "mysql")]
+    pub(crate) fn stores(&self) -> &[S] {
+        &self.shards
+    }
+
     /// What each shard holds, in the ring's shard order.
     pub async fn inventories(&self) -> Result<Vec<crate::Inventory>, StoreError> {
         join_all(self.shards.iter().map(|s| s.inventory()))

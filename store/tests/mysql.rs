@@ -41,6 +41,7 @@ fn config() -> MySqlConfig {
         vnodes_per_weight: 160,
         max_connections: 4,
         create_databases: true,
+        check_ring: true,
     }
 }
 

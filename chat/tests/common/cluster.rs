@@ -176,6 +176,7 @@ impl Cluster {
             vnodes_per_weight: 160,
             max_connections: 4,
             create_databases: true,
+            check_ring: true,
         };
         chat_store::ShardedStore::connect(&cfg)
             .await

@@ -45,7 +45,7 @@ impl<D: Database, T> Bind<D> for T where T: for<'q> Encode<'q, D> + Type<D> + Se
 /// ([`crate::SqliteStore`]) or one MySQL/MariaDB shard.
 pub struct SqlStore<D: Dialect> {
     /// Connection pool for reads.
-    pool: Pool<D>,
+    pub(crate) pool: Pool<D>,
     /// Where batches and the writer's reads run.
     writer: Writer<D>,
     /// The statements whose text depends on the dialect.
