@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, RedisSetting, redis_cli};
+use common::cluster::{Cluster, RedisSetting, redis_cli, redis_port};
 use common::*;
 
 /// The gateways' base URLs (a restarted gateway listens on a new port).
@@ -279,13 +279,6 @@ impl Fault {
     /// Injects the fault and ends it; returns when it ended (the service or
     /// process back).
     async fn inject(self, cl: &mut Cluster, gws: &Gateways, round: usize) -> Instant {
-        let port = cl
-            .redis_url
-            .rsplit(':')
-            .next()
-            .expect("port")
-            .trim_end_matches('/')
-            .to_string();
         let restart = |cl: &mut Cluster, role: &str, name: &str| {
             cl.kill(name);
             cl.spawn(role, name)
@@ -323,7 +316,7 @@ impl Fault {
                 });
             }
             Fault::FlushRedis => {
-                assert_eq!(redis_cli(&port, &["FLUSHALL"]), "OK");
+                assert_eq!(redis_cli(&redis_port(&cl.redis_url), &["FLUSHALL"]), "OK");
             }
             Fault::RestartRedis => {
                 tokio::task::block_in_place(|| {

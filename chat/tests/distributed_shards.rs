@@ -26,6 +26,11 @@ fn shards(cl: &Cluster, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
+/// The body of a GET.
+async fn get_text(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// `status`'s rows: shard → (chats, users, names).
 fn per_shard(status: &str) -> HashMap<String, (u64, u64, u64)> {
     status
@@ -47,22 +52,12 @@ async fn shards_status_and_plan_count_every_key() {
     let gw = format!("http://{}", cl.spawn("gateway", "gw-0"));
     // Every role names the ring it routes by.
     for base in [&gw, &writer] {
-        let ready = reqwest::get(format!("{base}/readyz"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let ready = get_text(&format!("{base}/readyz")).await;
         assert!(
             ready.contains("ring: v1: shard0:1, shard1:1"),
             "{base}: {ready}"
         );
-        let metrics = reqwest::get(format!("{base}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = get_text(&format!("{base}/metrics")).await;
         assert!(
             metrics.lines().any(|l| l == "store_ring_version 1"),
             "{base}"

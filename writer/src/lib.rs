@@ -116,7 +116,7 @@ impl Fences {
         let mut parts: Vec<u32> = records.iter().map(|r| r.partition).collect();
         parts.sort_unstable();
         parts.dedup();
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new();
         for &p in &parts {
             while !self.epochs.contains_key(&p) {
                 match store.acquire_fence(&self.topic, p).await {
@@ -127,10 +127,8 @@ impl Fences {
                         states.clear();
                     }
                     Err(e) => {
-                        retrying(progress);
-                        tracing::warn!(partition = p, error = %e, retry_in = ?backoff, "taking the partition's fence failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        tracing::warn!(partition = p, error = %e, retry_in = ?backoff.delay(), "taking the partition's fence failed; retrying");
+                        backoff.wait(progress).await;
                     }
                 }
             }
@@ -145,6 +143,27 @@ impl Fences {
         for p in partitions {
             self.epochs.remove(p);
         }
+    }
+}
+
+/// The waits between the tries of a failing step: 50 ms, doubling up to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(Duration::from_millis(50))
+    }
+
+    /// The next wait.
+    fn delay(&self) -> Duration {
+        self.0
+    }
+
+    /// Counts a retry of the current batch and waits before it.
+    async fn wait(&mut self, progress: &Progress) {
+        retrying(progress);
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -337,10 +356,15 @@ async fn persist(
     records: &[Record],
 ) -> Result<Persisted, StoreError> {
     let mut out = Persisted::default();
+    // The decoded commands, and the record each came from (for parking).
     let mut commands = Vec::with_capacity(records.len());
+    let mut sources = Vec::with_capacity(records.len());
     for r in records {
         match serde_json::from_slice::<CommandRecord>(&r.payload) {
-            Ok(c) => commands.push((c, r)),
+            Ok(c) => {
+                commands.push(c);
+                sources.push(r);
+            }
             Err(e) => {
                 metrics::BAD_RECORDS.inc();
                 metrics::PARKED.inc();
@@ -351,19 +375,18 @@ async fn persist(
     }
     #[cfg(feature = "failpoints")]
     failpoints::panic_on_send(records);
-    let all: Vec<CommandRecord> = commands.iter().map(|(c, _)| c.clone()).collect();
-    match attempt(cfg, store, fence, states, &all).await? {
+    match attempt(cfg, store, fence, states, &commands).await? {
         Attempt::Applied(effects) => out.effects = encode(&effects),
         Attempt::KeepsFailing if commands.len() == 1 => {
-            let (c, r) = &commands[0];
-            out.effects.extend(park(c, r, &mut out.parked));
+            out.effects
+                .extend(park(&commands[0], sources[0], &mut out.parked));
         }
         Attempt::KeepsFailing => {
             tracing::warn!(
-                commands = all.len(),
+                commands = commands.len(),
                 "the store keeps rejecting the batch's data; applying its commands one by one"
             );
-            for (c, r) in &commands {
+            for (c, r) in commands.iter().zip(sources) {
                 match attempt(cfg, store, fence, states, std::slice::from_ref(c)).await? {
                     Attempt::Applied(effects) => out.effects.extend(encode(&effects)),
                     Attempt::KeepsFailing => out.effects.extend(park(c, r, &mut out.parked)),
@@ -430,7 +453,7 @@ async fn attempt(
     commands: &[CommandRecord],
 ) -> Result<Attempt, StoreError> {
     let mut failures = 0;
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new();
     loop {
         let (result, touched) = evaluate(cfg, store, states, commands).await;
         let failed = match result {
@@ -448,20 +471,16 @@ async fn attempt(
                     if gives_up(cfg, &e, &mut failures) {
                         break Some(e);
                     }
-                    retrying(&cfg.progress);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "applying the batch failed; applying it again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tracing::warn!(error = %e, retry_in = ?backoff.delay(), "applying the batch failed; applying it again");
+                    backoff.wait(&cfg.progress).await;
                 }
             }
             Err(e) => {
                 if gives_up(cfg, &e, &mut failures) {
                     Some(e)
                 } else {
-                    retrying(&cfg.progress);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "reading for the batch failed; evaluating it again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tracing::warn!(error = %e, retry_in = ?backoff.delay(), "reading for the batch failed; evaluating it again");
+                    backoff.wait(&cfg.progress).await;
                     None
                 }
             }
@@ -550,17 +569,15 @@ async fn produce(
     payloads: Vec<(u64, bytes::Bytes)>,
     progress: &Progress,
 ) -> Result<(), WriterError> {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new();
     loop {
         match log.produce_batch(topic, payloads.clone()).await {
             Ok(()) => return Ok(()),
             Err(LogError::Closed) => return Err(LogError::Closed.into()),
             Err(e) => {
                 // Effects are idempotent downstream, so producing twice is safe.
-                retrying(progress);
-                tracing::warn!(error = %e, "producing effects failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                tracing::warn!(error = %e, retry_in = ?backoff.delay(), "producing effects failed; retrying");
+                backoff.wait(progress).await;
             }
         }
     }

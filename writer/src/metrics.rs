@@ -58,12 +58,12 @@ pub static RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-/// Records that could not be decoded and were skipped.
+/// Records that could not be decoded (parked, as [`PARKED`] counts too).
 pub static BAD_RECORDS: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
             "writer_bad_records_total",
-            "Undecodable command records skipped",
+            "Undecodable command records (parked in the dead-letter topic)",
         )
         .expect("valid counter"),
     )

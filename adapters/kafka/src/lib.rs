@@ -102,9 +102,9 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
 /// broker restarted with its state lost, a sequence it cannot reconcile)
 /// fails every later send with `_FATAL`: librdkafka's documented remedy is a
 /// new instance. And after a single broker's restart a producer has been
-/// seen to keep a partition's leader as unknown ("new leader -1 not found in
-/// cache") and time out every send for minutes while a new client works at
-/// once, while the other partitions worked. So a producer is replaced when it
+/// seen to keep one partition's leader as unknown ("new leader -1 not found
+/// in cache") and time out every send to it for minutes, while its other
+/// partitions worked and a new client worked at once. So a producer is replaced when it
 /// reports a fatal error, or when every send to some partition has failed
 /// for `stuck_after` (with the brokers really away, a new one fails the same
 /// way: one replacement per `stuck_after`). Records it still held fail back

@@ -139,22 +139,33 @@ fn corrupt(e: impl std::fmt::Display) -> CacheError {
 #[async_trait]
 impl Cache for RedisCache {
     async fn memberships(&self, user: UserId) -> Result<Cached<Vec<Membership>>, CacheError> {
+        let key = self.key("um", user.0);
         let lease = new_lease();
         let mut c = self.conn.clone();
-        let h: Option<Vec<String>> = self
-            .read_memberships
-            .key(self.key("um", user.0))
-            .arg(lease)
-            .arg(LEASE_SECS)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
-        let Some(h) = h else {
-            return Ok(Cached::Miss { lease });
+        // A hit, the common case, is one HGETALL; a miss takes its lease in a
+        // script.
+        let h: Vec<(String, String)> = c.hgetall(&key).await.map_err(unavailable)?;
+        let h = if h.iter().any(|(f, _)| f == "_") {
+            h
+        } else {
+            let leased: Option<Vec<String>> = self
+                .read_memberships
+                .key(&key)
+                .arg(lease)
+                .arg(LEASE_SECS)
+                .invoke_async(&mut c)
+                .await
+                .map_err(unavailable)?;
+            let Some(flat) = leased else {
+                return Ok(Cached::Miss { lease });
+            };
+            // Filled meanwhile: the script returns the hash, flattened.
+            flat.chunks_exact(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect()
         };
-        let mut out = Vec::with_capacity(h.len() / 2);
-        for pair in h.chunks_exact(2) {
-            let (f, v) = (&pair[0], &pair[1]);
+        let mut out = Vec::with_capacity(h.len());
+        for (f, v) in &h {
             if f.starts_with('_') {
                 continue;
             }
@@ -253,16 +264,22 @@ impl Cache for RedisCache {
     }
 
     async fn members(&self, chat: ChatId) -> Result<Cached<Vec<Member>>, CacheError> {
+        let key = self.key("cm", chat.0);
         let lease = new_lease();
         let mut c = self.conn.clone();
-        let v: Option<String> = self
-            .read_members
-            .key(self.key("cm", chat.0))
-            .arg(lease)
-            .arg(LEASE_SECS)
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        // A hit, the common case, is one GET; a miss takes its lease in a script.
+        let v: Option<String> = match c.get::<_, Option<String>>(&key).await {
+            Ok(Some(e)) if e.starts_with("V:") => Some(e),
+            Ok(_) => self
+                .read_members
+                .key(&key)
+                .arg(lease)
+                .arg(LEASE_SECS)
+                .invoke_async(&mut c)
+                .await
+                .map_err(unavailable)?,
+            Err(e) => return Err(unavailable(e)),
+        };
         // An entry that does not parse is a miss (the store has the truth);
         // no lease was taken for it, so its fill will be dropped.
         Ok(

@@ -238,6 +238,12 @@ pub struct RedisSetting {
     old: String,
 }
 
+/// The port of a `redis://host:port` URL.
+pub fn redis_port(url: &str) -> String {
+    let port = url.rsplit(':').next().expect("port");
+    port.trim_end_matches('/').to_string()
+}
+
 pub fn redis_cli(port: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("redis-cli")
         .args(["-p", port])
@@ -250,8 +256,7 @@ pub fn redis_cli(port: &str, args: &[&str]) -> String {
 
 impl RedisSetting {
     pub fn set(url: &str, name: &'static str, value: &str) -> RedisSetting {
-        let port = url.rsplit(':').next().expect("port").trim_end_matches('/');
-        let port = port.to_string();
+        let port = redis_port(url);
         let old = redis_cli(&port, &["CONFIG", "GET", name]);
         let old = old.lines().nth(1).unwrap_or_default().to_string();
         assert_eq!(redis_cli(&port, &["CONFIG", "SET", name, value]), "OK");
