@@ -62,9 +62,24 @@ async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Re
 const LOCAL_SHARDS: &str =
     "shard0=mysql://chat:chat@127.0.0.1:3307/chat,shard1=mysql://chat:chat@127.0.0.1:3308/chat";
 
-/// The shards, checked against the ring recorded on them (see
-/// `chat_store::MySqlConfig::check_ring`) unless `check_ring` is false.
-pub(crate) async fn shards(m: &MysqlSettings, check_ring: bool) -> anyhow::Result<ShardedStore> {
+/// The shards, routed by the ring state recorded on them; `process` names
+/// this process among its followers, `None` for an inspection tool that
+/// records and follows nothing (see `chat_store::MySqlConfig::follow`).
+pub(crate) async fn shards(
+    m: &MysqlSettings,
+    process: Option<&str>,
+) -> anyhow::Result<ShardedStore> {
+    let cfg = mysql_config(m, process)?;
+    ShardedStore::connect(&cfg)
+        .await
+        .context("connecting to the MySQL shards")
+}
+
+/// The store's settings (see [`shards`]).
+pub(crate) fn mysql_config(
+    m: &MysqlSettings,
+    process: Option<&str>,
+) -> anyhow::Result<MySqlConfig> {
     let spec = m.mysql_shards.as_deref().unwrap_or(LOCAL_SHARDS);
     let shards = MySqlConfig::parse_shards(spec).map_err(anyhow::Error::msg)?;
     if shards.is_empty() {
@@ -76,11 +91,23 @@ pub(crate) async fn shards(m: &MysqlSettings, check_ring: bool) -> anyhow::Resul
         vnodes_per_weight: m.ring_vnodes.unwrap_or(160),
         max_connections: m.mysql_pool.unwrap_or(16),
         create_databases: true,
-        check_ring,
+        follow: process.is_some(),
+        process: format!(
+            "{} {} on {}",
+            process.unwrap_or("inspector"),
+            std::process::id(),
+            hostname()
+        ),
     };
-    ShardedStore::connect(&cfg)
-        .await
-        .context("connecting to the MySQL shards")
+    Ok(cfg)
+}
+
+/// This machine's name, for telling processes apart in `ring_followers`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn redis_cfg(r: &RedisSettings, inbox: Option<usize>) -> RedisConfig {
@@ -125,7 +152,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
         )
     });
     let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, &instance).await?);
-    let store: Arc<dyn Store> = Arc::new(shards(&a.mysql, true).await?);
+    let store: Arc<dyn Store> = Arc::new(shards(&a.mysql, Some("gateway")).await?);
     let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
     let inbox = Some(a.gateway.pubsub_inbox());
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, inbox)).await?);
@@ -158,7 +185,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
     a.limits.validate()?;
     a.log.validate()?;
     let log = kafka(&a.kafka, &a.log, "writer").await?;
-    let store = shards(&a.mysql, true).await?;
+    let store = shards(&a.mysql, Some("writer")).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
     let progress = Arc::new(Progress::default());
     let addr = ops_server(

@@ -9,8 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chat_store::reshard::{Migrator, Progress, RingChange};
 use chat_store::{Inventory, MySqlConfig};
 use shard_router::{Key, Ring, ShardSpec};
 
@@ -39,6 +42,31 @@ pub enum ShardsAction {
     ///   chat shards plan --remove shard0
     ///   chat shards plan --weight shard1=2
     Plan(ShardsPlan),
+    /// Executes one change of the ring under traffic — or resumes the
+    /// recorded migration when no change is given — then deletes the old
+    /// copies. Every role follows without a restart. Progress on stderr (a
+    /// bar on a terminal, a line every few seconds otherwise), a summary on
+    /// stdout.
+    ///
+    /// Examples:
+    ///   chat shards migrate --add 'shard2=mysql://chat:chat@10.0.0.3:3306/chat'
+    ///   chat shards migrate --remove shard0
+    ///   chat shards migrate            # resume after a crash
+    Migrate(ShardsMigrate),
+    /// Cancels a migration that has not flipped a step yet (writes of a
+    /// frozen step resume; the copies made so far are deleted).
+    Abort,
+}
+
+/// `chat shards migrate`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShardsMigrate {
+    #[command(flatten)]
+    pub change: ShardsPlan,
+    /// About how many keys (chats, users, names) one step moves: each step
+    /// holds its keys' writes while its last changes are copied.
+    #[arg(long, default_value_t = 64)]
+    pub step_keys: u32,
 }
 
 /// One change of the ring.
@@ -61,13 +89,15 @@ pub async fn run(a: ShardsArgs) -> anyhow::Result<()> {
     let change = match &a.action {
         ShardsAction::Status => None,
         ShardsAction::Plan(p) => Some(Change::parse(p)?),
+        ShardsAction::Migrate(m) => return migrate(&a.mysql, Some(m)).await,
+        ShardsAction::Abort => return migrate(&a.mysql, None).await,
     };
     // Not checked against the recorded ring: a mismatch is what `status`
     // must show, not fail on.
-    let store = crate::distributed::shards(&a.mysql, false).await?;
+    let store = crate::distributed::shards(&a.mysql, None).await?;
     let held = store.inventories().await.context("reading the shards")?;
     let recorded = store.recorded_rings().await;
-    let ring = store.ring().clone();
+    let ring = store.ring();
     store.close().await;
     let report = match change {
         None => status(&ring, &held, &recorded),
@@ -77,14 +107,123 @@ pub async fn run(a: ShardsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `chat shards migrate` (`m`) or `abort` (`None`).
+async fn migrate(mysql: &MysqlSettings, m: Option<&ShardsMigrate>) -> anyhow::Result<()> {
+    let change = match m {
+        Some(m)
+            if m.change.add.is_some() || m.change.remove.is_some() || m.change.weight.is_some() =>
+        {
+            Some(Change::parse(&m.change)?.reshard())
+        }
+        _ => None,
+    };
+    if m.is_some_and(|m| m.step_keys == 0) {
+        bail!("--step-keys must be at least 1");
+    }
+    let cfg = crate::distributed::mysql_config(mysql, Some("migrator"))?;
+    let mut migrator = Migrator::connect(&cfg, &cfg.process, reporter())
+        .await
+        .context("connecting to the shards")?;
+    let r = match m {
+        Some(m) => migrator.migrate(change.as_ref(), m.step_keys).await,
+        None => migrator.abort().await,
+    };
+    migrator.release().await;
+    let s = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secs = s.elapsed.as_secs_f64();
+    println!(
+        "{}: {} keys, {} rows copied ({:.0} rows/s), {} rows deleted, {} steps flipped, \
+         longest write pause {} ms, {:.1} s in all",
+        if m.is_some() { "migrated" } else { "aborted" },
+        s.keys,
+        s.rows_copied,
+        s.rows_copied as f64 / secs.max(0.001),
+        s.rows_deleted,
+        s.steps,
+        s.longest_pause.as_millis(),
+        secs
+    );
+    println!("ring state: {}", s.state);
+    Ok(())
+}
+
+/// Progress on stderr: a bar redrawn in place on a terminal, a plain line
+/// per phase and every 5 s otherwise (logs).
+fn reporter() -> Box<dyn FnMut(&Progress) + Send> {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = Instant::now() - Duration::from_secs(60);
+    let mut last_phase = String::new();
+    Box::new(move |p: &Progress| {
+        let new_phase = p.phase != last_phase;
+        let due = last.elapsed()
+            >= if tty {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_secs(5)
+            };
+        if !new_phase && !due {
+            return;
+        }
+        let done = p.keys_done.min(p.keys_total);
+        let frac = if p.keys_total == 0 {
+            0.0
+        } else {
+            done as f64 / p.keys_total as f64
+        };
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        let eta = if done == 0 || done >= p.keys_total {
+            "-".to_string()
+        } else {
+            format!("{:.0} s", secs / done as f64 * (p.keys_total - done) as f64)
+        };
+        let line = format!(
+            "{:<26} {:>5.1}% {}/{} keys, {} rows copied ({:.0} rows/s), {} deleted, ETA {eta}",
+            p.phase,
+            frac * 100.0,
+            done,
+            p.keys_total,
+            p.rows_copied,
+            p.rows_copied as f64 / secs,
+            p.rows_deleted
+        );
+        let mut err = std::io::stderr();
+        if tty {
+            let bar: String = (0..24)
+                .map(|i| if (i as f64) < frac * 24.0 { '#' } else { '.' })
+                .collect();
+            let _ = write!(err, "\r\x1b[2K[{bar}] {line}");
+            if p.phase == "done" {
+                let _ = writeln!(err);
+            }
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        last = Instant::now();
+        last_phase = p.phase.clone();
+    })
+}
+
 /// A proposed change of the ring.
 enum Change {
-    Add(ShardSpec),
+    Add(ShardSpec, String),
     Remove(String),
     Weight(String, u32),
 }
 
 impl Change {
+    /// The change as the migrator takes it.
+    fn reshard(self) -> RingChange {
+        match self {
+            Change::Add(s, url) => RingChange::Add {
+                name: s.name,
+                weight: s.weight,
+                url,
+            },
+            Change::Remove(n) => RingChange::Remove(n),
+            Change::Weight(n, w) => RingChange::Weight(n, w),
+        }
+    }
+
     fn parse(p: &ShardsPlan) -> anyhow::Result<Change> {
         match (&p.add, &p.remove, &p.weight) {
             (Some(add), None, None) => {
@@ -93,10 +232,16 @@ impl Change {
                     bail!("--add takes one shard, NAME[:WEIGHT]=mysql://…");
                 }
                 let s = specs.remove(0);
-                Ok(Change::Add(ShardSpec {
-                    name: s.name,
-                    weight: s.weight,
-                }))
+                if s.weight == 0 {
+                    bail!("a weight is a whole number from 1");
+                }
+                Ok(Change::Add(
+                    ShardSpec {
+                        name: s.name,
+                        weight: s.weight,
+                    },
+                    s.url,
+                ))
             }
             (None, Some(name), None) => Ok(Change::Remove(name.clone())),
             (None, None, Some(w)) => {
@@ -114,7 +259,7 @@ impl Change {
 
     fn describe(&self) -> String {
         match self {
-            Change::Add(s) => format!("add {} (weight {})", s.name, s.weight),
+            Change::Add(s, _) => format!("add {} (weight {})", s.name, s.weight),
             Change::Remove(n) => format!("remove {n}"),
             Change::Weight(n, w) => format!("re-weight {n} to {w}"),
         }
@@ -125,7 +270,7 @@ impl Change {
         let mut specs = now.shards().to_vec();
         let known = |name: &str| specs.iter().position(|s| s.name == name);
         match self {
-            Change::Add(s) => {
+            Change::Add(s, _) => {
                 if known(&s.name).is_some() {
                     bail!("shard {} is already on the ring", s.name);
                 }
@@ -163,11 +308,12 @@ fn shares(ring: &Ring) -> BTreeMap<String, f64> {
     out
 }
 
-fn status(
-    ring: &Ring,
-    held: &[Inventory],
-    recorded: &[Result<Option<String>, chat_core::StoreError>],
-) -> String {
+/// Each shard reached, by name, with what it holds.
+type Held = [(String, Inventory)];
+/// Each shard's recorded ring state.
+type Recorded = [(String, Result<Option<String>, chat_core::StoreError>)];
+
+fn status(ring: &Ring, held: &Held, recorded: &Recorded) -> String {
     let share = shares(ring);
     let mut out = format!(
         "ring version {}, {} virtual nodes per unit of weight\n",
@@ -179,14 +325,19 @@ fn status(
         "{:<16} {:>6} {:>7} {:>9} {:>9} {:>9} {:>11}",
         "shard", "weight", "ring", "chats", "users", "names", "rows"
     );
-    for (spec, inv) in ring.shards().iter().zip(held) {
+    for (name, inv) in held {
         let rows: u64 = inv.chats.iter().chain(&inv.users).map(|(_, n)| n).sum();
+        let weight = ring
+            .shards()
+            .iter()
+            .find(|s| &s.name == name)
+            .map_or("-".to_string(), |s| s.weight.to_string());
         let _ = writeln!(
             out,
             "{:<16} {:>6} {:>6.1}% {:>9} {:>9} {:>9} {:>11}",
-            spec.name,
-            spec.weight,
-            share[&spec.name] * 100.0,
+            name,
+            weight,
+            share.get(name).copied().unwrap_or(0.0) * 100.0,
             inv.chats.len(),
             inv.users.len(),
             inv.names.len(),
@@ -195,55 +346,53 @@ fn status(
     }
     let stray = misplaced(ring, held);
     let _ = writeln!(out, "keys on a shard the ring does not name: {stray}");
-    for (spec, r) in ring.shards().iter().zip(recorded) {
+    for (name, r) in recorded {
         let r = match r {
             Ok(Some(r)) => r.clone(),
             Ok(None) => "none yet (the first role to start records its own)".into(),
             Err(e) => format!("unknown ({e})"),
         };
-        let _ = writeln!(out, "ring recorded on {}: {r}", spec.name);
+        let _ = writeln!(out, "ring recorded on {name}: {r}");
     }
     out
 }
 
 /// Keys held by a shard the ring does not place them on (0 outside a
 /// migration).
-fn misplaced(ring: &Ring, held: &[Inventory]) -> usize {
-    ring.shards()
-        .iter()
-        .zip(held)
-        .map(|(spec, inv)| {
+fn misplaced(ring: &Ring, held: &Held) -> usize {
+    held.iter()
+        .map(|(name, inv)| {
             keys(inv)
-                .filter(|(k, _)| ring.shard_for(k.key()) != spec.name)
+                .filter(|(k, _)| ring.shard_for(k.key()) != name)
                 .count()
         })
         .sum()
 }
 
 /// A key a shard holds.
-enum Held<'a> {
+enum HeldKey<'a> {
     Chat(u64),
     User(u64),
     Name(&'a str),
 }
 
-impl Held<'_> {
+impl HeldKey<'_> {
     fn key(&self) -> Key<'_> {
         match self {
-            Held::Chat(c) => Key::Chat(*c),
-            Held::User(u) => Key::User(*u),
-            Held::Name(n) => Key::Name(n),
+            HeldKey::Chat(c) => Key::Chat(*c),
+            HeldKey::User(u) => Key::User(*u),
+            HeldKey::Name(n) => Key::Name(n),
         }
     }
 }
 
 /// Every key of an inventory, with its rows.
-fn keys(inv: &Inventory) -> impl Iterator<Item = (Held<'_>, u64)> {
+fn keys(inv: &Inventory) -> impl Iterator<Item = (HeldKey<'_>, u64)> {
     inv.chats
         .iter()
-        .map(|(c, n)| (Held::Chat(*c), *n))
-        .chain(inv.users.iter().map(|(u, n)| (Held::User(*u), *n)))
-        .chain(inv.names.iter().map(|n| (Held::Name(n), 1)))
+        .map(|(c, n)| (HeldKey::Chat(*c), *n))
+        .chain(inv.users.iter().map(|(u, n)| (HeldKey::User(*u), *n)))
+        .chain(inv.names.iter().map(|n| (HeldKey::Name(n), 1)))
 }
 
 /// Moves between two shards.
@@ -256,17 +405,17 @@ struct Moves {
 }
 
 impl Moves {
-    fn add(&mut self, k: &Held<'_>, rows: u64) {
+    fn add(&mut self, k: &HeldKey<'_>, rows: u64) {
         match k {
-            Held::Chat(_) => self.chats += 1,
-            Held::User(_) => self.users += 1,
-            Held::Name(_) => self.names += 1,
+            HeldKey::Chat(_) => self.chats += 1,
+            HeldKey::User(_) => self.users += 1,
+            HeldKey::Name(_) => self.names += 1,
         }
         self.rows += rows;
     }
 }
 
-fn plan(now: &Ring, held: &[Inventory], next: &Ring, what: &str) -> anyhow::Result<String> {
+fn plan(now: &Ring, held: &Held, next: &Ring, what: &str) -> anyhow::Result<String> {
     let (before, after) = (shares(now), shares(next));
     let mut out = format!(
         "ring version {} → {}: {what}\n",
@@ -292,14 +441,14 @@ fn plan(now: &Ring, held: &[Inventory], next: &Ring, what: &str) -> anyhow::Resu
     let mut total = Moves::default();
     let mut all = Moves::default();
     let mut by_route: BTreeMap<(String, String), Moves> = BTreeMap::new();
-    for (spec, inv) in now.shards().iter().zip(held) {
+    for (name, inv) in held {
         for (k, rows) in keys(inv) {
             all.add(&k, rows);
             let to = next.shard_for(k.key());
-            if to != spec.name {
+            if to != name {
                 total.add(&k, rows);
                 by_route
-                    .entry((spec.name.clone(), to.to_string()))
+                    .entry((name.clone(), to.to_string()))
                     .or_default()
                     .add(&k, rows);
             }

@@ -62,7 +62,7 @@ async fn cross_gateway_delivery_on_both_shards_and_chat_list_survives_flushall()
     .await;
     for c in &chats {
         let id = ChatId(c.parse().unwrap());
-        let owner = store.ring().shards()[store.chat_shard(id)].name.clone();
+        let owner = store.chat_shard(id);
         for (name, pool) in &pools {
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chats WHERE id = ?")
                 .bind(id.0 as i64)

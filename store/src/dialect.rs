@@ -40,6 +40,9 @@ pub trait Dialect: Database {
     /// What follows a `SELECT` in a writer's transaction to lock the rows it
     /// read until the commit: a fence taken meanwhile waits for the batch.
     const LOCKING_READ: &'static str;
+    /// Reads `ring_state`'s version (column `version`) under a shared lock
+    /// held until the commit (see `check_version`; MySQL shards only).
+    const RING_VERSION_READ: &'static str;
 
     /// The clause after an `INSERT`'s values that replaces `column` of the row
     /// stored under the key `key` (the key's columns, comma-separated).

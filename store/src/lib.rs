@@ -11,6 +11,9 @@ mod dialect;
 mod metrics;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "mysql")]
+pub mod reshard;
+pub mod routing;
 mod rows;
 mod runs;
 mod sharded;
@@ -22,7 +25,7 @@ pub use sqlite::{SqliteConfig, SqliteStore};
 
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlConfig, MySqlShard, ShardedStore};
-pub use sharded::{Shard, Sharded};
+pub use sharded::{Checked, Moved, Shard, Sharded};
 
 /// What one shard holds, by key (for planning a ring change): every chat and
 /// user with its rows there (a chat: itself, its messages, members and

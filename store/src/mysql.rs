@@ -3,6 +3,7 @@
 //! `shard-router` ring.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::StoreError;
@@ -13,7 +14,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{MySql, MySqlPool};
 
 use crate::dialect::{Dialect, RowsTable, UpdateFrom};
-use crate::sharded::Sharded;
+use crate::routing::{RingState, Routes};
+use crate::sharded::{Follow, Layout, Sharded};
 use crate::sql::{SqlStore, Writer, unavailable};
 
 /// One shard: a name on the ring, its weight, and its database URL.
@@ -40,10 +42,15 @@ pub struct MySqlConfig {
     pub max_connections: u32,
     /// Create each shard's database when it does not exist.
     pub create_databases: bool,
-    /// Check the ring against the one recorded on the shards (recording it
-    /// when there is none) and refuse another (see [`check_ring`]). Only an
-    /// inspection tool that must see a mismatch turns this off.
-    pub check_ring: bool,
+    /// Record the configured ring on the shards when they record none,
+    /// route by the recorded ring state (the settings only seed it) and
+    /// follow its changes: a watcher looks at it every second, writes carry
+    /// its version, and the process reports the version it routes by in
+    /// `ring_followers`. Off for inspection tools (`chat shards status`),
+    /// which route by what is recorded when they connect and record nothing.
+    pub follow: bool,
+    /// This process in `ring_followers` (e.g. `writer 1234 on host`).
+    pub process: String,
 }
 
 impl MySqlConfig {
@@ -102,6 +109,8 @@ impl Dialect for MySql {
     const FENCE_RAISE: &'static str = "INSERT INTO writer_fences (topic, part, epoch) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))";
     const LOCKING_READ: &'static str = " FOR UPDATE";
+    const RING_VERSION_READ: &'static str =
+        "SELECT version FROM ring_state WHERE id = 1 LOCK IN SHARE MODE";
 
     fn upsert(_key: &str, column: &str) -> String {
         format!(" ON DUPLICATE KEY UPDATE {column} = VALUES({column})")
@@ -124,9 +133,17 @@ impl Dialect for MySql {
 /// [`Store`](chat_core::ports::Store) over MySQL/MariaDB shards.
 pub type ShardedStore = Sharded<SqlStore<MySql>>;
 
+/// How often a process confirms the recorded ring state (a write refused
+/// for another version looks at once): well within the read lease, and
+/// often while a migration waits for every process to follow.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+const WATCH_MIGRATING: Duration = Duration::from_millis(50);
+
 impl Sharded<SqlStore<MySql>> {
-    /// Connects to every shard (creating its database if asked) and applies the
-    /// migrations to each.
+    /// Connects to the configured shards (creating their databases if asked)
+    /// and applies the migrations to each; then routes by the ring state
+    /// recorded on them, recording the configured ring when none is (see
+    /// [`MySqlConfig::follow`]).
     pub async fn connect(cfg: &MySqlConfig) -> Result<ShardedStore, StoreError> {
         let specs: Vec<ShardSpec> = cfg
             .shards
@@ -138,145 +155,428 @@ impl Sharded<SqlStore<MySql>> {
             .collect();
         let ring = Ring::new(cfg.ring_version, specs, cfg.vnodes_per_weight)
             .map_err(|e| StoreError::Unavailable(format!("shard ring: {e}")))?;
-        let mut stores = Vec::new();
-        let mut pools = Vec::new();
-        // Stores follow the ring's shard order (its index space).
-        for spec in ring.shards() {
-            let shard = cfg
-                .shards
+        let mut seeds = Vec::new();
+        for shard in &cfg.shards {
+            seeds.push((
+                shard.name.clone(),
+                open(cfg, &shard.name, &shard.url).await?,
+            ));
+        }
+        let configured = RingState::initial(
+            &ring,
+            cfg.shards
                 .iter()
-                .find(|s| s.name == spec.name)
-                .ok_or_else(|| {
-                    StoreError::Unavailable(format!("no URL for shard {}", spec.name))
-                })?;
-            if cfg.create_databases
-                && !MySql::database_exists(&shard.url).await.map_err(unavailable("connect"))?
-                && let Err(e) = MySql::create_database(&shard.url).await
-                // Another process may have created it meanwhile.
-                && !MySql::database_exists(&shard.url).await.unwrap_or(false)
-            {
-                return Err(unavailable("connect")(e));
+                .map(|s| (s.name.clone(), s.url.clone()))
+                .collect(),
+        );
+        let state = match newest_recorded(&seeds).await? {
+            Some(state) => state,
+            None if cfg.follow => {
+                // The first process records its ring, the first shard first:
+                // it decides a race between two first processes.
+                let pools: Vec<MySqlPool> = seeds.iter().map(|(_, s)| s.pool.clone()).collect();
+                record_if_absent(&pools[0], &configured).await?;
+                read_state(&pools[0])
+                    .await?
+                    .ok_or_else(|| StoreError::Unavailable("ring_state not recorded".into()))?
             }
-            let opts = MySqlConnectOptions::from_str(&shard.url).map_err(unavailable("connect"))?;
-            let pool = MySqlPoolOptions::new()
-                .max_connections(cfg.max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(opts)
-                .await
-                .map_err(unavailable("connect"))?;
-            migrate(&pool, &shard.name).await?;
-            tracing::info!(shard = %shard.name, "shard ready");
-            pools.push(pool.clone());
-            stores.push(SqlStore::new(pool, Writer::Pool, None));
+            None => configured.clone(),
+        };
+        let follower = Arc::new(Follower {
+            cfg: cfg.clone(),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
+        let empty = Layout {
+            routes: Routes::new(configured.clone())
+                .map_err(|e| StoreError::Unavailable(format!("shard ring: {e}")))?,
+            stores: seeds.iter().map(|(_, s)| s.clone()).collect(),
+            checked: cfg.follow,
+        };
+        let layout = follower.layout_for(state, &empty).await?;
+        // Follow to the newest state its authority records.
+        let layout = match follower.newer(&layout).await? {
+            Some(newer) => newer,
+            None => layout,
+        };
+        // Seeds the state does not name are not routed to.
+        for (name, store) in &seeds {
+            if !layout.routes.names().contains(name) {
+                store.close().await;
+            }
         }
-        if cfg.check_ring {
-            check_ring(&ring, &pools).await?;
+        if !layout.routes.state().same_ring(&configured) {
+            tracing::warn!(
+                recorded = %layout.routes.state(),
+                configured = %configured,
+                "the shards record another ring than this process's settings: routing by the \
+                 recorded one (the settings only seed a new deployment; see `chat shards status`)"
+            );
         }
-        let store = Sharded::new(ring, stores);
+        if cfg.follow {
+            // A shard still on an older state is brought up to this one.
+            for (i, name) in layout.routes.names().iter().enumerate() {
+                if let Err(e) = follower.repair(&layout, i).await {
+                    tracing::warn!(shard = %name, error = %e, "recording the ring state failed");
+                }
+            }
+        }
+        let store = Sharded::with_layout(
+            layout,
+            cfg.follow
+                .then(|| follower.clone() as Arc<dyn Follow<SqlStore<MySql>>>),
+        );
+        if cfg.follow {
+            follower.watch(store.clone());
+        }
         tracing::info!(ring = %store.routing().unwrap_or_default(), "routing by ring");
         Ok(store)
     }
-}
 
-/// A ring as recorded in `ring_state`.
-#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct RecordedRing {
-    version: u64,
-    vnodes_per_weight: u32,
-    /// `(name, weight)` in the ring's order (the first hands out fencing
-    /// epochs, so the order matters too).
-    shards: Vec<(String, u32)>,
-}
-
-impl RecordedRing {
-    fn of(ring: &Ring) -> Self {
-        RecordedRing {
-            version: ring.version(),
-            vnodes_per_weight: ring.vnodes_per_weight(),
-            shards: ring
-                .shards()
-                .iter()
-                .map(|s| (s.name.clone(), s.weight))
-                .collect(),
-        }
-    }
-}
-
-impl std::fmt::Display for RecordedRing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shards: Vec<String> = self
-            .shards
-            .iter()
-            .map(|(n, w)| format!("{n}:{w}"))
-            .collect();
-        write!(
-            f,
-            "v{}: {} ({} vnodes per weight)",
-            self.version,
-            shards.join(", "),
-            self.vnodes_per_weight
-        )
-    }
-}
-
-impl ShardedStore {
-    /// The ring recorded on each shard (`None`: none yet), in the ring's
-    /// shard order.
-    pub async fn recorded_rings(&self) -> Vec<Result<Option<String>, StoreError>> {
+    /// The ring state recorded on each shard this store reaches (`None`:
+    /// none yet), in [`Routes::names`]' order.
+    pub async fn recorded_rings(&self) -> Vec<(String, Result<Option<String>, StoreError>)> {
         let mut out = Vec::new();
-        for s in self.stores() {
-            out.push(recorded_ring(&s.pool).await);
+        for (name, s) in self.shard_stores() {
+            let state = read_state(&s.pool).await.map(|r| r.map(|r| r.to_string()));
+            out.push((name, state));
         }
         out
     }
 }
 
-/// The ring recorded on one shard, if any.
-async fn recorded_ring(pool: &MySqlPool) -> Result<Option<String>, StoreError> {
-    let ring: Option<String> = sqlx::query_scalar("SELECT ring FROM ring_state WHERE id = 1")
-        .fetch_optional(pool)
+/// Opens one shard: its database created if asked, its pool, its migrations.
+async fn open(cfg: &MySqlConfig, name: &str, url: &str) -> Result<SqlStore<MySql>, StoreError> {
+    if cfg.create_databases
+        && !MySql::database_exists(url).await.map_err(unavailable("connect"))?
+        && let Err(e) = MySql::create_database(url).await
+        // Another process may have created it meanwhile.
+        && !MySql::database_exists(url).await.unwrap_or(false)
+    {
+        return Err(unavailable("connect")(e));
+    }
+    let opts = MySqlConnectOptions::from_str(url).map_err(unavailable("connect"))?;
+    let pool = MySqlPoolOptions::new()
+        .max_connections(cfg.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
         .await
-        .map_err(unavailable("ring_state"))?;
-    Ok(
-        ring.map(|r| match serde_json::from_str::<RecordedRing>(&r) {
-            Ok(rec) => rec.to_string(),
-            Err(_) => format!("unreadable: {r}"),
-        }),
-    )
+        .map_err(unavailable("connect"))?;
+    migrate(&pool, name).await?;
+    tracing::info!(shard = %name, "shard ready");
+    Ok(SqlStore::new(pool, Writer::Pool, None))
 }
 
-/// Every process must route by the same ring: a key placed by two rings
-/// would be read and written in two places. The first process to start
-/// records its ring on every shard (the first shard first: it decides a race
-/// between two processes); a process configured with another ring — other
-/// shards, weights, order, version or vnodes — then refuses to start, naming
-/// both. (Changing the ring is a migration's job, not a configuration's.)
-async fn check_ring(ring: &Ring, pools: &[MySqlPool]) -> Result<(), StoreError> {
-    let ours = RecordedRing::of(ring);
-    let json = serde_json::to_string(&ours).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    for (pool, spec) in pools.iter().zip(ring.shards()) {
-        sqlx::query("INSERT IGNORE INTO ring_state (id, ring, recorded_at) VALUES (1, ?, ?)")
-            .bind(&json)
-            .bind(chat_core::now_ms())
-            .execute(pool)
+/// Opens one shard's pool (see [`open`]).
+pub(crate) async fn open_pool(
+    cfg: &MySqlConfig,
+    name: &str,
+    url: &str,
+) -> Result<MySqlPool, StoreError> {
+    Ok(open(cfg, name, url).await?.pool)
+}
+
+/// The state recorded on one shard, if any.
+pub(crate) async fn read_state(pool: &MySqlPool) -> Result<Option<RingState>, StoreError> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT version, ring FROM ring_state WHERE id = 1")
+            .fetch_optional(pool)
             .await
             .map_err(unavailable("ring_state"))?;
-        let recorded: String = sqlx::query_scalar("SELECT ring FROM ring_state WHERE id = 1")
-            .fetch_one(pool)
-            .await
-            .map_err(unavailable("ring_state"))?;
-        let theirs: Option<RecordedRing> = serde_json::from_str(&recorded).ok();
-        if theirs.as_ref() != Some(&ours) {
-            let theirs = theirs.map_or(format!("unreadable: {recorded}"), |t| t.to_string());
-            return Err(StoreError::Conflict(format!(
-                "shard {} records the ring {theirs}, but this process is configured with {ours}: \
-                 every process must use the same shards, weights, order, ring version and \
-                 vnodes (see `chat shards status`)",
-                spec.name
-            )));
+    row.map(|(version, json)| {
+        let mut state: RingState = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("ring_state: {e}: {json}")))?;
+        state.version = version as u64;
+        Ok(state)
+    })
+    .transpose()
+}
+
+/// The state with the highest version among `shards`' records.
+async fn newest_recorded(
+    shards: &[(String, SqlStore<MySql>)],
+) -> Result<Option<RingState>, StoreError> {
+    let mut newest: Option<RingState> = None;
+    for (_, s) in shards {
+        if let Some(state) = read_state(&s.pool).await?
+            && newest.as_ref().is_none_or(|n| n.version < state.version)
+        {
+            newest = Some(state);
         }
     }
+    Ok(newest)
+}
+
+/// Records `state` on a shard that records none.
+async fn record_if_absent(pool: &MySqlPool, state: &RingState) -> Result<(), StoreError> {
+    let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT IGNORE INTO ring_state (id, version, ring, recorded_at) VALUES (1, ?, ?, ?)",
+    )
+    .bind(state.version as i64)
+    .bind(json)
+    .bind(chat_core::now_ms())
+    .execute(pool)
+    .await
+    .map_err(unavailable("ring_state"))?;
     Ok(())
+}
+
+/// Every partition's fencing epoch on a shard.
+pub(crate) type Epochs = Vec<(String, i64, i64)>;
+
+/// Reads `writer_fences`.
+async fn epochs<'c, E>(conn: E) -> Result<Epochs, StoreError>
+where
+    E: sqlx::Executor<'c, Database = MySql>,
+{
+    sqlx::query_as("SELECT topic, part, epoch FROM writer_fences")
+        .fetch_all(conn)
+        .await
+        .map_err(unavailable("ring_state"))
+}
+
+/// Records `state` on one shard that is not its authority, in one
+/// transaction with raising its fencing epochs to `epochs` (read from the
+/// authority once it recorded the state): if this shard hands out epochs
+/// under `state`, it starts above every epoch handed out before. A shard
+/// that records a newer state keeps it.
+pub(crate) async fn record(
+    pool: &MySqlPool,
+    state: &RingState,
+    epochs: &Epochs,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut tx = pool.begin().await.map_err(unavailable("ring_state"))?;
+    for (topic, part, epoch) in epochs {
+        sqlx::query(MySql::FENCE_RAISE)
+            .bind(topic)
+            .bind(part)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("ring_state"))?;
+    }
+    // `ring` before `version`: MySQL assigns left to right.
+    sqlx::query(
+        "INSERT INTO ring_state (id, version, ring, recorded_at) VALUES (1, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE \
+         ring = IF(VALUES(version) > version, VALUES(ring), ring), \
+         recorded_at = IF(VALUES(version) > version, VALUES(recorded_at), recorded_at), \
+         version = GREATEST(version, VALUES(version))",
+    )
+    .bind(state.version as i64)
+    .bind(json)
+    .bind(chat_core::now_ms())
+    .execute(&mut *tx)
+    .await
+    .map_err(unavailable("ring_state"))?;
+    tx.commit().await.map_err(unavailable("ring_state"))
+}
+
+/// Makes `state` the recorded one: on the authority `pool` first, if it
+/// still records version `expect` (and, for a migrator, its lease is
+/// `holder`'s), reading the fencing epochs in the same transaction; the
+/// caller then [`record`]s it on every other shard with those epochs.
+pub(crate) async fn publish_on_authority(
+    pool: &MySqlPool,
+    expect: u64,
+    holder: Option<&str>,
+    state: &RingState,
+) -> Result<Epochs, StoreError> {
+    let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut tx = pool.begin().await.map_err(unavailable("ring_state"))?;
+    let now: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM ring_state WHERE id = 1 FOR UPDATE")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable("ring_state"))?;
+    if now != Some(expect as i64) {
+        return Err(StoreError::Conflict(format!(
+            "the ring state is at v{} now, not v{expect}: another migrator changed it",
+            now.unwrap_or(0)
+        )));
+    }
+    if let Some(holder) = holder {
+        let lease: Option<(String, i64)> =
+            sqlx::query_as("SELECT holder, expires_at FROM ring_lease WHERE id = 1 FOR UPDATE")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable("ring_state"))?;
+        match lease {
+            Some((h, until)) if h == holder && until > chat_core::now_ms() => {}
+            other => {
+                return Err(StoreError::Conflict(format!(
+                    "the migration lease is not ours ({holder}) but {other:?}"
+                )));
+            }
+        }
+    }
+    sqlx::query("UPDATE ring_state SET version = ?, ring = ?, recorded_at = ? WHERE id = 1")
+        .bind(state.version as i64)
+        .bind(json)
+        .bind(chat_core::now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable("ring_state"))?;
+    let epochs = epochs(&mut *tx).await?;
+    tx.commit().await.map_err(unavailable("ring_state"))?;
+    Ok(epochs)
+}
+
+/// Follows the recorded ring state for one process.
+struct Follower {
+    cfg: MySqlConfig,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Follower {
+    /// A layout for `state`, reusing `have`'s stores by name and opening the
+    /// others (by the state's URLs, else the configured ones).
+    async fn layout_for(
+        &self,
+        state: RingState,
+        have: &Layout<SqlStore<MySql>>,
+    ) -> Result<Layout<SqlStore<MySql>>, StoreError> {
+        let routes = Routes::new(state)
+            .map_err(|e| StoreError::Corrupt(format!("recorded ring state: {e}")))?;
+        let mut stores = Vec::new();
+        for name in routes.names() {
+            let known = have.routes.names().iter().position(|n| n == name);
+            let store = match known {
+                Some(i) => have.stores[i].clone(),
+                None => {
+                    let url = routes
+                        .state()
+                        .urls
+                        .get(name)
+                        .cloned()
+                        .or_else(|| {
+                            self.cfg
+                                .shards
+                                .iter()
+                                .find(|s| &s.name == name)
+                                .map(|s| s.url.clone())
+                        })
+                        .ok_or_else(|| {
+                            StoreError::Unavailable(format!(
+                                "the ring state names shard {name}, whose URL neither it nor \
+                                 this process's settings give"
+                            ))
+                        })?;
+                    open(&self.cfg, name, &url).await?
+                }
+            };
+            stores.push(store);
+        }
+        Ok(Layout {
+            routes,
+            stores,
+            checked: have.checked,
+        })
+    }
+
+    /// Confirms the recorded state every [`WATCH_EVERY`] (every
+    /// [`WATCH_MIGRATING`] while a migration is in progress).
+    fn watch(&self, store: ShardedStore) {
+        let task = tokio::spawn(async move {
+            loop {
+                let busy = {
+                    let l = store.layout();
+                    let st = l.routes.state();
+                    st.migration.is_some() || !st.cleanup.is_empty()
+                };
+                tokio::time::sleep(if busy { WATCH_MIGRATING } else { WATCH_EVERY }).await;
+                store.confirm().await;
+            }
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            t.abort();
+        }
+    }
+}
+
+/// The authority's store in `l`.
+fn authority(l: &Layout<SqlStore<MySql>>) -> &SqlStore<MySql> {
+    let name = l.routes.state().authority();
+    let i = l.routes.names().iter().position(|n| n == name).unwrap_or(0);
+    &l.stores[i]
+}
+
+/// `l`'s stores, the authority first.
+fn authority_first(l: &Layout<SqlStore<MySql>>) -> Vec<&SqlStore<MySql>> {
+    let first = authority(l);
+    std::iter::once(first)
+        .chain(l.stores.iter().filter(|s| !std::ptr::eq(*s, first)))
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Follow<SqlStore<MySql>> for Follower {
+    async fn newer(
+        &self,
+        have: &Layout<SqlStore<MySql>>,
+    ) -> Result<Option<Layout<SqlStore<MySql>>>, StoreError> {
+        let mut layout: Option<Layout<SqlStore<MySql>>> = None;
+        // A new state may name a new authority: follow it (a few hops at most).
+        for _ in 0..4 {
+            let current = layout.as_ref().unwrap_or(have);
+            // The authority, or any shard when it does not answer: every
+            // shard records each state before processes are waited for.
+            let mut found = Err(StoreError::Unavailable("no shard".into()));
+            for s in authority_first(current) {
+                found = read_state(&s.pool).await;
+                if found.is_ok() {
+                    break;
+                }
+            }
+            let Some(state) = found? else {
+                break;
+            };
+            if state.version <= current.routes.version() {
+                break;
+            }
+            layout = Some(self.layout_for(state, current).await?);
+        }
+        Ok(layout)
+    }
+
+    /// On the authority, or any shard when it does not answer (a migrator
+    /// reads them all), at the database's time.
+    async fn heartbeat(&self, l: &Layout<SqlStore<MySql>>) -> Result<(), StoreError> {
+        let mut last = Err(StoreError::Unavailable("no shard".into()));
+        for s in authority_first(l) {
+            last = sqlx::query(
+                "INSERT INTO ring_followers (process, version, seen_at) \
+                 VALUES (?, ?, CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)) \
+                 ON DUPLICATE KEY UPDATE version = VALUES(version), seen_at = VALUES(seen_at)",
+            )
+            .bind(&self.cfg.process)
+            .bind(l.routes.version() as i64)
+            .execute(&s.pool)
+            .await
+            .map(|_| ())
+            .map_err(unavailable("ring_state"));
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
+    async fn repair(&self, have: &Layout<SqlStore<MySql>>, index: usize) -> Result<(), StoreError> {
+        let auth = authority(have);
+        let epochs = epochs(&auth.pool).await?;
+        record(&have.stores[index].pool, have.routes.state(), &epochs).await
+    }
 }
 
 /// Applies the migrations, one process at a time per shard (several roles may
@@ -292,7 +592,9 @@ async fn migrate(pool: &MySqlPool, shard: &str) -> Result<(), StoreError> {
             "shard {shard}: migration lock not acquired"
         )));
     }
-    let result = sqlx::migrate!("./migrations/mysql").run(&mut *conn).await;
+    // (On the pool, not `conn`: the migrator's `Acquire` on a connection is
+    // not general enough for the follower's futures to be `Send`.)
+    let result = sqlx::migrate!("./migrations/mysql").run(pool).await;
     let _ = sqlx::query("SELECT RELEASE_LOCK('chat_migrations')")
         .execute(&mut *conn)
         .await;

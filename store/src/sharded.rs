@@ -12,8 +12,8 @@
 //! Any [`SqlStore`] is a shard: MySQL/MariaDB in distributed mode; SQLite
 //! files in tests of what happens across shards.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
@@ -25,27 +25,51 @@ use sqlx::{Executor, IntoArguments};
 
 use crate::dialect::Dialect;
 use crate::metrics;
+use crate::routing::{RingState, Route, Routes};
 use crate::rows::Columns;
 use crate::runs::runs;
 use crate::sql::{Bind, SqlStore};
 
+/// A write a shard refused because it routes by another version of the
+/// ring state than the writer (see [`crate::routing`]): nothing of it was
+/// applied there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The version the shard routes by.
+    pub shard_version: u64,
+}
+
+/// The result of a write checked against the ring state's version.
+pub type Checked<T> = Result<Result<T, Moved>, StoreError>;
+
 /// One shard of a [`Sharded`] store: the store contract for the keys it
 /// holds, and what a sharded store does across two shards or with a part of
-/// a batch.
+/// a batch. A write given a ring-state `version` is refused ([`Moved`]) by a
+/// shard that routes by another one, in the write's own transaction.
 #[async_trait]
-pub trait Shard: Store {
+pub trait Shard: Store + Clone {
     /// Creates an account whose login name is kept unique on this shard (the
     /// name's) and whose row goes to `users` (the user's).
-    async fn create_user_on(&self, users: &Self, rec: &UserRecord) -> Result<(), StoreError>;
+    async fn create_user_on(
+        &self,
+        users: &Self,
+        rec: &UserRecord,
+        version: Option<u64>,
+    ) -> Checked<()>;
     /// The user a login name (canonical, see [`name_key`]) belongs to.
     async fn name_owner(&self, name_key: &str) -> Result<Option<UserId>, StoreError>;
     /// An account by id.
     async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
     /// Applies this shard's part of a batch in one transaction, fenced (see
     /// [`Store::apply_fenced`]).
-    async fn apply_part(&self, fence: &Fence, batch: &[&Mutation]) -> Result<(), StoreError>;
+    async fn apply_part(
+        &self,
+        fence: &Fence,
+        version: Option<u64>,
+        batch: &[&Mutation],
+    ) -> Checked<()>;
     /// A new epoch for a partition on this shard (the one that hands them out).
-    async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError>;
+    async fn bump_fence(&self, topic: &str, partition: u32, version: Option<u64>) -> Checked<u64>;
     /// Raises a partition's epoch on this shard.
     async fn raise_fence(&self, topic: &str, partition: u32, epoch: u64) -> Result<(), StoreError>;
     /// Every key this shard holds rows of.
@@ -66,8 +90,13 @@ where
     Option<String>: Bind<D>,
     &'static str: Bind<D>,
 {
-    async fn create_user_on(&self, users: &Self, rec: &UserRecord) -> Result<(), StoreError> {
-        self.create_user_split(users, rec).await
+    async fn create_user_on(
+        &self,
+        users: &Self,
+        rec: &UserRecord,
+        version: Option<u64>,
+    ) -> Checked<()> {
+        self.create_user_split(users, rec, version).await
     }
 
     async fn name_owner(&self, name_key: &str) -> Result<Option<UserId>, StoreError> {
@@ -78,12 +107,18 @@ where
         SqlStore::user_record(self, id).await
     }
 
-    async fn apply_part(&self, fence: &Fence, batch: &[&Mutation]) -> Result<(), StoreError> {
-        self.apply_runs(fence, runs(batch.iter().copied())).await
+    async fn apply_part(
+        &self,
+        fence: &Fence,
+        version: Option<u64>,
+        batch: &[&Mutation],
+    ) -> Checked<()> {
+        self.apply_runs(fence, version, runs(batch.iter().copied()))
+            .await
     }
 
-    async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
-        SqlStore::bump_fence(self, topic, partition).await
+    async fn bump_fence(&self, topic: &str, partition: u32, version: Option<u64>) -> Checked<u64> {
+        SqlStore::bump_fence(self, topic, partition, version).await
     }
 
     async fn raise_fence(&self, topic: &str, partition: u32, epoch: u64) -> Result<(), StoreError> {
@@ -99,11 +134,87 @@ where
     }
 }
 
-/// [`Store`] over shards placed by a `shard-router` ring.
+/// What a [`Sharded`] store routes by: the routes of one ring state and a
+/// store for each shard they name (in [`Routes::names`]' order).
+pub(crate) struct Layout<S> {
+    pub(crate) routes: Routes,
+    pub(crate) stores: Vec<S>,
+    /// Writes carry the state's version and shards check it (MySQL shards
+    /// that record the state); a fixed layout (tests over SQLite files) does
+    /// not.
+    pub(crate) checked: bool,
+}
+
+impl<S> Layout<S> {
+    fn version(&self) -> Option<u64> {
+        self.checked.then(|| self.routes.version())
+    }
+
+    fn route(&self, p: Placement<'_>) -> Route {
+        self.routes.route(key(p))
+    }
+
+    /// The store holding `p` now.
+    fn shard(&self, p: Placement<'_>) -> &S {
+        &self.stores[self.route(p).shard]
+    }
+
+    /// `items` grouped by shard (in [`Routes::names`]' order).
+    fn split<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        place: impl Fn(&T) -> Placement<'_>,
+    ) -> Vec<Vec<T>> {
+        let mut groups: Vec<Vec<T>> = (0..self.stores.len()).map(|_| Vec::new()).collect();
+        for item in items {
+            let i = self.route(place(&item)).shard;
+            groups[i].push(item);
+        }
+        groups
+    }
+}
+
+/// Follows the recorded ring state: a newer layout when there is one, and a
+/// shard brought to the state a process already routes by.
+#[async_trait]
+pub(crate) trait Follow<S>: Send + Sync + 'static {
+    /// The recorded state's layout if it is newer than `have`'s (reusing
+    /// `have`'s stores by name).
+    async fn newer(&self, have: &Layout<S>) -> Result<Option<Layout<S>>, StoreError>;
+    /// Records `have`'s state on its shard `index`, which routes by an older
+    /// one (a migrator that died while publishing it).
+    async fn repair(&self, have: &Layout<S>, index: usize) -> Result<(), StoreError>;
+    /// Reports that this process routes by `have`'s version (see
+    /// [`READ_LEASE`]).
+    async fn heartbeat(&self, have: &Layout<S>) -> Result<(), StoreError>;
+}
+
+/// A process reads by its layout only within this long of a confirmation
+/// that the recorded state has no newer version (a look at it and a report
+/// of the version, see `Sharded::confirm`); past it, a read first confirms
+/// again. A migrator that flips keys waits until every process has reported
+/// the flip or this long has passed, so no read sees a shard's old copy.
+pub const READ_LEASE: Duration = Duration::from_secs(3);
+
+/// How long a write waits for frozen keys (a migration copying their last
+/// changes) before it fails as unavailable; the writer then retries.
+const FROZEN_WAIT: Duration = Duration::from_secs(30);
+/// Between two looks at whether frozen keys have flipped.
+const FROZEN_POLL: Duration = Duration::from_millis(10);
+/// Writes refused for another ring-state version, retried in a row, before
+/// one fails as unavailable.
+const MOVED_RETRIES: u32 = 100;
+
+/// [`Store`] over shards placed by a `shard-router` ring, following the ring
+/// state recorded on the shards (see [`crate::routing`]) when it has a
+/// follower.
 pub struct Sharded<S> {
-    ring: Arc<Ring>,
-    /// One store per shard, in the ring's shard order (its index space).
-    shards: Arc<Vec<S>>,
+    layout: Arc<RwLock<Arc<Layout<S>>>>,
+    follow: Option<Arc<dyn Follow<S>>>,
+    /// One look at the recorded state at a time.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// The last confirmation (see [`READ_LEASE`]) and the last attempt.
+    confirmed: Arc<std::sync::Mutex<(Option<Instant>, Option<Instant>)>>,
     /// Test-only: applies to fail per shard (see [`Sharded::fail_next_applies`]).
     #[cfg(feature = "failpoints")]
     faults: Arc<Vec<std::sync::atomic::AtomicU32>>,
@@ -115,8 +226,10 @@ pub struct Sharded<S> {
 impl<S> Clone for Sharded<S> {
     fn clone(&self) -> Self {
         Sharded {
-            ring: self.ring.clone(),
-            shards: self.shards.clone(),
+            layout: self.layout.clone(),
+            follow: self.follow.clone(),
+            refreshing: self.refreshing.clone(),
+            confirmed: self.confirmed.clone(),
             #[cfg(feature = "failpoints")]
             faults: self.faults.clone(),
             #[cfg(feature = "failpoints")]
@@ -135,19 +248,35 @@ fn key(p: Placement<'_>) -> Key<'_> {
 }
 
 impl<S: Shard> Sharded<S> {
-    /// A store over `shards`, given in the order of `ring.shards()`.
+    /// A store over `shards`, given in the order of `ring.shards()`, routing
+    /// by that ring for good (no recorded state, no version checks).
     pub fn new(ring: Ring, shards: Vec<S>) -> Self {
         assert_eq!(ring.shards().len(), shards.len(), "one store per shard");
-        metrics::RING_VERSION.set(ring.version() as i64);
+        let routes = Routes::new(RingState::initial(&ring, Default::default()))
+            .expect("a valid ring's state");
+        Self::with_layout(
+            Layout {
+                routes,
+                stores: shards,
+                checked: false,
+            },
+            None,
+        )
+    }
+
+    pub(crate) fn with_layout(layout: Layout<S>, follow: Option<Arc<dyn Follow<S>>>) -> Self {
+        metrics::RING_VERSION.set(layout.routes.version() as i64);
         Sharded {
             #[cfg(feature = "failpoints")]
-            faults: Arc::new(shards.iter().map(|_| Default::default()).collect()),
+            faults: Arc::new((0..8).map(|_| Default::default()).collect()),
             #[cfg(feature = "failpoints")]
             poison: Arc::new(std::sync::RwLock::new(
                 std::env::var("CHAT_FAILPOINT_POISON").ok(),
             )),
-            ring: Arc::new(ring),
-            shards: Arc::new(shards),
+            layout: Arc::new(RwLock::new(Arc::new(layout))),
+            follow,
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
+            confirmed: Arc::new(std::sync::Mutex::new((Some(Instant::now()), None))),
         }
     }
 
@@ -182,7 +311,8 @@ impl<S: Shard> Sharded<S> {
         {
             return Some(StoreError::Rejected(format!("shard {index}: injected poison")));
         }
-        self.faults[index]
+        self.faults
+            .get(index)?
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
             .then(|| StoreError::Unavailable(format!("shard {index}: injected fault")))
@@ -194,63 +324,185 @@ impl<S: Shard> Sharded<S> {
         None
     }
 
-    /// The shards' stores, in the ring's shard order.
-    #[cfg(feature = "mysql")]
-    pub(crate) fn stores(&self) -> &[S] {
-        &self.shards
+    /// What this store routes by now.
+    pub(crate) fn layout(&self) -> Arc<Layout<S>> {
+        self.layout
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// What each shard holds, in the ring's shard order.
-    pub async fn inventories(&self) -> Result<Vec<crate::Inventory>, StoreError> {
-        join_all(self.shards.iter().map(|s| s.inventory()))
-            .await
-            .into_iter()
+    /// Looks at the recorded ring state and routes by it if it is newer;
+    /// whether the layout changed since `seen` (a version).
+    pub(crate) async fn refresh(&self, seen: u64) -> bool {
+        let Some(follow) = &self.follow else {
+            return false;
+        };
+        let _one = self.refreshing.lock().await;
+        let have = self.layout();
+        if have.routes.version() != seen {
+            return true; // another caller refreshed meanwhile
+        }
+        match follow.newer(&have).await {
+            Ok(Some(new)) => {
+                self.install(&have, new);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the recorded ring state failed");
+                false
+            }
+        }
+    }
+
+    /// Looks at the recorded state (following a newer one) and reports the
+    /// version routed by; a success renews the read lease from the moment
+    /// of the look.
+    pub(crate) async fn confirm(&self) {
+        let Some(follow) = &self.follow else {
+            return;
+        };
+        let _one = self.refreshing.lock().await;
+        let looked = Instant::now();
+        self.confirmed.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(looked);
+        let have = self.layout();
+        match follow.newer(&have).await {
+            Ok(Some(new)) => self.install(&have, new),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the recorded ring state failed");
+                return;
+            }
+        }
+        match follow.heartbeat(&self.layout()).await {
+            Ok(()) => self.confirmed.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(looked),
+            Err(e) => tracing::warn!(error = %e, "reporting the ring state routed by failed"),
+        }
+    }
+
+    fn install(&self, have: &Layout<S>, new: Layout<S>) {
+        tracing::info!(from = %have.routes.state(), to = %new.routes.state(), "routing by a new ring state");
+        metrics::RING_VERSION.set(new.routes.version() as i64);
+        *self.layout.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    }
+
+    /// The layout to read by: confirmed within [`READ_LEASE`] (confirming
+    /// first when it is not; at most one try a second while that fails, and
+    /// meanwhile reads fail as unavailable rather than risk an old copy).
+    async fn read_layout(&self) -> Result<Arc<Layout<S>>, StoreError> {
+        if self.follow.is_none() {
+            return Ok(self.layout());
+        }
+        let fresh =
+            |c: &(Option<Instant>, Option<Instant>)| c.0.is_some_and(|t| t.elapsed() < READ_LEASE);
+        let (ok, try_now) = {
+            let c = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                fresh(&c),
+                c.1.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)),
+            )
+        };
+        if !ok && try_now {
+            self.confirm().await;
+        }
+        if fresh(&self.confirmed.lock().unwrap_or_else(|e| e.into_inner())) {
+            Ok(self.layout())
+        } else {
+            Err(StoreError::Unavailable(
+                "the ring state could not be confirmed on any shard lately".into(),
+            ))
+        }
+    }
+
+    /// After a write refused for another version: follows a newer state, or
+    /// brings a shard still on an older one up to ours.
+    async fn moved(&self, l: &Layout<S>, index: usize, m: Moved) {
+        let ours = l.routes.version();
+        if m.shard_version > ours {
+            self.refresh(ours).await;
+        } else if let Some(follow) = &self.follow {
+            if let Err(e) = follow.repair(l, index).await {
+                tracing::warn!(error = %e, shard = %l.routes.names()[index], "recording the ring state on a shard failed");
+            }
+            // The state may have moved on meanwhile.
+            self.refresh(ours).await;
+        }
+    }
+
+    /// Waits while any of `places` is frozen by a migration, following the
+    /// recorded state; fails after [`FROZEN_WAIT`] since `since`.
+    async fn wait_unfrozen<'p>(
+        &self,
+        since: Instant,
+        places: impl Fn() -> Vec<Placement<'p>>,
+    ) -> Result<Arc<Layout<S>>, StoreError> {
+        loop {
+            let l = self.layout();
+            if !places().into_iter().any(|p| l.route(p).frozen) {
+                return Ok(l);
+            }
+            if since.elapsed() > FROZEN_WAIT {
+                return Err(StoreError::Unavailable(format!(
+                    "keys frozen by a migration for more than {} s (ring state {})",
+                    FROZEN_WAIT.as_secs(),
+                    l.routes.state()
+                )));
+            }
+            tokio::time::sleep(FROZEN_POLL).await;
+            self.refresh(l.routes.version()).await;
+        }
+    }
+
+    /// The shards' stores and names, in [`Routes::names`]' order.
+    pub fn shard_stores(&self) -> Vec<(String, S)> {
+        let l = self.layout();
+        l.routes
+            .names()
+            .iter()
+            .cloned()
+            .zip(l.stores.iter().cloned())
             .collect()
     }
 
-    /// The ring in use.
-    pub fn ring(&self) -> &Ring {
-        &self.ring
+    /// What each shard holds, in [`Routes::names`]' order.
+    pub async fn inventories(&self) -> Result<Vec<(String, crate::Inventory)>, StoreError> {
+        let shards = self.shard_stores();
+        let held = join_all(shards.iter().map(|(_, s)| s.inventory())).await;
+        shards
+            .into_iter()
+            .zip(held)
+            .map(|((n, _), h)| Ok((n, h?)))
+            .collect()
     }
 
-    /// Shard index of a chat.
-    pub fn chat_shard(&self, c: ChatId) -> usize {
-        self.index(Placement::Chat(c))
+    /// The current ring.
+    pub fn ring(&self) -> Ring {
+        self.layout().routes.ring().clone()
     }
 
-    fn index(&self, p: Placement<'_>) -> usize {
-        self.ring.shard_index_for(key(p))
+    /// The ring state routed by.
+    pub fn state(&self) -> RingState {
+        self.layout().routes.state().clone()
     }
 
-    fn shard(&self, p: Placement<'_>) -> &S {
-        &self.shards[self.index(p)]
-    }
-
-    /// `items` grouped by shard (in the ring's shard order).
-    fn split<T>(
-        &self,
-        items: impl IntoIterator<Item = T>,
-        place: impl Fn(&T) -> Placement<'_>,
-    ) -> Vec<Vec<T>> {
-        let mut groups: Vec<Vec<T>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
-        for item in items {
-            let i = self.index(place(&item));
-            groups[i].push(item);
-        }
-        groups
+    /// The shard a chat is on now.
+    pub fn chat_shard(&self, c: ChatId) -> String {
+        let l = self.layout();
+        l.routes.names()[l.route(Placement::Chat(c)).shard].clone()
     }
 
     /// `read` on every shard with a group, in parallel; their rows together.
     async fn read_each<'a, T, R, F>(
-        &'a self,
+        l: &'a Layout<S>,
         groups: &'a [Vec<T>],
         read: impl Fn(&'a S, &'a [T]) -> F,
     ) -> Result<Vec<R>, StoreError>
     where
         F: Future<Output = Result<Vec<R>, StoreError>>,
     {
-        let work = self
-            .shards
+        let work = l
+            .stores
             .iter()
             .zip(groups)
             .filter(|(_, group)| !group.is_empty())
@@ -264,56 +516,110 @@ impl<S: Shard> Sharded<S> {
 
     /// Closes every shard.
     pub async fn close(&self) {
-        for s in self.shards.iter() {
+        for s in self.layout().stores.iter() {
             s.close().await;
         }
+    }
+
+    /// One attempt at a batch under layout `l`: every part's outcome.
+    async fn apply_once(
+        &self,
+        l: &Layout<S>,
+        fence: &Fence,
+        batch: &[Mutation],
+    ) -> Vec<(usize, Checked<()>)> {
+        let parts = l.split(batch, |m| m.placement());
+        let version = l.version();
+        let work = l
+            .stores
+            .iter()
+            .zip(&parts)
+            .enumerate()
+            .filter(|(_, (_, part))| !part.is_empty())
+            .map(|(i, (shard, part))| async move {
+                if let Some(e) = self.injected_fault(i, part) {
+                    return (i, Err(e));
+                }
+                let t = Instant::now();
+                let r = shard.apply_part(fence, version, part).await;
+                metrics::SHARD_APPLY_SECONDS
+                    .with_label_values(&[l.routes.names()[i].as_str()])
+                    .observe(t.elapsed().as_secs_f64());
+                (i, r)
+            });
+        join_all(work).await
     }
 }
 
 #[async_trait]
 impl<S: Shard> Store for Sharded<S> {
     async fn create_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
-        let key = name_key(&rec.user.name);
-        let users = self.shard(Placement::User(rec.user.id));
-        self.shard(Placement::Name(&key))
-            .create_user_on(users, rec)
-            .await
+        let name = name_key(&rec.user.name);
+        let places = || vec![Placement::Name(&name), Placement::User(rec.user.id)];
+        let since = Instant::now();
+        for _ in 0..MOVED_RETRIES {
+            let l = self.wait_unfrozen(since, places).await?;
+            let at = l.route(Placement::Name(&name)).shard;
+            let users = l.shard(Placement::User(rec.user.id));
+            match l.stores[at].create_user_on(users, rec, l.version()).await? {
+                Ok(()) => return Ok(()),
+                Err(m) => self.moved(&l, at, m).await,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the ring state keeps changing".into(),
+        ))
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         let key = name_key(name);
-        match self.shard(Placement::Name(&key)).name_owner(&key).await? {
-            Some(id) => self.shard(Placement::User(id)).user_record(id).await,
+        let l = self.read_layout().await?;
+        match l.shard(Placement::Name(&key)).name_owner(&key).await? {
+            Some(id) => l.shard(Placement::User(id)).user_record(id).await,
             None => Ok(None),
         }
     }
 
     async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
-        let groups = self.split(ids.iter().copied(), |id| Placement::User(*id));
-        self.read_each(&groups, |s, ids| s.users(ids)).await
+        let l = self.read_layout().await?;
+        let groups = l.split(ids.iter().copied(), |id| Placement::User(*id));
+        Self::read_each(&l, &groups, |s, ids| s.users(ids)).await
     }
 
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
-        let groups = self.split(ids.iter().copied(), |id| Placement::Chat(*id));
-        self.read_each(&groups, |s, ids| s.chats(ids)).await
+        let l = self.read_layout().await?;
+        let groups = l.split(ids.iter().copied(), |id| Placement::Chat(*id));
+        Self::read_each(&l, &groups, |s, ids| s.chats(ids)).await
     }
 
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
-        self.shard(Placement::Chat(chat)).members(chat).await
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .members(chat)
+            .await
     }
 
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
-        self.shard(Placement::Chat(chat)).messages(chat, page).await
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .messages(chat, page)
+            .await
     }
 
     async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {
-        self.shard(Placement::Chat(chat)).message(chat, seq).await
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .message(chat, seq)
+            .await
     }
 
     async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
-        let groups = self.split(keys.iter().cloned(), |k| Placement::Chat(k.0));
-        self.read_each(&groups, |s, keys| s.messages_by_client_ids(keys))
-            .await
+        let l = self.read_layout().await?;
+        let groups = l.split(keys.iter().cloned(), |k| Placement::Chat(k.0));
+        Self::read_each(&l, &groups, |s, keys| s.messages_by_client_ids(keys)).await
     }
 
     async fn changes_since(
@@ -322,7 +628,9 @@ impl<S: Shard> Store for Sharded<S> {
         since_pts: u64,
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
-        self.shard(Placement::Chat(chat))
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
             .changes_since(chat, since_pts, limit)
             .await
     }
@@ -332,88 +640,119 @@ impl<S: Shard> Store for Sharded<S> {
         chat: ChatId,
         user: UserId,
     ) -> Result<Option<(u64, MemberChange)>, StoreError> {
-        self.shard(Placement::Chat(chat))
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
             .last_member_change(chat, user)
             .await
     }
 
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
-        self.shard(Placement::User(user)).memberships(user).await
+        self.read_layout()
+            .await?
+            .shard(Placement::User(user))
+            .memberships(user)
+            .await
     }
 
+    /// Waits while a migration has any of the batch's keys frozen, applies
+    /// each shard's part under the layout of one ring state, and applies the
+    /// batch again (idempotent) when a shard routes by another state.
     async fn apply_fenced(&self, fence: &Fence, batch: &[Mutation]) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let parts = self.split(batch, |m| m.placement());
-        let work = self
-            .shards
-            .iter()
-            .zip(&parts)
-            .enumerate()
-            .filter(|(_, (_, part))| !part.is_empty())
-            .map(|(i, (shard, part))| async move {
-                if let Some(e) = self.injected_fault(i, part) {
-                    return Err(e);
+        let places = || batch.iter().map(Mutation::placement).collect::<Vec<_>>();
+        for _ in 0..MOVED_RETRIES {
+            let l = self.wait_unfrozen(started, places).await?;
+            let outcomes = self.apply_once(&l, fence, batch).await;
+            // Every shard is attempted; the gravest error is reported (a
+            // refusal by fencing first, so that it is never retried; an
+            // outage before a rejection, so that data is never blamed while
+            // a shard is away) and the writer applies the same (idempotent)
+            // mutations again.
+            let gravity = |e: &StoreError| match e {
+                StoreError::Fenced(_) => 0,
+                StoreError::Conflict(_) => 1,
+                StoreError::Unavailable(_) => 2,
+                StoreError::Corrupt(_) => 3,
+                StoreError::Rejected(_) => 4,
+            };
+            let mut moved = None;
+            let mut worst: Option<StoreError> = None;
+            for (i, r) in outcomes {
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(m)) => moved = Some((i, m)),
+                    Err(e) => {
+                        if worst.as_ref().is_none_or(|w| gravity(&e) < gravity(w)) {
+                            worst = Some(e);
+                        }
+                    }
                 }
-                let t = Instant::now();
-                let r = shard.apply_part(fence, part).await;
-                metrics::SHARD_APPLY_SECONDS
-                    .with_label_values(&[self.ring.shards()[i].name.as_str()])
-                    .observe(t.elapsed().as_secs_f64());
-                r
-            });
-        // Every shard is attempted; the gravest error is reported (a refusal
-        // by fencing first, so that it is never retried; an outage before a
-        // rejection, so that data is never blamed while a shard is away) and
-        // the writer applies the same (idempotent) mutations again.
-        let gravity = |e: &StoreError| match e {
-            StoreError::Fenced(_) => 0,
-            StoreError::Conflict(_) => 1,
-            StoreError::Unavailable(_) => 2,
-            StoreError::Corrupt(_) => 3,
-            StoreError::Rejected(_) => 4,
-        };
-        if let Some(e) = join_all(work)
-            .await
-            .into_iter()
-            .filter_map(Result::err)
-            .min_by_key(gravity)
-        {
-            return Err(e);
+            }
+            match (worst, moved) {
+                (Some(e), _) => return Err(e),
+                (None, Some((i, m))) => self.moved(&l, i, m).await,
+                (None, None) => {
+                    metrics::applied(started, batch.len());
+                    return Ok(());
+                }
+            }
         }
-        metrics::applied(started, batch.len());
-        Ok(())
+        Err(StoreError::Unavailable(
+            "the ring state keeps changing".into(),
+        ))
     }
 
-    /// The first shard of the ring hands out the epochs (one counter, so no
-    /// two owners ever get the same one); every shard then stores it, and
-    /// only then is it used.
+    /// The first shard of the current ring hands out the epochs (one
+    /// counter, so no two owners ever get the same one); every shard a
+    /// process reaches then stores it, and only then is it used. (A migration
+    /// that hands the counter to another shard raises it there first, see
+    /// `publish` in mysql.rs.)
     async fn acquire_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
-        let epoch = self.shards[0].bump_fence(topic, partition).await?;
-        let raised = join_all(
-            self.shards[1..]
+        for _ in 0..MOVED_RETRIES {
+            let l = self.layout();
+            let first = &l.routes.ring().shards()[0].name;
+            let at = l
+                .routes
+                .names()
                 .iter()
-                .map(|s| s.raise_fence(topic, partition, epoch)),
-        )
-        .await;
-        raised.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(epoch)
+                .position(|n| n == first)
+                .unwrap_or(0);
+            let epoch = match l.stores[at]
+                .bump_fence(topic, partition, l.version())
+                .await?
+            {
+                Ok(epoch) => epoch,
+                Err(m) => {
+                    self.moved(&l, at, m).await;
+                    continue;
+                }
+            };
+            let raised = join_all(
+                l.stores
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != at)
+                    .map(|(_, s)| s.raise_fence(topic, partition, epoch)),
+            )
+            .await;
+            raised.into_iter().collect::<Result<Vec<()>, _>>()?;
+            return Ok(epoch);
+        }
+        Err(StoreError::Unavailable(
+            "the ring state keeps changing".into(),
+        ))
     }
 
     fn routing(&self) -> Option<String> {
-        let shards: Vec<String> = self
-            .ring
-            .shards()
-            .iter()
-            .map(|s| format!("{}:{}", s.name, s.weight))
-            .collect();
-        Some(format!("v{}: {}", self.ring.version(), shards.join(", ")))
+        Some(self.layout().routes.state().to_string())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        for s in self.shards.iter() {
+        for s in self.layout().stores.iter() {
             s.ping().await?;
         }
         Ok(())

@@ -96,6 +96,8 @@ impl Dialect for Sqlite {
     /// after the check read its snapshot makes the batch's first write fail
     /// (busy); the writer applies the batch again and the check sees it.
     const LOCKING_READ: &'static str = "";
+    /// Never used: SQLite files are not shards that record a ring state.
+    const RING_VERSION_READ: &'static str = "SELECT 0 AS version";
 
     fn upsert(key: &str, column: &str) -> String {
         format!(" ON CONFLICT ({key}) DO UPDATE SET {column} = excluded.{column}")

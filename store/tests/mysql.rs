@@ -41,7 +41,8 @@ fn config() -> MySqlConfig {
         vnodes_per_weight: 160,
         max_connections: 4,
         create_databases: true,
-        check_ring: true,
+        follow: true,
+        process: "store test".into(),
     }
 }
 

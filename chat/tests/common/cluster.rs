@@ -96,10 +96,17 @@ impl Cluster {
     /// Starts a role process named `name` and waits for its banner; returns
     /// the address it prints (a gateway's HTTP, a worker's metrics).
     pub fn spawn(&mut self, role: &str, name: &str) -> String {
+        self.spawn_with(role, name, &[])
+    }
+
+    /// [`Cluster::spawn`] with settings of its own (`(variable, value)`,
+    /// over the cluster's).
+    pub fn spawn_with(&mut self, role: &str, name: &str, env: &[(&str, &str)]) -> String {
         let log = self.dir.path().join(format!("{name}.log"));
         let mut cmd = Spawn::new(env!("CARGO_BIN_EXE_chat"), log)
             .arg(role)
-            .envs(self.env.iter().cloned());
+            .envs(self.env.iter().cloned())
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if role == "gateway" {
             let node = self.next_node;
             self.next_node += 1;
@@ -176,7 +183,8 @@ impl Cluster {
             vnodes_per_weight: 160,
             max_connections: 4,
             create_databases: true,
-            check_ring: true,
+            follow: true,
+            process: "test".into(),
         };
         chat_store::ShardedStore::connect(&cfg)
             .await

@@ -11,6 +11,8 @@ pub mod api;
 pub mod cluster;
 pub mod proc;
 pub mod schema;
+#[cfg(feature = "distributed")]
+pub mod traffic;
 pub mod types;
 pub mod ws;
 

@@ -10,6 +10,7 @@ use crate::dialect::{Dialect, UpdateFrom};
 use crate::metrics;
 use crate::rows::{self, Columns};
 use crate::runs::{CounterRow, Run};
+use crate::sharded::{Checked, Moved};
 use crate::{from_sql, to_sql};
 
 impl<D: Dialect> SqlStore<D>
@@ -29,13 +30,17 @@ where
     pub(crate) async fn apply_runs(
         &self,
         fence: &Fence,
+        version: Option<u64>,
         runs: Vec<Run<'_>>,
-    ) -> Result<(), StoreError> {
+    ) -> Checked<()> {
         let mut conn = self.writer("apply").await?;
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(unavailable("apply"))?;
         check_fence::<D>(&mut tx, fence).await?;
+        if let Err(moved) = check_version::<D>(&mut tx, version).await? {
+            return Ok(Err(moved));
+        }
         for run in runs {
             match run {
                 Run::Messages(msgs) => self.insert_messages(&mut tx, &msgs).await?,
@@ -53,15 +58,24 @@ where
                     .map_err(unavailable("apply"))?,
             }
         }
-        tx.commit().await.map_err(unavailable("apply"))
+        tx.commit().await.map_err(unavailable("apply"))?;
+        Ok(Ok(()))
     }
 
     /// A new epoch for `(topic, partition)` (see [`Dialect::FENCE_BUMP`]).
-    pub(crate) async fn bump_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
+    pub(crate) async fn bump_fence(
+        &self,
+        topic: &str,
+        partition: u32,
+        version: Option<u64>,
+    ) -> Checked<u64> {
         let mut conn = self.writer("fence").await?;
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(unavailable("fence"))?;
+        if let Err(moved) = check_version::<D>(&mut tx, version).await? {
+            return Ok(Err(moved));
+        }
         sqlx::query(D::FENCE_BUMP)
             .bind(topic.to_string())
             .bind(i64::from(partition))
@@ -76,7 +90,7 @@ where
             .map_err(unavailable("fence"))?
             .int("epoch")?;
         tx.commit().await.map_err(unavailable("fence"))?;
-        Ok(epoch as u64)
+        Ok(Ok(epoch as u64))
     }
 
     /// Raises `(topic, partition)`'s epoch to `epoch` (see
@@ -226,34 +240,56 @@ where
         &self,
         users: &Self,
         rec: &UserRecord,
-    ) -> Result<(), StoreError> {
+        version: Option<u64>,
+    ) -> Checked<()> {
         let key = chat_core::name_key(&rec.user.name);
+        let id = to_sql(rec.user.id.0);
         // The name first: its uniqueness decides.
-        sqlx::query("INSERT INTO user_names (name_key, user_id) VALUES (?, ?)")
-            .bind(key.clone())
-            .bind(to_sql(rec.user.id.0))
-            .execute(&self.pool)
+        let mut tx = self
+            .pool
+            .begin()
             .await
             .map_err(unavailable("create_user"))?;
-        let r = sqlx::query(
-            "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(to_sql(rec.user.id.0))
-        .bind(rec.user.name.clone())
-        .bind(rec.password_hash.clone())
-        .bind(rec.user.created_at)
-        .execute(&users.pool)
+        if let Err(moved) = check_version::<D>(&mut tx, version).await? {
+            return Ok(Err(moved));
+        }
+        sqlx::query("INSERT INTO user_names (name_key, user_id) VALUES (?, ?)")
+            .bind(key.clone())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("create_user"))?;
+        tx.commit().await.map_err(unavailable("create_user"))?;
+        let user = async {
+            let mut tx = users.pool.begin().await?;
+            if let Err(moved) = check_version::<D>(&mut tx, version)
+                .await
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+            {
+                return Ok(Err(moved));
+            }
+            sqlx::query(
+                "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(rec.user.name.clone())
+            .bind(rec.password_hash.clone())
+            .bind(rec.user.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        }
         .await;
-        if let Err(e) = r {
+        if !matches!(user, Ok(Ok(()))) {
             // Give the name back so a retry can take it.
             let _ = sqlx::query("DELETE FROM user_names WHERE name_key = ? AND user_id = ?")
                 .bind(key.clone())
-                .bind(to_sql(rec.user.id.0))
+                .bind(id)
                 .execute(&self.pool)
                 .await;
-            return Err(unavailable("create_user")(e));
         }
-        Ok(())
+        user.map_err(unavailable("create_user"))
     }
 
     /// Every key this shard holds rows of, with the rows (see
@@ -315,6 +351,38 @@ where
             .await
             .map_err(unavailable("user_by_name"))?;
         row.as_ref().map(rows::user_record).transpose()
+    }
+}
+
+/// Checks, in a write's transaction, that this shard routes by ring-state
+/// `version` (when given), holding a shared lock on the state until the
+/// commit: a migration changing the state waits for the write, and a write
+/// after the change is refused.
+pub(crate) async fn check_version<D: Dialect>(
+    conn: &mut D::Connection,
+    version: Option<u64>,
+) -> Checked<()>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    D::Row: Columns,
+{
+    let Some(version) = version else {
+        return Ok(Ok(()));
+    };
+    let row = sqlx::query(D::RING_VERSION_READ)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable("ring_state"))?;
+    let shard_version = match row {
+        Some(r) => r.int("version")? as u64,
+        None => 0,
+    };
+    if shard_version == version {
+        Ok(Ok(()))
+    } else {
+        metrics::ERRORS.with_label_values(&["apply", "moved"]).inc();
+        Ok(Err(Moved { shard_version }))
     }
 }
 

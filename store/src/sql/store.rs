@@ -109,7 +109,7 @@ where
 {
     async fn create_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
         if !D::NAMES_IN_USERS {
-            return self.create_user_split(self, rec).await;
+            return unchecked(self.create_user_split(self, rec, None).await);
         }
         sqlx::query(
             "INSERT INTO users (id, name, name_key, password_hash, created_at) \
@@ -269,13 +269,13 @@ where
             return Ok(());
         }
         let started = Instant::now();
-        self.apply_runs(fence, runs(batch)).await?;
+        unchecked(self.apply_runs(fence, None, runs(batch)).await)?;
         metrics::applied(started, batch.len());
         Ok(())
     }
 
     async fn acquire_fence(&self, topic: &str, partition: u32) -> Result<u64, StoreError> {
-        self.bump_fence(topic, partition).await
+        unchecked(self.bump_fence(topic, partition, None).await)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -285,4 +285,15 @@ where
             .map_err(unavailable("ping"))?;
         Ok(())
     }
+}
+
+/// The result of a write made without a ring-state version (one database,
+/// not a shard), which no shard can refuse for another version.
+fn unchecked<T>(r: crate::Checked<T>) -> Result<T, StoreError> {
+    r?.map_err(|m| {
+        StoreError::Unavailable(format!(
+            "refused for ring state v{} without a version given",
+            m.shard_version
+        ))
+    })
 }

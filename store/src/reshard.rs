@@ -1,0 +1,1299 @@
+//! Online resharding: moves the keys a change of the ring moves, under
+//! traffic, one step of hash ranges at a time (see [`crate::routing`]).
+//!
+//! Per step: bulk-copy the step's chats (messages, changes, members, the
+//! chat row last), users (account, memberships) and login names from their
+//! current shard to their new one while writes go on; *freeze* the step
+//! (a new ring-state version: writers hold its keys, and a shard refuses
+//! writes from a process still on the older version); copy what changed
+//! meanwhile (a chat from its last copied `pts`, users and names again) and
+//! any key created meanwhile; *flip* the step (its keys route by the new
+//! ring). After the last step the new ring becomes current, the migrator
+//! waits for every live process to route by it, and deletes the old copies.
+//!
+//! Every state is recorded before it is acted on, so a migrator killed at
+//! any point resumes where the record says; every copy is idempotent (an
+//! upsert, or a replacement of a key's rows) and runs in a transaction that
+//! checks the destination still routes by the version the migrator
+//! published, so a migrator that lost its lease writes nothing after the
+//! state moved on. One migrator at a time holds the lease (`ring_lease`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chat_core::{StoreError, now_ms};
+use shard_router::Key;
+use sqlx::mysql::MySqlRow;
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
+
+use crate::mysql::{MySqlConfig, ShardedStore, read_state, record};
+use crate::routing::{Migration, RingState, Routes};
+use crate::sharded::READ_LEASE;
+use crate::sql::exec::check_version;
+use crate::sql::unavailable;
+
+/// How long a lease lasts without renewal: a migrator killed mid-way is
+/// replaced this long after its last renewal.
+const LEASE: Duration = Duration::from_secs(10);
+/// Allowance for the clocks of the databases (the migrator compares times
+/// read from several shards).
+const CLOCK_MARGIN_MS: i64 = 1000;
+/// The database's time in ms (as `ring_followers.seen_at` is written).
+const DB_NOW_MS: &str = "SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)";
+/// Keys per copy or delete transaction (users, names, chats to delete).
+const KEYS_PER_TX: usize = 100;
+/// Messages or changes per copy transaction.
+const ROWS_PER_TX: i64 = 1000;
+
+/// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until
+/// it is killed) after the first chat of step STEP's bulk copy,
+/// `frozen:STEP` right after step STEP was frozen — so that a test kills it
+/// mid-copy and mid-flip.
+#[cfg(feature = "failpoints")]
+async fn failpoint(at: &str) {
+    if std::env::var("CHAT_FAILPOINT_RESHARD").is_ok_and(|v| v == at) {
+        tracing::warn!(at, "failpoint: the migrator stops here");
+        eprintln!("failpoint {at}: the migrator stops here");
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+async fn failpoint(_at: &str) {}
+
+/// One change of the ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RingChange {
+    /// A new shard, its weight and URL.
+    Add {
+        /// Name on the ring.
+        name: String,
+        /// Relative share of keys.
+        weight: u32,
+        /// `mysql://…`, as every process can reach it.
+        url: String,
+    },
+    /// A shard to empty and drop.
+    Remove(String),
+    /// A shard's new weight.
+    Weight(String, u32),
+}
+
+impl RingChange {
+    /// The ring after the change, `(name, weight)` in order (a removed
+    /// first shard hands the authority to the next one).
+    pub fn apply(&self, now: &[(String, u32)]) -> Result<Vec<(String, u32)>, String> {
+        let mut next = now.to_vec();
+        let at = |name: &str| now.iter().position(|(n, _)| n == name);
+        match self {
+            RingChange::Add { name, weight, .. } => {
+                if at(name).is_some() {
+                    return Err(format!("shard {name} is already on the ring"));
+                }
+                if *weight == 0 {
+                    return Err("a weight is a whole number from 1".into());
+                }
+                next.push((name.clone(), *weight));
+            }
+            RingChange::Remove(name) => {
+                let i = at(name).ok_or_else(|| format!("no shard {name} on the ring"))?;
+                if now.len() == 1 {
+                    return Err(format!(
+                        "{name} is the only shard: nothing could hold its keys"
+                    ));
+                }
+                next.remove(i);
+            }
+            RingChange::Weight(name, w) => {
+                let i = at(name).ok_or_else(|| format!("no shard {name} on the ring"))?;
+                if *w == 0 {
+                    return Err("a weight is a whole number from 1".into());
+                }
+                if now[i].1 == *w {
+                    return Err(format!("{name} already has weight {w}"));
+                }
+                next[i].1 = *w;
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// What the migrator is doing, for a progress display.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// A short description of the phase (`copying step 3/12`, …).
+    pub phase: String,
+    /// Keys copied (or deleted) so far, of `keys_total`.
+    pub keys_done: u64,
+    /// Keys the migration moves (known once the migration is planned).
+    pub keys_total: u64,
+    /// Rows written to new shards so far.
+    pub rows_copied: u64,
+    /// Rows deleted from old shards so far.
+    pub rows_deleted: u64,
+    /// Since the migrator started.
+    pub elapsed: Duration,
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Keys moved (chats, users, names).
+    pub keys: u64,
+    /// Rows written to their new shards.
+    pub rows_copied: u64,
+    /// Rows deleted from their old shards.
+    pub rows_deleted: u64,
+    /// Steps flipped by this run.
+    pub steps: u32,
+    /// The longest time a step was frozen (its keys' writes held).
+    pub longest_pause: Duration,
+    /// The whole run.
+    pub elapsed: Duration,
+    /// The ring state at the end.
+    pub state: String,
+}
+
+/// The migration lease, renewed in the background while the migrator runs.
+struct Lease {
+    /// The authority's pool (where the lease row is).
+    pool: std::sync::Mutex<MySqlPool>,
+    holder: String,
+    /// Set when a renewal found the lease taken or expired.
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl Lease {
+    async fn renew(&self) -> Result<bool, StoreError> {
+        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let r = sqlx::query(
+            "UPDATE ring_lease SET expires_at = ? WHERE id = 1 AND holder = ? AND expires_at > ?",
+        )
+        .bind(now_ms() + LEASE.as_millis() as i64)
+        .bind(&self.holder)
+        .bind(now_ms())
+        .execute(&pool)
+        .await
+        .map_err(unavailable("ring_lease"))?;
+        Ok(r.rows_affected() > 0)
+    }
+}
+
+/// A migrator: the lease holder and the connections to every shard the
+/// state names.
+pub struct Migrator {
+    cfg: MySqlConfig,
+    holder: String,
+    lease: Option<std::sync::Arc<Lease>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+    pools: BTreeMap<String, MySqlPool>,
+    state: RingState,
+    progress: Progress,
+    started: Instant,
+    report: Box<dyn FnMut(&Progress) + Send>,
+    summary: Summary,
+}
+
+impl Migrator {
+    /// Connects to the shards the recorded state names (`cfg`'s shards seed
+    /// the search, as for any process) and takes the lease, waiting for a
+    /// lease that expires within [`LEASE`] (a migrator that died).
+    pub async fn connect(
+        cfg: &MySqlConfig,
+        holder: &str,
+        report: Box<dyn FnMut(&Progress) + Send>,
+    ) -> Result<Migrator, StoreError> {
+        let mut inspect = cfg.clone();
+        inspect.follow = false;
+        let store = ShardedStore::connect(&inspect).await?;
+        let state = store.state();
+        let mut pools = BTreeMap::new();
+        for (name, s) in store.shard_stores() {
+            pools.insert(name, s.pool.clone());
+        }
+        let mut m = Migrator {
+            cfg: cfg.clone(),
+            holder: holder.to_string(),
+            lease: None,
+            renewer: None,
+            pools,
+            state,
+            progress: Progress::default(),
+            started: Instant::now(),
+            report,
+            summary: Summary::default(),
+        };
+        m.reach_all().await?;
+        m.take_lease().await?;
+        // The state may have moved on between the connection and the lease.
+        m.reload().await?;
+        Ok(m)
+    }
+
+    /// The recorded state.
+    pub fn state(&self) -> &RingState {
+        &self.state
+    }
+
+    /// Opens a pool for every shard the state names (current, target and
+    /// shards still to clean), by the state's URLs or the settings'.
+    async fn reach_all(&mut self) -> Result<(), StoreError> {
+        let mut names = self.state.names();
+        names.extend(self.state.cleanup.iter().cloned());
+        for name in names {
+            if self.pools.contains_key(&name) {
+                continue;
+            }
+            let url = self.url_of(&name)?;
+            let pool = crate::mysql::open_pool(&self.cfg, &name, &url).await?;
+            self.pools.insert(name, pool);
+        }
+        Ok(())
+    }
+
+    fn url_of(&self, name: &str) -> Result<String, StoreError> {
+        self.state
+            .urls
+            .get(name)
+            .cloned()
+            .or_else(|| {
+                self.cfg
+                    .shards
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| s.url.clone())
+            })
+            .ok_or_else(|| StoreError::Unavailable(format!("no URL known for shard {name}")))
+    }
+
+    fn pool(&self, name: &str) -> Result<&MySqlPool, StoreError> {
+        self.pools
+            .get(name)
+            .ok_or_else(|| StoreError::Unavailable(format!("shard {name} is not reached")))
+    }
+
+    fn authority(&self) -> Result<&MySqlPool, StoreError> {
+        self.pool(self.state.authority())
+    }
+
+    /// Reads the state from the authority (following a change of authority).
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        for _ in 0..4 {
+            let Some(state) = read_state(self.authority()?).await? else {
+                return Err(StoreError::Unavailable(
+                    "the authority records no ring state".into(),
+                ));
+            };
+            let moved = state.authority() != self.state.authority();
+            self.state = state;
+            self.reach_all().await?;
+            if !moved {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes (or renews) the lease on the authority.
+    async fn take_lease(&mut self) -> Result<(), StoreError> {
+        let waited = Instant::now();
+        loop {
+            let pool = self.authority()?;
+            let now = now_ms();
+            // `holder` before `expires_at`: MySQL assigns left to right.
+            sqlx::query(
+                "INSERT INTO ring_lease (id, holder, expires_at) VALUES (1, ?, ?) \
+                 ON DUPLICATE KEY UPDATE \
+                 holder = IF(expires_at < ? OR holder = VALUES(holder), VALUES(holder), holder), \
+                 expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)",
+            )
+            .bind(&self.holder)
+            .bind(now + LEASE.as_millis() as i64)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(unavailable("ring_lease"))?;
+            let (holder, until): (String, i64) =
+                sqlx::query_as("SELECT holder, expires_at FROM ring_lease WHERE id = 1")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(unavailable("ring_lease"))?;
+            if holder == self.holder {
+                let pool = pool.clone();
+                self.keep_lease(pool);
+                return Ok(());
+            }
+            let left = Duration::from_millis((until - now).max(0) as u64);
+            if waited.elapsed() > LEASE * 3 {
+                return Err(StoreError::Conflict(format!(
+                    "another migrator ({holder}) holds the migration lease and keeps renewing it; \
+                     only one migration runs at a time"
+                )));
+            }
+            tracing::info!(%holder, left_ms = left.as_millis() as u64, "waiting for the migration lease");
+            tokio::time::sleep(left.min(Duration::from_secs(1)) + Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Renews the lease (on `pool`, the authority's) every quarter of it
+    /// in the background.
+    fn keep_lease(&mut self, pool: MySqlPool) {
+        if let Some(lease) = &self.lease {
+            *lease.pool.lock().unwrap_or_else(|e| e.into_inner()) = pool;
+            return;
+        }
+        let lease = std::sync::Arc::new(Lease {
+            pool: std::sync::Mutex::new(pool),
+            holder: self.holder.clone(),
+            lost: Default::default(),
+        });
+        let l = lease.clone();
+        self.renewer = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 4).await;
+                match l.renew().await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        l.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "renewing the migration lease failed"),
+                }
+            }
+        }));
+        self.lease = Some(lease);
+    }
+
+    /// Fails once the lease is lost (this migrator stalled longer than it).
+    fn check_lease(&self) -> Result<(), StoreError> {
+        if self
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.lost.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Err(StoreError::Conflict(
+                "the migration lease was lost (this migrator stalled longer than the lease); \
+                 another migrator may have taken over"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives the lease back.
+    pub async fn release(&mut self) {
+        if let Some(t) = self.renewer.take() {
+            t.abort();
+        }
+        if let Ok(pool) = self.authority() {
+            let _ = sqlx::query("DELETE FROM ring_lease WHERE id = 1 AND holder = ?")
+                .bind(&self.holder)
+                .execute(pool)
+                .await;
+        }
+    }
+
+    /// Records `next` (version: the current one plus one): on the
+    /// authority, checked against the lease and the version it had, then on
+    /// every other shard with the authority's fencing epochs.
+    async fn publish(&mut self, mut next: RingState) -> Result<(), StoreError> {
+        next.version = self.state.version + 1;
+        let epochs = crate::mysql::publish_on_authority(
+            self.authority()?,
+            self.state.version,
+            Some(&self.holder),
+            &next,
+        )
+        .await?;
+        let old_authority = self.state.authority().to_string();
+        self.state = next;
+        self.reach_all().await?;
+        // The new authority first (it hands out epochs from now on).
+        let mut names = vec![self.state.authority().to_string()];
+        for n in self
+            .state
+            .names()
+            .into_iter()
+            .chain(self.state.cleanup.clone())
+        {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        for name in names.iter().filter(|n| **n != old_authority) {
+            record(self.pool(name)?, &self.state, &epochs).await?;
+        }
+        if self.state.authority() != old_authority {
+            // The lease moves with the authority.
+            self.take_lease().await?;
+        }
+        tracing::info!(state = %self.state, "ring state published");
+        Ok(())
+    }
+
+    fn report(&mut self, phase: impl Into<String>) {
+        self.progress.phase = phase.into();
+        self.progress.elapsed = self.started.elapsed();
+        (self.report)(&self.progress);
+    }
+
+    /// Starts `change` (or resumes the recorded migration when `change` is
+    /// `None` or the same), runs it to the end and deletes the old copies.
+    /// `step_keys`: about how many keys one step moves (its write pause
+    /// grows with it).
+    pub async fn migrate(
+        &mut self,
+        change: Option<&RingChange>,
+        step_keys: u32,
+    ) -> Result<Summary, StoreError> {
+        if !self.state.cleanup.is_empty() && self.state.migration.is_none() {
+            // A previous migration's old copies first.
+            self.cleanup().await?;
+        }
+        match (&self.state.migration, change) {
+            (None, None) => {}
+            (None, Some(change)) => self.start(change, step_keys).await?,
+            (Some(m), Some(change)) => {
+                let wanted = change
+                    .apply(&self.state.shards)
+                    .map_err(StoreError::Conflict)?;
+                if wanted != m.target {
+                    return Err(StoreError::Conflict(format!(
+                        "another migration is in progress ({}): resume it with `chat shards \
+                         migrate`, or `chat shards abort` it",
+                        self.state
+                    )));
+                }
+            }
+            (Some(_), None) => {}
+        }
+        if self.state.migration.is_some() {
+            self.run_steps().await?;
+            self.finish().await?;
+        }
+        self.summary.elapsed = self.started.elapsed();
+        self.summary.state = self.state.to_string();
+        self.summary.rows_copied = self.progress.rows_copied;
+        self.summary.rows_deleted = self.progress.rows_deleted;
+        self.summary.keys = self.progress.keys_done;
+        Ok(self.summary.clone())
+    }
+
+    /// Records a new migration to `change`'s ring.
+    async fn start(&mut self, change: &RingChange, step_keys: u32) -> Result<(), StoreError> {
+        let target = change
+            .apply(&self.state.shards)
+            .map_err(StoreError::Conflict)?;
+        let mut next = self.state.clone();
+        if let RingChange::Add { name, url, .. } = change {
+            // Reached (and migrated) before anyone routes to it.
+            let pool = crate::mysql::open_pool(&self.cfg, name, url).await?;
+            self.pools.insert(name.clone(), pool);
+            next.urls.insert(name.clone(), url.clone());
+        }
+        for (name, _) in &self.state.shards {
+            if !next.urls.contains_key(name) {
+                next.urls.insert(name.clone(), self.url_of(name)?);
+            }
+        }
+        // Steps of about `step_keys` keys.
+        next.migration = Some(Migration {
+            target: target.clone(),
+            steps: 1,
+            flipped: 0,
+            frozen: None,
+            started_at: now_ms(),
+        });
+        let probe = Routes::new(next.clone()).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let moving = self.moving_keys(&probe, None).await?;
+        let n: usize = moving.values().map(Keys::len).sum();
+        let steps = n.div_ceil(step_keys.max(1) as usize).max(1) as u32;
+        if let Some(m) = next.migration.as_mut() {
+            m.steps = steps;
+        }
+        self.report(format!("planned: {n} keys in {steps} steps"));
+        self.publish(next).await
+    }
+
+    /// Copies, freezes, flips and unfreezes every step not done yet,
+    /// resuming a step where the record says it stopped.
+    async fn run_steps(&mut self) -> Result<(), StoreError> {
+        let m = self.state.migration.clone().expect("a migration");
+        let routes =
+            Routes::new(self.state.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.progress.keys_total = self
+            .moving_keys(&routes, None)
+            .await?
+            .values()
+            .map(Keys::len)
+            .sum::<usize>() as u64;
+        // Every process sees the migration (and looks at the state often)
+        // before a step is frozen.
+        self.wait_followers().await?;
+        // A step flipped but still frozen (the migrator died waiting for
+        // the processes): wait for them and unfreeze it.
+        if m.frozen.is_some_and(|f| f < m.flipped) {
+            self.unfreeze(Instant::now()).await?;
+        }
+        for step in m.flipped..m.steps {
+            self.check_lease()?;
+            let frozen = self.state.migration.as_ref().and_then(|m| m.frozen);
+            if frozen != Some(step) {
+                // Bulk copy under traffic, then hold the step's writes.
+                self.report(format!("copying step {}/{}", step + 1, m.steps));
+                self.copy_step(step).await?;
+                self.edit(|m| m.frozen = Some(step)).await?;
+                failpoint(&format!("frozen:{step}")).await;
+            }
+            let paused = Instant::now();
+            self.report(format!("flipping step {}/{}", step + 1, m.steps));
+            // What changed since the bulk copy, and keys created meanwhile.
+            self.copy_step(step).await?;
+            self.edit(|m| m.flipped = step + 1).await?;
+            self.unfreeze(paused).await?;
+        }
+        Ok(())
+    }
+
+    /// Records a change of the migration's state.
+    async fn edit(&mut self, change: impl FnOnce(&mut Migration)) -> Result<(), StoreError> {
+        let mut next = self.state.clone();
+        if let Some(m) = next.migration.as_mut() {
+            change(m);
+        }
+        self.publish(next).await
+    }
+
+    /// Waits until every process reads the flipped step from its new shard
+    /// (see [`Migrator::wait_followers`]), then lets its writes go on.
+    async fn unfreeze(&mut self, paused: Instant) -> Result<(), StoreError> {
+        self.wait_followers().await?;
+        self.edit(|m| m.frozen = None).await?;
+        let pause = paused.elapsed();
+        self.summary.longest_pause = self.summary.longest_pause.max(pause);
+        self.summary.steps += 1;
+        let m = self.state.migration.as_ref().expect("a migration");
+        tracing::info!(
+            step = m.flipped,
+            steps = m.steps,
+            pause_ms = pause.as_millis() as u64,
+            "step flipped"
+        );
+        Ok(())
+    }
+
+    /// Makes the target ring the current one, waits for every live process
+    /// to follow, and deletes the old copies.
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        let m = self.state.migration.clone().expect("a migration");
+        let mut next = self.state.clone();
+        let sources: Vec<String> = next.shards.iter().map(|(n, _)| n.clone()).collect();
+        next.shards = m.target.clone();
+        next.migration = None;
+        for s in sources {
+            if !next.cleanup.contains(&s) {
+                next.cleanup.push(s);
+            }
+        }
+        self.publish(next).await?;
+        self.cleanup().await
+    }
+
+    /// Waits for every live process to route by the current version, then
+    /// deletes, on every shard to clean, the keys it does not own.
+    async fn cleanup(&mut self) -> Result<(), StoreError> {
+        self.wait_followers().await?;
+        let routes =
+            Routes::new(self.state.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for name in self.state.cleanup.clone() {
+            self.check_lease()?;
+            self.report(format!("deleting old copies on {name}"));
+            let pool = self.pool(&name)?.clone();
+            let held = list_keys(&pool).await?;
+            let stale = held.filter(|k| routes.owners(k.key()).0 != name);
+            self.delete(&pool, &stale).await?;
+        }
+        let mut next = self.state.clone();
+        next.cleanup.clear();
+        let keep: Vec<String> = next.names();
+        next.urls.retain(|n, _| keep.contains(n));
+        self.publish(next).await?;
+        self.report("done");
+        Ok(())
+    }
+
+    /// Waits until no process can read by an older ring state than the
+    /// current one. A process reads only within [`READ_LEASE`] of a
+    /// confirmation of the state it routes by, and each confirmation is
+    /// reported (`ring_followers`, on the authority or any shard it
+    /// reaches, at the database's time): so every process that reported
+    /// within the lease before now must report the current version, or its
+    /// lease must run out.
+    async fn wait_followers(&mut self) -> Result<(), StoreError> {
+        self.report("waiting for every process to follow");
+        let lease = READ_LEASE.as_millis() as i64;
+        let start: i64 = sqlx::query_scalar(DB_NOW_MS)
+            .fetch_one(self.authority()?)
+            .await
+            .map_err(unavailable("ring_followers"))?;
+        // Processes gone for a day are forgotten.
+        for pool in self.pools.values() {
+            sqlx::query("DELETE FROM ring_followers WHERE seen_at < ?")
+                .bind(start - 86_400_000)
+                .execute(pool)
+                .await
+                .map_err(unavailable("ring_followers"))?;
+        }
+        loop {
+            let mut behind: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            let mut now = start;
+            for pool in self.pools.values() {
+                let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "SELECT process, version, seen_at FROM ring_followers WHERE seen_at > ?",
+                )
+                .bind(start - lease)
+                .fetch_all(pool)
+                .await
+                .map_err(unavailable("ring_followers"))?;
+                for (process, version, seen) in rows {
+                    let e = behind.entry(process).or_insert((version, seen));
+                    if seen > e.1 {
+                        *e = (version, seen);
+                    }
+                }
+                if let Ok(t) = sqlx::query_scalar::<_, i64>(DB_NOW_MS)
+                    .fetch_one(pool)
+                    .await
+                {
+                    now = now.max(t);
+                }
+            }
+            behind.retain(|_, (v, _)| (*v as u64) < self.state.version);
+            if behind.is_empty() || now > start + lease + CLOCK_MARGIN_MS {
+                if !behind.is_empty() {
+                    tracing::info!(processes = ?behind.keys().collect::<Vec<_>>(), "processes that did not report the new ring state: their read leases ran out");
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The keys of step `step` (every step when `None`) on each source
+    /// shard that the current ring places there.
+    async fn moving_keys(
+        &self,
+        routes: &Routes,
+        step: Option<u32>,
+    ) -> Result<BTreeMap<String, Keys>, StoreError> {
+        let mut out = BTreeMap::new();
+        for (name, _) in &self.state.shards {
+            let held = list_keys(self.pool(name)?).await?;
+            let moving = held.filter(|k| {
+                let key = k.key();
+                routes.owners(key).0 == name
+                    && match step {
+                        Some(s) => routes.step_of(key) == Some(s),
+                        None => routes.step_of(key).is_some(),
+                    }
+            });
+            out.insert(name.clone(), moving);
+        }
+        Ok(out)
+    }
+
+    /// Copies step `step`'s keys to their new shards (again: what changed
+    /// since the last copy).
+    async fn copy_step(&mut self, step: u32) -> Result<(), StoreError> {
+        let routes =
+            Routes::new(self.state.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let version = self.state.version;
+        let frozen = self
+            .state
+            .migration
+            .as_ref()
+            .is_some_and(|m| m.frozen == Some(step));
+        for (from, keys) in self.moving_keys(&routes, Some(step)).await? {
+            let src = self.pool(&from)?.clone();
+            // By destination.
+            let mut by_dest: BTreeMap<String, Keys> = BTreeMap::new();
+            for k in keys.iter() {
+                let to = routes.owners(k.key()).1.unwrap_or(&from).to_string();
+                by_dest.entry(to).or_default().push(k);
+            }
+            for (to, keys) in by_dest {
+                let dst = self.pool(&to)?.clone();
+                for chat in &keys.chats {
+                    self.check_lease()?;
+                    let rows = copy_chat(&src, &dst, *chat, version).await?;
+                    self.progress.rows_copied += rows;
+                    if !frozen {
+                        self.progress.keys_done += 1;
+                        failpoint(&format!("copy:{step}")).await;
+                    }
+                    self.report_sometimes();
+                }
+                for ids in keys.users.chunks(KEYS_PER_TX) {
+                    self.check_lease()?;
+                    self.progress.rows_copied += copy_users(&src, &dst, ids, version).await?;
+                    if !frozen {
+                        self.progress.keys_done += ids.len() as u64;
+                    }
+                    self.report_sometimes();
+                }
+                for names in keys.names.chunks(KEYS_PER_TX) {
+                    self.check_lease()?;
+                    self.progress.rows_copied += copy_names(&src, &dst, names, version).await?;
+                    if !frozen {
+                        self.progress.keys_done += names.len() as u64;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_sometimes(&mut self) {
+        let phase = self.progress.phase.clone();
+        self.report(phase);
+    }
+
+    /// Deletes `keys`' rows from `pool`.
+    async fn delete(&mut self, pool: &MySqlPool, keys: &Keys) -> Result<(), StoreError> {
+        for ids in keys
+            .chats
+            .iter()
+            .map(|c| *c as i64)
+            .collect::<Vec<_>>()
+            .chunks(KEYS_PER_TX)
+        {
+            self.check_lease()?;
+            let mut tx = pool.begin().await.map_err(unavailable("reshard"))?;
+            for table in ["messages", "members", "chat_changes"] {
+                self.progress.rows_deleted += delete_in(&mut tx, table, "chat_id", ids).await?;
+            }
+            self.progress.rows_deleted += delete_in(&mut tx, "chats", "id", ids).await?;
+            tx.commit().await.map_err(unavailable("reshard"))?;
+            self.report_sometimes();
+        }
+        for ids in keys
+            .users
+            .iter()
+            .map(|u| *u as i64)
+            .collect::<Vec<_>>()
+            .chunks(KEYS_PER_TX)
+        {
+            self.check_lease()?;
+            let mut tx = pool.begin().await.map_err(unavailable("reshard"))?;
+            self.progress.rows_deleted += delete_in(&mut tx, "memberships", "user_id", ids).await?;
+            self.progress.rows_deleted += delete_in(&mut tx, "users", "id", ids).await?;
+            tx.commit().await.map_err(unavailable("reshard"))?;
+        }
+        for names in keys.names.chunks(KEYS_PER_TX) {
+            let mut q = QueryBuilder::<MySql>::new("DELETE FROM user_names WHERE name_key IN (");
+            let mut list = q.separated(", ");
+            for n in names {
+                list.push_bind(n.clone());
+            }
+            q.push(")");
+            let r = q
+                .build()
+                .execute(pool)
+                .await
+                .map_err(unavailable("reshard"))?;
+            self.progress.rows_deleted += r.rows_affected();
+        }
+        Ok(())
+    }
+
+    /// Cancels a migration that has flipped no step yet: the ring stays,
+    /// writes of a frozen step resume, and the copies made so far are
+    /// deleted.
+    pub async fn abort(&mut self) -> Result<Summary, StoreError> {
+        let Some(m) = self.state.migration.clone() else {
+            return Err(StoreError::Conflict(format!(
+                "no migration in progress ({})",
+                self.state
+            )));
+        };
+        if m.flipped > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{} of {} steps have already moved: finish the migration (`chat shards migrate`) \
+                 and plan the reverse change if it is unwanted",
+                m.flipped, m.steps
+            )));
+        }
+        let mut next = self.state.clone();
+        next.migration = None;
+        for (n, _) in &m.target {
+            if !next.cleanup.contains(n) {
+                next.cleanup.push(n.clone());
+            }
+        }
+        self.publish(next).await?;
+        self.cleanup().await?;
+        self.summary.elapsed = self.started.elapsed();
+        self.summary.state = self.state.to_string();
+        self.summary.rows_deleted = self.progress.rows_deleted;
+        Ok(self.summary.clone())
+    }
+}
+
+/// Keys a shard holds.
+#[derive(Clone, Debug, Default)]
+struct Keys {
+    chats: Vec<u64>,
+    users: Vec<u64>,
+    names: Vec<String>,
+}
+
+/// One key of [`Keys`].
+enum KeyRef<'a> {
+    Chat(u64),
+    User(u64),
+    Name(&'a str),
+}
+
+impl KeyRef<'_> {
+    fn key(&self) -> Key<'_> {
+        match self {
+            KeyRef::Chat(c) => Key::Chat(*c),
+            KeyRef::User(u) => Key::User(*u),
+            KeyRef::Name(n) => Key::Name(n),
+        }
+    }
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        self.chats.len() + self.users.len() + self.names.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = KeyRef<'_>> {
+        self.chats
+            .iter()
+            .map(|c| KeyRef::Chat(*c))
+            .chain(self.users.iter().map(|u| KeyRef::User(*u)))
+            .chain(self.names.iter().map(|n| KeyRef::Name(n)))
+    }
+
+    fn filter(&self, keep: impl Fn(&KeyRef<'_>) -> bool) -> Keys {
+        let mut out = Keys::default();
+        for k in self.iter() {
+            if keep(&k) {
+                out.push(k);
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, k: KeyRef<'_>) {
+        match k {
+            KeyRef::Chat(c) => self.chats.push(c),
+            KeyRef::User(u) => self.users.push(u),
+            KeyRef::Name(n) => self.names.push(n.to_string()),
+        }
+    }
+}
+
+/// Every key a shard holds rows of.
+async fn list_keys(pool: &MySqlPool) -> Result<Keys, StoreError> {
+    let ids = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_all(pool)
+            .await
+            .map_err(unavailable("reshard"))
+            .map(|v| v.into_iter().map(crate::from_sql).collect::<Vec<u64>>())
+    };
+    Ok(Keys {
+        chats: ids("SELECT id FROM chats").await?,
+        users: ids("SELECT id FROM users").await?,
+        names: sqlx::query_scalar("SELECT name_key FROM user_names")
+            .fetch_all(pool)
+            .await
+            .map_err(unavailable("reshard"))?,
+    })
+}
+
+/// A copy transaction on a destination, refused unless it routes by
+/// `version` (the state this migrator published last).
+async fn begin_checked(
+    dst: &MySqlPool,
+    version: u64,
+) -> Result<sqlx::Transaction<'static, MySql>, StoreError> {
+    let mut tx = dst.begin().await.map_err(unavailable("reshard"))?;
+    if let Err(moved) = check_version::<MySql>(&mut tx, Some(version)).await? {
+        return Err(StoreError::Conflict(format!(
+            "a destination routes by ring state v{}, not v{version}: another migrator moved on",
+            moved.shard_version
+        )));
+    }
+    Ok(tx)
+}
+
+type ChatRow = (i64, String, String, i64, i64, i64, i64, i64, Option<String>);
+type MessageRow = (
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+/// Brings chat `chat` on `dst` up to `src`: its messages and changes after
+/// the `pts` `dst` has (all of them the first time), its members, and the
+/// chat row last (so that `dst`'s `last_pts` never claims rows it lacks).
+/// Returns the rows written.
+async fn copy_chat(
+    src: &MySqlPool,
+    dst: &MySqlPool,
+    chat: u64,
+    version: u64,
+) -> Result<u64, StoreError> {
+    let id = crate::to_sql(chat);
+    let copied: Option<i64> = sqlx::query_scalar("SELECT last_pts FROM chats WHERE id = ?")
+        .bind(id)
+        .fetch_optional(dst)
+        .await
+        .map_err(unavailable("reshard"))?;
+    // Read before the rows: every change up to its last_pts is in them.
+    let row: Option<ChatRow> = sqlx::query_as(
+        "SELECT id, kind, title, created_by, created_at, last_seq, last_pts, member_count, \
+         last_message FROM chats WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(src)
+    .await
+    .map_err(unavailable("reshard"))?;
+    let Some(row) = row else {
+        return Ok(0);
+    };
+    if copied == Some(row.6) {
+        // Nothing changed since the last copy but members (which change
+        // with a pts too): done.
+        return Ok(0);
+    }
+    let mut rows = 0u64;
+    let mut after = copied.unwrap_or(-1);
+    loop {
+        let msgs: Vec<MessageRow> = sqlx::query_as(
+            "SELECT chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, fwd_chat_id, \
+             fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts FROM messages \
+             WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(ROWS_PER_TX)
+        .fetch_all(src)
+        .await
+        .map_err(unavailable("reshard"))?;
+        if msgs.is_empty() {
+            break;
+        }
+        after = msgs.last().map_or(after, |m| m.13);
+        let mut tx = begin_checked(dst, version).await?;
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO messages (chat_id, seq, id, sender_id, client_msg_id, text, \
+             reply_to_seq, fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, \
+             pts) ",
+        );
+        q.push_values(&msgs, |mut b, m| {
+            b.push_bind(m.0)
+                .push_bind(m.1)
+                .push_bind(m.2)
+                .push_bind(m.3)
+                .push_bind(m.4.clone())
+                .push_bind(m.5.clone())
+                .push_bind(m.6)
+                .push_bind(m.7)
+                .push_bind(m.8)
+                .push_bind(m.9)
+                .push_bind(m.10)
+                .push_bind(m.11)
+                .push_bind(m.12)
+                .push_bind(m.13);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE text = VALUES(text), edited_at = VALUES(edited_at), \
+             deleted = VALUES(deleted), pts = VALUES(pts)",
+        );
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+        tx.commit().await.map_err(unavailable("reshard"))?;
+        rows += msgs.len() as u64;
+    }
+    let mut after = copied.unwrap_or(-1);
+    loop {
+        let changes: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT chat_id, pts, event, user_id FROM chat_changes WHERE chat_id = ? AND pts > ? \
+             ORDER BY pts LIMIT ?",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(ROWS_PER_TX)
+        .fetch_all(src)
+        .await
+        .map_err(unavailable("reshard"))?;
+        if changes.is_empty() {
+            break;
+        }
+        after = changes.last().map_or(after, |c| c.1);
+        let mut tx = begin_checked(dst, version).await?;
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT IGNORE INTO chat_changes (chat_id, pts, event, user_id) ",
+        );
+        q.push_values(&changes, |mut b, c| {
+            b.push_bind(c.0)
+                .push_bind(c.1)
+                .push_bind(c.2.clone())
+                .push_bind(c.3);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+        tx.commit().await.map_err(unavailable("reshard"))?;
+        rows += changes.len() as u64;
+    }
+    let members: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT chat_id, user_id, role FROM members WHERE chat_id = ?")
+            .bind(id)
+            .fetch_all(src)
+            .await
+            .map_err(unavailable("reshard"))?;
+    let mut tx = begin_checked(dst, version).await?;
+    delete_in(&mut tx, "members", "chat_id", &[id]).await?;
+    if !members.is_empty() {
+        let mut q = QueryBuilder::<MySql>::new("INSERT INTO members (chat_id, user_id, role) ");
+        q.push_values(&members, |mut b, m| {
+            b.push_bind(m.0).push_bind(m.1).push_bind(m.2.clone());
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
+    sqlx::query(
+        "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
+         member_count, last_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE kind = VALUES(kind), title = VALUES(title), \
+         created_by = VALUES(created_by), created_at = VALUES(created_at), \
+         last_seq = VALUES(last_seq), last_pts = VALUES(last_pts), \
+         member_count = VALUES(member_count), last_message = VALUES(last_message)",
+    )
+    .bind(row.0)
+    .bind(row.1)
+    .bind(row.2)
+    .bind(row.3)
+    .bind(row.4)
+    .bind(row.5)
+    .bind(row.6)
+    .bind(row.7)
+    .bind(row.8)
+    .execute(&mut *tx)
+    .await
+    .map_err(unavailable("reshard"))?;
+    tx.commit().await.map_err(unavailable("reshard"))?;
+    Ok(rows + members.len() as u64 + 1)
+}
+
+/// Replaces users `ids`' accounts and memberships on `dst` with `src`'s.
+async fn copy_users(
+    src: &MySqlPool,
+    dst: &MySqlPool,
+    ids: &[u64],
+    version: u64,
+) -> Result<u64, StoreError> {
+    let ids: Vec<i64> = ids.iter().map(|u| crate::to_sql(*u)).collect();
+    let users: Vec<(i64, String, String, i64)> = select_in(
+        src,
+        "SELECT id, name, password_hash, created_at FROM users WHERE id IN (",
+        &ids,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+    .collect::<Result<_, sqlx::Error>>()
+    .map_err(unavailable("reshard"))?;
+    let memberships: Vec<(i64, i64, String, i64)> = select_in(
+        src,
+        "SELECT user_id, chat_id, role, read_seq FROM memberships WHERE user_id IN (",
+        &ids,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+    .collect::<Result<_, sqlx::Error>>()
+    .map_err(unavailable("reshard"))?;
+    let mut tx = begin_checked(dst, version).await?;
+    if !users.is_empty() {
+        let mut q =
+            QueryBuilder::<MySql>::new("INSERT INTO users (id, name, password_hash, created_at) ");
+        q.push_values(&users, |mut b, u| {
+            b.push_bind(u.0)
+                .push_bind(u.1.clone())
+                .push_bind(u.2.clone())
+                .push_bind(u.3);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE name = VALUES(name), password_hash = VALUES(password_hash), \
+             created_at = VALUES(created_at)",
+        );
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
+    delete_in(&mut tx, "memberships", "user_id", &ids).await?;
+    for chunk in memberships.chunks(1000) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO memberships (user_id, chat_id, role, read_seq) ",
+        );
+        q.push_values(chunk, |mut b, m| {
+            b.push_bind(m.0)
+                .push_bind(m.1)
+                .push_bind(m.2.clone())
+                .push_bind(m.3);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
+    tx.commit().await.map_err(unavailable("reshard"))?;
+    Ok((users.len() + memberships.len()) as u64)
+}
+
+/// Copies login names to `dst` (a name never changes owner once taken).
+async fn copy_names(
+    src: &MySqlPool,
+    dst: &MySqlPool,
+    names: &[String],
+    version: u64,
+) -> Result<u64, StoreError> {
+    let mut q =
+        QueryBuilder::<MySql>::new("SELECT name_key, user_id FROM user_names WHERE name_key IN (");
+    let mut list = q.separated(", ");
+    for n in names {
+        list.push_bind(n.clone());
+    }
+    q.push(")");
+    let rows: Vec<(String, i64)> = q
+        .build_query_as()
+        .fetch_all(src)
+        .await
+        .map_err(unavailable("reshard"))?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = begin_checked(dst, version).await?;
+    let mut q = QueryBuilder::<MySql>::new("INSERT INTO user_names (name_key, user_id) ");
+    q.push_values(&rows, |mut b, r| {
+        b.push_bind(r.0.clone()).push_bind(r.1);
+    });
+    q.push(" ON DUPLICATE KEY UPDATE user_id = VALUES(user_id)");
+    q.build()
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable("reshard"))?;
+    tx.commit().await.map_err(unavailable("reshard"))?;
+    Ok(rows.len() as u64)
+}
+
+/// `SELECT … WHERE column IN (ids)`, `head` ending with `IN (`.
+async fn select_in(pool: &MySqlPool, head: &str, ids: &[i64]) -> Result<Vec<MySqlRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::<MySql>::new(head);
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q.build()
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable("reshard"))
+}
+
+/// `DELETE FROM table WHERE column IN (ids)`: the rows deleted.
+async fn delete_in(
+    conn: &mut MySqlConnection,
+    table: &'static str,
+    column: &'static str,
+    ids: &[i64],
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut q = QueryBuilder::<MySql>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    let r = q
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable("reshard"))?;
+    Ok(r.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(s: &[(&str, u32)]) -> Vec<(String, u32)> {
+        s.iter().map(|(n, w)| (n.to_string(), *w)).collect()
+    }
+
+    #[test]
+    fn changes_make_the_ring_they_say_and_refuse_the_impossible() {
+        let now = ring(&[("a", 1), ("b", 1)]);
+        let add = RingChange::Add {
+            name: "c".into(),
+            weight: 2,
+            url: "mysql://x/c".into(),
+        };
+        assert_eq!(
+            add.apply(&now).unwrap(),
+            ring(&[("a", 1), ("b", 1), ("c", 2)])
+        );
+        assert_eq!(
+            RingChange::Remove("a".into()).apply(&now).unwrap(),
+            ring(&[("b", 1)])
+        );
+        assert_eq!(
+            RingChange::Weight("b".into(), 3).apply(&now).unwrap(),
+            ring(&[("a", 1), ("b", 3)])
+        );
+        let dup = RingChange::Add {
+            name: "a".into(),
+            weight: 1,
+            url: String::new(),
+        };
+        assert!(dup.apply(&now).unwrap_err().contains("already"));
+        assert!(RingChange::Remove("z".into()).apply(&now).is_err());
+        assert!(
+            RingChange::Remove("a".into())
+                .apply(&ring(&[("a", 1)]))
+                .is_err()
+        );
+        assert!(RingChange::Weight("a".into(), 0).apply(&now).is_err());
+        assert!(RingChange::Weight("a".into(), 1).apply(&now).is_err());
+    }
+}
