@@ -340,17 +340,25 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
         "the restart of the senders",
     )
     .await;
+    // Started twice by mistake: one migrator wins, the other stops with a
+    // clear error (the lease is taken, or shard0 is already gone).
     let log = dir.join("migrate-4.log");
-    let summary_remove = finish(
-        migrator(
-            &cl,
-            &["migrate", "--remove", "shard0", "--step-keys", "8"],
-            &log,
-            None,
-        ),
-        &log,
-    )
-    .await;
+    let args = ["migrate", "--remove", "shard0", "--step-keys", "8"];
+    let first = migrator(&cl, &args, &log, None);
+    let log_twin = dir.join("migrate-4-twin.log");
+    wait_log(&log, "copying step 1/").await;
+    let twin = migrator(&cl, &args, &log_twin, None);
+    let summary_remove = finish(first, &log).await;
+    let twin = tokio::task::spawn_blocking(move || twin.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let twin_err = std::fs::read_to_string(&log_twin).unwrap_or_default();
+    assert!(
+        !twin.status.success()
+            && (twin_err.contains("another migrator") || twin_err.contains("no shard shard0")),
+        "the second migrator stops: {twin_err}"
+    );
     assert!(
         summary_remove.contains("shard1:1, shard2:1"),
         "{summary_remove}"

@@ -105,3 +105,48 @@ async fn chats_land_on_the_shard_the_ring_names_and_batches_span_shards() {
     store.close().await;
     drop_databases(&cfg).await;
 }
+
+/// Writes carry the ring-state version their process routes by, and a shard
+/// that records another one refuses them in their own transaction (nothing
+/// applied): a process that has not followed a migration's step cannot
+/// write where the step moved keys away from, nor hand out fencing epochs.
+#[tokio::test]
+async fn a_shard_refuses_writes_routed_by_another_ring_state() {
+    use chat_store::{Moved, Shard};
+    let cfg = config();
+    let store = ShardedStore::connect(&cfg).await.expect("connect shards");
+    let v = store.state().version;
+    let (_, shard) = store.shard_stores().remove(0);
+    let fence = chat_core::ports::Fence {
+        topic: "t".into(),
+        epochs: Vec::new(),
+    };
+    let chat = Mutation::InsertChat(chat_core::model::Chat {
+        id: ChatId(77),
+        kind: chat_core::model::ChatKind::Group,
+        title: "stale".into(),
+        created_by: UserId(1),
+        created_at: 1,
+        last_seq: 0,
+        last_pts: 0,
+        member_count: 1,
+        last_message: None,
+    });
+    for stale in [v - 1, v + 1] {
+        let refused = shard.apply_part(&fence, Some(stale), &[&chat]).await;
+        assert_eq!(refused.unwrap(), Err(Moved { shard_version: v }));
+        let refused = shard.bump_fence("t", 0, Some(stale)).await;
+        assert_eq!(refused.unwrap(), Err(Moved { shard_version: v }));
+    }
+    assert!(
+        shard.chats(&[ChatId(77)]).await.unwrap().is_empty(),
+        "nothing applied"
+    );
+    assert_eq!(
+        shard.apply_part(&fence, Some(v), &[&chat]).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(shard.chats(&[ChatId(77)]).await.unwrap().len(), 1);
+    store.close().await;
+    drop_databases(&cfg).await;
+}
