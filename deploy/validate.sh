@@ -140,7 +140,7 @@ check "shellcheck deploy scripts" \
     shellcheck deploy/validate.sh deploy/k8s/base/kafka/create-topics.sh deploy/k8s/base/kafka/wait-for-topics.sh
 
 check "shellcheck local services, test, CI and benchmark scripts (warnings and up)" \
-    shellcheck -x -S warning deploy/local/*.sh scripts/test.sh .ci/run loadtest/bench.sh
+    shellcheck -x -S warning deploy/local/*.sh scripts/test.sh .ci/run loadtest/bench.sh loadtest/reshard.sh loadtest/lib.sh
 
 # ---- summary ----------------------------------------------------------------------
 echo

@@ -45,43 +45,8 @@ RUN=lt$(date +%s)x$$
 WORK=$(mktemp -d "/tmp/chat-bench.XXXXXX")
 mkdir -p "$OUT"
 
-log() { printf '\n==> %s\n' "$*" >&2; }
-
-PIDS=()
-STOP_SERVICES=0
-DIST_DATA=0
-# drop_run_data: deletes the distributed run's topics, databases and Redis keys
-# (left behind, they pile up: a broker with thousands of stale partitions and
-# shards with hundreds of databases are slower and skew later runs).
-drop_run_data() {
-  local s url rest cred hostport host port db
-  deploy/local/kafka-tool.sh topics --delete --topic "$RUN\\..*" >/dev/null 2>&1 ||
-    log "could not delete the topics $RUN.* (delete them with deploy/local/kafka-tool.sh)"
-  IFS=',' read -ra parts <<<"${CHAT_MYSQL_SHARDS:-}"
-  for s in "${parts[@]}"; do
-    url=${s#*=}; rest=${url#mysql://}; cred=${rest%%@*}; hostport=${rest#*@}; hostport=${hostport%%/*}
-    host=${hostport%:*}; port=${hostport##*:}; db=${rest##*/}
-    [[ "$db" == "$RUN" ]] || continue
-    MYSQL_PWD=${cred#*:} mariadb --no-defaults --protocol=TCP -h "$host" -P "$port" -u "${cred%%:*}" \
-      -e "DROP DATABASE IF EXISTS \`$db\`" >/dev/null 2>&1 || log "could not drop database $db on $hostport"
-  done
-  redis-cli -u "$CHAT_REDIS_URL" --scan --pattern "$RUN:*" 2>/dev/null |
-    xargs -r -n 500 redis-cli -u "$CHAT_REDIS_URL" unlink >/dev/null 2>&1 || true
-}
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if ((DIST_DATA)) && [[ -z "${KEEP_RUN_DATA:-}" ]]; then
-    log "deleting the run's topics, databases and Redis keys ($RUN)"
-    drop_run_data
-  fi
-  if ((STOP_SERVICES)); then
-    log "stopping deploy/local services (this script started them)"
-    deploy/local/down.sh >&2 || true
-  fi
-}
-trap cleanup EXIT
+# shellcheck source=loadtest/lib.sh
+source "$HERE/lib.sh"
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   log "building chat (with the distributed roles) and loadtest, release"
@@ -89,30 +54,6 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
 fi
 CHAT=$TARGET_DIR/release/chat
 LOADTEST=$TARGET_DIR/release/loadtest
-
-# Starts a role of the chat binary with its stderr in $WORK/<name>.log; sets
-# START_PID and START_URL (the address in its banner, its first stdout line).
-start() {
-  local name=$1
-  shift
-  local fifo=$WORK/$name.out
-  mkfifo "$fifo"
-  "$CHAT" "$@" >"$fifo" 2>"$WORK/$name.log" &
-  local pid=$!
-  PIDS+=("$pid")
-  local banner
-  exec {fd}<"$fifo"
-  if ! IFS= read -r -t 120 banner <&"$fd"; then
-    echo "$name did not start; log:" >&2
-    tail -20 "$WORK/$name.log" >&2
-    exit 1
-  fi
-  # Keep draining its stdout.
-  cat <&"$fd" >/dev/null &
-  exec {fd}<&-
-  START_PID=$pid
-  START_URL=$(sed -n 's|.*\(http://[^ ]*\).*|\1|p' <<<"$banner")
-}
 
 # run_load <mode> <scenario> <rate> <setup file> <gateways...> [-- extra loadtest flags]
 run_load() {

@@ -181,13 +181,17 @@ pub struct KafkaSettings {
 #[derive(Args, Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MysqlSettings {
     /// Shards: `name[:weight]=mysql://user:pass@host:port/db,…`; names place
-    /// keys, never rename one [default: the two deploy/local shards].
+    /// keys, never rename one. The ring of a new deployment; afterwards
+    /// where to find the ring recorded on the shards, which every role
+    /// follows (`chat shards migrate` changes it) [default: the two
+    /// deploy/local shards].
     #[arg(long, env = "CHAT_MYSQL_SHARDS")]
     pub mysql_shards: Option<String>,
-    /// Version of the shard ring [default: 1].
+    /// First version of the shard ring (a new deployment's) [default: 1].
     #[arg(long, env = "CHAT_RING_VERSION")]
     pub ring_version: Option<u64>,
-    /// Virtual nodes per unit of shard weight [default: 160].
+    /// Virtual nodes per unit of shard weight (a new deployment's)
+    /// [default: 160].
     #[arg(long, env = "CHAT_RING_VNODES")]
     pub ring_vnodes: Option<u32>,
     /// Connections per shard [default: 16].

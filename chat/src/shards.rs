@@ -56,6 +56,21 @@ pub enum ShardsAction {
     /// Cancels a migration that has not flipped a step yet (writes of a
     /// frozen step resume; the copies made so far are deleted).
     Abort,
+    /// Copies a standalone deployment's data into the shards (stop the
+    /// standalone server first; run it again after a crash), each key to
+    /// the shard the ring names: the way from standalone to distributed.
+    ///
+    /// Example:
+    ///   chat shards import --sqlite /var/lib/chat/chat.db
+    Import(ShardsImport),
+}
+
+/// `chat shards import`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShardsImport {
+    /// The standalone server's SQLite file (`chat.db` in its data directory).
+    #[arg(long)]
+    pub sqlite: std::path::PathBuf,
 }
 
 /// `chat shards migrate`.
@@ -91,6 +106,7 @@ pub async fn run(a: ShardsArgs) -> anyhow::Result<()> {
         ShardsAction::Plan(p) => Some(Change::parse(p)?),
         ShardsAction::Migrate(m) => return migrate(&a.mysql, Some(m)).await,
         ShardsAction::Abort => return migrate(&a.mysql, None).await,
+        ShardsAction::Import(i) => return import(&a.mysql, i).await,
     };
     // Not checked against the recorded ring: a mismatch is what `status`
     // must show, not fail on.
@@ -142,6 +158,26 @@ async fn migrate(mysql: &MysqlSettings, m: Option<&ShardsMigrate>) -> anyhow::Re
         s.steps,
         s.longest_pause.as_millis(),
         secs
+    );
+    println!("ring state: {}", s.state);
+    Ok(())
+}
+
+/// `chat shards import`.
+async fn import(mysql: &MysqlSettings, i: &ShardsImport) -> anyhow::Result<()> {
+    let cfg = crate::distributed::mysql_config(mysql, Some("importer"))?;
+    let mut migrator = Migrator::connect(&cfg, &cfg.process, reporter())
+        .await
+        .context("connecting to the shards")?;
+    let r = migrator.import_sqlite(&i.sqlite).await;
+    migrator.release().await;
+    let s = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "imported: {} keys, {} rows ({:.0} rows/s), {:.1} s",
+        s.keys,
+        s.rows_copied,
+        s.rows_copied as f64 / s.elapsed.as_secs_f64().max(0.001),
+        s.elapsed.as_secs_f64()
     );
     println!("ring state: {}", s.state);
     Ok(())

@@ -10,7 +10,9 @@
 //! roles route by the final ring without a restart.
 //!
 //! `CHAT_RESHARD_CHATS` chats (60 in the test command; the figures in
-//! docs/operations.md come from 1,000).
+//! docs/operations.md come from `loadtest/reshard.sh`). And the way from
+//! standalone to distributed: `chat shards import` of a standalone server's
+//! SQLite file.
 
 #![cfg(feature = "distributed")]
 
@@ -493,4 +495,94 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     cl.cleanup().await;
     use sqlx::migrate::MigrateDatabase;
     let _ = sqlx::MySql::drop_database(&shard2_url).await;
+}
+
+/// The way from standalone to distributed: a standalone server's data,
+/// imported into empty shards with `chat shards import`, is what the
+/// distributed roles then serve — accounts, chats, histories with edits and
+/// deletions, read cursors — and chats go on from their last seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_deployment_moves_into_the_shards_with_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let standalone = spawn_standalone(dir.path(), "standalone.log");
+    let api = Api::new(standalone.base_url());
+    let alice = api.register("alice").await;
+    let bob = api.register("bob").await;
+    let carol = api.register("carol").await;
+    let mut chats = Vec::new();
+    for i in 0..8 {
+        let c = alice.group(&format!("g{i}"), &[&bob, &carol]).await;
+        for k in 0..5 {
+            alice
+                .send(&c, &format!("s{i}-{k}"), &format!("hello {k}"))
+                .await
+                .created();
+        }
+        alice.edit(&c, 2, "edited").await.ok();
+        alice.delete(&c, 3).await.ok();
+        bob.read(&c, 4).await.ok();
+        chats.push(c);
+    }
+    let direct = bob.create_direct(&carol).await.created().id;
+    bob.send(&direct, "d1", "psst").await.created();
+    chats.push(direct.clone());
+    let before_list = bob.chats().await.ok();
+    let mut before = HashMap::new();
+    for c in &chats {
+        before.insert(c.clone(), history(&bob, c).await);
+    }
+    standalone.terminate();
+
+    let mut cl = Cluster::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args(["shards", "import", "--sqlite"])
+        .arg(dir.path().join("data/chat.db"))
+        .env("CHAT_MYSQL_SHARDS", &cl.mysql_shards)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run chat shards import");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.starts_with("imported: "), "{said}");
+    // Into both shards, each key where the ring says.
+    let st = status(&cl);
+    assert!(
+        st.contains("keys on a shard the ring does not name: 0"),
+        "{st}"
+    );
+
+    let gws = cl.start(1, 1, 1);
+    let api = Api::new(&gws[0]);
+    let bob = api.login("bob").await;
+    api.login("alice").await;
+    api.login("carol").await;
+    let after_list = bob.chats().await.ok();
+    let ids = |l: &ChatList| {
+        let mut v: Vec<(String, u64, u64)> = l
+            .chats
+            .iter()
+            .map(|e| (e.chat.id.clone(), e.read_seq, e.unread))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(&after_list),
+        ids(&before_list),
+        "bob's list, cursors and unread"
+    );
+    for c in &chats {
+        assert_eq!(history(&bob, c).await, before[c], "history of {c}");
+    }
+    // Chats go on from their last seq.
+    let next = bob
+        .send(&chats[0], "after-import", "still here")
+        .await
+        .created();
+    assert_eq!(next.message.seq, 6);
+    cl.cleanup().await;
 }

@@ -307,7 +307,10 @@ async fn newest_recorded(
 }
 
 /// Records `state` on a shard that records none.
-async fn record_if_absent(pool: &MySqlPool, state: &RingState) -> Result<(), StoreError> {
+pub(crate) async fn record_if_absent(
+    pool: &MySqlPool,
+    state: &RingState,
+) -> Result<(), StoreError> {
     let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT IGNORE INTO ring_state (id, version, ring, recorded_at) VALUES (1, ?, ?, ?)",
@@ -511,6 +514,22 @@ fn authority(l: &Layout<SqlStore<MySql>>) -> &SqlStore<MySql> {
     &l.stores[i]
 }
 
+/// How long one shard may take to answer a look at the ring state or a
+/// report before the next shard is asked (a shard that is away must not
+/// let the read lease run out).
+const LOOK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `f`, failing after [`LOOK_TIMEOUT`].
+async fn within<T>(f: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(LOOK_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the shard did not answer in time".into(),
+            ))
+        })
+}
+
 /// `l`'s stores, the authority first.
 fn authority_first(l: &Layout<SqlStore<MySql>>) -> Vec<&SqlStore<MySql>> {
     let first = authority(l);
@@ -533,7 +552,7 @@ impl Follow<SqlStore<MySql>> for Follower {
             // shard records each state before processes are waited for.
             let mut found = Err(StoreError::Unavailable("no shard".into()));
             for s in authority_first(current) {
-                found = read_state(&s.pool).await;
+                found = within(read_state(&s.pool)).await;
                 if found.is_ok() {
                     break;
                 }
@@ -554,17 +573,20 @@ impl Follow<SqlStore<MySql>> for Follower {
     async fn heartbeat(&self, l: &Layout<SqlStore<MySql>>) -> Result<(), StoreError> {
         let mut last = Err(StoreError::Unavailable("no shard".into()));
         for s in authority_first(l) {
-            last = sqlx::query(
-                "INSERT INTO ring_followers (process, version, seen_at) \
+            last = within(async {
+                sqlx::query(
+                    "INSERT INTO ring_followers (process, version, seen_at) \
                  VALUES (?, ?, CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)) \
                  ON DUPLICATE KEY UPDATE version = VALUES(version), seen_at = VALUES(seen_at)",
-            )
-            .bind(&self.cfg.process)
-            .bind(l.routes.version() as i64)
-            .execute(&s.pool)
-            .await
-            .map(|_| ())
-            .map_err(unavailable("ring_state"));
+                )
+                .bind(&self.cfg.process)
+                .bind(l.routes.version() as i64)
+                .execute(&s.pool)
+                .await
+                .map(|_| ())
+                .map_err(unavailable("ring_state"))
+            })
+            .await;
             if last.is_ok() {
                 break;
             }

@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 
 use chat_core::{StoreError, now_ms};
 use shard_router::Key;
-use sqlx::mysql::MySqlRow;
-use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder, Row};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::mysql::{MySqlConfig, ShardedStore, read_state, record};
 use crate::routing::{Migration, RingState, Routes};
@@ -44,6 +43,8 @@ const DB_NOW_MS: &str = "SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIG
 const KEYS_PER_TX: usize = 100;
 /// Messages or changes per copy transaction.
 const ROWS_PER_TX: i64 = 1000;
+/// Rows per delete statement of old copies.
+const ROWS_PER_DELETE: u64 = 2000;
 
 /// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until
 /// it is killed) after the first chat of step STEP's bulk copy,
@@ -208,6 +209,15 @@ impl Migrator {
         inspect.follow = false;
         let store = ShardedStore::connect(&inspect).await?;
         let state = store.state();
+        // Shards no process has used yet (an import into a new deployment):
+        // record the configured ring, as the first role would.
+        let (_, first) = store.shard_stores().remove(0);
+        if read_state(&first.pool).await?.is_none() {
+            crate::mysql::record_if_absent(&first.pool, &state).await?;
+            for (_, s) in store.shard_stores() {
+                record(&s.pool, &state, &Vec::new()).await?;
+            }
+        }
         let mut pools = BTreeMap::new();
         for (name, s) in store.shard_stores() {
             pools.insert(name, s.pool.clone());
@@ -726,7 +736,7 @@ impl Migrator {
                 let dst = self.pool(&to)?.clone();
                 for chat in &keys.chats {
                     self.check_lease()?;
-                    let rows = copy_chat(&src, &dst, *chat, version).await?;
+                    let rows = copy_chat(Source::MySql(&src), &dst, *chat, version).await?;
                     self.progress.rows_copied += rows;
                     if !frozen {
                         self.progress.keys_done += 1;
@@ -736,7 +746,8 @@ impl Migrator {
                 }
                 for ids in keys.users.chunks(KEYS_PER_TX) {
                     self.check_lease()?;
-                    self.progress.rows_copied += copy_users(&src, &dst, ids, version).await?;
+                    self.progress.rows_copied +=
+                        copy_users(Source::MySql(&src), &dst, ids, version).await?;
                     if !frozen {
                         self.progress.keys_done += ids.len() as u64;
                     }
@@ -744,7 +755,8 @@ impl Migrator {
                 }
                 for names in keys.names.chunks(KEYS_PER_TX) {
                     self.check_lease()?;
-                    self.progress.rows_copied += copy_names(&src, &dst, names, version).await?;
+                    self.progress.rows_copied +=
+                        copy_names(Source::MySql(&src), &dst, names, version).await?;
                     if !frozen {
                         self.progress.keys_done += names.len() as u64;
                     }
@@ -769,13 +781,22 @@ impl Migrator {
             .chunks(KEYS_PER_TX)
         {
             self.check_lease()?;
-            let mut tx = pool.begin().await.map_err(unavailable("reshard"))?;
-            for table in ["messages", "members", "chat_changes"] {
-                self.progress.rows_deleted += delete_in(&mut tx, table, "chat_id", ids).await?;
+            // A few thousand rows per statement, so that no lock is held
+            // long next to live traffic; the chat rows last, so that a
+            // crash leaves them to be found (and their rows deleted) again.
+            let mut conn = pool.acquire().await.map_err(unavailable("reshard"))?;
+            for table in ["messages", "chat_changes", "members"] {
+                loop {
+                    let n =
+                        delete_in(&mut conn, table, "chat_id", ids, Some(ROWS_PER_DELETE)).await?;
+                    self.progress.rows_deleted += n;
+                    self.report_sometimes();
+                    if n < ROWS_PER_DELETE {
+                        break;
+                    }
+                }
             }
-            self.progress.rows_deleted += delete_in(&mut tx, "chats", "id", ids).await?;
-            tx.commit().await.map_err(unavailable("reshard"))?;
-            self.report_sometimes();
+            self.progress.rows_deleted += delete_in(&mut conn, "chats", "id", ids, None).await?;
         }
         for ids in keys
             .users
@@ -785,10 +806,22 @@ impl Migrator {
             .chunks(KEYS_PER_TX)
         {
             self.check_lease()?;
-            let mut tx = pool.begin().await.map_err(unavailable("reshard"))?;
-            self.progress.rows_deleted += delete_in(&mut tx, "memberships", "user_id", ids).await?;
-            self.progress.rows_deleted += delete_in(&mut tx, "users", "id", ids).await?;
-            tx.commit().await.map_err(unavailable("reshard"))?;
+            let mut conn = pool.acquire().await.map_err(unavailable("reshard"))?;
+            loop {
+                let n = delete_in(
+                    &mut conn,
+                    "memberships",
+                    "user_id",
+                    ids,
+                    Some(ROWS_PER_DELETE),
+                )
+                .await?;
+                self.progress.rows_deleted += n;
+                if n < ROWS_PER_DELETE {
+                    break;
+                }
+            }
+            self.progress.rows_deleted += delete_in(&mut conn, "users", "id", ids, None).await?;
         }
         for names in keys.names.chunks(KEYS_PER_TX) {
             let mut q = QueryBuilder::<MySql>::new("DELETE FROM user_names WHERE name_key IN (");
@@ -836,6 +869,109 @@ impl Migrator {
         self.summary.elapsed = self.started.elapsed();
         self.summary.state = self.state.to_string();
         self.summary.rows_deleted = self.progress.rows_deleted;
+        Ok(self.summary.clone())
+    }
+}
+
+impl Migrator {
+    /// Copies a standalone deployment's SQLite file (its server stopped)
+    /// into the shards, every chat, user and login name to the shard the
+    /// current ring names — the way from standalone to distributed. Safe to
+    /// run again after a crash (copies are upserts); refuses a login name
+    /// the shards already give to another user.
+    pub async fn import_sqlite(&mut self, path: &std::path::Path) -> Result<Summary, StoreError> {
+        if self.state.migration.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "a migration is in progress ({}): finish it first",
+                self.state
+            )));
+        }
+        if !path.is_file() {
+            return Err(StoreError::Unavailable(format!(
+                "no SQLite file at {}",
+                path.display()
+            )));
+        }
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false);
+        let src = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .map_err(unavailable("import"))?;
+        let r = self.import_from(&src).await;
+        src.close().await;
+        r
+    }
+
+    async fn import_from(&mut self, src: &sqlx::SqlitePool) -> Result<Summary, StoreError> {
+        let ids = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_all(src)
+                .await
+                .map_err(unavailable("import"))
+        };
+        let keys = Keys {
+            chats: ids("SELECT id FROM chats")
+                .await?
+                .into_iter()
+                .map(crate::from_sql)
+                .collect(),
+            users: ids("SELECT id FROM users")
+                .await?
+                .into_iter()
+                .map(crate::from_sql)
+                .collect(),
+            names: sqlx::query_scalar("SELECT name_key FROM users")
+                .fetch_all(src)
+                .await
+                .map_err(unavailable("import"))?,
+        };
+        let routes =
+            Routes::new(self.state.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let version = self.state.version;
+        self.progress.keys_total = keys.len() as u64;
+        let mut by_shard: BTreeMap<String, Keys> = BTreeMap::new();
+        for k in keys.iter() {
+            let at = routes.names()[routes.route(k.key()).shard].clone();
+            by_shard.entry(at).or_default().push(k);
+        }
+        let from = Source::Sqlite(src);
+        for (to, keys) in by_shard {
+            let dst = self.pool(&to)?.clone();
+            self.report(format!("importing into {to}"));
+            for names in keys.names.chunks(KEYS_PER_TX) {
+                self.check_lease()?;
+                let theirs = Source::MySql(&dst).names(names).await?;
+                let ours = from.names(names).await?;
+                if let Some((name, _)) = theirs.iter().find(|t| !ours.contains(t)) {
+                    return Err(StoreError::Conflict(format!(
+                        "the login name {name:?} belongs to another user on shard {to}: \
+                         importing would take it away"
+                    )));
+                }
+                self.progress.rows_copied += copy_names(from, &dst, names, version).await?;
+                self.progress.keys_done += names.len() as u64;
+            }
+            for ids in keys.users.chunks(KEYS_PER_TX) {
+                self.check_lease()?;
+                self.progress.rows_copied += copy_users(from, &dst, ids, version).await?;
+                self.progress.keys_done += ids.len() as u64;
+                self.report_sometimes();
+            }
+            for chat in &keys.chats {
+                self.check_lease()?;
+                self.progress.rows_copied += copy_chat(from, &dst, *chat, version).await?;
+                self.progress.keys_done += 1;
+                self.report_sometimes();
+            }
+        }
+        self.report("done");
+        self.summary.elapsed = self.started.elapsed();
+        self.summary.state = self.state.to_string();
+        self.summary.rows_copied = self.progress.rows_copied;
+        self.summary.keys = self.progress.keys_done;
         Ok(self.summary.clone())
     }
 }
@@ -950,12 +1086,152 @@ type MessageRow = (
     i64,
 );
 
+/// Where keys are copied from: a MySQL shard, or a standalone deployment's
+/// SQLite file (the same tables, login names kept in `users`).
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    MySql(&'a MySqlPool),
+    Sqlite(&'a sqlx::SqlitePool),
+}
+
+/// The same query on either kind of source.
+macro_rules! on {
+    ($src:expr, $q:expr, $fetch:ident) => {
+        match $src {
+            Source::MySql(p) => $q.$fetch(p).await,
+            Source::Sqlite(p) => $q.$fetch(p).await,
+        }
+        .map_err(unavailable("reshard"))
+    };
+}
+
+/// `SELECT … IN (keys)` on either kind of source (`head` ends with `IN (`).
+macro_rules! in_list {
+    ($src:expr, $row:ty, $head:expr, $keys:expr) => {{
+        let sql = format!("{}{})", $head, vec!["?"; $keys.len()].join(", "));
+        match $src {
+            Source::MySql(p) => {
+                let mut q = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql));
+                for k in $keys {
+                    q = q.bind(k.clone());
+                }
+                q.fetch_all(p).await
+            }
+            Source::Sqlite(p) => {
+                let mut q = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql));
+                for k in $keys {
+                    q = q.bind(k.clone());
+                }
+                q.fetch_all(p).await
+            }
+        }
+        .map_err(unavailable("reshard"))
+    }};
+}
+
+impl Source<'_> {
+    async fn chat(&self, id: i64) -> Result<Option<ChatRow>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as(
+                "SELECT id, kind, title, created_by, created_at, last_seq, last_pts, \
+                 member_count, last_message FROM chats WHERE id = ?",
+            )
+            .bind(id),
+            fetch_optional
+        )
+    }
+
+    async fn messages_after(&self, id: i64, after: i64) -> Result<Vec<MessageRow>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as(
+                "SELECT chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, \
+                 fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts \
+                 FROM messages WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?",
+            )
+            .bind(id)
+            .bind(after)
+            .bind(ROWS_PER_TX),
+            fetch_all
+        )
+    }
+
+    async fn changes_after(&self, id: i64, after: i64) -> Result<Vec<ChangeRow>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as(
+                "SELECT chat_id, pts, event, user_id FROM chat_changes \
+                 WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?",
+            )
+            .bind(id)
+            .bind(after)
+            .bind(ROWS_PER_TX),
+            fetch_all
+        )
+    }
+
+    async fn members(&self, id: i64) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as("SELECT chat_id, user_id, role FROM members WHERE chat_id = ?").bind(id),
+            fetch_all
+        )
+    }
+
+    async fn users(&self, ids: &[i64]) -> Result<Vec<(i64, String, String, i64)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        in_list!(
+            *self,
+            (i64, String, String, i64),
+            "SELECT id, name, password_hash, created_at FROM users WHERE id IN (",
+            ids
+        )
+    }
+
+    async fn memberships(&self, ids: &[i64]) -> Result<Vec<(i64, i64, String, i64)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        in_list!(
+            *self,
+            (i64, i64, String, i64),
+            "SELECT user_id, chat_id, role, read_seq FROM memberships WHERE user_id IN (",
+            ids
+        )
+    }
+
+    async fn names(&self, keys: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Source::MySql(_) => in_list!(
+                *self,
+                (String, i64),
+                "SELECT name_key, user_id FROM user_names WHERE name_key IN (",
+                keys
+            ),
+            Source::Sqlite(_) => in_list!(
+                *self,
+                (String, i64),
+                "SELECT name_key, id FROM users WHERE name_key IN (",
+                keys
+            ),
+        }
+    }
+}
+
+type ChangeRow = (i64, i64, String, Option<i64>);
+
 /// Brings chat `chat` on `dst` up to `src`: its messages and changes after
 /// the `pts` `dst` has (all of them the first time), its members, and the
 /// chat row last (so that `dst`'s `last_pts` never claims rows it lacks).
 /// Returns the rows written.
 async fn copy_chat(
-    src: &MySqlPool,
+    src: Source<'_>,
     dst: &MySqlPool,
     chat: u64,
     version: u64,
@@ -967,14 +1243,7 @@ async fn copy_chat(
         .await
         .map_err(unavailable("reshard"))?;
     // Read before the rows: every change up to its last_pts is in them.
-    let row: Option<ChatRow> = sqlx::query_as(
-        "SELECT id, kind, title, created_by, created_at, last_seq, last_pts, member_count, \
-         last_message FROM chats WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(src)
-    .await
-    .map_err(unavailable("reshard"))?;
+    let row = src.chat(id).await?;
     let Some(row) = row else {
         return Ok(0);
     };
@@ -986,17 +1255,7 @@ async fn copy_chat(
     let mut rows = 0u64;
     let mut after = copied.unwrap_or(-1);
     loop {
-        let msgs: Vec<MessageRow> = sqlx::query_as(
-            "SELECT chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, fwd_chat_id, \
-             fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts FROM messages \
-             WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?",
-        )
-        .bind(id)
-        .bind(after)
-        .bind(ROWS_PER_TX)
-        .fetch_all(src)
-        .await
-        .map_err(unavailable("reshard"))?;
+        let msgs = src.messages_after(id, after).await?;
         if msgs.is_empty() {
             break;
         }
@@ -1036,16 +1295,7 @@ async fn copy_chat(
     }
     let mut after = copied.unwrap_or(-1);
     loop {
-        let changes: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
-            "SELECT chat_id, pts, event, user_id FROM chat_changes WHERE chat_id = ? AND pts > ? \
-             ORDER BY pts LIMIT ?",
-        )
-        .bind(id)
-        .bind(after)
-        .bind(ROWS_PER_TX)
-        .fetch_all(src)
-        .await
-        .map_err(unavailable("reshard"))?;
+        let changes = src.changes_after(id, after).await?;
         if changes.is_empty() {
             break;
         }
@@ -1067,14 +1317,9 @@ async fn copy_chat(
         tx.commit().await.map_err(unavailable("reshard"))?;
         rows += changes.len() as u64;
     }
-    let members: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT chat_id, user_id, role FROM members WHERE chat_id = ?")
-            .bind(id)
-            .fetch_all(src)
-            .await
-            .map_err(unavailable("reshard"))?;
+    let members = src.members(id).await?;
     let mut tx = begin_checked(dst, version).await?;
-    delete_in(&mut tx, "members", "chat_id", &[id]).await?;
+    delete_in(&mut tx, "members", "chat_id", &[id], None).await?;
     if !members.is_empty() {
         let mut q = QueryBuilder::<MySql>::new("INSERT INTO members (chat_id, user_id, role) ");
         q.push_values(&members, |mut b, m| {
@@ -1111,32 +1356,14 @@ async fn copy_chat(
 
 /// Replaces users `ids`' accounts and memberships on `dst` with `src`'s.
 async fn copy_users(
-    src: &MySqlPool,
+    src: Source<'_>,
     dst: &MySqlPool,
     ids: &[u64],
     version: u64,
 ) -> Result<u64, StoreError> {
     let ids: Vec<i64> = ids.iter().map(|u| crate::to_sql(*u)).collect();
-    let users: Vec<(i64, String, String, i64)> = select_in(
-        src,
-        "SELECT id, name, password_hash, created_at FROM users WHERE id IN (",
-        &ids,
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-    .collect::<Result<_, sqlx::Error>>()
-    .map_err(unavailable("reshard"))?;
-    let memberships: Vec<(i64, i64, String, i64)> = select_in(
-        src,
-        "SELECT user_id, chat_id, role, read_seq FROM memberships WHERE user_id IN (",
-        &ids,
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-    .collect::<Result<_, sqlx::Error>>()
-    .map_err(unavailable("reshard"))?;
+    let users = src.users(&ids).await?;
+    let memberships = src.memberships(&ids).await?;
     let mut tx = begin_checked(dst, version).await?;
     if !users.is_empty() {
         let mut q =
@@ -1156,7 +1383,7 @@ async fn copy_users(
             .await
             .map_err(unavailable("reshard"))?;
     }
-    delete_in(&mut tx, "memberships", "user_id", &ids).await?;
+    delete_in(&mut tx, "memberships", "user_id", &ids, None).await?;
     for chunk in memberships.chunks(1000) {
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT INTO memberships (user_id, chat_id, role, read_seq) ",
@@ -1178,23 +1405,12 @@ async fn copy_users(
 
 /// Copies login names to `dst` (a name never changes owner once taken).
 async fn copy_names(
-    src: &MySqlPool,
+    src: Source<'_>,
     dst: &MySqlPool,
     names: &[String],
     version: u64,
 ) -> Result<u64, StoreError> {
-    let mut q =
-        QueryBuilder::<MySql>::new("SELECT name_key, user_id FROM user_names WHERE name_key IN (");
-    let mut list = q.separated(", ");
-    for n in names {
-        list.push_bind(n.clone());
-    }
-    q.push(")");
-    let rows: Vec<(String, i64)> = q
-        .build_query_as()
-        .fetch_all(src)
-        .await
-        .map_err(unavailable("reshard"))?;
+    let rows = src.names(names).await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -1212,29 +1428,14 @@ async fn copy_names(
     Ok(rows.len() as u64)
 }
 
-/// `SELECT … WHERE column IN (ids)`, `head` ending with `IN (`.
-async fn select_in(pool: &MySqlPool, head: &str, ids: &[i64]) -> Result<Vec<MySqlRow>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q = QueryBuilder::<MySql>::new(head);
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
-    q.build()
-        .fetch_all(pool)
-        .await
-        .map_err(unavailable("reshard"))
-}
-
-/// `DELETE FROM table WHERE column IN (ids)`: the rows deleted.
+/// `DELETE FROM table WHERE column IN (ids)` (at most `limit` rows): the
+/// rows deleted.
 async fn delete_in(
     conn: &mut MySqlConnection,
     table: &'static str,
     column: &'static str,
     ids: &[i64],
+    limit: Option<u64>,
 ) -> Result<u64, StoreError> {
     if ids.is_empty() {
         return Ok(0);
@@ -1245,6 +1446,9 @@ async fn delete_in(
         list.push_bind(*id);
     }
     q.push(")");
+    if let Some(n) = limit {
+        q.push(format!(" LIMIT {n}"));
+    }
     let r = q
         .build()
         .execute(&mut *conn)

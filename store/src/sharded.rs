@@ -194,7 +194,7 @@ pub(crate) trait Follow<S>: Send + Sync + 'static {
 /// of the version, see `Sharded::confirm`); past it, a read first confirms
 /// again. A migrator that flips keys waits until every process has reported
 /// the flip or this long has passed, so no read sees a shard's old copy.
-pub const READ_LEASE: Duration = Duration::from_secs(3);
+pub const READ_LEASE: Duration = Duration::from_secs(5);
 
 /// How long a write waits for frozen keys (a migration copying their last
 /// changes) before it fails as unavailable; the writer then retries.
