@@ -7,7 +7,9 @@
 //! once with dense seqs, the socket saw every chat's `1..n` once, edits and
 //! memberships are what their last acknowledged change made them, every key
 //! is on the shard the final ring names and nowhere else, and the running
-//! roles route by the final ring without a restart.
+//! roles route by the final ring without a restart. Also: an attempt killed
+//! mid-copy and aborted leaves the ring as it was and no copies; a writer
+//! killed mid-migration; the migrator killed after a flip; a re-weighting.
 //!
 //! `CHAT_RESHARD_CHATS` chats (60 in the test command; the figures in
 //! docs/operations.md come from `loadtest/reshard.sh`). And the way from
@@ -296,13 +298,33 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     );
     recovered(&load.acks, &chats, Instant::now(), "the start").await;
     let add = format!("shard2={shard2_url}");
-    let log = dir.join("migrate-1.log");
-    let mut m = migrator(
-        &cl,
-        &["migrate", "--add", &add, "--step-keys", "4"],
-        &log,
-        Some("copy:1"),
+    let adding = ["migrate", "--add", &add, "--step-keys", "4"];
+
+    // A first attempt, killed mid-copy and aborted: the ring stays, the
+    // copies made so far are deleted.
+    let log = dir.join("migrate-0.log");
+    let mut m = migrator(&cl, &adding, &log, Some("copy:0"));
+    wait_log(&log, "failpoint copy:0").await;
+    m.kill().unwrap();
+    m.wait().unwrap();
+    let log = dir.join("abort.log");
+    let aborted = finish(migrator(&cl, &["abort"], &log, None), &log).await;
+    assert!(aborted.starts_with("aborted: "), "{aborted}");
+    let st = status(&cl);
+    assert!(
+        !st.contains("migrating") && !st.lines().any(|l| l.starts_with("shard2 ")),
+        "{st}"
     );
+    let pool = sqlx::MySqlPool::connect(&shard2_url).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chats")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "abort deletes the copies");
+    pool.close().await;
+
+    let log = dir.join("migrate-1.log");
+    let mut m = migrator(&cl, &adding, &log, Some("copy:1"));
     wait_log(&log, "failpoint copy:1").await;
     m.kill().unwrap();
     m.wait().unwrap();
@@ -311,6 +333,9 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
         "{}",
         status(&cl)
     );
+    // A role dies mid-migration too.
+    cl.kill("writer-0");
+    cl.spawn("writer", "writer-0");
 
     let log = dir.join("migrate-2.log");
     let mut m = migrator(&cl, &["migrate"], &log, Some("frozen:2"));
@@ -320,10 +345,21 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     let st = status(&cl);
     assert!(
         st.contains("(step 2/") && st.contains(", step 3 frozen)"),
-        "killed mid-flip: {st}"
+        "killed mid-flip, before the flip: {st}"
     );
 
     let log = dir.join("migrate-3.log");
+    let mut m = migrator(&cl, &["migrate"], &log, Some("flipped:3"));
+    wait_log(&log, "failpoint flipped:3").await;
+    m.kill().unwrap();
+    m.wait().unwrap();
+    let st = status(&cl);
+    assert!(
+        st.contains("(step 4/") && st.contains(", step 4 frozen)"),
+        "killed mid-flip, after the flip: {st}"
+    );
+
+    let log = dir.join("migrate-4.log");
     let summary_add = finish(migrator(&cl, &["migrate"], &log, None), &log).await;
     assert!(
         summary_add.contains("ring state: v")
@@ -344,10 +380,10 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     .await;
     // Started twice by mistake: one migrator wins, the other stops with a
     // clear error (the lease is taken, or shard0 is already gone).
-    let log = dir.join("migrate-4.log");
+    let log = dir.join("migrate-5.log");
     let args = ["migrate", "--remove", "shard0", "--step-keys", "8"];
     let first = migrator(&cl, &args, &log, None);
-    let log_twin = dir.join("migrate-4-twin.log");
+    let log_twin = dir.join("migrate-5-twin.log");
     wait_log(&log, "copying step 1/").await;
     let twin = migrator(&cl, &args, &log_twin, None);
     let summary_remove = finish(first, &log).await;
@@ -365,11 +401,23 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
         summary_remove.contains("shard1:1, shard2:1"),
         "{summary_remove}"
     );
+    // And a re-weighting, under the same load.
+    let log = dir.join("migrate-6.log");
+    let summary_weight = finish(
+        migrator(&cl, &["migrate", "--weight", "shard2=2"], &log, None),
+        &log,
+    )
+    .await;
+    assert!(
+        summary_weight.contains("shard1:1, shard2:2"),
+        "{summary_weight}"
+    );
     let acks_remove = load.stop().await;
     eprintln!(
-        "reshard: add under kills: {} | remove: {} | sends: add phase {} acked, {} failed, slowest {:?}; remove phase {} acked, {} failed, slowest {:?}; churn {} changes",
+        "reshard: add under kills: {} | remove: {} | re-weight: {} | sends: add phase {} acked, {} failed, slowest {:?}; remove and re-weight phase {} acked, {} failed, slowest {:?}; churn {} changes",
         summary_add.lines().next().unwrap_or(""),
         summary_remove.lines().next().unwrap_or(""),
+        summary_weight.lines().next().unwrap_or(""),
         acks_add.count.load(Ordering::Relaxed),
         acks_add.failed.load(Ordering::Relaxed),
         *acks_add.slowest.lock().unwrap(),
@@ -489,7 +537,7 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
             .text()
             .await
             .unwrap();
-        assert!(ready.contains(": shard1:1, shard2:1"), "{base}: {ready}");
+        assert!(ready.contains(": shard1:1, shard2:2"), "{base}: {ready}");
     }
 
     cl.cleanup().await;

@@ -48,8 +48,9 @@ const ROWS_PER_DELETE: u64 = 2000;
 
 /// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until
 /// it is killed) after the first chat of step STEP's bulk copy,
-/// `frozen:STEP` right after step STEP was frozen — so that a test kills it
-/// mid-copy and mid-flip.
+/// `frozen:STEP` right after step STEP was frozen, `flipped:STEP` right
+/// after it flipped (still frozen) — so that a test kills it mid-copy and
+/// mid-flip.
 #[cfg(feature = "failpoints")]
 async fn failpoint(at: &str) {
     if std::env::var("CHAT_FAILPOINT_RESHARD").is_ok_and(|v| v == at) {
@@ -561,6 +562,7 @@ impl Migrator {
             // What changed since the bulk copy, and keys created meanwhile.
             self.copy_step(step).await?;
             self.edit(|m| m.flipped = step + 1).await?;
+            failpoint(&format!("flipped:{step}")).await;
             self.unfreeze(paused).await?;
         }
         Ok(())
