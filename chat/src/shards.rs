@@ -53,8 +53,9 @@ pub enum ShardsAction {
     ///   chat shards migrate --remove shard0
     ///   chat shards migrate            # resume after a crash
     Migrate(ShardsMigrate),
-    /// Cancels a migration that has not flipped a step yet (writes of a
-    /// frozen step resume; the copies made so far are deleted).
+    /// Cancels the migration in progress, at any step: what it already
+    /// moved moves back (under traffic, the same way), then its copies are
+    /// deleted. Resumable with `chat shards migrate` like any migration.
     Abort,
     /// Copies a standalone deployment's data into the shards (stop the
     /// standalone server first; run it again after a crash), each key to

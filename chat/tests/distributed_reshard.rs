@@ -8,8 +8,9 @@
 //! memberships are what their last acknowledged change made them, every key
 //! is on the shard the final ring names and nowhere else, and the running
 //! roles route by the final ring without a restart. Also: an attempt killed
-//! mid-copy and aborted leaves the ring as it was and no copies; a writer
-//! killed mid-migration; the migrator killed after a flip; a re-weighting.
+//! after its first flip and aborted moves back and leaves the ring as it was
+//! and no copies; a writer killed mid-migration; the migrator killed after a
+//! flip; a re-weighting.
 //!
 //! `CHAT_RESHARD_CHATS` chats (60 in the test command; the figures in
 //! docs/operations.md come from `loadtest/reshard.sh`). And the way from
@@ -300,11 +301,12 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     let add = format!("shard2={shard2_url}");
     let adding = ["migrate", "--add", &add, "--step-keys", "4"];
 
-    // A first attempt, killed mid-copy and aborted: the ring stays, the
-    // copies made so far are deleted.
+    // A first attempt, killed with one step flipped and the next frozen,
+    // then aborted: what moved moves back, the ring stays, the copies are
+    // deleted.
     let log = dir.join("migrate-0.log");
-    let mut m = migrator(&cl, &adding, &log, Some("copy:0"));
-    wait_log(&log, "failpoint copy:0").await;
+    let mut m = migrator(&cl, &adding, &log, Some("frozen:1"));
+    wait_log(&log, "failpoint frozen:1").await;
     m.kill().unwrap();
     m.wait().unwrap();
     let log = dir.join("abort.log");

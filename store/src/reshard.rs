@@ -515,6 +515,7 @@ impl Migrator {
             flipped: 0,
             frozen: None,
             started_at: now_ms(),
+            reversed: false,
         });
         let probe = Routes::new(next.clone()).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let moving = self.moving_keys(&probe, None).await?;
@@ -842,9 +843,10 @@ impl Migrator {
         Ok(())
     }
 
-    /// Cancels a migration that has flipped no step yet: the ring stays,
-    /// writes of a frozen step resume, and the copies made so far are
-    /// deleted.
+    /// Cancels the migration in progress, at any point: the rings swap
+    /// places and the steps already flipped move back the same way (copy,
+    /// freeze, flip, unfreeze), then the copies on the shards the aborted
+    /// migration moved to are deleted. Resumable like any migration.
     pub async fn abort(&mut self) -> Result<Summary, StoreError> {
         let Some(m) = self.state.migration.clone() else {
             return Err(StoreError::Conflict(format!(
@@ -852,25 +854,24 @@ impl Migrator {
                 self.state
             )));
         };
-        if m.flipped > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{} of {} steps have already moved: finish the migration (`chat shards migrate`) \
-                 and plan the reverse change if it is unwanted",
-                m.flipped, m.steps
-            )));
-        }
         let mut next = self.state.clone();
-        next.migration = None;
-        for (n, _) in &m.target {
-            if !next.cleanup.contains(n) {
-                next.cleanup.push(n.clone());
-            }
-        }
+        next.shards = m.target.clone();
+        next.migration = Some(Migration {
+            target: self.state.shards.clone(),
+            steps: m.steps,
+            flipped: m.steps - m.flipped,
+            frozen: m.frozen.map(|f| m.steps - 1 - f),
+            started_at: now_ms(),
+            reversed: !m.reversed,
+        });
         self.publish(next).await?;
-        self.cleanup().await?;
+        self.run_steps().await?;
+        self.finish().await?;
         self.summary.elapsed = self.started.elapsed();
         self.summary.state = self.state.to_string();
+        self.summary.rows_copied = self.progress.rows_copied;
         self.summary.rows_deleted = self.progress.rows_deleted;
+        self.summary.keys = self.progress.keys_done;
         Ok(self.summary.clone())
     }
 }

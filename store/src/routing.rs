@@ -56,6 +56,10 @@ pub struct Migration {
     pub frozen: Option<u32>,
     /// When the migration was started (ms since the epoch).
     pub started_at: i64,
+    /// Steps are numbered from the last range: a migration moving back
+    /// what an aborted one had moved (see `Migrator::abort`).
+    #[serde(default)]
+    pub reversed: bool,
 }
 
 impl RingState {
@@ -121,7 +125,12 @@ impl std::fmt::Display for RingState {
         if let Some(m) = &self.migration {
             write!(
                 f,
-                "; migrating to {} (step {}/{}",
+                "; {} {} (step {}/{}",
+                if m.reversed {
+                    "moving back to"
+                } else {
+                    "migrating to"
+                },
                 list(&m.target),
                 m.flipped,
                 m.steps,
@@ -207,7 +216,11 @@ impl Routes {
                 let ranges = diff
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| (r.start, r.end, (i as u64 * steps / n) as u32))
+                    .map(|(i, r)| {
+                        let step = i as u64 * steps / n;
+                        let step = if m.reversed { steps - 1 - step } else { step };
+                        (r.start, r.end, step as u32)
+                    })
                     .collect();
                 Some(Moving {
                     target_index: index(&target),
@@ -318,6 +331,7 @@ mod tests {
                 flipped: 0,
                 frozen: None,
                 started_at: 0,
+                reversed: false,
             }),
             cleanup: Vec::new(),
         }
@@ -391,6 +405,34 @@ mod tests {
                 }
             }
             assert!(frozen > 0);
+        }
+    }
+
+    /// An abort swaps the rings and numbers the steps from the other end:
+    /// every key stays where it was, flipped or not.
+    #[test]
+    fn a_reversed_migration_routes_every_key_where_the_aborted_one_had_it() {
+        for flipped in 0..=4 {
+            let mut s = state(TWO, Some(THREE));
+            s.migration.as_mut().unwrap().flipped = flipped;
+            let forward = Routes::new(s.clone()).unwrap();
+            let m = s.migration.clone().unwrap();
+            let back = RingState {
+                shards: m.target.clone(),
+                migration: Some(Migration {
+                    target: s.shards.clone(),
+                    flipped: m.steps - flipped,
+                    reversed: true,
+                    ..m
+                }),
+                ..s
+            };
+            let back = Routes::new(back).unwrap();
+            for id in 0..2000 {
+                let k = Key::Chat(id);
+                let at = |r: &Routes| r.names()[r.route(k).shard].clone();
+                assert_eq!(at(&forward), at(&back), "flipped {flipped}, chat {id}");
+            }
         }
     }
 
