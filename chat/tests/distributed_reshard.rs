@@ -64,6 +64,15 @@ async fn wait_log(log: &std::path::Path, what: &str) {
     }
 }
 
+/// Runs `chat shards ARGS` with `failpoint` (a point where it stops) and
+/// kills it (-9) there; its log in `log`.
+async fn kill_at(cl: &Cluster, args: &[&str], log: &std::path::Path, failpoint: &str) {
+    let mut m = migrator(cl, args, log, Some(failpoint));
+    wait_log(log, &format!("failpoint {failpoint}")).await;
+    m.kill().unwrap();
+    m.wait().unwrap();
+}
+
 /// Runs a migrator to its end: its summary (stdout).
 async fn finish(child: Child, log: &std::path::Path) -> String {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
@@ -304,11 +313,7 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     // A first attempt, killed with one step flipped and the next frozen,
     // then aborted: what moved moves back, the ring stays, the copies are
     // deleted.
-    let log = dir.join("migrate-0.log");
-    let mut m = migrator(&cl, &adding, &log, Some("frozen:1"));
-    wait_log(&log, "failpoint frozen:1").await;
-    m.kill().unwrap();
-    m.wait().unwrap();
+    kill_at(&cl, &adding, &dir.join("migrate-0.log"), "frozen:1").await;
     let log = dir.join("abort.log");
     let aborted = finish(migrator(&cl, &["abort"], &log, None), &log).await;
     assert!(aborted.starts_with("aborted: "), "{aborted}");
@@ -325,11 +330,7 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     assert_eq!(left, 0, "abort deletes the copies");
     pool.close().await;
 
-    let log = dir.join("migrate-1.log");
-    let mut m = migrator(&cl, &adding, &log, Some("copy:1"));
-    wait_log(&log, "failpoint copy:1").await;
-    m.kill().unwrap();
-    m.wait().unwrap();
+    kill_at(&cl, &adding, &dir.join("migrate-1.log"), "copy:1").await;
     assert!(
         status(&cl).contains("migrating to shard0:1, shard1:1, shard2:1 (step 1/"),
         "{}",
@@ -339,22 +340,14 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
     cl.kill("writer-0");
     cl.spawn("writer", "writer-0");
 
-    let log = dir.join("migrate-2.log");
-    let mut m = migrator(&cl, &["migrate"], &log, Some("frozen:2"));
-    wait_log(&log, "failpoint frozen:2").await;
-    m.kill().unwrap();
-    m.wait().unwrap();
+    kill_at(&cl, &["migrate"], &dir.join("migrate-2.log"), "frozen:2").await;
     let st = status(&cl);
     assert!(
         st.contains("(step 2/") && st.contains(", step 3 frozen)"),
         "killed mid-flip, before the flip: {st}"
     );
 
-    let log = dir.join("migrate-3.log");
-    let mut m = migrator(&cl, &["migrate"], &log, Some("flipped:3"));
-    wait_log(&log, "failpoint flipped:3").await;
-    m.kill().unwrap();
-    m.wait().unwrap();
+    kill_at(&cl, &["migrate"], &dir.join("migrate-3.log"), "flipped:3").await;
     let st = status(&cl);
     assert!(
         st.contains("(step 4/") && st.contains(", step 4 frozen)"),

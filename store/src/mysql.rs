@@ -266,6 +266,25 @@ async fn open(cfg: &MySqlConfig, name: &str, url: &str) -> Result<SqlStore<MySql
     Ok(SqlStore::new(pool, Writer::Pool, None))
 }
 
+/// A shard's URL: the one recorded with the ring state, else the configured
+/// one.
+pub(crate) fn shard_url(
+    state: &RingState,
+    cfg: &MySqlConfig,
+    name: &str,
+) -> Result<String, StoreError> {
+    state
+        .urls
+        .get(name)
+        .or_else(|| cfg.shards.iter().find(|s| s.name == name).map(|s| &s.url))
+        .cloned()
+        .ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "the ring state names shard {name}, whose URL neither it nor the settings give"
+            ))
+        })
+}
+
 /// Opens one shard's pool (see [`open`]).
 pub(crate) async fn open_pool(
     cfg: &MySqlConfig,
@@ -448,24 +467,7 @@ impl Follower {
             let store = match known {
                 Some(i) => have.stores[i].clone(),
                 None => {
-                    let url = routes
-                        .state()
-                        .urls
-                        .get(name)
-                        .cloned()
-                        .or_else(|| {
-                            self.cfg
-                                .shards
-                                .iter()
-                                .find(|s| &s.name == name)
-                                .map(|s| s.url.clone())
-                        })
-                        .ok_or_else(|| {
-                            StoreError::Unavailable(format!(
-                                "the ring state names shard {name}, whose URL neither it nor \
-                                 this process's settings give"
-                            ))
-                        })?;
+                    let url = shard_url(routes.state(), &self.cfg, name)?;
                     open(&self.cfg, name, &url).await?
                 }
             };

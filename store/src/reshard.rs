@@ -264,18 +264,7 @@ impl Migrator {
     }
 
     fn url_of(&self, name: &str) -> Result<String, StoreError> {
-        self.state
-            .urls
-            .get(name)
-            .cloned()
-            .or_else(|| {
-                self.cfg
-                    .shards
-                    .iter()
-                    .find(|s| s.name == name)
-                    .map(|s| s.url.clone())
-            })
-            .ok_or_else(|| StoreError::Unavailable(format!("no URL known for shard {name}")))
+        crate::mysql::shard_url(&self.state, &self.cfg, name)
     }
 
     fn pool(&self, name: &str) -> Result<&MySqlPool, StoreError> {
@@ -1108,9 +1097,13 @@ macro_rules! on {
     };
 }
 
-/// `SELECT … IN (keys)` on either kind of source (`head` ends with `IN (`).
+/// `SELECT … IN (keys)` on either kind of source (`head` ends with `IN (`);
+/// no rows for no keys.
 macro_rules! in_list {
     ($src:expr, $row:ty, $head:expr, $keys:expr) => {{
+        if $keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!("{}{})", $head, vec!["?"; $keys.len()].join(", "));
         match $src {
             Source::MySql(p) => {
@@ -1183,9 +1176,6 @@ impl Source<'_> {
     }
 
     async fn users(&self, ids: &[i64]) -> Result<Vec<(i64, String, String, i64)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         in_list!(
             *self,
             (i64, String, String, i64),
@@ -1195,9 +1185,6 @@ impl Source<'_> {
     }
 
     async fn memberships(&self, ids: &[i64]) -> Result<Vec<(i64, i64, String, i64)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
         in_list!(
             *self,
             (i64, i64, String, i64),
@@ -1207,9 +1194,6 @@ impl Source<'_> {
     }
 
     async fn names(&self, keys: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
         match self {
             Source::MySql(_) => in_list!(
                 *self,
