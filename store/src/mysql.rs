@@ -226,6 +226,9 @@ impl Sharded<SqlStore<MySql>> {
                 .then(|| follower.clone() as Arc<dyn Follow<SqlStore<MySql>>>),
         );
         if cfg.follow {
+            // Reported among the followers before anything is read, so that
+            // a migration waits for this process too.
+            store.confirm().await;
             follower.watch(store.clone());
         }
         tracing::info!(ring = %store.routing().unwrap_or_default(), "routing by ring");
@@ -346,15 +349,29 @@ pub(crate) async fn record_if_absent(
 /// Every partition's fencing epoch on a shard.
 pub(crate) type Epochs = Vec<(String, i64, i64)>;
 
-/// Reads `writer_fences`.
+/// Reads `writer_fences` (the latest committed epochs: a locking read).
 async fn epochs<'c, E>(conn: E) -> Result<Epochs, StoreError>
 where
     E: sqlx::Executor<'c, Database = MySql>,
 {
-    sqlx::query_as("SELECT topic, part, epoch FROM writer_fences")
+    sqlx::query_as("SELECT topic, part, epoch FROM writer_fences LOCK IN SHARE MODE")
         .fetch_all(conn)
         .await
         .map_err(unavailable("ring_state"))
+}
+
+/// The highest epoch of every partition among `pools` (every one must
+/// answer): raising a shard to these never hands out an epoch twice,
+/// whichever of them handed it out.
+pub(crate) async fn highest_epochs(pools: &[&MySqlPool]) -> Result<Epochs, StoreError> {
+    let mut high: std::collections::BTreeMap<(String, i64), i64> = Default::default();
+    for pool in pools {
+        for (topic, part, epoch) in within(epochs(*pool)).await? {
+            let e = high.entry((topic, part)).or_insert(epoch);
+            *e = (*e).max(epoch);
+        }
+    }
+    Ok(high.into_iter().map(|((t, p), e)| (t, p, e)).collect())
 }
 
 /// Records `state` on one shard that is not its authority, in one
@@ -369,6 +386,11 @@ pub(crate) async fn record(
 ) -> Result<(), StoreError> {
     let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut tx = pool.begin().await.map_err(unavailable("ring_state"))?;
+    // The ring state first, then the fences (the order of every write).
+    sqlx::query("SELECT version FROM ring_state WHERE id = 1 FOR UPDATE")
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable("ring_state"))?;
     for (topic, part, epoch) in epochs {
         sqlx::query(MySql::FENCE_RAISE)
             .bind(topic)
@@ -597,8 +619,8 @@ impl Follow<SqlStore<MySql>> for Follower {
     }
 
     async fn repair(&self, have: &Layout<SqlStore<MySql>>, index: usize) -> Result<(), StoreError> {
-        let auth = authority(have);
-        let epochs = epochs(&auth.pool).await?;
+        let pools: Vec<&MySqlPool> = have.stores.iter().map(|s| &s.pool).collect();
+        let epochs = highest_epochs(&pools).await?;
         record(&have.stores[index].pool, have.routes.state(), &epochs).await
     }
 }

@@ -25,7 +25,7 @@ use chat_core::{StoreError, now_ms};
 use shard_router::Key;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
-use crate::mysql::{MySqlConfig, ShardedStore, read_state, record};
+use crate::mysql::{Epochs, MySqlConfig, ShardedStore, highest_epochs, read_state, record};
 use crate::routing::{Migration, RingState, Routes};
 use crate::sharded::READ_LEASE;
 use crate::sql::exec::check_version;
@@ -49,8 +49,9 @@ const ROWS_PER_DELETE: u64 = 2000;
 /// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until
 /// it is killed) after the first chat of step STEP's bulk copy,
 /// `frozen:STEP` right after step STEP was frozen, `flipped:STEP` right
-/// after it flipped (still frozen) — so that a test kills it mid-copy and
-/// mid-flip.
+/// after it flipped (still frozen), `authority:frozen:STEP` when the freeze
+/// is recorded on the authority only — so that a test kills it mid-copy,
+/// mid-flip and mid-publish.
 #[cfg(feature = "failpoints")]
 async fn failpoint(at: &str) {
     if std::env::var("CHAT_FAILPOINT_RESHARD").is_ok_and(|v| v == at) {
@@ -236,9 +237,18 @@ impl Migrator {
             summary: Summary::default(),
         };
         m.reach_all().await?;
-        m.take_lease().await?;
-        // The state may have moved on between the connection and the lease.
         m.reload().await?;
+        // The lease on the authority; the state may have moved on (and the
+        // authority with it) while it was waited for.
+        loop {
+            m.take_lease().await?;
+            let authority = m.state.authority().to_string();
+            m.reload().await?;
+            if m.state.authority() == authority {
+                break;
+            }
+        }
+        m.republish().await?;
         Ok(m)
     }
 
@@ -285,6 +295,11 @@ impl Migrator {
                     "the authority records no ring state".into(),
                 ));
             };
+            if state.version < self.state.version {
+                // A publish that handed the authority over died half-way:
+                // the newer state stands (see `republish`).
+                break;
+            }
             let moved = state.authority() != self.state.authority();
             self.state = state;
             self.reach_all().await?;
@@ -406,6 +421,11 @@ impl Migrator {
             &next,
         )
         .await?;
+        if let Some(m) = &next.migration
+            && m.frozen == Some(m.flipped)
+        {
+            failpoint(&format!("authority:frozen:{}", m.flipped)).await;
+        }
         let old_authority = self.state.authority().to_string();
         self.state = next;
         self.reach_all().await?;
@@ -422,13 +442,46 @@ impl Migrator {
             }
         }
         for name in names.iter().filter(|n| **n != old_authority) {
-            record(self.pool(name)?, &self.state, &epochs).await?;
+            self.record_on(name, &epochs).await?;
         }
         if self.state.authority() != old_authority {
             // The lease moves with the authority.
             self.take_lease().await?;
         }
         tracing::info!(state = %self.state, "ring state published");
+        Ok(())
+    }
+
+    /// Records the state on shard `name`, retrying for a while: a state
+    /// recorded on the authority but not on every shard lets processes that
+    /// read another shard route by the older one.
+    async fn record_on(&self, name: &str, epochs: &Epochs) -> Result<(), StoreError> {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1.. {
+            match record(self.pool(name)?, &self.state, epochs).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 8 => {
+                    tracing::warn!(shard = %name, error = %e, "recording the ring state failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Records the authority's state again on every shard it names (and the
+    /// shards to clean), with every shard's highest fencing epochs: a
+    /// migrator that died while publishing left some on an older state.
+    async fn republish(&mut self) -> Result<(), StoreError> {
+        let pools: Vec<&MySqlPool> = self.pools.values().collect();
+        let epochs = highest_epochs(&pools).await?;
+        let mut names = self.state.names();
+        names.extend(self.state.cleanup.iter().cloned());
+        for name in &names {
+            self.record_on(name, &epochs).await?;
+        }
         Ok(())
     }
 
@@ -654,7 +707,7 @@ impl Migrator {
                 let rows: Vec<(String, i64, i64)> = sqlx::query_as(
                     "SELECT process, version, seen_at FROM ring_followers WHERE seen_at > ?",
                 )
-                .bind(start - lease)
+                .bind(start - lease - CLOCK_MARGIN_MS)
                 .fetch_all(pool)
                 .await
                 .map_err(unavailable("ring_followers"))?;
@@ -716,7 +769,34 @@ impl Migrator {
             .migration
             .as_ref()
             .is_some_and(|m| m.frozen == Some(step));
-        for (from, keys) in self.moving_keys(&routes, Some(step)).await? {
+        let moving = self.moving_keys(&routes, Some(step)).await?;
+        if frozen {
+            // A login name given back on its source (an account creation
+            // that failed) after the bulk copy: its copy goes too.
+            let held: Vec<&String> = moving.values().flat_map(|k| &k.names).collect();
+            let targets: Vec<String> = routes
+                .target()
+                .map(|t| t.shards().iter().map(|s| s.name.clone()).collect())
+                .unwrap_or_default();
+            for to in targets {
+                let dst = self.pool(&to)?.clone();
+                let gone: Vec<String> = list_keys(&dst)
+                    .await?
+                    .names
+                    .into_iter()
+                    .filter(|n| {
+                        let k = Key::Name(n);
+                        routes.step_of(k) == Some(step)
+                            && routes.owners(k).0 != to
+                            && !held.contains(&n)
+                    })
+                    .collect();
+                for names in gone.chunks(KEYS_PER_TX) {
+                    self.progress.rows_deleted += delete_names(&dst, version, names).await?;
+                }
+            }
+        }
+        for (from, keys) in moving {
             let src = self.pool(&from)?.clone();
             // By destination.
             let mut by_dest: BTreeMap<String, Keys> = BTreeMap::new();
@@ -765,22 +845,21 @@ impl Migrator {
 
     /// Deletes `keys`' rows from `pool`.
     async fn delete(&mut self, pool: &MySqlPool, keys: &Keys) -> Result<(), StoreError> {
-        for ids in keys
-            .chats
-            .iter()
-            .map(|c| *c as i64)
-            .collect::<Vec<_>>()
-            .chunks(KEYS_PER_TX)
-        {
+        // Every statement checks the shard still routes by the version this
+        // migrator published: one that stalled past its lease deletes
+        // nothing another migrator may have copied back since.
+        let version = self.state.version;
+        let chats: Vec<i64> = keys.chats.iter().map(|c| crate::to_sql(*c)).collect();
+        for ids in chats.chunks(KEYS_PER_TX) {
             self.check_lease()?;
             // A few thousand rows per statement, so that no lock is held
             // long next to live traffic; the chat rows last, so that a
             // crash leaves them to be found (and their rows deleted) again.
-            let mut conn = pool.acquire().await.map_err(unavailable("reshard"))?;
             for table in ["messages", "chat_changes", "members"] {
                 loop {
                     let n =
-                        delete_in(&mut conn, table, "chat_id", ids, Some(ROWS_PER_DELETE)).await?;
+                        delete_checked(pool, version, table, "chat_id", ids, Some(ROWS_PER_DELETE))
+                            .await?;
                     self.progress.rows_deleted += n;
                     self.report_sometimes();
                     if n < ROWS_PER_DELETE {
@@ -788,20 +867,16 @@ impl Migrator {
                     }
                 }
             }
-            self.progress.rows_deleted += delete_in(&mut conn, "chats", "id", ids, None).await?;
+            self.progress.rows_deleted +=
+                delete_checked(pool, version, "chats", "id", ids, None).await?;
         }
-        for ids in keys
-            .users
-            .iter()
-            .map(|u| *u as i64)
-            .collect::<Vec<_>>()
-            .chunks(KEYS_PER_TX)
-        {
+        let users: Vec<i64> = keys.users.iter().map(|u| crate::to_sql(*u)).collect();
+        for ids in users.chunks(KEYS_PER_TX) {
             self.check_lease()?;
-            let mut conn = pool.acquire().await.map_err(unavailable("reshard"))?;
             loop {
-                let n = delete_in(
-                    &mut conn,
+                let n = delete_checked(
+                    pool,
+                    version,
                     "memberships",
                     "user_id",
                     ids,
@@ -813,21 +888,11 @@ impl Migrator {
                     break;
                 }
             }
-            self.progress.rows_deleted += delete_in(&mut conn, "users", "id", ids, None).await?;
+            self.progress.rows_deleted +=
+                delete_checked(pool, version, "users", "id", ids, None).await?;
         }
         for names in keys.names.chunks(KEYS_PER_TX) {
-            let mut q = QueryBuilder::<MySql>::new("DELETE FROM user_names WHERE name_key IN (");
-            let mut list = q.separated(", ");
-            for n in names {
-                list.push_bind(n.clone());
-            }
-            q.push(")");
-            let r = q
-                .build()
-                .execute(pool)
-                .await
-                .map_err(unavailable("reshard"))?;
-            self.progress.rows_deleted += r.rows_affected();
+            self.progress.rows_deleted += delete_names(pool, version, names).await?;
         }
         Ok(())
     }
@@ -843,6 +908,13 @@ impl Migrator {
                 self.state
             )));
         };
+        if m.reversed {
+            return Err(StoreError::Conflict(
+                "this migration is already an abort, moving back: resume it with `chat shards \
+                 migrate`"
+                    .into(),
+            ));
+        }
         let mut next = self.state.clone();
         next.shards = m.target.clone();
         next.migration = Some(Migration {
@@ -1413,6 +1485,43 @@ async fn copy_names(
         .map_err(unavailable("reshard"))?;
     tx.commit().await.map_err(unavailable("reshard"))?;
     Ok(rows.len() as u64)
+}
+
+/// [`delete_in`] in its own transaction, refused unless the shard routes by
+/// `version`.
+async fn delete_checked(
+    pool: &MySqlPool,
+    version: u64,
+    table: &'static str,
+    column: &'static str,
+    ids: &[i64],
+    limit: Option<u64>,
+) -> Result<u64, StoreError> {
+    let mut tx = begin_checked(pool, version).await?;
+    let n = delete_in(&mut tx, table, column, ids, limit).await?;
+    tx.commit().await.map_err(unavailable("reshard"))?;
+    Ok(n)
+}
+
+/// Deletes login names from a shard that routes by `version`.
+async fn delete_names(pool: &MySqlPool, version: u64, names: &[String]) -> Result<u64, StoreError> {
+    if names.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = begin_checked(pool, version).await?;
+    let mut q = QueryBuilder::<MySql>::new("DELETE FROM user_names WHERE name_key IN (");
+    let mut list = q.separated(", ");
+    for n in names {
+        list.push_bind(n.clone());
+    }
+    q.push(")");
+    let r = q
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable("reshard"))?;
+    tx.commit().await.map_err(unavailable("reshard"))?;
+    Ok(r.rows_affected())
 }
 
 /// `DELETE FROM table WHERE column IN (ids)` (at most `limit` rows): the

@@ -276,7 +276,8 @@ impl<S: Shard> Sharded<S> {
             layout: Arc::new(RwLock::new(Arc::new(layout))),
             follow,
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
-            confirmed: Arc::new(std::sync::Mutex::new((Some(Instant::now()), None))),
+            // A follower confirms (and reports itself) before its first read.
+            confirmed: Arc::new(std::sync::Mutex::new((None, None))),
         }
     }
 

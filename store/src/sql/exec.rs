@@ -37,10 +37,12 @@ where
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(unavailable("apply"))?;
-        check_fence::<D>(&mut tx, fence).await?;
+        // The ring state first, then the fences: every transaction that
+        // locks both (bumps, a migrator's records) takes them in this order.
         if let Err(moved) = check_version::<D>(&mut tx, version).await? {
             return Ok(Err(moved));
         }
+        check_fence::<D>(&mut tx, fence).await?;
         for run in runs {
             match run {
                 Run::Messages(msgs) => self.insert_messages(&mut tx, &msgs).await?,
@@ -244,7 +246,8 @@ where
     ) -> Checked<()> {
         let key = chat_core::name_key(&rec.user.name);
         let id = to_sql(rec.user.id.0);
-        // The name first: its uniqueness decides.
+        // The name first: its uniqueness decides. Taken by this same user
+        // (a retry, or a copy a migration made) is no conflict.
         let mut tx = self
             .pool
             .begin()
@@ -253,12 +256,32 @@ where
         if let Err(moved) = check_version::<D>(&mut tx, version).await? {
             return Ok(Err(moved));
         }
-        sqlx::query("INSERT INTO user_names (name_key, user_id) VALUES (?, ?)")
+        let [insert, new] = D::INSERT_NEW;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "{insert} user_names (name_key, user_id) VALUES (?, ?){new}"
+        )))
+        .bind(key.clone())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable("create_user"))?;
+        if D::rows_affected(&inserted) == 0 {
+            let owner = sqlx::query(AssertSqlSafe(format!(
+                "SELECT user_id FROM user_names WHERE name_key = ?{}",
+                D::LOCKING_READ
+            )))
             .bind(key.clone())
-            .bind(id)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
-            .map_err(unavailable("create_user"))?;
+            .map_err(unavailable("create_user"))?
+            .int("user_id")?;
+            if owner != id {
+                metrics::ERRORS
+                    .with_label_values(&["create_user", "conflict"])
+                    .inc();
+                return Err(StoreError::Conflict(format!("login name {key:?} is taken")));
+            }
+        }
         tx.commit().await.map_err(unavailable("create_user"))?;
         let user = async {
             let mut tx = users.pool.begin().await?;
@@ -282,12 +305,21 @@ where
         }
         .await;
         if !matches!(user, Ok(Ok(()))) {
-            // Give the name back so a retry can take it.
-            let _ = sqlx::query("DELETE FROM user_names WHERE name_key = ? AND user_id = ?")
-                .bind(key.clone())
-                .bind(id)
-                .execute(&self.pool)
-                .await;
+            // Give the name back so another user may take it — on this shard
+            // only while it still holds the name (a migration may have
+            // moved it meanwhile: then a retry of this user finds it there).
+            let give_back = async {
+                let mut tx = self.pool.begin().await.ok()?;
+                check_version::<D>(&mut tx, version).await.ok()?.ok()?;
+                sqlx::query("DELETE FROM user_names WHERE name_key = ? AND user_id = ?")
+                    .bind(key.clone())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .ok()?;
+                tx.commit().await.ok()
+            };
+            give_back.await;
         }
         user.map_err(unavailable("create_user"))
     }
