@@ -175,3 +175,44 @@ async fn a_rejected_send_sent_again_after_the_reason_is_gone_is_accepted() {
         "nothing was stored by the refused send"
     );
 }
+
+/// A group stays governed: its last admin may not leave while others remain
+/// (`last_admin`, 409) until another member is admin, and nobody else removes
+/// its creator or changes the creator's role (403) — the creator may leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_admin_hands_over_before_leaving_and_the_creator_is_kept() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let c = api.register("carol").await;
+    let chat = a.group("governed", &[&b, &c]).await;
+
+    assert_eq!(
+        a.remove_member(&chat, &a.id).await.refused(),
+        (409, "last_admin"),
+        "the only admin may not leave the others without one"
+    );
+    a.set_role(&chat, &b.id, Role::Admin).await.ok();
+    // Another admin may neither remove the creator nor change her role.
+    assert_eq!(
+        b.remove_member(&chat, &a.id).await.refused(),
+        (403, "forbidden")
+    );
+    assert_eq!(
+        b.set_role(&chat, &a.id, Role::Member).await.refused(),
+        (403, "forbidden")
+    );
+    // With another admin, the creator may leave; bob is then the last admin.
+    a.remove_member(&chat, &a.id).await.ok();
+    assert_eq!(
+        b.remove_member(&chat, &b.id).await.refused(),
+        (409, "last_admin")
+    );
+    // Carol leaves; alone, the last admin may leave too.
+    c.remove_member(&chat, &c.id).await.ok();
+    b.remove_member(&chat, &b.id).await.ok();
+    let members = b.members(&chat).await;
+    assert_eq!(members.refused(), (403, "not_member"));
+    s.stop().await;
+}

@@ -64,6 +64,9 @@ pub enum Code {
     InvalidMembers,
     /// The user is already a member.
     AlreadyMember,
+    /// The group's last admin may not leave while other members remain:
+    /// make another member admin first.
+    LastAdmin,
     /// The client could not keep up and its queue filled.
     SlowConsumer,
     /// The command was accepted but its outcome did not arrive in time; resend with
@@ -118,6 +121,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::DirectChat, "direct_chat"),
     (Code::InvalidMembers, "invalid_members"),
     (Code::AlreadyMember, "already_member"),
+    (Code::LastAdmin, "last_admin"),
     (Code::SlowConsumer, "slow_consumer"),
     (Code::Timeout, "timeout"),
     (Code::Unavailable, "unavailable"),

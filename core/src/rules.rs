@@ -167,12 +167,26 @@ pub fn can_add_member(
     Ok(())
 }
 
-/// Anyone may leave; admins remove anyone, moderators remove members and silent ones.
+/// What a group's removal and role rules protect beyond roles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Governance {
+    /// The target is the group's creator: nobody else removes them or
+    /// changes their role.
+    pub target_is_creator: bool,
+    /// The target is the group's only admin and other members remain: they
+    /// may not leave before making another member admin.
+    pub last_admin: bool,
+}
+
+/// Anyone may leave (but the last admin of others); admins remove anyone,
+/// moderators remove members and silent ones; nobody else removes the
+/// creator.
 pub fn can_remove_member(
     kind: ChatKind,
     actor: Option<Role>,
     target: Option<Role>,
     is_self: bool,
+    g: Governance,
 ) -> Result<(), Rejection> {
     let role = can_read(actor)?;
     if kind == ChatKind::Direct {
@@ -185,7 +199,16 @@ pub fn can_remove_member(
         return Err(Rejection::new(Code::NotFound, "that user is not a member"));
     };
     if is_self {
+        if g.last_admin {
+            return Err(Rejection::new(
+                Code::LastAdmin,
+                "you are the group's last admin: make another member admin before you leave",
+            ));
+        }
         return Ok(());
+    }
+    if g.target_is_creator {
+        return Err(forbidden("the group's creator cannot be removed by others"));
     }
     match role {
         Role::Admin => Ok(()),
@@ -194,12 +217,14 @@ pub fn can_remove_member(
     }
 }
 
-/// Only admins change roles, of members other than themselves.
+/// Only admins change roles, of members other than themselves and the
+/// creator.
 pub fn can_set_role(
     kind: ChatKind,
     actor: Option<Role>,
     target: Option<Role>,
     is_self: bool,
+    target_is_creator: bool,
 ) -> Result<(), Rejection> {
     let role = can_read(actor)?;
     if kind == ChatKind::Direct {
@@ -217,12 +242,61 @@ pub fn can_set_role(
     if is_self {
         return Err(forbidden("admins cannot change their own role"));
     }
+    if target_is_creator {
+        return Err(forbidden(
+            "the group's creator's role cannot be changed by others",
+        ));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_admin_stays_and_the_creator_is_kept() {
+        use Role::*;
+        let g = ChatKind::Group;
+        let last = Governance {
+            last_admin: true,
+            ..Default::default()
+        };
+        let creator = Governance {
+            target_is_creator: true,
+            ..Default::default()
+        };
+        let code = |r: Result<(), Rejection>| r.unwrap_err().code;
+        // The last admin of others may not leave; alone, or with another admin, may.
+        assert_eq!(
+            code(can_remove_member(g, Some(Admin), Some(Admin), true, last)),
+            Code::LastAdmin
+        );
+        assert!(
+            can_remove_member(g, Some(Admin), Some(Admin), true, Governance::default()).is_ok()
+        );
+        // The creator may leave, but nobody removes them or changes their role.
+        assert!(can_remove_member(g, Some(Admin), Some(Admin), true, creator).is_ok());
+        assert_eq!(
+            code(can_remove_member(
+                g,
+                Some(Admin),
+                Some(Admin),
+                false,
+                creator
+            )),
+            Code::Forbidden
+        );
+        assert_eq!(
+            code(can_set_role(g, Some(Admin), Some(Admin), false, true)),
+            Code::Forbidden
+        );
+        // Others as before.
+        assert!(
+            can_remove_member(g, Some(Admin), Some(Admin), false, Governance::default()).is_ok()
+        );
+        assert!(can_set_role(g, Some(Admin), Some(Member), false, false).is_ok());
+    }
 
     #[test]
     fn text_limits() {
@@ -269,12 +343,39 @@ mod tests {
                 .code,
             Code::DirectChat
         );
-        assert!(can_remove_member(Group, Some(Role::Member), Some(Role::Member), true).is_ok());
-        assert!(can_remove_member(Group, Some(Role::Moder), Some(Role::Admin), false).is_err());
-        assert!(can_remove_member(Group, Some(Role::Admin), Some(Role::Moder), false).is_ok());
-        assert!(can_set_role(Group, Some(Role::Admin), Some(Role::Member), false).is_ok());
-        assert!(can_set_role(Group, Some(Role::Moder), Some(Role::Member), false).is_err());
-        assert!(can_set_role(Group, Some(Role::Admin), Some(Role::Admin), true).is_err());
+        assert!(
+            can_remove_member(
+                Group,
+                Some(Role::Member),
+                Some(Role::Member),
+                true,
+                Governance::default()
+            )
+            .is_ok()
+        );
+        assert!(
+            can_remove_member(
+                Group,
+                Some(Role::Moder),
+                Some(Role::Admin),
+                false,
+                Governance::default()
+            )
+            .is_err()
+        );
+        assert!(
+            can_remove_member(
+                Group,
+                Some(Role::Admin),
+                Some(Role::Moder),
+                false,
+                Governance::default()
+            )
+            .is_ok()
+        );
+        assert!(can_set_role(Group, Some(Role::Admin), Some(Role::Member), false, false).is_ok());
+        assert!(can_set_role(Group, Some(Role::Moder), Some(Role::Member), false, false).is_err());
+        assert!(can_set_role(Group, Some(Role::Admin), Some(Role::Admin), true, false).is_err());
     }
 
     #[test]

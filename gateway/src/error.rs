@@ -44,7 +44,7 @@ pub fn status_of(code: Code) -> StatusCode {
         AuthRequired | InvalidToken | TokenExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
         NotMember | Silenced | Forbidden => StatusCode::FORBIDDEN,
         ChatNotFound | MessageNotFound | UserNotFound | NotFound => StatusCode::NOT_FOUND,
-        NameTaken | AlreadyMember | MessageDeleted => StatusCode::CONFLICT,
+        NameTaken | AlreadyMember | LastAdmin | MessageDeleted => StatusCode::CONFLICT,
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Timeout => StatusCode::GATEWAY_TIMEOUT,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -203,7 +203,13 @@ impl Batch<'_> {
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
         };
-        if let Err(r) = rules::can_remove_member(st.chat.kind, actor_role, target, actor == user) {
+        let admins = st.members.values().filter(|r| **r == Role::Admin).count();
+        let g = rules::Governance {
+            target_is_creator: user == st.chat.created_by,
+            last_admin: target == Some(Role::Admin) && admins == 1 && st.members.len() > 1,
+        };
+        if let Err(r) = rules::can_remove_member(st.chat.kind, actor_role, target, actor == user, g)
+        {
             return Ok(Err(r));
         }
         st.chat.last_pts += 1;
@@ -246,6 +252,7 @@ impl Batch<'_> {
             st.members.get(&actor).copied(),
             target,
             actor == user,
+            user == st.chat.created_by,
         ) {
             return Ok(Err(r));
         }
