@@ -216,3 +216,83 @@ async fn the_last_admin_hands_over_before_leaving_and_the_creator_is_kept() {
     assert_eq!(members.refused(), (403, "not_member"));
     s.stop().await;
 }
+
+/// No answer says whether two users share a direct chat: its id follows from
+/// theirs, so to anyone else every request about it — over HTTP and
+/// WebSocket, reads, sends and membership changes alike — is answered
+/// exactly as for a chat that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_chat_of_others_is_answered_as_no_chat() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let c = api.register("carol").await;
+    let dm = a.create_direct(&b).await.created().id;
+    a.send(&dm, "1", "between us").await.created();
+    let nowhere = "4611686018427387904".to_string();
+    assert_ne!(dm, nowhere);
+
+    let own = c.group("carol's", &[]).await;
+    let forward = serde_json::json!({"to_chat_id": own, "client_msg_id": "f"});
+    let member = serde_json::json!({"user_id": c.id});
+    let role = serde_json::json!({"role": "member"});
+    let send = serde_json::json!({"client_msg_id": "x", "text": "hi"});
+    let read = serde_json::json!({"seq": 1});
+    for (method, path, body) in [
+        ("GET", "messages", None),
+        ("POST", "messages", Some(send)),
+        (
+            "PATCH",
+            "messages/1",
+            Some(serde_json::json!({"text": "edit"})),
+        ),
+        ("DELETE", "messages/1", None),
+        ("POST", "messages/1/forward", Some(forward)),
+        ("GET", "members", None),
+        ("POST", "members", Some(member)),
+        ("DELETE", &format!("members/{}", b.id), None),
+        ("PATCH", &format!("members/{}", b.id), Some(role)),
+        ("PUT", "read", Some(read)),
+        ("GET", "", None),
+    ] {
+        let at = |chat: &str| {
+            if path.is_empty() {
+                format!("/api/v1/chats/{chat}")
+            } else {
+                format!("/api/v1/chats/{chat}/{path}")
+            }
+        };
+        let theirs = c.call(method, &at(&dm), body.clone()).await;
+        let none = c.call(method, &at(&nowhere), body).await;
+        assert_eq!(
+            theirs, none,
+            "{method} {path}: the same answer as for no chat"
+        );
+        assert_eq!(theirs.0, 404, "{method} {path}: {theirs:?}");
+    }
+    // Over WebSocket: subscribing and sending.
+    let mut ws = c.ws().await;
+    let mut answers = Vec::new();
+    for chat in [&dm, &nowhere] {
+        ws.send_subscribe(chat, None, None).await;
+        let sub = ws
+            .next_where(|f| match f {
+                Frame::Error(e) => Some((e.code, e.message)),
+                _ => None,
+            })
+            .await;
+        ws.send_message(chat, "w", "hi").await;
+        let sent = ws
+            .next_where(|f| match f {
+                Frame::Rejected(r) => Some((r.code, r.message)),
+                Frame::Error(e) => Some((e.code, e.message)),
+                _ => None,
+            })
+            .await;
+        answers.push((sub, sent));
+    }
+    assert_eq!(answers[0], answers[1], "the same frames as for no chat");
+    assert_eq!(answers[0].0.0, "chat_not_found");
+    s.stop().await;
+}

@@ -81,10 +81,15 @@ impl Reads {
     }
 
     /// The membership rule on what was read: unknown chat → `chat_not_found`;
-    /// existing chat, not a member → `not_member`.
+    /// existing chat, not a member → `not_member` — but a direct chat one is
+    /// not in is answered as unknown: its id follows from the two users', so
+    /// telling it apart would say whether two users talk.
     pub fn check_member(chat: Option<Chat>, role: Option<Role>) -> Result<(Chat, Role), ApiError> {
         match (chat, role) {
             (None, _) => Err(ApiError::new(Code::ChatNotFound, "no such chat")),
+            (Some(c), None) if c.kind == chat_core::model::ChatKind::Direct => {
+                Err(ApiError::new(Code::ChatNotFound, "no such chat"))
+            }
             (Some(_), None) => Err(ApiError::new(
                 Code::NotMember,
                 "you are not a member of this chat",

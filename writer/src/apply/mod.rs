@@ -165,6 +165,19 @@ impl<'a> Batch<'a> {
             } => self.set_role(rec.actor, chat_id, user_id, role).await?,
             Command::Read { chat_id, seq } => self.read(rec.actor, chat_id, seq).await?,
         };
+        // A direct chat's id follows from its two users': whoever is not one
+        // of them is answered as for no chat, whatever else was wrong, so
+        // that no answer says whether two users talk.
+        let result = match result {
+            Err(_)
+                if self.states.peek(chat_id).is_some_and(|st| {
+                    st.chat.kind == ChatKind::Direct && !st.members.contains_key(&rec.actor)
+                }) =>
+            {
+                Err(not_found())
+            }
+            r => r,
+        };
         let (outcome, event) = match result {
             Ok((o, e)) => (o, e),
             Err(r) => {
