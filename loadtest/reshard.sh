@@ -52,7 +52,7 @@ extra_cleanup() {
     MYSQL_PWD=chat mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$NEW_PORT" -u chat \
       -e "DROP DATABASE IF EXISTS \`$RUN\`" >/dev/null 2>&1 || true
   fi
-  if ((STOP_SERVICES)); then
+  if ((STOP_SERVICES || STOP_NEW)); then
     CHAT_MYSQL_PORTS=$THREE_PORTS deploy/local/down.sh "$NEW_SHARD" >&2 || true
   fi
 }
@@ -66,6 +66,11 @@ LOADTEST=$TARGET_DIR/release/loadtest
 
 if ! deploy/local/status.sh >/dev/null 2>&1; then
   STOP_SERVICES=1
+fi
+# The third server is stopped at the end if this script starts it.
+STOP_NEW=0
+if ! CHAT_MYSQL_PORTS=$THREE_PORTS deploy/local/status.sh "$NEW_SHARD" >/dev/null 2>&1; then
+  STOP_NEW=1
 fi
 log "deploy/local services, and a third MariaDB server on port $NEW_PORT"
 eval "$(deploy/local/up.sh)"
