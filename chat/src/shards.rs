@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chat_store::reshard::{Migrator, Progress, RingChange};
-use chat_store::{Inventory, MySqlConfig};
-use shard_router::{Key, Ring, ShardSpec};
+use chat_store::{HeldKey, Inventory, MySqlConfig};
+use shard_router::{Ring, ShardSpec};
 
 use crate::config::MysqlSettings;
 
@@ -399,37 +399,11 @@ fn status(ring: &Ring, held: &Held, recorded: &Recorded) -> String {
 fn misplaced(ring: &Ring, held: &Held) -> usize {
     held.iter()
         .map(|(name, inv)| {
-            keys(inv)
+            inv.keys()
                 .filter(|(k, _)| ring.shard_for(k.key()) != name)
                 .count()
         })
         .sum()
-}
-
-/// A key a shard holds.
-enum HeldKey<'a> {
-    Chat(u64),
-    User(u64),
-    Name(&'a str),
-}
-
-impl HeldKey<'_> {
-    fn key(&self) -> Key<'_> {
-        match self {
-            HeldKey::Chat(c) => Key::Chat(*c),
-            HeldKey::User(u) => Key::User(*u),
-            HeldKey::Name(n) => Key::Name(n),
-        }
-    }
-}
-
-/// Every key of an inventory, with its rows.
-fn keys(inv: &Inventory) -> impl Iterator<Item = (HeldKey<'_>, u64)> {
-    inv.chats
-        .iter()
-        .map(|(c, n)| (HeldKey::Chat(*c), *n))
-        .chain(inv.users.iter().map(|(u, n)| (HeldKey::User(*u), *n)))
-        .chain(inv.names.iter().map(|n| (HeldKey::Name(n), 1)))
 }
 
 /// Moves between two shards.
@@ -479,7 +453,7 @@ fn plan(now: &Ring, held: &Held, next: &Ring, what: &str) -> anyhow::Result<Stri
     let mut all = Moves::default();
     let mut by_route: BTreeMap<(String, String), Moves> = BTreeMap::new();
     for (name, inv) in held {
-        for (k, rows) in keys(inv) {
+        for (k, rows) in inv.keys() {
             all.add(&k, rows);
             let to = next.shard_for(k.key());
             if to != name {

@@ -41,6 +41,39 @@ pub struct Inventory {
     pub names: Vec<String>,
 }
 
+impl Inventory {
+    /// Every key, with its rows (a login name is one row).
+    pub fn keys(&self) -> impl Iterator<Item = (HeldKey<'_>, u64)> {
+        self.chats
+            .iter()
+            .map(|(c, n)| (HeldKey::Chat(*c), *n))
+            .chain(self.users.iter().map(|(u, n)| (HeldKey::User(*u), *n)))
+            .chain(self.names.iter().map(|n| (HeldKey::Name(n), 1)))
+    }
+}
+
+/// A key a shard holds rows of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldKey<'a> {
+    /// A chat id.
+    Chat(u64),
+    /// A user id.
+    User(u64),
+    /// A canonical login name.
+    Name(&'a str),
+}
+
+impl HeldKey<'_> {
+    /// Its key on the ring.
+    pub fn key(&self) -> shard_router::Key<'_> {
+        match self {
+            HeldKey::Chat(c) => shard_router::Key::Chat(*c),
+            HeldKey::User(u) => shard_router::Key::User(*u),
+            HeldKey::Name(n) => shard_router::Key::Name(n),
+        }
+    }
+}
+
 /// Ids are u64 in the domain and INTEGER (i64) in SQL: a bit-cast both ways, so
 /// direct-chat ids with the top bit set survive the round trip.
 pub(crate) fn to_sql(id: u64) -> i64 {

@@ -190,7 +190,6 @@ impl Sharded<SqlStore<MySql>> {
             routes: Routes::new(configured.clone())
                 .map_err(|e| StoreError::Unavailable(format!("shard ring: {e}")))?,
             stores: seeds.iter().map(|(_, s)| s.clone()).collect(),
-            checked: cfg.follow,
         };
         let layout = follower.layout_for(state, &empty).await?;
         // Follow to the newest state its authority records.
@@ -213,8 +212,13 @@ impl Sharded<SqlStore<MySql>> {
             );
         }
         if cfg.follow {
-            // A shard still on an older state is brought up to this one.
+            // A shard still on an older state (a migrator died publishing)
+            // is brought up to this one; the others are left alone.
             for (i, name) in layout.routes.names().iter().enumerate() {
+                let recorded = read_state(&layout.stores[i].pool).await;
+                if recorded.is_ok_and(|r| r.is_some_and(|r| r.version >= layout.routes.version())) {
+                    continue;
+                }
                 if let Err(e) = follower.repair(&layout, i).await {
                     tracing::warn!(shard = %name, error = %e, "recording the ring state failed");
                 }
@@ -495,11 +499,7 @@ impl Follower {
             };
             stores.push(store);
         }
-        Ok(Layout {
-            routes,
-            stores,
-            checked: have.checked,
-        })
+        Ok(Layout { routes, stores })
     }
 
     /// Confirms the recorded state every [`WATCH_EVERY`] (every

@@ -25,6 +25,7 @@ use chat_core::{StoreError, now_ms};
 use shard_router::Key;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
+use crate::HeldKey;
 use crate::mysql::{Epochs, MySqlConfig, ShardedStore, highest_epochs, read_state, record};
 use crate::routing::{Migration, RingState, Routes};
 use crate::sharded::READ_LEASE;
@@ -414,13 +415,7 @@ impl Migrator {
     /// every other shard with the authority's fencing epochs.
     async fn publish(&mut self, mut next: RingState) -> Result<(), StoreError> {
         next.version = self.state.version + 1;
-        let epochs = crate::mysql::publish_on_authority(
-            self.authority()?,
-            self.state.version,
-            Some(&self.holder),
-            &next,
-        )
-        .await?;
+        let epochs = self.publish_on_authority(&next).await?;
         if let Some(m) = &next.migration
             && m.frozen == Some(m.flipped)
         {
@@ -450,6 +445,38 @@ impl Migrator {
         }
         tracing::info!(state = %self.state, "ring state published");
         Ok(())
+    }
+
+    /// Records `next` on the authority, retrying for a while when it fails
+    /// for a passing reason (a deadlock, a lock wait, a dropped connection):
+    /// a migrator that gave up with a step frozen would hold its writes
+    /// until resumed. A try whose commit went through but whose answer was
+    /// lost is found recorded; the fencing epochs are then read again (later
+    /// ones only raise the others higher).
+    async fn publish_on_authority(&self, next: &RingState) -> Result<Epochs, StoreError> {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1.. {
+            let pool = self.authority()?;
+            match crate::mysql::publish_on_authority(
+                pool,
+                self.state.version,
+                Some(&self.holder),
+                next,
+            )
+            .await
+            {
+                Err(StoreError::Unavailable(e)) if attempt < 8 => {
+                    tracing::warn!(error = %e, "recording the ring state on the authority failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                    if read_state(pool).await.ok().flatten().as_ref() == Some(next) {
+                        return highest_epochs(&[pool]).await;
+                    }
+                }
+                r => return r,
+            }
+        }
+        unreachable!()
     }
 
     /// Records the state on shard `name`, retrying for a while: a state
@@ -692,13 +719,16 @@ impl Migrator {
             .fetch_one(self.authority()?)
             .await
             .map_err(unavailable("ring_followers"))?;
-        // Processes gone for a day are forgotten.
+        // Processes gone for a day are forgotten (housekeeping: a lock
+        // conflict with the reports must not stop a migration).
         for pool in self.pools.values() {
-            sqlx::query("DELETE FROM ring_followers WHERE seen_at < ?")
+            if let Err(e) = sqlx::query("DELETE FROM ring_followers WHERE seen_at < ?")
                 .bind(start - 86_400_000)
                 .execute(pool)
                 .await
-                .map_err(unavailable("ring_followers"))?;
+            {
+                tracing::debug!(error = %e, "forgetting old followers failed");
+            }
         }
         loop {
             let mut behind: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -1048,37 +1078,20 @@ struct Keys {
     names: Vec<String>,
 }
 
-/// One key of [`Keys`].
-enum KeyRef<'a> {
-    Chat(u64),
-    User(u64),
-    Name(&'a str),
-}
-
-impl KeyRef<'_> {
-    fn key(&self) -> Key<'_> {
-        match self {
-            KeyRef::Chat(c) => Key::Chat(*c),
-            KeyRef::User(u) => Key::User(*u),
-            KeyRef::Name(n) => Key::Name(n),
-        }
-    }
-}
-
 impl Keys {
     fn len(&self) -> usize {
         self.chats.len() + self.users.len() + self.names.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = KeyRef<'_>> {
+    fn iter(&self) -> impl Iterator<Item = HeldKey<'_>> {
         self.chats
             .iter()
-            .map(|c| KeyRef::Chat(*c))
-            .chain(self.users.iter().map(|u| KeyRef::User(*u)))
-            .chain(self.names.iter().map(|n| KeyRef::Name(n)))
+            .map(|c| HeldKey::Chat(*c))
+            .chain(self.users.iter().map(|u| HeldKey::User(*u)))
+            .chain(self.names.iter().map(|n| HeldKey::Name(n)))
     }
 
-    fn filter(&self, keep: impl Fn(&KeyRef<'_>) -> bool) -> Keys {
+    fn filter(&self, keep: impl Fn(&HeldKey<'_>) -> bool) -> Keys {
         let mut out = Keys::default();
         for k in self.iter() {
             if keep(&k) {
@@ -1088,11 +1101,11 @@ impl Keys {
         out
     }
 
-    fn push(&mut self, k: KeyRef<'_>) {
+    fn push(&mut self, k: HeldKey<'_>) {
         match k {
-            KeyRef::Chat(c) => self.chats.push(c),
-            KeyRef::User(u) => self.users.push(u),
-            KeyRef::Name(n) => self.names.push(n.to_string()),
+            HeldKey::Chat(c) => self.chats.push(c),
+            HeldKey::User(u) => self.users.push(u),
+            HeldKey::Name(n) => self.names.push(n.to_string()),
         }
     }
 }

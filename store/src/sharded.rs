@@ -139,17 +139,9 @@ where
 pub(crate) struct Layout<S> {
     pub(crate) routes: Routes,
     pub(crate) stores: Vec<S>,
-    /// Writes carry the state's version and shards check it (MySQL shards
-    /// that record the state); a fixed layout (tests over SQLite files) does
-    /// not.
-    pub(crate) checked: bool,
 }
 
 impl<S> Layout<S> {
-    fn version(&self) -> Option<u64> {
-        self.checked.then(|| self.routes.version())
-    }
-
     fn route(&self, p: Placement<'_>) -> Route {
         self.routes.route(key(p))
     }
@@ -258,7 +250,6 @@ impl<S: Shard> Sharded<S> {
             Layout {
                 routes,
                 stores: shards,
-                checked: false,
             },
             None,
         )
@@ -333,28 +324,24 @@ impl<S: Shard> Sharded<S> {
             .clone()
     }
 
+    /// The version writes carry: the ring state's when this store follows
+    /// one (MySQL shards check it), none for a fixed layout (tests over
+    /// SQLite files).
+    fn version_of(&self, l: &Layout<S>) -> Option<u64> {
+        self.follow.is_some().then(|| l.routes.version())
+    }
+
     /// Looks at the recorded ring state and routes by it if it is newer;
     /// whether the layout changed since `seen` (a version).
     pub(crate) async fn refresh(&self, seen: u64) -> bool {
-        let Some(follow) = &self.follow else {
+        if self.follow.is_none() {
             return false;
-        };
+        }
         let _one = self.refreshing.lock().await;
-        let have = self.layout();
-        if have.routes.version() != seen {
+        if self.layout().routes.version() != seen {
             return true; // another caller refreshed meanwhile
         }
-        match follow.newer(&have).await {
-            Ok(Some(new)) => {
-                self.install(&have, new);
-                true
-            }
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the recorded ring state failed");
-                false
-            }
-        }
+        self.follow_newer().await.unwrap_or(false)
     }
 
     /// Looks at the recorded state (following a newer one) and reports the
@@ -367,18 +354,30 @@ impl<S: Shard> Sharded<S> {
         let _one = self.refreshing.lock().await;
         let looked = Instant::now();
         self.confirmed.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(looked);
-        let have = self.layout();
-        match follow.newer(&have).await {
-            Ok(Some(new)) => self.install(&have, new),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the recorded ring state failed");
-                return;
-            }
+        if self.follow_newer().await.is_none() {
+            return;
         }
         match follow.heartbeat(&self.layout()).await {
             Ok(()) => self.confirmed.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(looked),
             Err(e) => tracing::warn!(error = %e, "reporting the ring state routed by failed"),
+        }
+    }
+
+    /// Routes by the recorded state if it is newer (the caller holds
+    /// `refreshing`): whether it was, `None` when it could not be read.
+    async fn follow_newer(&self) -> Option<bool> {
+        let follow = self.follow.as_ref()?;
+        let have = self.layout();
+        match follow.newer(&have).await {
+            Ok(Some(new)) => {
+                self.install(&have, new);
+                Some(true)
+            }
+            Ok(None) => Some(false),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the recorded ring state failed");
+                None
+            }
         }
     }
 
@@ -530,7 +529,7 @@ impl<S: Shard> Sharded<S> {
         batch: &[Mutation],
     ) -> Vec<(usize, Checked<()>)> {
         let parts = l.split(batch, |m| m.placement());
-        let version = l.version();
+        let version = self.version_of(l);
         let work = l
             .stores
             .iter()
@@ -562,7 +561,10 @@ impl<S: Shard> Store for Sharded<S> {
             let l = self.wait_unfrozen(since, places).await?;
             let at = l.route(Placement::Name(&name)).shard;
             let users = l.shard(Placement::User(rec.user.id));
-            match l.stores[at].create_user_on(users, rec, l.version()).await? {
+            match l.stores[at]
+                .create_user_on(users, rec, self.version_of(&l))
+                .await?
+            {
                 Ok(()) => return Ok(()),
                 Err(m) => self.moved(&l, at, m).await,
             }
@@ -723,7 +725,7 @@ impl<S: Shard> Store for Sharded<S> {
                 .position(|n| n == first)
                 .unwrap_or(0);
             let epoch = match l.stores[at]
-                .bump_fence(topic, partition, l.version())
+                .bump_fence(topic, partition, self.version_of(&l))
                 .await?
             {
                 Ok(epoch) => epoch,
