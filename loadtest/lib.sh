@@ -5,6 +5,13 @@
 # set STOP_SERVICES=1 (stop deploy/local at the end) and DIST_DATA=1 (drop the
 # run's topics, databases and Redis keys at the end).
 
+# The generator is one client address with thousands of users and
+# connections: the limits per address would refuse it (the per-user limits
+# stay on and are part of what is measured).
+export CHAT_RATE_LIMITS=${CHAT_RATE_LIMITS:-login_ip=off,login_name_ip=off,register_ip=off}
+export CHAT_MAX_CONNECTIONS_PER_IP=${CHAT_MAX_CONNECTIONS_PER_IP:-0}
+export CHAT_MAX_CONNECTIONS=${CHAT_MAX_CONNECTIONS:-50000}
+
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 PIDS=()

@@ -100,6 +100,61 @@ pub struct GatewaySettings {
     /// On SIGTERM, seconds for connections and requests to finish [default: 10].
     #[arg(long, env = "CHAT_DRAIN_SECS")]
     pub drain_secs: Option<u64>,
+    /// Open connections (HTTP and WebSocket) per gateway; more are answered
+    /// 503 and closed [default: 10000].
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections per client address (an IPv6 client by its /64); 0
+    /// is no cap. Behind a proxy this counts the proxy [default: 1000].
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a request head may take, and a keep-alive connection may idle,
+    /// before the connection is closed (slowloris) [default: 10].
+    #[arg(long, env = "CHAT_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds one HTTP request, body included, may take (`timeout`, 504)
+    /// [default: 30].
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds between two WebSocket pings; a connection silent for two is
+    /// closed (4009) [default: 30].
+    #[arg(long, env = "CHAT_WS_PING_SECS")]
+    pub ws_ping_secs: Option<u64>,
+    /// Most messages a subscription replays; a `since_seq` further behind is
+    /// refused with `replay_too_long` (page history over HTTP) [default: 10000].
+    #[arg(long, env = "CHAT_MAX_REPLAY")]
+    pub max_replay: Option<u64>,
+    /// Rate limits over their defaults: `off`, or `key=N/s|min|h|d[:BURST]`
+    /// or `key=off`, comma-separated; keys `login_ip`, `login_name_ip`,
+    /// `register_ip`, `send`, `edit`, `create_chat`, `history`, `subscribe`
+    /// (see docs/security.md) [default: the table there].
+    #[arg(long, env = "CHAT_RATE_LIMITS", value_parser = check_rate_limits)]
+    pub rate_limits: Option<String>,
+    /// Proxies (addresses or CIDR blocks, comma-separated) whose
+    /// `X-Forwarded-For` names the client for rate limits [default: none].
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_parser = check_trusted_proxies)]
+    pub trusted_proxies: Option<String>,
+}
+
+fn check_rate_limits(s: &str) -> Result<String, String> {
+    chat_gateway::limits::RateLimits::parse(s).map(|_| s.to_string())
+}
+
+fn check_trusted_proxies(s: &str) -> Result<String, String> {
+    parse_proxies(s).map(|_| s.to_string())
+}
+
+/// `10.0.0.0/8,192.168.1.7` → networks (an address is its own /32 or /128).
+fn parse_proxies(s: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{p}` is neither an address nor a CIDR block"))
+        })
+        .collect()
 }
 
 /// Limits on user input, checked by the gateway and again by the writer
@@ -442,6 +497,33 @@ impl GatewaySettings {
             commands_topic: log.commands_topic(),
             web_dir: self.web_dir.clone().or_else(default_web_dir),
             drain: self.drain_secs.map_or(d.drain, Duration::from_secs),
+            conns: chat_gateway::listen::ConnLimits {
+                max_connections: self.max_connections.unwrap_or(d.conns.max_connections),
+                max_per_address: self
+                    .max_connections_per_ip
+                    .unwrap_or(d.conns.max_per_address),
+                header_timeout: self
+                    .header_timeout_secs
+                    .map_or(d.conns.header_timeout, |s| Duration::from_secs(s.max(1))),
+                request_timeout: self
+                    .request_timeout_secs
+                    .map_or(d.conns.request_timeout, |s| Duration::from_secs(s.max(1))),
+            },
+            ws_ping: self
+                .ws_ping_secs
+                .map_or(d.ws_ping, |s| Duration::from_secs(s.max(1))),
+            max_replay: self.max_replay.unwrap_or(d.max_replay),
+            // Checked when parsed (the flag's value parser, `validate`).
+            rate_limits: self
+                .rate_limits
+                .as_deref()
+                .and_then(|s| chat_gateway::limits::RateLimits::parse(s).ok())
+                .unwrap_or_default(),
+            trusted_proxies: self
+                .trusted_proxies
+                .as_deref()
+                .and_then(|s| parse_proxies(s).ok())
+                .unwrap_or_default(),
             ..d
         }
     }
@@ -461,6 +543,16 @@ impl GatewaySettings {
         }
         if self.conn_queue == Some(0) || self.pubsub_inbox == Some(0) {
             bail!("conn_queue and pubsub_inbox must be positive");
+        }
+        if self.max_connections == Some(0) {
+            bail!("max_connections must be positive");
+        }
+        // A file's values do not pass the flags' parsers.
+        if let Some(r) = &self.rate_limits {
+            check_rate_limits(r).map_err(|e| anyhow::anyhow!("rate_limits: {e}"))?;
+        }
+        if let Some(p) = &self.trusted_proxies {
+            check_trusted_proxies(p).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         }
         if let Some(s) = &self.jwt_secret
             && s.len() < 32

@@ -153,7 +153,9 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
     });
     let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, &instance).await?);
     let store: Arc<dyn Store> = Arc::new(shards(&a.mysql, Some("gateway")).await?);
-    let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
+    let redis = RedisCache::connect(redis_cfg(&a.redis, None)).await?;
+    let throttle: Arc<dyn chat_core::throttle::Throttle> = Arc::new(redis.clone());
+    let cache: Arc<dyn Cache> = Arc::new(redis);
     let inbox = Some(a.gateway.pubsub_inbox());
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, inbox)).await?);
     let cfg = a
@@ -165,6 +167,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
         cache,
         pubsub,
         ids: Arc::new(IdGenerator::new(node)),
+        throttle: Some(throttle),
     };
     let st = chat_gateway::build(cfg, deps).await?;
     let listen = a.gateway.listen();

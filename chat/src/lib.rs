@@ -118,6 +118,8 @@ pub async fn start_standalone(
         cache: cache.clone(),
         pubsub: pubsub.clone(),
         ids: Arc::new(IdGenerator::new(node)),
+        // One process: the gateway's own throttle is the whole truth.
+        throttle: None,
     };
 
     let shutdown = CancellationToken::new();

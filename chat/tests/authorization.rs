@@ -217,6 +217,67 @@ async fn the_last_admin_hands_over_before_leaving_and_the_creator_is_kept() {
     s.stop().await;
 }
 
+/// A ban removes a member and bars them from being added again — by a
+/// moderator or an admin — until an admin lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_member_is_not_added_again_until_an_admin_lifts_the_ban() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let m = api.register("mod").await;
+    let b = api.register("bob").await;
+    let c = api.register("carol").await;
+    let chat = a.group("banning", &[&m, &b, &c]).await;
+    a.set_role(&chat, &m.id, Role::Moder).await.ok();
+    let bans = format!("/api/v1/chats/{chat}/bans");
+    let ban = |who: &Client, user: &str| {
+        let path = format!("/api/v1/chats/{chat}/members/{user}?ban=true");
+        let who = who.clone();
+        async move { who.call("DELETE", &path, None).await }
+    };
+
+    // A moderator bans bob: removed, and listed.
+    assert_eq!(ban(&m, &b.id).await.0, 200);
+    assert_eq!(b.members(&chat).await.refused(), (403, "not_member"));
+    let (status, list) = a.call("GET", &bans, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["bans"][0]["user_id"], b.id.as_str());
+    assert_eq!(list["bans"][0]["banned_by"], m.id.as_str());
+    // Nobody adds him again, admins included.
+    for who in [&m, &a] {
+        assert_eq!(
+            who.add_member(&chat, &b.id, None).await.refused(),
+            (403, "banned")
+        );
+    }
+    // Members neither see the bans nor lift them; moderators do not lift them.
+    assert_eq!(c.call("GET", &bans, None).await.0, 403);
+    let unban = format!("{bans}/{}", b.id);
+    assert_eq!(c.call("DELETE", &unban, None).await.0, 403);
+    assert_eq!(m.call("DELETE", &unban, None).await.0, 403);
+    // A moderator cannot ban an admin, nobody bans the creator or themselves.
+    a.set_role(&chat, &c.id, Role::Admin).await.ok();
+    assert_eq!(ban(&m, &c.id).await.0, 403);
+    assert_eq!(ban(&c, &a.id).await.0, 403);
+    assert_eq!(ban(&c, &c.id).await.0, 403);
+    // An admin lifts the ban; bob can be added again (and is not banned
+    // when he leaves).
+    assert_eq!(a.call("DELETE", &unban, None).await.0, 200);
+    assert_eq!(
+        a.call("GET", &bans, None).await.1["bans"],
+        serde_json::json!([])
+    );
+    m.add_member(&chat, &b.id, None).await.ok();
+    b.send(&chat, "back", "I'm back").await.created();
+    b.remove_member(&chat, &b.id).await.ok();
+    m.add_member(&chat, &b.id, None).await.ok();
+    // Bad input changes nothing.
+    let bad = format!("/api/v1/chats/{chat}/members/{}?ban=maybe", b.id);
+    assert_eq!(a.call("DELETE", &bad, None).await.0, 400);
+    assert!(b.members(&chat).await.is_success());
+    s.stop().await;
+}
+
 /// No answer says whether two users share a direct chat: its id follows from
 /// theirs, so to anyone else every request about it — over HTTP and
 /// WebSocket, reads, sends and membership changes alike — is answered

@@ -580,6 +580,11 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
         bob.read(&c, 4).await.ok();
         chats.push(c);
     }
+    // A ban moves with its chat.
+    let dave = api.register("dave").await;
+    let banned_from = alice.group("with a ban", &[&dave]).await;
+    let ban = format!("/api/v1/chats/{banned_from}/members/{}?ban=true", dave.id);
+    assert_eq!(alice.call("DELETE", &ban, None).await.0, 200);
     let direct = bob.create_direct(&carol).await.created().id;
     bob.send(&direct, "d1", "psst").await.created();
     chats.push(direct.clone());
@@ -615,7 +620,6 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
     let gws = cl.start(1, 1, 1);
     let api = Api::new(&gws[0]);
     let bob = api.login("bob").await;
-    api.login("alice").await;
     api.login("carol").await;
     let after_list = bob.chats().await.ok();
     let ids = |l: &ChatList| {
@@ -635,6 +639,14 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
     for c in &chats {
         assert_eq!(history(&bob, c).await, before[c], "history of {c}");
     }
+    let alice = api.login("alice").await;
+    assert_eq!(
+        alice
+            .add_member(&banned_from, &dave.id, None)
+            .await
+            .refused(),
+        (403, "banned")
+    );
     // Chats go on from their last seq.
     let next = bob
         .send(&chats[0], "after-import", "still here")

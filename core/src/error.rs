@@ -48,6 +48,9 @@ pub enum Code {
     Silenced,
     /// The role does not allow the operation.
     Forbidden,
+    /// The user is banned from the group: an admin must lift the ban before
+    /// they can be added again.
+    Banned,
     /// The chat does not exist.
     ChatNotFound,
     /// The message does not exist.
@@ -69,12 +72,16 @@ pub enum Code {
     LastAdmin,
     /// The client could not keep up and its queue filled.
     SlowConsumer,
+    /// A subscription's `since_seq` is further behind than a subscription
+    /// replays: page history over HTTP, then subscribe from there.
+    ReplayTooLong,
     /// The command was accepted but its outcome did not arrive in time; resend with
     /// the same `client_msg_id` to learn it.
     Timeout,
     /// The server is shutting down or a dependency is down; retry later.
     Unavailable,
-    /// Too many requests in flight on this connection.
+    /// Over a rate limit, or too many requests in flight on this
+    /// connection; `retry_after_ms` says when to retry.
     TooManyRequests,
     /// A bug or an unexpected failure; details are in the server log.
     Internal,
@@ -113,6 +120,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::NotMember, "not_member"),
     (Code::Silenced, "silenced"),
     (Code::Forbidden, "forbidden"),
+    (Code::Banned, "banned"),
     (Code::ChatNotFound, "chat_not_found"),
     (Code::MessageNotFound, "message_not_found"),
     (Code::UserNotFound, "user_not_found"),
@@ -123,6 +131,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::AlreadyMember, "already_member"),
     (Code::LastAdmin, "last_admin"),
     (Code::SlowConsumer, "slow_consumer"),
+    (Code::ReplayTooLong, "replay_too_long"),
     (Code::Timeout, "timeout"),
     (Code::Unavailable, "unavailable"),
     (Code::TooManyRequests, "too_many_requests"),

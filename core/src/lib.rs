@@ -15,6 +15,7 @@ pub mod placement;
 pub mod ports;
 pub mod progress;
 pub mod rules;
+pub mod throttle;
 pub mod wire;
 
 pub use error::{CacheError, Code, LogError, Rejection, StoreError};

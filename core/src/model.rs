@@ -158,6 +158,18 @@ pub struct Member {
     pub role: Role,
 }
 
+/// A user barred from a group: removed, and not added again until an admin
+/// lifts the ban.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The banned user.
+    pub user_id: UserId,
+    /// Who banned them.
+    pub banned_by: UserId,
+    /// When, Unix ms.
+    pub banned_at: i64,
+}
+
 /// Where a forwarded message came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardedFrom {

@@ -33,6 +33,8 @@ impl Mutation {
             Mutation::InsertMessage(m) => Placement::Chat(m.chat_id),
             Mutation::PutMember { chat_id, .. }
             | Mutation::RemoveMember { chat_id, .. }
+            | Mutation::PutBan { chat_id, .. }
+            | Mutation::RemoveBan { chat_id, .. }
             | Mutation::EditMessage { chat_id, .. }
             | Mutation::DeleteMessage { chat_id, .. }
             | Mutation::ChatCounters { chat_id, .. }
@@ -94,6 +96,18 @@ mod tests {
                 chat_id: CHAT,
                 user_id: USER,
             },
+            Mutation::PutBan {
+                chat_id: CHAT,
+                ban: crate::model::Ban {
+                    user_id: USER,
+                    banned_by: USER,
+                    banned_at: 1,
+                },
+            },
+            Mutation::RemoveBan {
+                chat_id: CHAT,
+                user_id: USER,
+            },
             Mutation::PutMembership {
                 user_id: USER,
                 chat_id: CHAT,
@@ -144,6 +158,8 @@ mod tests {
                 Mutation::InsertChat(_)
                 | Mutation::PutMember { .. }
                 | Mutation::RemoveMember { .. }
+                | Mutation::PutBan { .. }
+                | Mutation::RemoveBan { .. }
                 | Mutation::InsertMessage(_)
                 | Mutation::EditMessage { .. }
                 | Mutation::DeleteMessage { .. }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{CacheError, LogError, StoreError};
 use crate::id::{ChatId, UserId};
-use crate::model::{Chat, LastMessage, Member, MemberChange, Message, Role, User, UserRecord};
+use crate::model::{Ban, Chat, LastMessage, Member, MemberChange, Message, Role, User, UserRecord};
 
 // ---------------------------------------------------------------- log
 
@@ -205,6 +205,20 @@ pub enum Mutation {
         /// Former member.
         user_id: UserId,
     },
+    /// Bar a user from a group (kept if already there).
+    PutBan {
+        /// Chat.
+        chat_id: ChatId,
+        /// The ban.
+        ban: Ban,
+    },
+    /// Lift a ban.
+    RemoveBan {
+        /// Chat.
+        chat_id: ChatId,
+        /// The formerly banned user.
+        user_id: UserId,
+    },
     /// User-side membership upsert, keeping an existing cursor.
     PutMembership {
         /// User.
@@ -296,6 +310,8 @@ pub trait Store: Send + Sync + 'static {
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError>;
     /// Members of a chat.
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError>;
+    /// Users banned from a chat.
+    async fn bans(&self, chat: ChatId) -> Result<Vec<Ban>, StoreError>;
     /// A page of history, ascending by seq.
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.

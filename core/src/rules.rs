@@ -145,6 +145,17 @@ pub fn can_delete(actor_role: Option<Role>, is_author: bool) -> Result<(), Rejec
     Ok(())
 }
 
+/// Members of a direct chat never change.
+fn group_only(kind: ChatKind) -> Result<(), Rejection> {
+    if kind == ChatKind::Direct {
+        return Err(Rejection::new(
+            Code::DirectChat,
+            "members of a direct chat cannot change",
+        ));
+    }
+    Ok(())
+}
+
 /// Admins and moderators add members to groups; admins alone grant admin/moder.
 pub fn can_add_member(
     kind: ChatKind,
@@ -152,12 +163,7 @@ pub fn can_add_member(
     new_role: Role,
 ) -> Result<(), Rejection> {
     let role = can_read(actor)?;
-    if kind == ChatKind::Direct {
-        return Err(Rejection::new(
-            Code::DirectChat,
-            "members of a direct chat cannot change",
-        ));
-    }
+    group_only(kind)?;
     if !role.is_staff() {
         return Err(forbidden("only admins and moderators can add members"));
     }
@@ -189,12 +195,7 @@ pub fn can_remove_member(
     g: Governance,
 ) -> Result<(), Rejection> {
     let role = can_read(actor)?;
-    if kind == ChatKind::Direct {
-        return Err(Rejection::new(
-            Code::DirectChat,
-            "members of a direct chat cannot change",
-        ));
-    }
+    group_only(kind)?;
     let Some(target) = target else {
         return Err(Rejection::new(Code::NotFound, "that user is not a member"));
     };
@@ -215,6 +216,43 @@ pub fn can_remove_member(
         Role::Moder if !target.is_staff() => Ok(()),
         _ => Err(forbidden("you may not remove this member")),
     }
+}
+
+/// A ban is a removal that bars re-adding: the removal's rules, and nobody
+/// bans themselves.
+pub fn can_ban(
+    kind: ChatKind,
+    actor: Option<Role>,
+    target: Option<Role>,
+    is_self: bool,
+    g: Governance,
+) -> Result<(), Rejection> {
+    if is_self && kind == ChatKind::Group && actor.is_some() {
+        return Err(forbidden("you cannot ban yourself; leave instead"));
+    }
+    can_remove_member(kind, actor, target, is_self, g)
+}
+
+/// Only admins lift bans.
+pub fn can_unban(kind: ChatKind, actor: Option<Role>) -> Result<(), Rejection> {
+    let role = can_read(actor)?;
+    group_only(kind)?;
+    if role != Role::Admin {
+        return Err(forbidden("only admins can lift a ban"));
+    }
+    Ok(())
+}
+
+/// A banned user is added by nobody, admins included: an admin lifts the
+/// ban first.
+pub fn check_not_banned(banned: bool) -> Result<(), Rejection> {
+    if banned {
+        return Err(Rejection::new(
+            Code::Banned,
+            "that user is banned from this group; an admin must lift the ban first",
+        ));
+    }
+    Ok(())
 }
 
 /// Only admins change roles, of members other than themselves and the

@@ -101,6 +101,16 @@ pub enum Command {
         chat_id: ChatId,
         /// Member removed.
         user_id: UserId,
+        /// Also bar them from being added again (until an admin unbans).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ban: bool,
+    },
+    /// Lift a ban.
+    Unban {
+        /// Chat.
+        chat_id: ChatId,
+        /// The banned user.
+        user_id: UserId,
     },
     /// Change a member's role.
     SetRole {
@@ -130,6 +140,7 @@ impl Command {
             | Command::Delete { chat_id, .. }
             | Command::AddMember { chat_id, .. }
             | Command::RemoveMember { chat_id, .. }
+            | Command::Unban { chat_id, .. }
             | Command::SetRole { chat_id, .. }
             | Command::Read { chat_id, .. } => *chat_id,
         }
@@ -631,6 +642,10 @@ pub enum ServerFrame {
         /// The chat the refused frame was about, when it named one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         chat_id: Option<ChatId>,
+        /// With `too_many_requests`: milliseconds until the request would
+        /// be allowed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// Answer to `ping`.
     Pong,

@@ -15,6 +15,9 @@ pub struct ApiError {
     pub code: Code,
     /// Human-readable message.
     pub message: String,
+    /// With `too_many_requests`: how long until the request would be allowed
+    /// (`Retry-After`, `retry_after_ms`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -23,7 +26,28 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// `too_many_requests`: allowed again after `wait`.
+    pub fn throttled(what: &str, wait: std::time::Duration) -> Self {
+        ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(
+                Code::TooManyRequests,
+                format!(
+                    "too many {what}; retry in {:.1} s",
+                    wait.as_secs_f64().max(0.1)
+                ),
+            )
+        }
+    }
+
+    /// Milliseconds until a throttled request would be allowed (at least 1).
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.retry_after
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
     }
 
     /// A failure on our side: logged in full, answered without details.
@@ -39,10 +63,12 @@ pub fn status_of(code: Code) -> StatusCode {
     match code {
         BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
         | InvalidClientMsgId | InvalidClientChatId | InvalidTitle | InvalidName
-        | InvalidPassword | InvalidMembers | DirectChat | SlowConsumer => StatusCode::BAD_REQUEST,
+        | InvalidPassword | InvalidMembers | DirectChat | SlowConsumer | ReplayTooLong => {
+            StatusCode::BAD_REQUEST
+        }
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AuthRequired | InvalidToken | TokenExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
-        NotMember | Silenced | Forbidden => StatusCode::FORBIDDEN,
+        NotMember | Silenced | Forbidden | Banned => StatusCode::FORBIDDEN,
         ChatNotFound | MessageNotFound | UserNotFound | NotFound => StatusCode::NOT_FOUND,
         NameTaken | AlreadyMember | LastAdmin | MessageDeleted => StatusCode::CONFLICT,
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -62,6 +88,8 @@ struct ErrorBody<'a> {
 struct ErrorInner<'a> {
     code: Code,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
@@ -73,9 +101,19 @@ impl IntoResponse for ApiError {
             error: ErrorInner {
                 code: self.code,
                 message: &self.message,
+                retry_after_ms: self.retry_after_ms(),
             },
         };
-        (status_of(self.code), Json(body)).into_response()
+        let mut resp = (status_of(self.code), Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up.
+            let secs = wait.as_millis().div_ceil(1000).max(1);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        resp
     }
 }
 

@@ -10,6 +10,8 @@ mod commands;
 pub mod error;
 mod http;
 pub mod hub;
+pub mod limits;
+pub mod listen;
 pub mod metrics;
 mod reads;
 pub mod service;
@@ -18,7 +20,6 @@ pub mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -79,6 +80,8 @@ pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayEr
         password_slots: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),
+        password_queue: Default::default(),
+        limiter: limits::Limiter::new(cfg.rate_limits.clone(), deps.throttle.clone()),
     };
     Ok(AppState(Arc::new(Gateway {
         cfg,
@@ -111,6 +114,11 @@ pub fn app(st: AppState) -> Router {
             "/chats/{id}/members/{user}",
             axum::routing::patch(http::set_role).delete(http::remove_member),
         )
+        .route("/chats/{id}/bans", get(http::bans))
+        .route(
+            "/chats/{id}/bans/{user}",
+            axum::routing::delete(http::unban),
+        )
         .route("/chats/{id}/messages", get(http::history).post(http::send))
         .route(
             "/chats/{id}/messages/{seq}",
@@ -119,7 +127,11 @@ pub fn app(st: AppState) -> Router {
         .route("/chats/{id}/messages/{seq}/forward", post(http::forward))
         .route("/chats/{id}/read", put(http::read))
         .fallback(api_not_found)
-        .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes));
+        .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            st.cfg.conns.request_timeout,
+            listen::deadline,
+        ));
     let mut router = Router::new()
         .nest("/api/v1", api)
         .route("/ws", get(ws::upgrade))
@@ -204,43 +216,17 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
     let router = app(st.clone());
+    let admission = listen::Admission::new(st.cfg.conns.clone());
+    let stop = CancellationToken::new();
     let st2 = st.clone();
-    let graceful = async move {
+    let stop2 = stop.clone();
+    tokio::spawn(async move {
         shutdown.cancelled().await;
         st2.accepting.store(false, Ordering::Relaxed);
         st2.draining.cancel();
+        stop2.cancel();
         tracing::info!("gateway draining");
-    };
-    // Small frames must not wait for Nagle's algorithm (a 40 ms step with
-    // delayed ACKs).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
     });
-    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
-    let (draining, drain) = (st.draining.clone(), st.cfg.drain);
-    let deadline = async move {
-        draining.cancelled().await;
-        tokio::time::sleep(drain).await;
-    };
-    tokio::pin!(deadline);
-    tokio::select! {
-        r = server => r?,
-        _ = &mut deadline => {
-            tracing::warn!("drain time exceeded; closing remaining connections");
-            return Ok(());
-        }
-    }
-    // Upgraded WebSockets outlive the HTTP server: wait (within the drain time)
-    // until every one has sent its close frame.
-    tokio::select! {
-        _ = async {
-            while st.open_connections.load(Ordering::Relaxed) > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        } => {}
-        _ = &mut deadline => tracing::warn!("drain time exceeded; closing remaining connections"),
-    }
+    listen::serve(listener, router, admission, stop, st.cfg.drain).await?;
     Ok(())
 }

@@ -97,6 +97,72 @@ pub static SLOW_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Open TCP connections (HTTP and WebSocket).
+pub static TCP_CONNECTIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "gateway_tcp_connections",
+            "Open TCP connections, HTTP and WebSocket",
+        )
+        .expect("valid gauge"),
+    )
+});
+
+/// Connections refused at accept, by reason (`per_gateway`, `per_address`).
+pub static CONNECTIONS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "gateway_connections_refused_total",
+                "Connections refused at accept by a connection cap",
+            ),
+            &["reason"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Connections closed for idling: no request head in time, or a WebSocket
+/// silent through two pings.
+pub static IDLE_CLOSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "gateway_idle_closed_total",
+                "Connections closed for idling (HTTP header timeout, WebSocket without pong)",
+            ),
+            &["kind"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Requests refused by a rate limit, by limit.
+pub static THROTTLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "gateway_throttled_total",
+                "Requests refused by a rate limit (too_many_requests)",
+            ),
+            &["limit"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Rate-limit checks decided by this gateway alone while the shared
+/// throttle (Redis) was away.
+pub static THROTTLE_FALLBACK: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_throttle_fallback_total",
+            "Rate-limit checks made locally because the shared throttle was away",
+        )
+        .expect("valid counter"),
+    )
+});
+
 /// Commands produced to the log.
 pub static COMMANDS: LazyLock<IntCounter> = LazyLock::new(|| {
     register(

@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use chat_core::ports::{Cache, Log, PubSub, Store};
 use chat_core::rules::Limits;
+use chat_core::throttle::Throttle;
 use chat_core::{COMMANDS_TOPIC, IdGenerator};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+use crate::limits::RateLimits;
+use crate::listen::ConnLimits;
 use crate::service::Service;
 
 /// Settings of a gateway.
@@ -51,6 +54,19 @@ pub struct GatewayConfig {
     pub web_dir: Option<PathBuf>,
     /// On shutdown, how long connections and requests have to finish.
     pub drain: Duration,
+    /// Connection caps and HTTP timeouts.
+    pub conns: ConnLimits,
+    /// How often a WebSocket is pinged; one silent (no frame, no pong) for
+    /// two of these is closed.
+    pub ws_ping: Duration,
+    /// Most messages a subscription replays (`since_seq` further behind is
+    /// refused with `replay_too_long`).
+    pub max_replay: u64,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (rate limits key on
+    /// the client's address).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for GatewayConfig {
@@ -72,6 +88,11 @@ impl Default for GatewayConfig {
             commands_topic: COMMANDS_TOPIC.into(),
             web_dir: None,
             drain: Duration::from_secs(10),
+            conns: ConnLimits::default(),
+            ws_ping: Duration::from_secs(30),
+            max_replay: 10_000,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -89,6 +110,9 @@ pub struct Deps {
     pub pubsub: Arc<dyn PubSub>,
     /// Ids for users, chats and messages.
     pub ids: Arc<IdGenerator>,
+    /// Where rate limits are counted across gateways (Redis); `None`: in
+    /// this process only.
+    pub throttle: Option<Arc<dyn Throttle>>,
 }
 
 /// Everything a request handler or connection needs.

@@ -449,6 +449,36 @@ pub async fn check(store: &dyn Store, base: u64) {
             .all(|m| m.chat_id != c)
     );
     assert_eq!(store.members(c).await.expect("members").len(), 1);
+
+    // Bans: kept once (a ban written again keeps the first), listed, lifted.
+    let ban = chat_core::model::Ban {
+        user_id: b,
+        banned_by: a,
+        banned_at: 10,
+    };
+    let again = chat_core::model::Ban {
+        banned_at: 11,
+        ..ban
+    };
+    store
+        .apply(&[
+            Mutation::PutBan { chat_id: c, ban },
+            Mutation::PutBan {
+                chat_id: c,
+                ban: again,
+            },
+        ])
+        .await
+        .expect("ban");
+    assert_eq!(store.bans(c).await.expect("bans"), vec![ban]);
+    store
+        .apply(&[Mutation::RemoveBan {
+            chat_id: c,
+            user_id: b,
+        }])
+        .await
+        .expect("unban");
+    assert!(store.bans(c).await.expect("bans").is_empty());
     check_fencing(store, base).await;
     store.ping().await.expect("ping");
 }

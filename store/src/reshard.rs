@@ -885,7 +885,7 @@ impl Migrator {
             // A few thousand rows per statement, so that no lock is held
             // long next to live traffic; the chat rows last, so that a
             // crash leaves them to be found (and their rows deleted) again.
-            for table in ["messages", "chat_changes", "members"] {
+            for table in ["messages", "chat_changes", "members", "chat_bans"] {
                 loop {
                     let n =
                         delete_checked(pool, version, table, "chat_id", ids, Some(ROWS_PER_DELETE))
@@ -1260,6 +1260,17 @@ impl Source<'_> {
         )
     }
 
+    async fn bans(&self, id: i64) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as(
+                "SELECT chat_id, user_id, banned_by, banned_at FROM chat_bans WHERE chat_id = ?"
+            )
+            .bind(id),
+            fetch_all
+        )
+    }
+
     async fn users(&self, ids: &[i64]) -> Result<Vec<(i64, String, String, i64)>, StoreError> {
         in_list!(
             *self,
@@ -1390,12 +1401,31 @@ async fn copy_chat(
         rows += changes.len() as u64;
     }
     let members = src.members(id).await?;
+    let bans = src.bans(id).await?;
     let mut tx = begin_checked(dst, version).await?;
     delete_in(&mut tx, "members", "chat_id", &[id], None).await?;
     if !members.is_empty() {
         let mut q = QueryBuilder::<MySql>::new("INSERT INTO members (chat_id, user_id, role) ");
         q.push_values(&members, |mut b, m| {
             b.push_bind(m.0).push_bind(m.1).push_bind(m.2.clone());
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
+    // Bans and unbans move the chat's last_pts too, so a chat whose ban
+    // list changed is never skipped as unchanged above.
+    delete_in(&mut tx, "chat_bans", "chat_id", &[id], None).await?;
+    if !bans.is_empty() {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO chat_bans (chat_id, user_id, banned_by, banned_at) ",
+        );
+        q.push_values(&bans, |mut b, x| {
+            b.push_bind(x.0)
+                .push_bind(x.1)
+                .push_bind(x.2)
+                .push_bind(x.3);
         });
         q.build()
             .execute(&mut *tx)
@@ -1423,7 +1453,7 @@ async fn copy_chat(
     .await
     .map_err(unavailable("reshard"))?;
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok(rows + members.len() as u64 + 1)
+    Ok(rows + members.len() as u64 + bans.len() as u64 + 1)
 }
 
 /// Replaces users `ids`' accounts and memberships on `dst` with `src`'s.

@@ -125,6 +125,15 @@ pub(crate) fn member(r: &impl Columns) -> Result<Member, StoreError> {
     })
 }
 
+/// A ban (`user_id, banned_by, banned_at`).
+pub(crate) fn ban(r: &impl Columns) -> Result<chat_core::model::Ban, StoreError> {
+    Ok(chat_core::model::Ban {
+        user_id: UserId(from_sql(r.int("user_id")?)),
+        banned_by: UserId(from_sql(r.int("banned_by")?)),
+        banned_at: r.int("banned_at")?,
+    })
+}
+
 /// A user's membership (`chat_id, role, read_seq`).
 pub(crate) fn membership(r: &impl Columns) -> Result<Membership, StoreError> {
     Ok(Membership {

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
+use chat_core::model::{Ban, Chat, Member, MemberChange, Message, User, UserRecord};
 use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
@@ -600,6 +600,14 @@ impl<S: Shard> Store for Sharded<S> {
             .await?
             .shard(Placement::Chat(chat))
             .members(chat)
+            .await
+    }
+
+    async fn bans(&self, chat: ChatId) -> Result<Vec<Ban>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .bans(chat)
             .await
     }
 

@@ -76,19 +76,27 @@ export class NodeApi {
     this.token = token
   }
 
+  /** One request; over a rate limit (429), waits as told and sends it again
+   * (the server's default limits are on: seeding sends faster than a user). */
   async req(method, path, body) {
-    const res = await fetch(`${this.base}/api/v1${path}`, {
-      method,
-      headers: {
-        'Content-Type': 'application/json',
-        ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await res.text()
-    const data = text ? JSON.parse(text) : null
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-    return data
+    for (;;) {
+      const res = await fetch(`${this.base}/api/v1${path}`, {
+        method,
+        headers: {
+          'Content-Type': 'application/json',
+          ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      const text = await res.text()
+      const data = text ? JSON.parse(text) : null
+      if (res.status === 429) {
+        await new Promise((r) => setTimeout(r, data?.error?.retry_after_ms ?? 1000))
+        continue
+      }
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
+      return data
+    }
   }
 
   async login(name, password) {

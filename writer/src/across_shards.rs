@@ -141,6 +141,7 @@ fn changes(w: &World) -> Vec<Record> {
             Command::RemoveMember {
                 chat_id: CHAT,
                 user_id: carol,
+                ban: false,
             },
         ),
         record(
@@ -289,6 +290,7 @@ async fn a_stalled_writers_batch_is_refused_once_another_took_its_partition() {
     let remove = Command::RemoveMember {
         chat_id: CHAT,
         user_id: carol,
+        ban: false,
     };
     process(
         &cfg,

@@ -2,7 +2,7 @@
 //! the authority for them while it owns the chat's partition; on a rebalance or a
 //! failed batch the entries are dropped and reloaded from the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chat_core::model::{Chat, Role};
 use chat_core::ports::Store;
@@ -15,6 +15,8 @@ pub struct ChatState {
     pub chat: Chat,
     /// Member → role.
     pub members: HashMap<UserId, Role>,
+    /// Users banned from the chat.
+    pub banned: HashSet<UserId>,
 }
 
 /// Chat states, bounded: between batches, past `cap` entries an arbitrary tenth
@@ -51,7 +53,21 @@ impl States {
                 .into_iter()
                 .map(|m| (m.user_id, m.role))
                 .collect();
-            self.insert(ChatState { chat: c, members });
+            let banned = if c.kind == chat_core::model::ChatKind::Group {
+                store
+                    .bans(chat)
+                    .await?
+                    .into_iter()
+                    .map(|b| b.user_id)
+                    .collect()
+            } else {
+                HashSet::new()
+            };
+            self.insert(ChatState {
+                chat: c,
+                members,
+                banned,
+            });
         }
         Ok(self.map.get_mut(&chat))
     }

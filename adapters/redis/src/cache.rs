@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 use chat_core::model::{Chat, Member, Role};
 use chat_core::ports::{Cache, CacheOp, Cached, Membership, new_lease};
+use chat_core::throttle::{Rate, Throttle};
 use chat_core::{CacheError, ChatId, UserId};
 use redis::AsyncCommands;
+use std::time::Duration;
 
 use crate::conn::Conn;
 use crate::{RedisConfig, unavailable};
@@ -30,6 +32,23 @@ if tonumber(ARGV[2]) > seq then
   redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, i - 1) .. ':' .. ARGV[2])
   return 1
 end
+return 0
+"#;
+
+/// One GCRA step (see `chat_core::throttle`) on Redis's clock.
+/// KEYS[1] = key; ARGV = emission interval µs, burst. Returns 0 when
+/// allowed (the new arrival time stored, expiring when it has passed), else
+/// the µs until a request would be.
+const GCRA: &str = r#"
+local now = redis.call('TIME')
+local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or t)
+if tat < t then tat = t end
+local nxt = tat + interval
+local allowed_at = nxt - interval * tonumber(ARGV[2])
+if allowed_at > t then return allowed_at - t end
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - t) / 1000) + 1)
 return 0
 "#;
 
@@ -96,6 +115,7 @@ pub struct RedisCache {
     fill_members: redis::Script,
     read_memberships: redis::Script,
     fill_memberships: redis::Script,
+    gcra: redis::Script,
 }
 
 impl RedisCache {
@@ -111,6 +131,7 @@ impl RedisCache {
             fill_members: redis::Script::new(FILL_MEMBERS),
             read_memberships: redis::Script::new(READ_MEMBERSHIPS),
             fill_memberships: redis::Script::new(FILL_MEMBERSHIPS),
+            gcra: redis::Script::new(GCRA),
         })
     }
 
@@ -129,6 +150,26 @@ impl RedisCache {
             CacheOp::InvalidateMemberships(u) => self.invalidate_memberships(*u).await,
             CacheOp::AdvanceCursor(u, c, s) => self.advance_cursor(*u, *c, *s).await,
         }
+    }
+}
+
+/// Rate limits held in Redis, shared by every gateway.
+#[async_trait]
+impl Throttle for RedisCache {
+    async fn take(&self, key: &str, rate: &Rate) -> Result<Result<(), Duration>, CacheError> {
+        let mut c = self.conn.clone();
+        let wait: u64 = self
+            .gcra
+            .key(format!("{}rl:{key}", self.cfg.prefix))
+            .arg(rate.interval_us())
+            .arg(rate.burst)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(match wait {
+            0 => Ok(()),
+            us => Err(Duration::from_micros(us)),
+        })
     }
 }
 

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::SECRET;
 use super::proc::{ChatProc, Spawn};
+use super::{SECRET, TEST_RATE_LIMITS};
 
 pub struct Cluster {
     pub env: Vec<(String, String)>,
@@ -64,6 +64,7 @@ impl Cluster {
             ("CHAT_PARTITIONS".into(), "8".into()),
             ("CHAT_JWT_SECRET".into(), SECRET.into()),
             ("CHAT_DRAIN_SECS".into(), "2".into()),
+            ("CHAT_RATE_LIMITS".into(), TEST_RATE_LIMITS.into()),
             // Fast failover for the kill tests (the broker's minimum is 6 s).
             ("CHAT_KAFKA_SESSION_TIMEOUT_MS".into(), "6000".into()),
             ("RUST_LOG".into(), "warn".into()),

@@ -31,6 +31,11 @@ pub use ws::{FRAME_WAIT, Next, Ws};
 /// The JWT secret tests configure, so they can forge and expire tokens.
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
+/// Rate limits of the test servers: off. Every test client comes from
+/// 127.0.0.1 and many tests send as fast as they can; the tests of the
+/// limits (security.rs) set their own.
+pub const TEST_RATE_LIMITS: &str = "off";
+
 /// The server in-process, on the embedded log, cache and SQLite.
 pub struct TestServer {
     pub running: Option<Running>,
@@ -51,6 +56,7 @@ impl TestServer {
         cfg.gateway.jwt_secret = Some(SECRET.into());
         cfg.embedded.sqlite_fsync = Some(false);
         cfg.gateway.drain_secs = Some(2);
+        cfg.gateway.rate_limits = Some(TEST_RATE_LIMITS.into());
         f(&mut cfg);
         Self::boot(dir, cfg).await
     }
@@ -108,6 +114,8 @@ pub fn standalone_process(dir: &Path, log_name: &str) -> proc::Spawn {
             "127.0.0.1:0",
             "--jwt-secret",
             SECRET,
+            "--rate-limits",
+            TEST_RATE_LIMITS,
         ])
         .arg("--data-dir")
         .arg(dir.join("data"))

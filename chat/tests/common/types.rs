@@ -168,6 +168,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// With `too_many_requests`.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// A frame from the server (docs/protocol.md, "Server → client frames").
@@ -294,6 +297,9 @@ pub struct ErrorFrame {
     pub reference: Option<String>,
     #[serde(default)]
     pub chat_id: Option<Id>,
+    /// With `too_many_requests`.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

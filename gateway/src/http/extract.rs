@@ -28,6 +28,31 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy,
+/// the last address in `X-Forwarded-For` that is not one (unspecified when
+/// the request did not come through [`crate::serve`], as in unit tests).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<crate::listen::Peer>()
+            .map(|p| p.0.ip());
+        Ok(ClientIp(crate::listen::client_ip(
+            peer,
+            &parts.headers,
+            &state.cfg.trusted_proxies,
+        )))
+    }
+}
+
 /// `Json<T>` whose rejections are `bad_json` (400) or `too_large` (413).
 pub struct ApiJson<T>(pub T);
 

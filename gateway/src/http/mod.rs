@@ -15,7 +15,7 @@ use chat_core::wire::Outcome;
 use chat_core::{ChatId, Code, UserId};
 use serde::Deserialize;
 
-pub use extract::{ApiJson, AuthUser};
+pub use extract::{ApiJson, AuthUser, ClientIp};
 
 use crate::error::ApiError;
 use crate::service::{ChatView, CursorView, HistoryView, Intent, Session};
@@ -33,17 +33,19 @@ pub struct Credentials {
 
 pub async fn register(
     State(st): State<AppState>,
+    ClientIp(from): ClientIp,
     ApiJson(c): ApiJson<Credentials>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
-    let session = st.service.register(c.name, c.password).await?;
+    let session = st.service.register(c.name, c.password, from).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
 pub async fn login(
     State(st): State<AppState>,
+    ClientIp(from): ClientIp,
     ApiJson(c): ApiJson<Credentials>,
 ) -> ApiResult<Json<Session>> {
-    Ok(Json(st.service.login(&c.name, c.password).await?))
+    Ok(Json(st.service.login(&c.name, c.password, from).await?))
 }
 
 pub async fn me(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Json<User>> {
@@ -205,12 +207,51 @@ pub async fn set_role(
     chat_outcome(st.service.execute(me, intent).await?)
 }
 
+/// Query of `DELETE /chats/{id}/members/{user}`.
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    ban: Option<String>,
+}
+
 pub async fn remove_member(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
     Path((id, user)): Path<(String, String)>,
+    Query(q): Query<RemoveQuery>,
 ) -> ApiResult<Response> {
+    let ban = match q.ban.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidLimit,
+                "ban must be true or false",
+            ));
+        }
+    };
     let intent = Intent::RemoveMember {
+        chat_id: extract::chat_id(&id)?,
+        user_id: extract::user_id(&user)?,
+        ban,
+    };
+    chat_outcome(st.service.execute(me, intent).await?)
+}
+
+pub async fn bans(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let bans = st.service.bans(me, extract::chat_id(&id)?).await?;
+    Ok(Json(serde_json::json!({ "bans": bans })).into_response())
+}
+
+pub async fn unban(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let intent = Intent::Unban {
         chat_id: extract::chat_id(&id)?,
         user_id: extract::user_id(&user)?,
     };

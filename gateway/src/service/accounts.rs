@@ -4,9 +4,13 @@ use chat_core::model::{User, UserRecord};
 use chat_core::{Code, StoreError, UserId, now_ms, rules};
 use serde::Serialize;
 
-use super::{MAX_USER_LOOKUP, Service};
-use crate::auth;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{MAX_PASSWORD_QUEUE, MAX_USER_LOOKUP, PASSWORD_QUEUE_WAIT, Service};
 use crate::error::ApiError;
+use crate::limits::{self, Action};
+use crate::{auth, metrics};
 
 /// Answer of register and login.
 #[derive(Debug, Serialize)]
@@ -25,9 +29,38 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     auth::hash_password("no such user, no such password").unwrap_or_default()
 });
 
+/// A place in the password queue, left on drop.
+struct QueueGuard<'a> {
+    queue: &'a AtomicUsize,
+    /// Requests waiting before this one.
+    ahead: usize,
+}
+
+impl<'a> QueueGuard<'a> {
+    fn enter(queue: &'a AtomicUsize) -> Self {
+        let ahead = queue.fetch_add(1, Ordering::Relaxed);
+        QueueGuard { queue, ahead }
+    }
+}
+
+impl Drop for QueueGuard<'_> {
+    fn drop(&mut self) {
+        self.queue.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Service {
     /// Creates an account and logs it in; `name_taken` when the name is used.
-    pub async fn register(&self, name: String, password: String) -> Result<Session, ApiError> {
+    /// `from` is the client's address (rate limits).
+    pub async fn register(
+        &self,
+        name: String,
+        password: String,
+        from: IpAddr,
+    ) -> Result<Session, ApiError> {
+        self.limiter
+            .check(Action::Register, &from.to_string())
+            .await?;
         rules::check_user_name(&name)?;
         rules::check_password(&password)?;
         let hash = self
@@ -54,9 +87,24 @@ impl Service {
     }
 
     /// Logs in; the same `invalid_credentials` for an unknown name and a wrong
-    /// password, in the same time.
-    pub async fn login(&self, name: &str, password: String) -> Result<Session, ApiError> {
+    /// password, in the same time. Attempts are limited per client address
+    /// and per name and address: a brute force on a name from one place is
+    /// throttled while its owner, from their own address, still logs in.
+    pub async fn login(
+        &self,
+        name: &str,
+        password: String,
+        from: IpAddr,
+    ) -> Result<Session, ApiError> {
         let bad = || ApiError::new(Code::InvalidCredentials, "wrong name or password");
+        let from = from.to_string();
+        self.limiter.check(Action::LoginAddress, &from).await?;
+        self.limiter
+            .check(
+                Action::LoginName,
+                &format!("{from}:{}", limits::name_key(name)),
+            )
+            .await?;
         if password.len() > 256 {
             return Err(bad());
         }
@@ -76,16 +124,31 @@ impl Service {
         }
     }
 
-    /// Runs password hashing on a blocking thread, a bounded number at once.
+    /// Runs password hashing on a blocking thread, a bounded number at once,
+    /// after a bounded wait in a bounded queue (`unavailable` beyond either).
     async fn password_work<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _slot = self
-            .password_slots
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal("password slots", e))?;
+        let busy = || {
+            metrics::ERRORS
+                .with_label_values(&["password_queue_full"])
+                .inc();
+            ApiError::new(
+                Code::Unavailable,
+                "too many logins at once; retry in a few seconds",
+            )
+        };
+        let queued = QueueGuard::enter(&self.password_queue);
+        if queued.ahead >= MAX_PASSWORD_QUEUE {
+            return Err(busy());
+        }
+        let _slot =
+            match tokio::time::timeout(PASSWORD_QUEUE_WAIT, self.password_slots.acquire()).await {
+                Ok(slot) => slot.map_err(|e| ApiError::internal("password slots", e))?,
+                Err(_) => return Err(busy()),
+            };
+        drop(queued);
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| ApiError::internal("password task", e))

@@ -12,7 +12,7 @@ mod accounts;
 
 use std::sync::Arc;
 
-use chat_core::model::{Chat, ChatKind, ChatListEntry, ForwardedFrom, Member, Message, Role};
+use chat_core::model::{Ban, Chat, ChatKind, ChatListEntry, ForwardedFrom, Member, Message, Role};
 use chat_core::ports::{HistoryPage, Store};
 use chat_core::rules::{self, Limits};
 use chat_core::wire::{Command, Outcome};
@@ -24,6 +24,7 @@ pub use accounts::Session;
 use crate::auth::Tokens;
 use crate::commands::{Commander, Pending};
 use crate::error::ApiError;
+use crate::limits::Action;
 use crate::reads::Reads;
 
 /// Most ids one `users` lookup may name.
@@ -46,7 +47,17 @@ pub struct Service {
     /// Password hashes computed at once (argon2id takes ~19 MiB and tens of ms
     /// of CPU each): a burst of logins waits here instead of starving the server.
     pub(crate) password_slots: tokio::sync::Semaphore,
+    /// Requests waiting for a password slot; beyond [`MAX_PASSWORD_QUEUE`]
+    /// a request is refused at once.
+    pub(crate) password_queue: std::sync::atomic::AtomicUsize,
+    /// Rate limits.
+    pub(crate) limiter: crate::limits::Limiter,
 }
+
+/// Most requests waiting for a password slot.
+pub const MAX_PASSWORD_QUEUE: usize = 64;
+/// Longest wait for a password slot.
+pub const PASSWORD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A change a client asks of an existing chat; [`Service::prepare`] checks it
 /// and turns it into the [`Command`] the writer applies. (Creating a chat is
@@ -122,6 +133,15 @@ pub enum Intent {
         chat_id: ChatId,
         /// Member.
         user_id: UserId,
+        /// Also bar them from being added again.
+        ban: bool,
+    },
+    /// Lift a ban.
+    Unban {
+        /// Chat.
+        chat_id: ChatId,
+        /// The banned user.
+        user_id: UserId,
     },
 }
 
@@ -136,7 +156,8 @@ impl Intent {
             | Intent::Read { chat_id, .. }
             | Intent::AddMember { chat_id, .. }
             | Intent::SetRole { chat_id, .. }
-            | Intent::RemoveMember { chat_id, .. } => *chat_id,
+            | Intent::RemoveMember { chat_id, .. }
+            | Intent::Unban { chat_id, .. } => *chat_id,
         }
     }
 }
@@ -212,6 +233,18 @@ impl Service {
         self.reads.members(chat).await
     }
 
+    /// Users banned from a group; its admins and moderators only.
+    pub async fn bans(&self, me: UserId, chat: ChatId) -> Result<Vec<Ban>, ApiError> {
+        let (_, role) = self.reads.authorize(me, chat).await?;
+        if !role.is_staff() {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                "only admins and moderators see the bans",
+            ));
+        }
+        Ok(self.store.bans(chat).await?)
+    }
+
     /// A page of history of a chat the caller belongs to.
     pub async fn history(
         &self,
@@ -219,6 +252,7 @@ impl Service {
         chat: ChatId,
         page: HistoryPage,
     ) -> Result<HistoryView, ApiError> {
+        self.limiter.check(Action::History, &me.to_string()).await?;
         let (c, _) = self.reads.authorize(me, chat).await?;
         let messages = self.store.messages(chat, page).await?;
         Ok(HistoryView {
@@ -266,6 +300,14 @@ impl Service {
 
     /// Checks an intent at the gateway and builds its command.
     pub async fn prepare(&self, me: UserId, intent: Intent) -> Result<Command, ApiError> {
+        let limit = match intent {
+            Intent::Send { .. } | Intent::Forward { .. } => Some(Action::Send),
+            Intent::Edit { .. } | Intent::Delete { .. } => Some(Action::Edit),
+            _ => None,
+        };
+        if let Some(action) = limit {
+            self.limiter.check(action, &me.to_string()).await?;
+        }
         Ok(match intent {
             Intent::Send {
                 chat_id,
@@ -355,9 +397,21 @@ impl Service {
                     role,
                 }
             }
-            Intent::RemoveMember { chat_id, user_id } => {
+            Intent::RemoveMember {
+                chat_id,
+                user_id,
+                ban,
+            } => {
                 self.reads.authorize(me, chat_id).await?;
-                Command::RemoveMember { chat_id, user_id }
+                Command::RemoveMember {
+                    chat_id,
+                    user_id,
+                    ban,
+                }
+            }
+            Intent::Unban { chat_id, user_id } => {
+                self.reads.authorize(me, chat_id).await?;
+                Command::Unban { chat_id, user_id }
             }
         })
     }
@@ -399,6 +453,9 @@ impl Service {
         members: Vec<UserId>,
         client_chat_id: Option<&str>,
     ) -> Result<Outcome, ApiError> {
+        self.limiter
+            .check(Action::CreateChat, &me.to_string())
+            .await?;
         let chat_id = match kind {
             ChatKind::Direct => {
                 let mut others = members.iter().filter(|u| **u != me);

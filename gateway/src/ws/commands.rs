@@ -2,6 +2,7 @@
 //! submitted to the log with their answers.
 
 use super::*;
+use crate::limits::Action;
 
 impl<S: WsSink> Conn<S> {
     pub(super) async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
@@ -131,6 +132,9 @@ impl<S: WsSink> Conn<S> {
     ) -> Result<(), Failure> {
         let st = self.st.clone();
         let fail = |e: ApiError| Failure::in_chat(e, None, chat);
+        self.sub_limit
+            .check(st.service.limiter.limits(), Action::Subscribe)
+            .map_err(fail)?;
         st.service
             .check_reader(self.user, chat)
             .await
@@ -150,6 +154,19 @@ impl<S: WsSink> Conn<S> {
             .map_err(fail)?;
         let (last_seq, last_pts, read_seq) = (start.last_seq, start.last_pts, start.read_seq);
         let delivered = since.unwrap_or(last_seq).min(last_seq);
+        let max_replay = st.cfg.max_replay;
+        if last_seq - delivered > max_replay {
+            if !self.subs.contains_key(&chat) {
+                st.hub.unsubscribe(&chat_channel(chat), self.id).await;
+            }
+            return Err(fail(ApiError::new(
+                Code::ReplayTooLong,
+                format!(
+                    "{} messages behind (at most {max_replay} are replayed): page history over HTTP, then subscribe with since_seq from there (last_seq is {last_seq})",
+                    last_seq - delivered
+                ),
+            )));
+        }
         self.subs.insert(chat, ChatSub { delivered });
         self.write(encode(&ServerFrame::Subscribed {
             chat_id: chat,

@@ -42,6 +42,13 @@ pub const CLOSE_SLOW: u16 = 4008;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: the gateway is shutting down; reconnect (to another gateway).
 pub const CLOSE_RESTART: u16 = 1012;
+/// Close code: nothing heard from the client (no frame, no pong) for two
+/// ping intervals.
+pub const CLOSE_IDLE: u16 = 4009;
+
+/// Largest frame accepted before authentication: an `auth` frame is a few
+/// hundred bytes.
+pub const PRE_AUTH_FRAME: usize = 4 * 1024;
 
 /// Initial read buffer of a connection.
 const READ_BUFFER: usize = 4 * 1024;
@@ -57,6 +64,7 @@ const REPLAY_PAGE: u32 = 200;
 /// authenticates at once; otherwise the first frame must be `auth`.
 pub async fn upgrade(
     State(st): State<AppState>,
+    slot: Option<axum::Extension<Arc<crate::listen::Slot>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -81,6 +89,8 @@ pub async fn upgrade(
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
         .on_upgrade(move |socket| async move {
+            // The connection keeps its place under the caps while it lives.
+            let _slot = slot;
             let (sink, stream) = socket.split();
             serve(st, sink, stream, pre).await
         })
@@ -141,6 +151,8 @@ struct Conn<S> {
     replies: FuturesUnordered<Reply>,
     /// Frames were queued since the last flush.
     unflushed: bool,
+    /// The connection's subscribe rate.
+    sub_limit: crate::limits::ConnLimit,
 }
 
 /// Most ready items (events, outcomes) written before one flush.
@@ -174,12 +186,19 @@ fn error_frame(code: Code, message: impl Into<String>, reference: Option<String>
         message: message.into(),
         reference,
         chat_id: None,
+        retry_after_ms: None,
     })
 }
 
 fn api_error_frame(e: ApiError, reference: Option<String>) -> Bytes {
     metrics::ERRORS.with_label_values(&[e.code.as_str()]).inc();
-    error_frame(e.code, e.message, reference)
+    encode(&ServerFrame::Error {
+        retry_after_ms: e.retry_after_ms(),
+        code: e.code,
+        message: e.message,
+        reference,
+        chat_id: None,
+    })
 }
 
 /// Why a connection ends.
@@ -206,6 +225,7 @@ impl<S: WsSink> Conn<S> {
             left_seen: Default::default(),
             replies: FuturesUnordered::new(),
             unflushed: false,
+            sub_limit: Default::default(),
             st,
         };
         metrics::CONNECTIONS.inc();
@@ -268,15 +288,27 @@ impl<S: WsSink> Conn<S> {
         let every = self.st.cfg.membership_recheck;
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ping_every = self.st.cfg.ws_ping.max(Duration::from_millis(10));
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = tokio::time::Instant::now();
         loop {
             let step = tokio::select! {
                 biased;
                 _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
                 _ = slow.notified() => return slow_close(),
+                _ = ping.tick() => {
+                    if heard.elapsed() >= ping_every * 2 {
+                        metrics::IDLE_CLOSED.with_label_values(&["websocket"]).inc();
+                        return End::Close(CLOSE_IDLE, "idle: no frame or pong within two pings");
+                    }
+                    self.ping().await
+                }
                 _ = recheck.tick(), if !self.subs.is_empty() => self.recheck_memberships(None).await,
                 Some(frame) = self.replies.next(), if !self.replies.is_empty() => self.write(frame).await,
                 Some(env) = rx.recv() => self.deliver(env).await,
-                msg = stream.next() => match msg {
+                msg = stream.next() => match msg.inspect(|_| heard = tokio::time::Instant::now()) {
                     None => return End::Gone,
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "websocket read failed");
@@ -300,6 +332,18 @@ impl<S: WsSink> Conn<S> {
                 Err(Stop::Slow) => return slow_close(),
             }
         }
+    }
+
+    /// Sends a ping (answered by the client's WebSocket stack with a pong).
+    async fn ping(&mut self) -> Result<(), Stop> {
+        self.unflushed = true;
+        let slow = self.txq.slow.clone();
+        io(
+            self.sink.feed(WsMessage::Ping(Bytes::new())),
+            &slow,
+            self.st.cfg.write_timeout,
+        )
+        .await
     }
 
     async fn cleanup(&mut self) {
@@ -396,6 +440,7 @@ impl Failure {
     fn in_chat(e: ApiError, reference: Option<String>, chat: ChatId) -> Failure {
         metrics::ERRORS.with_label_values(&[e.code.as_str()]).inc();
         Failure::Client(encode(&ServerFrame::Error {
+            retry_after_ms: e.retry_after_ms(),
             code: e.code,
             message: e.message,
             reference,
@@ -435,6 +480,10 @@ async fn authenticate(
             "authenticate within the time limit",
         )),
         Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(Some(Ok(WsMessage::Text(t)))) if t.len() > PRE_AUTH_FRAME => Err(ApiError::new(
+            Code::TooLarge,
+            format!("a frame before authentication is at most {PRE_AUTH_FRAME} bytes"),
+        )),
         Ok(Some(Ok(WsMessage::Text(t)))) => match ClientFrame::parse(t.as_str()) {
             Ok(ClientFrame::Auth { token }) => st.service.authenticate(&token),
             Ok(_) => Err(ApiError::new(

@@ -43,6 +43,7 @@ async fn fixture() -> Fixture {
         cache: std::sync::Arc::new(MemCache::new(1000)),
         pubsub: pubsub.clone(),
         ids: std::sync::Arc::new(IdGenerator::new(1)),
+        throttle: None,
     };
     let cfg = GatewayConfig {
         jwt_secret: SECRET.to_vec(),

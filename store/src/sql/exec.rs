@@ -184,6 +184,16 @@ where
                     .bind(to_sql(chat_id.0))
                     .bind(to_sql(user_id.0))
             }
+            Mutation::PutBan { chat_id, ban } => sqlx::query(self.sql.put_ban.clone())
+                .bind(to_sql(chat_id.0))
+                .bind(to_sql(ban.user_id.0))
+                .bind(to_sql(ban.banned_by.0))
+                .bind(ban.banned_at),
+            Mutation::RemoveBan { chat_id, user_id } => {
+                sqlx::query("DELETE FROM chat_bans WHERE chat_id = ? AND user_id = ?")
+                    .bind(to_sql(chat_id.0))
+                    .bind(to_sql(user_id.0))
+            }
             Mutation::PutMembership {
                 user_id,
                 chat_id,

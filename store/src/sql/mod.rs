@@ -128,6 +128,7 @@ pub(crate) struct Statements {
     put_member: SqlStr,
     put_membership: SqlStr,
     record_change: SqlStr,
+    put_ban: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
     insert_messages: String,
     /// Messages by idempotency key: before and after the keys.
@@ -157,6 +158,9 @@ impl Statements {
             )),
             record_change: sql(format!(
                 "{insert} chat_changes (chat_id, pts, event, user_id) VALUES (?, ?, ?, ?){new}"
+            )),
+            put_ban: sql(format!(
+                "{insert} chat_bans (chat_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?){new}"
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),
             client_keys: D::client_keys_lookup(MESSAGE_COLUMNS),

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Chat, Member, MemberChange, Message, User, UserRecord};
+use chat_core::model::{Ban, Chat, Member, MemberChange, Message, User, UserRecord};
 use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
@@ -166,6 +166,12 @@ where
         let sql = "SELECT user_id, role FROM members WHERE chat_id = ? ORDER BY user_id";
         let found = self.fetch("members", sql, &[to_sql(chat.0)]).await?;
         found.iter().map(rows::member).collect()
+    }
+
+    async fn bans(&self, chat: ChatId) -> Result<Vec<Ban>, StoreError> {
+        let sql = "SELECT user_id, banned_by, banned_at FROM chat_bans WHERE chat_id = ? ORDER BY user_id";
+        let found = self.fetch("bans", sql, &[to_sql(chat.0)]).await?;
+        found.iter().map(rows::ban).collect()
     }
 
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {

@@ -108,7 +108,7 @@ export type ServerFrame =
       code: string
       message: string
     }
-  | { type: 'error'; code: string; message: string; ref?: string | null }
+  | { type: 'error'; code: string; message: string; ref?: string | null; chat_id?: Id; retry_after_ms?: number }
   | { type: 'message'; message: Message }
   | { type: 'edited'; chat_id: Id; seq: number; text: string; edited_at: number; pts: number }
   | { type: 'deleted'; chat_id: Id; seq: number; pts: number }

@@ -155,6 +155,22 @@ export class ChatClient {
     this.socket.send(frame)
   }
 
+  /** Too far behind to resume by replay: forget what is held of the chat, take
+   * its newest position from the server, subscribe from there, and reload its
+   * newest page if it is open. */
+  private async restartChat(chatId: Id): Promise<void> {
+    delete this.timelines[chatId]
+    delete this.ptsSeen[chatId]
+    try {
+      const e = await this.api.chat(chatId)
+      this.chats.updateChat(e.chat)
+    } catch {
+      return
+    }
+    this.subscribe(chatId)
+    if (this.state.activeId === chatId) await this.openChat(chatId)
+  }
+
   // ---- frames ----
 
   onFrame(f: ServerFrame): void {
@@ -174,6 +190,15 @@ export class ChatClient {
         const id = (f.type === 'rejected' ? f.client_msg_id : null) ?? f.ref
         if (id && this.outbox.onFailure(id, f.code, f.message)) return
         if (f.type === 'error' && AUTH_CODES.has(f.code)) return this.session.expire(f.code)
+        if (f.type === 'error' && f.chat_id && !id) {
+          // A refused subscribe: too far behind to replay, or over the rate.
+          if (f.code === 'replay_too_long') return void this.restartChat(f.chat_id)
+          if (f.code === 'too_many_requests') {
+            const chatId = f.chat_id
+            setTimeout(() => this.subscribe(chatId), f.retry_after_ms ?? 1000)
+            return
+          }
+        }
         if (!QUIET.has(f.code)) this.toast(f.message || f.code)
         return
       }

@@ -115,6 +115,7 @@ impl Batch<'_> {
         self.states.insert(ChatState {
             chat: chat.clone(),
             members: members.iter().map(|m| (m.user_id, m.role)).collect(),
+            banned: Default::default(),
         });
         self.touch(chat_id);
         Ok(Ok((
@@ -134,6 +135,9 @@ impl Batch<'_> {
             return Ok(Err(not_found()));
         };
         if let Err(r) = rules::can_add_member(st.chat.kind, st.members.get(&actor).copied(), role) {
+            return Ok(Err(r));
+        }
+        if let Err(r) = rules::check_not_banned(st.banned.contains(&user)) {
             return Ok(Err(r));
         }
         if st.members.get(&user) == Some(&role) {
@@ -186,6 +190,7 @@ impl Batch<'_> {
         actor: UserId,
         chat_id: ChatId,
         user: UserId,
+        ban: bool,
     ) -> Result<Handled, StoreError> {
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
@@ -194,9 +199,13 @@ impl Batch<'_> {
         let actor_role = st.members.get(&actor).copied();
         if target.is_none() && (actor == user || actor_role.is_some_and(Role::is_staff)) {
             // Maybe removed by this very command, in a batch whose effects
-            // were never produced: if so, answered and produced again.
+            // were never produced: if so, answered and produced again (the
+            // ban with it: writing it twice is harmless).
             let chat = st.chat.clone();
             if let found @ Ok((_, Some(_))) = self.found_applied(chat, user, None).await? {
+                if ban && actor != user {
+                    self.ban(actor, chat_id, user).await?;
+                }
                 return Ok(found);
             }
         }
@@ -208,8 +217,12 @@ impl Batch<'_> {
             target_is_creator: user == st.chat.created_by,
             last_admin: target == Some(Role::Admin) && admins == 1 && st.members.len() > 1,
         };
-        if let Err(r) = rules::can_remove_member(st.chat.kind, actor_role, target, actor == user, g)
-        {
+        let allowed = if ban {
+            rules::can_ban(st.chat.kind, actor_role, target, actor == user, g)
+        } else {
+            rules::can_remove_member(st.chat.kind, actor_role, target, actor == user, g)
+        };
+        if let Err(r) = allowed {
             return Ok(Err(r));
         }
         st.chat.last_pts += 1;
@@ -225,6 +238,9 @@ impl Batch<'_> {
             user_id: user,
             chat_id,
         });
+        if ban {
+            self.ban(actor, chat_id, user).await?;
+        }
         self.touch(chat_id);
         Ok(Ok((
             ok_chat(&chat, false),
@@ -234,6 +250,55 @@ impl Batch<'_> {
                 pts,
             }),
         )))
+    }
+
+    /// Records a ban (the caller checked who may).
+    async fn ban(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<(), StoreError> {
+        if let Some(st) = self.state(chat_id).await? {
+            st.banned.insert(user);
+        }
+        self.mutations.push(Mutation::PutBan {
+            chat_id,
+            ban: Ban {
+                user_id: user,
+                banned_by: actor,
+                banned_at: now_ms(),
+            },
+        });
+        Ok(())
+    }
+
+    pub(super) async fn unban(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_unban(st.chat.kind, st.members.get(&actor).copied()) {
+            return Ok(Err(r));
+        }
+        if st.banned.remove(&user) {
+            // A change of the chat like any other (a migration copying the
+            // chat sees it moved).
+            st.chat.last_pts += 1;
+            self.mutations.push(Mutation::RemoveBan {
+                chat_id,
+                user_id: user,
+            });
+            self.touch(chat_id);
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        Ok(Ok((ok_chat(&st.chat, false), None)))
     }
 
     pub(super) async fn set_role(

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chat_core::model::{
-    Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role,
+    Ban, Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role,
 };
 use chat_core::ports::{ClientKey, Mutation, Store};
 use chat_core::rules::{self, Limits};
@@ -155,9 +155,12 @@ impl<'a> Batch<'a> {
                 user_id,
                 role,
             } => self.add_member(rec.actor, chat_id, user_id, role).await?,
-            Command::RemoveMember { chat_id, user_id } => {
-                self.remove_member(rec.actor, chat_id, user_id).await?
-            }
+            Command::RemoveMember {
+                chat_id,
+                user_id,
+                ban,
+            } => self.remove_member(rec.actor, chat_id, user_id, ban).await?,
+            Command::Unban { chat_id, user_id } => self.unban(rec.actor, chat_id, user_id).await?,
             Command::SetRole {
                 chat_id,
                 user_id,

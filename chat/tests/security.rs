@@ -1,0 +1,449 @@
+//! Abuse controls (docs/security.md): rate limits, connection caps and
+//! timeouts. Each answers with a clear error and changes nothing else.
+//!
+//! Clients of different addresses are told apart by their source address:
+//! every 127.0.0.0/8 address is this machine, so an "attacker" binds
+//! 127.0.0.2 while the victim stays on 127.0.0.1.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::api::PASSWORD;
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message as WsMsg;
+
+const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// An HTTP client whose connections come from `from`.
+fn client_from(from: IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(from)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// A TCP connection to `addr` from `from`.
+async fn tcp_from(from: IpAddr, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = TcpSocket::new_v4()?;
+    sock.bind((from, 0).into())?;
+    sock.connect(addr).await
+}
+
+fn server_addr(s: &TestServer) -> std::net::SocketAddr {
+    s.base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("server address")
+}
+
+/// The next `error` frame, skipping others.
+async fn next_error(ws: &mut Ws) -> ErrorFrame {
+    ws.next_where(|f| match f {
+        Frame::Error(e) => Some(e),
+        _ => None,
+    })
+    .await
+}
+
+/// The status of `/healthz` asked from `from`.
+async fn healthz_from(from: IpAddr, s: &TestServer) -> u16 {
+    client_from(from)
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .expect("healthz")
+        .status()
+        .as_u16()
+}
+
+/// The error code of a JSON error body.
+fn code_of(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_brute_force_is_throttled_while_the_owner_logs_in_from_home() {
+    // The default limits (the harness turns them off).
+    let s = TestServer::start_with(|c| c.gateway.rate_limits = None).await;
+    let api = s.api();
+    api.register("victim").await;
+
+    let attacker = client_from(ATTACKER);
+    let url = format!("{}/api/v1/auth/login", s.base);
+    let attempts = futures_util::stream::iter(0..1000)
+        .map(|i| {
+            let (attacker, url) = (attacker.clone(), url.clone());
+            async move {
+                let resp = attacker
+                    .post(&url)
+                    .json(&json!({"name": "victim", "password": format!("guess-{i}")}))
+                    .send()
+                    .await
+                    .expect("login attempt");
+                let status = resp.status().as_u16();
+                let retry_after = resp.headers().get("retry-after").cloned();
+                let body: Value = resp.json().await.expect("json body");
+                (status, retry_after, body)
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let mut tried = 0;
+    let mut throttled = 0;
+    for (status, retry_after, body) in &attempts {
+        match (status, code_of(body)) {
+            (401, "invalid_credentials") => tried += 1,
+            (429, "too_many_requests") => {
+                throttled += 1;
+                assert!(retry_after.is_some(), "a 429 says when to retry: {body}");
+                assert!(
+                    body["error"]["retry_after_ms"]
+                        .as_u64()
+                        .is_some_and(|ms| ms > 0)
+                );
+            }
+            other => panic!("unexpected answer to a login attempt: {other:?} {body}"),
+        }
+    }
+    // login_name_ip allows a burst of 10 per name and address.
+    assert!(tried <= 12, "{tried} of 1000 guesses were checked");
+    assert_eq!(tried + throttled, 1000);
+    // Throttled before the password is looked at: the right one is refused too.
+    let (status, body) = {
+        let r = attacker
+            .post(&url)
+            .json(&json!({"name": "victim", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+    };
+    assert_eq!((status, code_of(&body)), (429, "too_many_requests"));
+
+    // The owner, from their own address, is not locked out.
+    let me = api.try_login("victim", PASSWORD).await.ok();
+    assert_eq!(me.user.name, "victim");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_sends_and_subscriptions_are_rate_limited() {
+    let s = TestServer::start_with(|c| {
+        c.gateway.rate_limits = Some("register_ip=3/h,send=5/min,subscribe=2/min".into());
+    })
+    .await;
+    let api = s.api();
+    let a = api.register("rl-a").await;
+    let b = api.register("rl-b").await;
+    api.register("rl-c").await;
+    // The fourth registration from this address is refused; another address
+    // still registers.
+    assert_eq!(
+        api.try_register("rl-d", PASSWORD).await.refused(),
+        (429, "too_many_requests")
+    );
+    let (status, _) = {
+        let r = client_from(ATTACKER)
+            .post(format!("{}/api/v1/auth/register", s.base))
+            .json(&json!({"name": "rl-e", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register");
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 201);
+    assert_eq!(
+        api.try_login("rl-d", PASSWORD).await.refused(),
+        (401, "invalid_credentials"),
+        "a refused registration creates nothing"
+    );
+
+    // Sends: 5 a minute per user, HTTP and WebSocket together.
+    let chat = a.group("limited", &[&b]).await;
+    for i in 0..3 {
+        a.send(&chat, &format!("h{i}"), "hi").await.created();
+    }
+    let mut ws = a.ws().await;
+    ws.send_message(&chat, "w1", "one").await;
+    ws.send_message(&chat, "w2", "two").await;
+    ws.send_message(&chat, "w3", "three").await;
+    let (mut acked, mut err) = (0, None);
+    while acked < 2 || err.is_none() {
+        match ws.next().await {
+            Frame::Ack(_) => acked += 1,
+            Frame::Error(e) => err = Some(e),
+            _ => {}
+        }
+    }
+    let err = err.expect("an error frame");
+    assert_eq!(acked, 2);
+    assert_eq!(err.code, "too_many_requests");
+    assert_eq!(err.reference.as_deref(), Some("w3"));
+    assert!(err.retry_after_ms.is_some_and(|ms| ms > 0));
+    assert_eq!(
+        a.send(&chat, "h9", "over").await.refused(),
+        (429, "too_many_requests")
+    );
+    let history = a.history_forward(&chat, 100).await;
+    assert_eq!(history.len(), 5, "refused sends store nothing");
+    // Another user is not limited by a's sends.
+    b.send(&chat, "b1", "mine").await.created();
+
+    // Subscriptions: 2 a minute per connection.
+    let mut ws = b.ws().await;
+    ws.subscribe(&chat, None).await;
+    ws.subscribe(&chat, None).await;
+    ws.send_subscribe(&chat, None, None).await;
+    let e = next_error(&mut ws).await;
+    assert_eq!(
+        (e.code.as_str(), e.chat_id.as_deref()),
+        ("too_many_requests", Some(chat.as_str()))
+    );
+    // A new connection has its own allowance.
+    let mut ws2 = b.ws().await;
+    ws2.subscribe(&chat, None).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_does_not_stop_normal_clients() {
+    let s = TestServer::start_with(|c| {
+        c.gateway.header_timeout_secs = Some(2);
+    })
+    .await;
+    let addr = server_addr(&s);
+    // 5,000 connections from one address, each sending half a request head
+    // and then nothing.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..5000 {
+        match tcp_from(ATTACKER, addr).await {
+            Ok(mut c) => {
+                if c.write_all(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n")
+                    .await
+                    .is_ok()
+                {
+                    held.push(c);
+                } else {
+                    refused += 1;
+                }
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    // Meanwhile normal clients register, chat and follow over WebSocket.
+    let api = s.api().with_timeout(Duration::from_secs(10));
+    let a = api.register("normal-a").await;
+    let b = api.register("normal-b").await;
+    let chat = a.group("still works", &[&b]).await;
+    let mut ws = b.ws().await;
+    ws.subscribe(&chat, None).await;
+    a.send(&chat, "k", "hello").await.created();
+    let m = ws
+        .next_where(|f| match f {
+            Frame::Message(m) => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.message.text, "hello");
+
+    // The cap per address turned most away at once (a 503 or a reset), and the
+    // header timeout closes the rest.
+    let mut answered_503 = 0;
+    let mut open = Vec::new();
+    for mut c in held {
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(1), c.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 && buf.starts_with(b"HTTP/1.1 503") => answered_503 += 1,
+            Ok(_) => refused += 1,
+            Err(_) => open.push(c),
+        }
+    }
+    assert!(
+        open.len() <= 1000,
+        "{} half-open connections held",
+        open.len()
+    );
+    assert!(
+        answered_503 + refused >= 4000,
+        "{answered_503} answered 503, {refused} refused"
+    );
+    let mut closed = 0;
+    for mut c in open {
+        let mut buf = [0u8; 512];
+        // Closed by the server within its header timeout (2 s): the read ends.
+        match tokio::time::timeout(Duration::from_secs(30), c.read(&mut buf)).await {
+            Ok(_) => closed += 1,
+            Err(_) => panic!("a half-open connection was held past the header timeout"),
+        }
+    }
+    assert!(closed > 0);
+    // And the gateway serves again from that address.
+    assert_eq!(healthz_from(ATTACKER, &s).await, 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_sent_too_slowly_times_out() {
+    let s = TestServer::start_with(|c| c.gateway.request_timeout_secs = Some(1)).await;
+    let api = s.api();
+    let a = api.register("slow-body").await;
+    let mut c = TcpStream::connect(server_addr(&s)).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/chats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{",
+        a.token
+    );
+    c.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(9).any(|w| w == b"\"timeout\"") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 504"), "{text}");
+    assert!(text.contains("\"timeout\""), "{text}");
+    assert!(a.chats().await.ok().chats.is_empty(), "nothing created");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_and_a_live_one_kept() {
+    let s = TestServer::start_with(|c| c.gateway.ws_ping_secs = Some(1)).await;
+    let a = s.api().register("pinged").await;
+    // A live client reads (its WebSocket stack answers each ping).
+    let mut live = a.ws().await;
+    // A silent one never reads after `ready`, so it never answers a ping.
+    let mut silent = a.ws().await;
+    // (`next_within` skips pings, and one comes every second: read with a
+    // deadline instead.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    let mut pings = 0;
+    while let Ok(m) = tokio::time::timeout_at(deadline, live.rx.next()).await {
+        match m {
+            Some(Ok(WsMsg::Ping(_))) => pings += 1,
+            other => panic!("the live connection got {other:?}"),
+        }
+    }
+    assert!(pings >= 2, "{pings} pings in 4 s");
+    match silent.next_within(Duration::from_secs(10)).await {
+        Next::Closed(Some(4009)) => {}
+        other => panic!("expected close 4009, got {other:?}"),
+    }
+    live.ping().await;
+    assert!(matches!(live.next().await, Frame::Pong(_)));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_frame_before_authentication_is_refused() {
+    let s = TestServer::start().await;
+    let a = s.api().register("preauth").await;
+    let mut ws = Ws::connect_raw(&s.ws_url).await;
+    // An auth frame padded past the pre-authentication limit (4 KiB).
+    let frame = json!({"type": "auth", "token": a.token, "pad": "x".repeat(8 * 1024)});
+    ws.send(frame).await;
+    match ws.next().await {
+        Frame::Error(e) => assert_eq!(e.code, "too_large"),
+        other => panic!("expected too_large, got {other:?}"),
+    }
+    assert!(matches!(
+        ws.next_within(FRAME_WAIT).await,
+        Next::Closed(Some(4001))
+    ));
+    // A normal auth frame still works.
+    let _ = Ws::connect(&s.ws_url, &a.token).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_too_far_behind_is_told_to_page_history() {
+    let s = TestServer::start_with(|c| c.gateway.max_replay = Some(5)).await;
+    let api = s.api();
+    let a = api.register("replay-a").await;
+    let chat = a.group("long", &[]).await;
+    for i in 0..10 {
+        a.send(&chat, &format!("k{i}"), &format!("m{i}"))
+            .await
+            .created();
+    }
+    let mut ws = a.ws().await;
+    ws.send_subscribe(&chat, Some(2), None).await;
+    let e = next_error(&mut ws).await;
+    assert_eq!(
+        (e.code.as_str(), e.chat_id.as_deref()),
+        ("replay_too_long", Some(chat.as_str()))
+    );
+    // Not subscribed: a new message does not arrive.
+    a.send(&chat, "k10", "m10").await.created();
+    assert!(matches!(
+        ws.next_within(Duration::from_millis(500)).await,
+        Next::Timeout
+    ));
+    // Within the cap, the replay comes.
+    ws.send_subscribe(&chat, Some(8), None).await;
+    let mut seqs = Vec::new();
+    loop {
+        match ws.next().await {
+            Frame::Message(m) => seqs.push(m.message.seq),
+            Frame::Synced(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seqs, vec![9, 10, 11]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_upgrade_honours_the_connection_caps() {
+    let s = TestServer::start_with(|c| c.gateway.max_connections_per_ip = Some(3)).await;
+    // Registered from the other address: the HTTP client's pooled connection
+    // would hold one of 127.0.0.1's places.
+    let session: Value = client_from(ATTACKER)
+        .post(format!("{}/api/v1/auth/register", s.base))
+        .json(&json!({"name": "capped", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("session");
+    let token = session["token"].as_str().expect("token").to_string();
+    let a = s.api();
+    let ws = |token: String, url: String| async move { Ws::connect(&url, &token).await };
+    // Three WebSockets from 127.0.0.1 hold its three places.
+    let w1 = ws(token.clone(), s.ws_url.clone()).await;
+    let _w2 = ws(token.clone(), s.ws_url.clone()).await;
+    let _w3 = ws(token.clone(), s.ws_url.clone()).await;
+    assert!(
+        Ws::try_connect_raw(&s.ws_url, Duration::from_secs(5))
+            .await
+            .is_none(),
+        "a fourth connection from the address is refused"
+    );
+    // Another address is unaffected.
+    assert_eq!(healthz_from(ATTACKER, &s).await, 200);
+    drop(w1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _w4 = ws(token.clone(), a.ws_url()).await;
+    s.stop().await;
+}

@@ -1,0 +1,348 @@
+//! Rate limits per user, per client address and per connection (the table
+//! and its defaults are in docs/security.md). The state of the per-user and
+//! per-address limits lives in a shared [`Throttle`] (Redis in distributed
+//! mode, so a limit holds across gateways); while that is away, each gateway
+//! enforces them alone from its own [`LocalThrottle`] (`gateway_throttle_fallback_total`).
+//! Per-connection limits need no sharing and are kept by the connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chat_core::throttle::{LocalThrottle, Rate, Throttle, now_us};
+
+use crate::error::ApiError;
+use crate::metrics;
+
+/// What a limit counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// Login attempts per client address.
+    LoginAddress,
+    /// Login attempts per login name and client address: a brute force on
+    /// one name from one place, which never locks out the name's owner
+    /// logging in from elsewhere.
+    LoginName,
+    /// Registrations per client address.
+    Register,
+    /// Messages sent or forwarded, per user.
+    Send,
+    /// Edits and deletions, per user.
+    Edit,
+    /// Chats created, per user.
+    CreateChat,
+    /// History pages and single-message reads, per user.
+    History,
+    /// Subscriptions, per WebSocket connection.
+    Subscribe,
+}
+
+impl Action {
+    /// Every action, in the order of the table.
+    pub const ALL: [Action; 8] = [
+        Action::LoginAddress,
+        Action::LoginName,
+        Action::Register,
+        Action::Send,
+        Action::Edit,
+        Action::CreateChat,
+        Action::History,
+        Action::Subscribe,
+    ];
+
+    /// The key in `--rate-limits`, the metric label and the throttle key prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::LoginAddress => "login_ip",
+            Action::LoginName => "login_name_ip",
+            Action::Register => "register_ip",
+            Action::Send => "send",
+            Action::Edit => "edit",
+            Action::CreateChat => "create_chat",
+            Action::History => "history",
+            Action::Subscribe => "subscribe",
+        }
+    }
+
+    /// What the refusal says there were too many of.
+    fn what(self) -> &'static str {
+        match self {
+            Action::LoginAddress | Action::LoginName => "login attempts",
+            Action::Register => "registrations from this address",
+            Action::Send => "messages",
+            Action::Edit => "edits and deletions",
+            Action::CreateChat => "new chats",
+            Action::History => "history reads",
+            Action::Subscribe => "subscriptions",
+        }
+    }
+
+    /// The default rate.
+    pub fn default_rate(self) -> Rate {
+        let s = Duration::from_secs(1);
+        let min = Duration::from_secs(60);
+        let h = Duration::from_secs(3600);
+        match self {
+            Action::LoginAddress => Rate::new(30, min),
+            Action::LoginName => Rate::new(5, min).burst(10),
+            Action::Register => Rate::new(10, h).burst(20),
+            Action::Send => Rate::new(20, s).burst(40),
+            Action::Edit => Rate::new(10, s).burst(20),
+            Action::CreateChat => Rate::new(20, min),
+            Action::History => Rate::new(20, s).burst(50),
+            Action::Subscribe => Rate::new(50, s).burst(500),
+        }
+    }
+}
+
+/// The rate of each action; `None` where it is off.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimits {
+    rates: Vec<(Action, Option<Rate>)>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            rates: Action::ALL
+                .iter()
+                .map(|a| (*a, Some(a.default_rate())))
+                .collect(),
+        }
+    }
+}
+
+impl RateLimits {
+    /// No limits at all.
+    pub fn off() -> Self {
+        RateLimits {
+            rates: Action::ALL.iter().map(|a| (*a, None)).collect(),
+        }
+    }
+
+    /// The defaults changed by `spec`: `off` (no limits), or
+    /// `key=RATE|off,…` (RATE as `N/s|min|h|d[:BURST]`).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let spec = spec.trim();
+        if spec == "off" {
+            return Ok(RateLimits::off());
+        }
+        let mut limits = RateLimits::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("`{item}`: write key=RATE or key=off"))?;
+            let action = Action::ALL
+                .into_iter()
+                .find(|a| a.name() == key.trim())
+                .ok_or_else(|| {
+                    format!(
+                        "unknown rate limit `{key}` (known: {})",
+                        Action::ALL.map(Action::name).join(", ")
+                    )
+                })?;
+            let rate = match value.trim() {
+                "off" => None,
+                v => Some(v.parse::<Rate>()?),
+            };
+            limits.set(action, rate);
+        }
+        Ok(limits)
+    }
+
+    /// Sets one action's rate.
+    pub fn set(&mut self, action: Action, rate: Option<Rate>) {
+        if let Some(slot) = self.rates.iter_mut().find(|(a, _)| *a == action) {
+            slot.1 = rate;
+        }
+    }
+
+    /// One action's rate.
+    pub fn get(&self, action: Action) -> Option<Rate> {
+        self.rates
+            .iter()
+            .find(|(a, _)| *a == action)
+            .and_then(|(_, r)| *r)
+    }
+}
+
+/// After the shared throttle fails, how long the local one is used alone
+/// before the shared one is tried again.
+const FALLBACK_FOR: Duration = Duration::from_secs(2);
+/// Longest wait for the shared throttle's answer.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Enforces [`RateLimits`].
+pub struct Limiter {
+    limits: RateLimits,
+    shared: Option<Arc<dyn Throttle>>,
+    local: LocalThrottle,
+    /// Until when (µs since the epoch) the shared throttle is skipped.
+    shared_down_until: AtomicU64,
+}
+
+impl Limiter {
+    /// A limiter keeping its state in `shared` (with a local fallback), or
+    /// only locally.
+    pub fn new(limits: RateLimits, shared: Option<Arc<dyn Throttle>>) -> Limiter {
+        Limiter {
+            limits,
+            shared,
+            local: LocalThrottle::new(100_000),
+            shared_down_until: AtomicU64::new(0),
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+
+    /// Takes one `action` by `subject` (a user id, an address, a name and
+    /// address): `too_many_requests` with the wait when over its rate.
+    pub async fn check(&self, action: Action, subject: &str) -> Result<(), ApiError> {
+        let Some(rate) = self.limits.get(action) else {
+            return Ok(());
+        };
+        let key = format!("{}:{subject}", action.name());
+        let verdict = match self.take_shared(&key, &rate).await {
+            Some(v) => v,
+            None => self.local.take_at(&key, &rate, now_us()),
+        };
+        verdict.map_err(|wait| {
+            metrics::THROTTLED.with_label_values(&[action.name()]).inc();
+            ApiError::throttled(action.what(), wait)
+        })
+    }
+
+    /// The shared throttle's verdict, or `None` when it is away.
+    async fn take_shared(&self, key: &str, rate: &Rate) -> Option<Result<(), Duration>> {
+        let shared = self.shared.as_ref()?;
+        if now_us() < self.shared_down_until.load(Ordering::Relaxed) {
+            metrics::THROTTLE_FALLBACK.inc();
+            return None;
+        }
+        let failed = match tokio::time::timeout(SHARED_TIMEOUT, shared.take(key, rate)).await {
+            Ok(Ok(v)) => return Some(v),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer in time".to_string(),
+        };
+        let until = now_us() + FALLBACK_FOR.as_micros() as u64;
+        if self.shared_down_until.swap(until, Ordering::Relaxed) < now_us() {
+            tracing::warn!(error = %failed, "rate limits: shared throttle away; limiting per gateway");
+        }
+        metrics::THROTTLE_FALLBACK.inc();
+        None
+    }
+}
+
+/// A per-connection limit: one arrival time, no sharing.
+#[derive(Debug, Default)]
+pub struct ConnLimit {
+    tat: Option<u64>,
+}
+
+impl ConnLimit {
+    /// Takes one `action` under `limits`.
+    pub fn check(&mut self, limits: &RateLimits, action: Action) -> Result<(), ApiError> {
+        let Some(rate) = limits.get(action) else {
+            return Ok(());
+        };
+        match chat_core::throttle::gcra(self.tat, now_us(), &rate) {
+            Ok(next) => {
+                self.tat = Some(next);
+                Ok(())
+            }
+            Err(wait) => {
+                metrics::THROTTLED.with_label_values(&[action.name()]).inc();
+                Err(ApiError::throttled(action.what(), wait))
+            }
+        }
+    }
+}
+
+/// The part of a login name a key holds: names are short, a long one is cut
+/// (at a character boundary) so a key stays small.
+pub fn name_key(name: &str) -> &str {
+    let mut end = name.len().min(64);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_changes_the_defaults() {
+        let l = RateLimits::parse("send=5/s, register_ip=off,login_ip=100/min:200").unwrap();
+        assert_eq!(
+            l.get(Action::Send),
+            Some(Rate::new(5, Duration::from_secs(1)))
+        );
+        assert_eq!(l.get(Action::Register), None);
+        assert_eq!(l.get(Action::LoginAddress).map(|r| r.burst), Some(200));
+        assert_eq!(l.get(Action::Edit), Some(Action::Edit.default_rate()));
+        assert_eq!(RateLimits::parse("off").unwrap(), RateLimits::off());
+        assert_eq!(RateLimits::parse("").unwrap(), RateLimits::default());
+        for bad in ["send", "nope=1/s", "send=fast", "send=0/s"] {
+            assert!(RateLimits::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_limit_refuses_with_the_wait_and_keys_apart() {
+        let mut limits = RateLimits::off();
+        limits.set(Action::Send, Some(Rate::new(2, Duration::from_secs(60))));
+        let l = Limiter::new(limits, None);
+        l.check(Action::Send, "1").await.unwrap();
+        l.check(Action::Send, "1").await.unwrap();
+        let e = l.check(Action::Send, "1").await.unwrap_err();
+        assert_eq!(e.code, chat_core::Code::TooManyRequests);
+        assert!(e.retry_after.is_some_and(|w| w <= Duration::from_secs(30)));
+        l.check(Action::Send, "2").await.unwrap();
+        l.check(Action::Edit, "1").await.unwrap();
+    }
+
+    /// A shared throttle that is down.
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl Throttle for Down {
+        async fn take(
+            &self,
+            _key: &str,
+            _rate: &Rate,
+        ) -> Result<Result<(), Duration>, chat_core::CacheError> {
+            Err(chat_core::CacheError::Unavailable(
+                "connection refused".into(),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_hold_per_gateway_while_the_shared_throttle_is_away() {
+        let mut limits = RateLimits::off();
+        limits.set(
+            Action::LoginAddress,
+            Some(Rate::new(3, Duration::from_secs(60))),
+        );
+        let l = Limiter::new(limits, Some(Arc::new(Down)));
+        let before = metrics::THROTTLE_FALLBACK.get();
+        for _ in 0..3 {
+            l.check(Action::LoginAddress, "10.0.0.1").await.unwrap();
+        }
+        let e = l.check(Action::LoginAddress, "10.0.0.1").await.unwrap_err();
+        assert_eq!(e.code, chat_core::Code::TooManyRequests);
+        assert!(metrics::THROTTLE_FALLBACK.get() >= before + 4);
+    }
+
+    #[test]
+    fn long_names_are_cut_at_a_character() {
+        let n = "я".repeat(100);
+        assert!(name_key(&n).len() <= 64);
+        assert_eq!(name_key("bob"), "bob");
+    }
+}
