@@ -164,6 +164,16 @@ pub struct LimitSettings {
     /// Longest message text in characters [default: 4096].
     #[arg(long, env = "CHAT_MAX_TEXT_CHARS")]
     pub max_text_chars: Option<usize>,
+    /// Most members a group may be created with in one request [default: 1000].
+    #[arg(long, env = "CHAT_MAX_INITIAL_MEMBERS")]
+    pub max_initial_members: Option<usize>,
+    /// Most members of a group (`quota_exceeded` beyond) [default: 20000].
+    #[arg(long, env = "CHAT_MAX_GROUP_MEMBERS")]
+    pub max_group_members: Option<usize>,
+    /// Most chats a user is a member of (`quota_exceeded` beyond; checked by
+    /// the gateway) [default: 20000].
+    #[arg(long, env = "CHAT_MAX_CHATS_PER_USER")]
+    pub max_chats_per_user: Option<usize>,
 }
 
 /// The command and event logs (every mode).
@@ -440,6 +450,9 @@ impl LimitSettings {
         let d = Limits::default();
         Limits {
             max_text_chars: self.max_text_chars.unwrap_or(d.max_text_chars),
+            max_initial_members: self.max_initial_members.unwrap_or(d.max_initial_members),
+            max_group_members: self.max_group_members.unwrap_or(d.max_group_members),
+            max_chats_per_user: self.max_chats_per_user.unwrap_or(d.max_chats_per_user),
             ..d
         }
     }
@@ -602,6 +615,9 @@ impl LimitSettings {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.max_text_chars == Some(0) {
             bail!("max_text_chars must be positive");
+        }
+        if self.max_group_members == Some(0) || self.max_chats_per_user == Some(0) {
+            bail!("max_group_members and max_chats_per_user must be positive");
         }
         Ok(())
     }

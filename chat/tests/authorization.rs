@@ -278,6 +278,80 @@ async fn a_banned_member_is_not_added_again_until_an_admin_lifts_the_ban() {
     s.stop().await;
 }
 
+/// A user blocks another: no direct messages from them (over HTTP or
+/// WebSocket), no new direct chat, no adding into groups by them — until
+/// unblocked. Others are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_user_cannot_message_or_add_the_blocker() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let c = api.register("carol").await;
+    let dm = a.create_direct(&b).await.created().id;
+    b.send(&dm, "b0", "hi alice").await.created();
+
+    let block = |who: &Client, user: &str, method: &'static str| {
+        let (who, path) = (who.clone(), format!("/api/v1/me/blocks/{user}"));
+        async move { who.call(method, &path, None).await.0 }
+    };
+    assert_eq!(block(&a, &b.id, "PUT").await, 204);
+    assert_eq!(block(&a, &b.id, "PUT").await, 204, "blocking twice is fine");
+    let (status, list) = a.call("GET", "/api/v1/me/blocks", None).await;
+    assert_eq!(
+        (status, list["blocked"].clone()),
+        (200, serde_json::json!([b.id]))
+    );
+
+    assert_eq!(
+        b.send(&dm, "b1", "hello?").await.refused(),
+        (403, "blocked")
+    );
+    let mut ws = b.ws().await;
+    ws.send_message(&dm, "b2", "anyone?").await;
+    match ws.next().await {
+        Frame::Rejected(r) => assert_eq!(r.code, "blocked"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // The blocker may still write; the history has nothing of bob's after
+    // the block.
+    a.send(&dm, "a1", "not you").await.created();
+    let texts: Vec<String> = a
+        .history_forward(&dm, 50)
+        .await
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["hi alice", "not you"]);
+
+    // No adding alice into groups, at creation or after.
+    assert_eq!(
+        b.create_group("with alice", &[&a]).await.refused(),
+        (403, "blocked")
+    );
+    let group = b.group("without alice", &[&c]).await;
+    assert_eq!(
+        b.add_member(&group, &a.id, None).await.refused(),
+        (403, "blocked")
+    );
+    // Carol, not blocked, may add her.
+    b.set_role(&group, &c.id, Role::Admin).await.ok();
+    c.add_member(&group, &a.id, None).await.ok();
+
+    // A new direct chat with a blocker is refused too.
+    assert_eq!(block(&c, &b.id, "PUT").await, 204);
+    assert_eq!(b.create_direct(&c).await.refused(), (403, "blocked"));
+
+    // Unblocked, bob writes again.
+    assert_eq!(block(&a, &b.id, "DELETE").await, 204);
+    b.send(&dm, "b3", "back").await.created();
+    // Bad input: oneself, nobody, not an id.
+    assert_eq!(block(&a, &a.id, "PUT").await, 403);
+    assert_eq!(block(&a, "12345", "PUT").await, 404);
+    assert_eq!(block(&a, "x", "PUT").await, 400);
+    s.stop().await;
+}
+
 /// No answer says whether two users share a direct chat: its id follows from
 /// theirs, so to anyone else every request about it — over HTTP and
 /// WebSocket, reads, sends and membership changes alike — is answered

@@ -585,6 +585,9 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
     let banned_from = alice.group("with a ban", &[&dave]).await;
     let ban = format!("/api/v1/chats/{banned_from}/members/{}?ban=true", dave.id);
     assert_eq!(alice.call("DELETE", &ban, None).await.0, 200);
+    // And a block with its user.
+    let block = format!("/api/v1/me/blocks/{}", dave.id);
+    assert_eq!(carol.call("PUT", &block, None).await.0, 204);
     let direct = bob.create_direct(&carol).await.created().id;
     bob.send(&direct, "d1", "psst").await.created();
     chats.push(direct.clone());
@@ -646,6 +649,13 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
             .await
             .refused(),
         (403, "banned")
+    );
+    let dave = api.login("dave").await;
+    let to_carol = serde_json::json!({"kind": "direct", "members": [carol.id]});
+    let (status, body) = dave.call("POST", "/api/v1/chats", Some(to_carol)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("blocked"))
     );
     // Chats go on from their last seq.
     let next = bob

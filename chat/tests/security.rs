@@ -447,3 +447,83 @@ async fn the_websocket_upgrade_honours_the_connection_caps() {
     let _w4 = ws(token.clone(), a.ws_url()).await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_on_groups_members_and_chats_answer_quota_exceeded() {
+    let s = TestServer::start_with(|c| {
+        c.gateway.rate_limits = Some("groups_per_day=2/d".into());
+        c.limits.max_group_members = Some(3);
+        c.limits.max_chats_per_user = Some(3);
+    })
+    .await;
+    let api = s.api();
+    let a = api.register("quota-a").await;
+    let b = api.register("quota-b").await;
+    let c = api.register("quota-c").await;
+    let d = api.register("quota-d").await;
+    // Two groups a day.
+    let g1 = a.group("one", &[&b, &c]).await;
+    a.group("two", &[]).await;
+    let third = a.create_group("three", &[]).await;
+    let (status, body) = (third.status, third.body.clone());
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("quota_exceeded"))
+    );
+    assert!(
+        body["error"]["retry_after_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0)
+    );
+    // A direct chat is not a group: still allowed (a is in 3 chats now).
+    // Three members at most: the group is full.
+    assert_eq!(
+        a.add_member(&g1, &d.id, None).await.refused(),
+        (403, "quota_exceeded")
+    );
+    // Three chats per user: d joins two, a third is refused, and so is
+    // creating one.
+    d.group("d1", &[]).await;
+    d.create_direct(&b).await.created();
+    d.group("d3", &[]).await;
+    assert_eq!(d.create_direct(&c).await.refused(), (403, "quota_exceeded"));
+    assert_eq!(
+        c.create_direct(&d).await.refused(),
+        (403, "quota_exceeded"),
+        "d is in three chats already"
+    );
+    assert_eq!(a.chats().await.ok().chats.len(), 2, "nothing was created");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_directory_cannot_be_walked() {
+    let s = TestServer::start_with(|c| {
+        c.gateway.rate_limits = Some("lookup=5/min,lookup_name=2/min".into());
+    })
+    .await;
+    let api = s.api();
+    let a = api.register("walker").await;
+    let b = api.register("walked").await;
+    // Each id looked up counts.
+    assert_eq!(a.users(&[&b.id, &b.id, &b.id, &b.id]).await.ok().len(), 1);
+    a.user(&b.id).await.ok();
+    assert_eq!(a.user(&b.id).await.refused(), (429, "too_many_requests"));
+    assert_eq!(
+        a.users(&[&b.id]).await.refused(),
+        (429, "too_many_requests")
+    );
+    // By name: two a minute.
+    a.user_by_name("walked").await.ok();
+    assert_eq!(
+        a.user_by_name("nobody").await.refused(),
+        (404, "user_not_found")
+    );
+    assert_eq!(
+        a.user_by_name("walked").await.refused(),
+        (429, "too_many_requests")
+    );
+    // Another user has an allowance of their own.
+    b.user(&a.id).await.ok();
+    s.stop().await;
+}

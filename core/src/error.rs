@@ -48,6 +48,12 @@ pub enum Code {
     Silenced,
     /// The role does not allow the operation.
     Forbidden,
+    /// The other user blocked you: no direct messages to them, no adding
+    /// them to groups.
+    Blocked,
+    /// A quota is used up: groups created today, members of a group, chats
+    /// of a user.
+    QuotaExceeded,
     /// The user is banned from the group: an admin must lift the ban before
     /// they can be added again.
     Banned,
@@ -121,6 +127,8 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::Silenced, "silenced"),
     (Code::Forbidden, "forbidden"),
     (Code::Banned, "banned"),
+    (Code::QuotaExceeded, "quota_exceeded"),
+    (Code::Blocked, "blocked"),
     (Code::ChatNotFound, "chat_not_found"),
     (Code::MessageNotFound, "message_not_found"),
     (Code::UserNotFound, "user_not_found"),

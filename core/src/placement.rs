@@ -41,6 +41,8 @@ impl Mutation {
             | Mutation::RecordChange { chat_id, .. } => Placement::Chat(*chat_id),
             Mutation::PutMembership { user_id, .. }
             | Mutation::RemoveMembership { user_id, .. }
+            | Mutation::PutBlock { user_id, .. }
+            | Mutation::RemoveBlock { user_id, .. }
             | Mutation::AdvanceCursor { user_id, .. } => Placement::User(*user_id),
         }
     }
@@ -108,6 +110,15 @@ mod tests {
                 chat_id: CHAT,
                 user_id: USER,
             },
+            Mutation::PutBlock {
+                user_id: USER,
+                blocked_id: UserId(CHAT.0),
+                at: 1,
+            },
+            Mutation::RemoveBlock {
+                user_id: USER,
+                blocked_id: UserId(CHAT.0),
+            },
             Mutation::PutMembership {
                 user_id: USER,
                 chat_id: CHAT,
@@ -167,6 +178,8 @@ mod tests {
                 | Mutation::RecordChange { .. } => Placement::Chat(CHAT),
                 Mutation::PutMembership { .. }
                 | Mutation::RemoveMembership { .. }
+                | Mutation::PutBlock { .. }
+                | Mutation::RemoveBlock { .. }
                 | Mutation::AdvanceCursor { .. } => Placement::User(USER),
             };
             assert_eq!(m.placement(), expected, "{m:?}");

@@ -219,6 +219,22 @@ pub enum Mutation {
         /// The formerly banned user.
         user_id: UserId,
     },
+    /// `user_id` blocks `blocked_id` (kept if already there).
+    PutBlock {
+        /// The user who blocks.
+        user_id: UserId,
+        /// The user blocked.
+        blocked_id: UserId,
+        /// Unix ms.
+        at: i64,
+    },
+    /// `user_id` unblocks `blocked_id`.
+    RemoveBlock {
+        /// The user who blocked.
+        user_id: UserId,
+        /// The user blocked.
+        blocked_id: UserId,
+    },
     /// User-side membership upsert, keeping an existing cursor.
     PutMembership {
         /// User.
@@ -312,6 +328,10 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError>;
     /// Users banned from a chat.
     async fn bans(&self, chat: ChatId) -> Result<Vec<Ban>, StoreError>;
+    /// Users `user` blocked, ascending.
+    async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
+    /// Which of `among` blocked `user`.
+    async fn blockers(&self, user: UserId, among: &[UserId]) -> Result<Vec<UserId>, StoreError>;
     /// A page of history, ascending by seq.
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.

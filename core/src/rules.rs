@@ -14,6 +14,11 @@ pub struct Limits {
     pub max_initial_members: usize,
     /// Longest group title, in characters.
     pub max_title_chars: usize,
+    /// Most members of a group (`quota_exceeded` beyond).
+    pub max_group_members: usize,
+    /// Most chats a user is a member of (`quota_exceeded` beyond; checked
+    /// by the gateway when the user creates a chat or is added to one).
+    pub max_chats_per_user: usize,
 }
 
 impl Default for Limits {
@@ -23,11 +28,38 @@ impl Default for Limits {
             max_client_msg_id: 64,
             max_initial_members: 1000,
             max_title_chars: 128,
+            max_group_members: 20_000,
+            max_chats_per_user: 20_000,
         }
     }
 }
 
 impl Limits {
+    /// A group of `members` takes one more.
+    pub fn check_group_room(&self, members: usize) -> Result<(), Rejection> {
+        if members >= self.max_group_members {
+            return Err(Rejection::new(
+                Code::QuotaExceeded,
+                format!("the group is full ({} members)", self.max_group_members),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A user in `chats` chats joins one more.
+    pub fn check_chat_room(&self, chats: usize) -> Result<(), Rejection> {
+        if chats >= self.max_chats_per_user {
+            return Err(Rejection::new(
+                Code::QuotaExceeded,
+                format!(
+                    "a user is in at most {} chats; leave one first",
+                    self.max_chats_per_user
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// A message text must be non-blank and not longer than the limit.
     pub fn check_text(&self, text: &str) -> Result<(), Rejection> {
         if text.trim().is_empty() {
@@ -251,6 +283,14 @@ pub fn check_not_banned(banned: bool) -> Result<(), Rejection> {
             Code::Banned,
             "that user is banned from this group; an admin must lift the ban first",
         ));
+    }
+    Ok(())
+}
+
+/// Refused when one of the users concerned blocked the actor.
+pub fn check_not_blocked(blockers: usize, what: &str) -> Result<(), Rejection> {
+    if blockers > 0 {
+        return Err(Rejection::new(Code::Blocked, what));
     }
     Ok(())
 }

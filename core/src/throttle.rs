@@ -105,12 +105,14 @@ impl FromStr for Rate {
 }
 
 /// One GCRA step for a key whose arrival time is `tat` (µs; `None` for a
-/// key never seen or forgotten) at `now` (µs): the new arrival time to store
-/// if allowed, or how long until a request would be.
-pub fn gcra(tat: Option<u64>, now: u64, rate: &Rate) -> Result<u64, Duration> {
+/// key never seen or forgotten) at `now` (µs), taking `cost` requests at
+/// once (at most the burst): the new arrival time to store if allowed, or
+/// how long until they would be.
+pub fn gcra(tat: Option<u64>, now: u64, rate: &Rate, cost: u32) -> Result<u64, Duration> {
     let t = rate.interval_us();
     let tat = tat.unwrap_or(now).max(now);
-    let next = tat.saturating_add(t);
+    let cost = u64::from(cost.clamp(1, rate.burst.max(1)));
+    let next = tat.saturating_add(t.saturating_mul(cost));
     let allowed_at = next.saturating_sub(t.saturating_mul(u64::from(rate.burst)));
     if allowed_at > now {
         Err(Duration::from_micros(allowed_at - now))
@@ -129,9 +131,15 @@ pub fn now_us() -> u64 {
 /// Where the rate limits' state lives.
 #[async_trait]
 pub trait Throttle: Send + Sync + 'static {
-    /// Takes one request from `key`'s allowance under `rate`: `Ok(Ok(()))`
-    /// when allowed, `Ok(Err(retry_after))` when not (nothing taken).
-    async fn take(&self, key: &str, rate: &Rate) -> Result<Result<(), Duration>, CacheError>;
+    /// Takes `cost` requests (1 for most; at most the burst) from `key`'s
+    /// allowance under `rate`: `Ok(Ok(()))` when allowed, `Ok(Err(retry_after))`
+    /// when not (nothing taken).
+    async fn take(
+        &self,
+        key: &str,
+        rate: &Rate,
+        cost: u32,
+    ) -> Result<Result<(), Duration>, CacheError>;
 }
 
 /// Shards of [`LocalThrottle`]'s map (fewer lock collisions).
@@ -156,10 +164,10 @@ impl LocalThrottle {
     }
 
     /// [`Throttle::take`] at a given time, without I/O.
-    pub fn take_at(&self, key: &str, rate: &Rate, now: u64) -> Result<(), Duration> {
+    pub fn take_at(&self, key: &str, rate: &Rate, cost: u32, now: u64) -> Result<(), Duration> {
         let shard = &self.shards[(crate::fnv1a64(key.as_bytes()) as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
-        let next = gcra(map.get(key).copied(), now, rate)?;
+        let next = gcra(map.get(key).copied(), now, rate, cost)?;
         if let Some(v) = map.get_mut(key) {
             *v = next;
             return Ok(());
@@ -192,8 +200,13 @@ impl LocalThrottle {
 
 #[async_trait]
 impl Throttle for LocalThrottle {
-    async fn take(&self, key: &str, rate: &Rate) -> Result<Result<(), Duration>, CacheError> {
-        Ok(self.take_at(key, rate, now_us()))
+    async fn take(
+        &self,
+        key: &str,
+        rate: &Rate,
+        cost: u32,
+    ) -> Result<Result<(), Duration>, CacheError> {
+        Ok(self.take_at(key, rate, cost, now_us()))
     }
 }
 
@@ -220,16 +233,32 @@ mod tests {
         let t = LocalThrottle::new(100);
         let now = 1_000_000_000;
         for _ in 0..3 {
-            assert!(t.take_at("k", &rate, now).is_ok());
+            assert!(t.take_at("k", &rate, 1, now).is_ok());
         }
-        let wait = t.take_at("k", &rate, now).unwrap_err();
+        let wait = t.take_at("k", &rate, 1, now).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         // A refusal takes nothing: the same wait, then one more.
-        assert_eq!(t.take_at("k", &rate, now).unwrap_err(), wait);
-        assert!(t.take_at("k", &rate, now + 500_000).is_ok());
-        assert!(t.take_at("k", &rate, now + 500_000).is_err());
+        assert_eq!(t.take_at("k", &rate, 1, now).unwrap_err(), wait);
+        assert!(t.take_at("k", &rate, 1, now + 500_000).is_ok());
+        assert!(t.take_at("k", &rate, 1, now + 500_000).is_err());
         // Other keys are unaffected.
-        assert!(t.take_at("other", &rate, now).is_ok());
+        assert!(t.take_at("other", &rate, 1, now).is_ok());
+    }
+
+    #[test]
+    fn a_cost_takes_several_at_once_up_to_the_burst() {
+        let rate = Rate::new(10, Duration::from_secs(1));
+        let t = LocalThrottle::new(100);
+        let now = 5_000_000;
+        assert!(t.take_at("k", &rate, 7, now).is_ok());
+        assert_eq!(
+            t.take_at("k", &rate, 4, now).unwrap_err(),
+            Duration::from_millis(100)
+        );
+        assert!(t.take_at("k", &rate, 3, now).is_ok());
+        // A cost over the burst counts as the burst.
+        assert!(t.take_at("k2", &rate, 1000, now).is_ok());
+        assert!(t.take_at("k2", &rate, 1, now).is_err());
     }
 
     #[test]
@@ -237,7 +266,7 @@ mod tests {
         let t = LocalThrottle::new(64);
         let rate = Rate::new(1, Duration::from_secs(3600));
         for i in 0..10_000 {
-            assert!(t.take_at(&format!("key{i}"), &rate, 1_000_000).is_ok());
+            assert!(t.take_at(&format!("key{i}"), &rate, 1, 1_000_000).is_ok());
         }
         assert!(t.len() <= 64 + SHARDS, "{} keys kept", t.len());
     }

@@ -112,6 +112,16 @@ pub enum Command {
         /// The banned user.
         user_id: UserId,
     },
+    /// The actor blocks (or unblocks) a user. Keyed by their direct chat
+    /// (which need not exist), so that it is ordered with that chat's sends.
+    Block {
+        /// `direct_chat_id(actor, user_id)`.
+        chat_id: ChatId,
+        /// The user blocked or unblocked.
+        user_id: UserId,
+        /// Block (true) or unblock.
+        blocked: bool,
+    },
     /// Change a member's role.
     SetRole {
         /// Chat.
@@ -141,6 +151,7 @@ impl Command {
             | Command::AddMember { chat_id, .. }
             | Command::RemoveMember { chat_id, .. }
             | Command::Unban { chat_id, .. }
+            | Command::Block { chat_id, .. }
             | Command::SetRole { chat_id, .. }
             | Command::Read { chat_id, .. } => *chat_id,
         }

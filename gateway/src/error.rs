@@ -68,7 +68,9 @@ pub fn status_of(code: Code) -> StatusCode {
         }
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AuthRequired | InvalidToken | TokenExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
-        NotMember | Silenced | Forbidden | Banned => StatusCode::FORBIDDEN,
+        NotMember | Silenced | Forbidden | Banned | QuotaExceeded | Blocked => {
+            StatusCode::FORBIDDEN
+        }
         ChatNotFound | MessageNotFound | UserNotFound | NotFound => StatusCode::NOT_FOUND,
         NameTaken | AlreadyMember | LastAdmin | MessageDeleted => StatusCode::CONFLICT,
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

@@ -101,6 +101,8 @@ pub fn app(st: AppState) -> Router {
         .route("/auth/register", post(http::register))
         .route("/auth/login", post(http::login))
         .route("/me", get(http::me))
+        .route("/me/blocks", get(http::blocks))
+        .route("/me/blocks/{user}", put(http::block).delete(http::unblock))
         .route("/users", get(http::users))
         .route("/users/by-name/{name}", get(http::user_by_name))
         .route("/users/{id}", get(http::user))

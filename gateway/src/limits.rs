@@ -35,11 +35,18 @@ pub enum Action {
     History,
     /// Subscriptions, per WebSocket connection.
     Subscribe,
+    /// Users looked up by id, per user (a lookup of n ids counts n): the
+    /// directory cannot be walked.
+    Lookup,
+    /// Users looked up by login name, per user.
+    LookupName,
+    /// Groups created, per user: a daily quota (`quota_exceeded`).
+    GroupsPerDay,
 }
 
 impl Action {
     /// Every action, in the order of the table.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 11] = [
         Action::LoginAddress,
         Action::LoginName,
         Action::Register,
@@ -48,6 +55,9 @@ impl Action {
         Action::CreateChat,
         Action::History,
         Action::Subscribe,
+        Action::Lookup,
+        Action::LookupName,
+        Action::GroupsPerDay,
     ];
 
     /// The key in `--rate-limits`, the metric label and the throttle key prefix.
@@ -61,6 +71,9 @@ impl Action {
             Action::CreateChat => "create_chat",
             Action::History => "history",
             Action::Subscribe => "subscribe",
+            Action::Lookup => "lookup",
+            Action::LookupName => "lookup_name",
+            Action::GroupsPerDay => "groups_per_day",
         }
     }
 
@@ -74,6 +87,9 @@ impl Action {
             Action::CreateChat => "new chats",
             Action::History => "history reads",
             Action::Subscribe => "subscriptions",
+            Action::Lookup => "user lookups",
+            Action::LookupName => "lookups by name",
+            Action::GroupsPerDay => "groups created today",
         }
     }
 
@@ -91,6 +107,9 @@ impl Action {
             Action::CreateChat => Rate::new(20, min),
             Action::History => Rate::new(20, s).burst(50),
             Action::Subscribe => Rate::new(50, s).burst(500),
+            Action::Lookup => Rate::new(600, min).burst(2000),
+            Action::LookupName => Rate::new(30, min).burst(60),
+            Action::GroupsPerDay => Rate::new(50, Duration::from_secs(86_400)),
         }
     }
 }
@@ -199,30 +218,34 @@ impl Limiter {
     }
 
     /// Takes one `action` by `subject` (a user id, an address, a name and
-    /// address): `too_many_requests` with the wait when over its rate.
+    /// address): `too_many_requests` with the wait when over its rate
+    /// (`quota_exceeded` for a quota).
     pub async fn check(&self, action: Action, subject: &str) -> Result<(), ApiError> {
+        self.check_n(action, subject, 1).await
+    }
+
+    /// [`Limiter::check`] for `cost` at once (at most the burst).
+    pub async fn check_n(&self, action: Action, subject: &str, cost: u32) -> Result<(), ApiError> {
         let Some(rate) = self.limits.get(action) else {
             return Ok(());
         };
         let key = format!("{}:{subject}", action.name());
-        let verdict = match self.take_shared(&key, &rate).await {
+        let verdict = match self.take_shared(&key, &rate, cost).await {
             Some(v) => v,
-            None => self.local.take_at(&key, &rate, now_us()),
+            None => self.local.take_at(&key, &rate, cost, now_us()),
         };
-        verdict.map_err(|wait| {
-            metrics::THROTTLED.with_label_values(&[action.name()]).inc();
-            ApiError::throttled(action.what(), wait)
-        })
+        verdict.map_err(|wait| refused(action, wait))
     }
 
     /// The shared throttle's verdict, or `None` when it is away.
-    async fn take_shared(&self, key: &str, rate: &Rate) -> Option<Result<(), Duration>> {
+    async fn take_shared(&self, key: &str, rate: &Rate, cost: u32) -> Option<Result<(), Duration>> {
         let shared = self.shared.as_ref()?;
         if now_us() < self.shared_down_until.load(Ordering::Relaxed) {
             metrics::THROTTLE_FALLBACK.inc();
             return None;
         }
-        let failed = match tokio::time::timeout(SHARED_TIMEOUT, shared.take(key, rate)).await {
+        let failed = match tokio::time::timeout(SHARED_TIMEOUT, shared.take(key, rate, cost)).await
+        {
             Ok(Ok(v)) => return Some(v),
             Ok(Err(e)) => e.to_string(),
             Err(_) => "no answer in time".to_string(),
@@ -248,16 +271,31 @@ impl ConnLimit {
         let Some(rate) = limits.get(action) else {
             return Ok(());
         };
-        match chat_core::throttle::gcra(self.tat, now_us(), &rate) {
+        match chat_core::throttle::gcra(self.tat, now_us(), &rate, 1) {
             Ok(next) => {
                 self.tat = Some(next);
                 Ok(())
             }
-            Err(wait) => {
-                metrics::THROTTLED.with_label_values(&[action.name()]).inc();
-                Err(ApiError::throttled(action.what(), wait))
-            }
+            Err(wait) => Err(refused(action, wait)),
         }
+    }
+}
+
+/// The refusal of `action` until `wait` has passed.
+fn refused(action: Action, wait: Duration) -> ApiError {
+    metrics::THROTTLED.with_label_values(&[action.name()]).inc();
+    let e = ApiError::throttled(action.what(), wait);
+    match action {
+        Action::GroupsPerDay => ApiError {
+            code: chat_core::Code::QuotaExceeded,
+            message: format!(
+                "the daily quota of new groups is used up; {}",
+                e.message
+                    .trim_start_matches("too many groups created today; ")
+            ),
+            ..e
+        },
+        _ => e,
     }
 }
 
@@ -315,6 +353,7 @@ mod tests {
             &self,
             _key: &str,
             _rate: &Rate,
+            _cost: u32,
         ) -> Result<Result<(), Duration>, chat_core::CacheError> {
             Err(chat_core::CacheError::Unavailable(
                 "connection refused".into(),

@@ -479,6 +479,34 @@ pub async fn check(store: &dyn Store, base: u64) {
         .await
         .expect("unban");
     assert!(store.bans(c).await.expect("bans").is_empty());
+
+    // Blocks: by the blocker, and who of some users blocked someone.
+    store
+        .apply(&[
+            Mutation::PutBlock {
+                user_id: a,
+                blocked_id: b,
+                at: 1,
+            },
+            Mutation::PutBlock {
+                user_id: a,
+                blocked_id: b,
+                at: 2,
+            },
+        ])
+        .await
+        .expect("block");
+    assert_eq!(store.blocks(a).await.expect("blocks"), vec![b]);
+    assert_eq!(store.blockers(b, &[a, b]).await.expect("blockers"), vec![a]);
+    assert!(store.blockers(a, &[b]).await.expect("blockers").is_empty());
+    store
+        .apply(&[Mutation::RemoveBlock {
+            user_id: a,
+            blocked_id: b,
+        }])
+        .await
+        .expect("unblock");
+    assert!(store.blocks(a).await.expect("blocks").is_empty());
     check_fencing(store, base).await;
     store.ping().await.expect("ping");
 }

@@ -919,6 +919,8 @@ impl Migrator {
                 }
             }
             self.progress.rows_deleted +=
+                delete_checked(pool, version, "user_blocks", "user_id", ids, None).await?;
+            self.progress.rows_deleted +=
                 delete_checked(pool, version, "users", "id", ids, None).await?;
         }
         for names in keys.names.chunks(KEYS_PER_TX) {
@@ -1289,6 +1291,15 @@ impl Source<'_> {
         )
     }
 
+    async fn blocks(&self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        in_list!(
+            *self,
+            (i64, i64, i64),
+            "SELECT user_id, blocked_id, created_at FROM user_blocks WHERE user_id IN (",
+            ids
+        )
+    }
+
     async fn names(&self, keys: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
         match self {
             Source::MySql(_) => in_list!(
@@ -1466,6 +1477,7 @@ async fn copy_users(
     let ids: Vec<i64> = ids.iter().map(|u| crate::to_sql(*u)).collect();
     let users = src.users(&ids).await?;
     let memberships = src.memberships(&ids).await?;
+    let blocks = src.blocks(&ids).await?;
     let mut tx = begin_checked(dst, version).await?;
     if !users.is_empty() {
         let mut q =
@@ -1501,8 +1513,21 @@ async fn copy_users(
             .await
             .map_err(unavailable("reshard"))?;
     }
+    delete_in(&mut tx, "user_blocks", "user_id", &ids, None).await?;
+    for chunk in blocks.chunks(1000) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO user_blocks (user_id, blocked_id, created_at) ",
+        );
+        q.push_values(chunk, |mut b, x| {
+            b.push_bind(x.0).push_bind(x.1).push_bind(x.2);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok((users.len() + memberships.len()) as u64)
+    Ok((users.len() + memberships.len() + blocks.len()) as u64)
 }
 
 /// Copies login names to `dst` (a name never changes owner once taken).

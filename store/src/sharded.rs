@@ -611,6 +611,20 @@ impl<S: Shard> Store for Sharded<S> {
             .await
     }
 
+    async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::User(user))
+            .blocks(user)
+            .await
+    }
+
+    async fn blockers(&self, user: UserId, among: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let l = self.read_layout().await?;
+        let groups = l.split(among.iter().copied(), |id| Placement::User(*id));
+        Self::read_each(&l, &groups, |s, ids| s.blockers(user, ids)).await
+    }
+
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
         self.read_layout()
             .await?

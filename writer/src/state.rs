@@ -17,6 +17,8 @@ pub struct ChatState {
     pub members: HashMap<UserId, Role>,
     /// Users banned from the chat.
     pub banned: HashSet<UserId>,
+    /// A direct chat's members who blocked the other.
+    pub blocked_by: HashSet<UserId>,
 }
 
 /// Chat states, bounded: between batches, past `cap` entries an arbitrary tenth
@@ -47,26 +49,34 @@ impl States {
             let Some(c) = store.chats(&[chat]).await?.into_iter().next() else {
                 return Ok(None);
             };
-            let members = store
+            let members: HashMap<UserId, Role> = store
                 .members(chat)
                 .await?
                 .into_iter()
                 .map(|m| (m.user_id, m.role))
                 .collect();
-            let banned = if c.kind == chat_core::model::ChatKind::Group {
-                store
+            let mut banned = HashSet::new();
+            let mut blocked_by = HashSet::new();
+            if c.kind == chat_core::model::ChatKind::Group {
+                banned = store
                     .bans(chat)
                     .await?
                     .into_iter()
                     .map(|b| b.user_id)
-                    .collect()
+                    .collect();
             } else {
-                HashSet::new()
-            };
+                let pair: Vec<UserId> = members.keys().copied().collect();
+                for (i, u) in pair.iter().enumerate() {
+                    let others: Vec<UserId> =
+                        pair[..i].iter().chain(&pair[i + 1..]).copied().collect();
+                    blocked_by.extend(store.blockers(*u, &others).await?);
+                }
+            }
             self.insert(ChatState {
                 chat: c,
                 members,
                 banned,
+                blocked_by,
             });
         }
         Ok(self.map.get_mut(&chat))

@@ -36,7 +36,7 @@ return 0
 "#;
 
 /// One GCRA step (see `chat_core::throttle`) on Redis's clock.
-/// KEYS[1] = key; ARGV = emission interval µs, burst. Returns 0 when
+/// KEYS[1] = key; ARGV = emission interval µs, burst, cost. Returns 0 when
 /// allowed (the new arrival time stored, expiring when it has passed), else
 /// the µs until a request would be.
 const GCRA: &str = r#"
@@ -45,7 +45,7 @@ local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local interval = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or t)
 if tat < t then tat = t end
-local nxt = tat + interval
+local nxt = tat + interval * tonumber(ARGV[3])
 local allowed_at = nxt - interval * tonumber(ARGV[2])
 if allowed_at > t then return allowed_at - t end
 redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - t) / 1000) + 1)
@@ -156,13 +156,19 @@ impl RedisCache {
 /// Rate limits held in Redis, shared by every gateway.
 #[async_trait]
 impl Throttle for RedisCache {
-    async fn take(&self, key: &str, rate: &Rate) -> Result<Result<(), Duration>, CacheError> {
+    async fn take(
+        &self,
+        key: &str,
+        rate: &Rate,
+        cost: u32,
+    ) -> Result<Result<(), Duration>, CacheError> {
         let mut c = self.conn.clone();
         let wait: u64 = self
             .gcra
             .key(format!("{}rl:{key}", self.cfg.prefix))
             .arg(rate.interval_us())
             .arg(rate.burst)
+            .arg(cost.clamp(1, rate.burst.max(1)))
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;

@@ -54,24 +54,24 @@ pub async fn me(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult
 
 pub async fn user(
     State(st): State<AppState>,
-    AuthUser(_): AuthUser,
+    AuthUser(me): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(st.service.user(extract::user_id(&id)?).await?))
+    Ok(Json(st.service.user(me, extract::user_id(&id)?).await?))
 }
 
 pub async fn user_by_name(
     State(st): State<AppState>,
-    AuthUser(_): AuthUser,
+    AuthUser(me): AuthUser,
     Path(name): Path<String>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(st.service.user_by_name(&name).await?))
+    Ok(Json(st.service.user_by_name(me, &name).await?))
 }
 
 /// `GET /users?ids=1,2,3`
 pub async fn users(
     State(st): State<AppState>,
-    AuthUser(_): AuthUser,
+    AuthUser(me): AuthUser,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<User>>> {
     let raw = q.get("ids").map(String::as_str).unwrap_or("");
@@ -80,7 +80,7 @@ pub async fn users(
         .filter(|s| !s.is_empty())
         .map(extract::user_id)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(st.service.users(&ids).await?))
+    Ok(Json(st.service.users(me, &ids).await?))
 }
 
 pub async fn chat_list(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Response> {
@@ -235,6 +235,31 @@ pub async fn remove_member(
         ban,
     };
     chat_outcome(st.service.execute(me, intent).await?)
+}
+
+pub async fn blocks(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Response> {
+    let blocked = st.service.blocks(me).await?;
+    Ok(Json(serde_json::json!({ "blocked": blocked })).into_response())
+}
+
+pub async fn block(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(user): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.service.block(me, extract::user_id(&user)?, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn unblock(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(user): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.service
+        .block(me, extract::user_id(&user)?, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn bans(

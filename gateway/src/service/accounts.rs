@@ -170,8 +170,9 @@ impl Service {
             .ok_or_else(|| ApiError::new(Code::UserNotFound, "your account no longer exists"))
     }
 
-    /// A user by id.
-    pub async fn user(&self, id: UserId) -> Result<User, ApiError> {
+    /// A user by id, for `me` (lookups are limited per user).
+    pub async fn user(&self, me: UserId, id: UserId) -> Result<User, ApiError> {
+        self.limiter.check(Action::Lookup, &me.to_string()).await?;
         self.user_opt(id)
             .await?
             .ok_or_else(|| ApiError::new(Code::UserNotFound, "no such user"))
@@ -181,8 +182,11 @@ impl Service {
         Ok(self.store.users(&[id]).await?.into_iter().next())
     }
 
-    /// A user by login name.
-    pub async fn user_by_name(&self, name: &str) -> Result<User, ApiError> {
+    /// A user by login name, for `me` (limited per user).
+    pub async fn user_by_name(&self, me: UserId, name: &str) -> Result<User, ApiError> {
+        self.limiter
+            .check(Action::LookupName, &me.to_string())
+            .await?;
         self.store
             .user_by_name(name)
             .await?
@@ -190,14 +194,19 @@ impl Service {
             .ok_or_else(|| ApiError::new(Code::UserNotFound, "no such user"))
     }
 
-    /// Users by id (unknown ids are skipped), at most [`MAX_USER_LOOKUP`].
-    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
+    /// Users by id (unknown ids are skipped), at most [`MAX_USER_LOOKUP`],
+    /// for `me` (each id counts against the lookup limit).
+    pub async fn users(&self, me: UserId, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
         if ids.len() > MAX_USER_LOOKUP {
             return Err(ApiError::new(
                 Code::InvalidLimit,
                 format!("at most {MAX_USER_LOOKUP} ids per request"),
             ));
         }
+        let cost = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        self.limiter
+            .check_n(Action::Lookup, &me.to_string(), cost)
+            .await?;
         Ok(self.store.users(ids).await?)
     }
 }

@@ -233,6 +233,26 @@ impl Service {
         self.reads.members(chat).await
     }
 
+    /// Blocks (or unblocks) `user` for the caller: through the log, keyed by
+    /// their direct chat, so the writer orders it with that chat's sends.
+    pub async fn block(&self, me: UserId, user: UserId, blocked: bool) -> Result<(), ApiError> {
+        if user == me {
+            return Err(ApiError::new(Code::Forbidden, "you cannot block yourself"));
+        }
+        self.limiter.check(Action::Edit, &me.to_string()).await?;
+        let cmd = Command::Block {
+            chat_id: direct_chat_id(me, user),
+            user_id: user,
+            blocked,
+        };
+        self.commander.run(me, cmd).await.map(|_| ())
+    }
+
+    /// Users the caller blocked.
+    pub async fn blocks(&self, me: UserId) -> Result<Vec<UserId>, ApiError> {
+        Ok(self.store.blocks(me).await?)
+    }
+
     /// Users banned from a group; its admins and moderators only.
     pub async fn bans(&self, me: UserId, chat: ChatId) -> Result<Vec<Ban>, ApiError> {
         let (_, role) = self.reads.authorize(me, chat).await?;
@@ -379,6 +399,7 @@ impl Service {
                 role,
             } => {
                 self.reads.authorize(me, chat_id).await?;
+                self.check_chat_room(user_id).await?;
                 Command::AddMember {
                     chat_id,
                     user_id,
@@ -414,6 +435,14 @@ impl Service {
                 Command::Unban { chat_id, user_id }
             }
         })
+    }
+
+    /// The chats-per-user quota, before `user` joins one more (checked
+    /// here, from the cached memberships: concurrent joins may pass it by a
+    /// few).
+    async fn check_chat_room(&self, user: UserId) -> Result<(), ApiError> {
+        let chats = self.reads.memberships(user).await?.len();
+        Ok(self.limits.check_chat_room(chats)?)
     }
 
     /// A send's checks: the key and text are valid and the caller may post.
@@ -456,11 +485,26 @@ impl Service {
         self.limiter
             .check(Action::CreateChat, &me.to_string())
             .await?;
+        if kind == ChatKind::Group {
+            self.limiter
+                .check(Action::GroupsPerDay, &me.to_string())
+                .await?;
+            self.check_chat_room(me).await?;
+        }
         let chat_id = match kind {
             ChatKind::Direct => {
                 let mut others = members.iter().filter(|u| **u != me);
                 match (others.next(), others.next()) {
-                    (Some(other), None) => direct_chat_id(me, *other),
+                    (Some(other), None) => {
+                        let id = direct_chat_id(me, *other);
+                        // A new direct chat is one more chat for both (an
+                        // existing one is only opened again).
+                        if self.reads.chats(&[id]).await?.is_empty() {
+                            self.check_chat_room(me).await?;
+                            self.check_chat_room(*other).await?;
+                        }
+                        id
+                    }
                     _ => {
                         return Err(ApiError::new(
                             Code::InvalidMembers,

@@ -194,6 +194,20 @@ where
                     .bind(to_sql(chat_id.0))
                     .bind(to_sql(user_id.0))
             }
+            Mutation::PutBlock {
+                user_id,
+                blocked_id,
+                at,
+            } => sqlx::query(self.sql.put_block.clone())
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(blocked_id.0))
+                .bind(*at),
+            Mutation::RemoveBlock {
+                user_id,
+                blocked_id,
+            } => sqlx::query("DELETE FROM user_blocks WHERE user_id = ? AND blocked_id = ?")
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(blocked_id.0)),
             Mutation::PutMembership {
                 user_id,
                 chat_id,

@@ -129,6 +129,7 @@ pub(crate) struct Statements {
     put_membership: SqlStr,
     record_change: SqlStr,
     put_ban: SqlStr,
+    put_block: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
     insert_messages: String,
     /// Messages by idempotency key: before and after the keys.
@@ -161,6 +162,9 @@ impl Statements {
             )),
             put_ban: sql(format!(
                 "{insert} chat_bans (chat_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?){new}"
+            )),
+            put_block: sql(format!(
+                "{insert} user_blocks (user_id, blocked_id, created_at) VALUES (?, ?, ?){new}"
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),
             client_keys: D::client_keys_lookup(MESSAGE_COLUMNS),

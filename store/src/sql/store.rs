@@ -174,6 +174,39 @@ where
         found.iter().map(rows::ban).collect()
     }
 
+    async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let sql = "SELECT blocked_id FROM user_blocks WHERE user_id = ? ORDER BY blocked_id";
+        let found = self.fetch("blocks", sql, &[to_sql(user.0)]).await?;
+        found
+            .iter()
+            .map(|r| Ok(UserId(crate::from_sql(r.int("blocked_id")?))))
+            .collect()
+    }
+
+    async fn blockers(&self, user: UserId, among: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in among.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<D>::new("SELECT user_id FROM user_blocks WHERE blocked_id = ");
+            q.push_bind(to_sql(user.0));
+            q.push(" AND user_id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(to_sql(id.0));
+            }
+            q.push(")");
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable("blockers"))?;
+            for r in &rows {
+                out.push(UserId(crate::from_sql(r.int("user_id")?)));
+            }
+        }
+        Ok(out)
+    }
+
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {
         let (sql, bound, limit, reverse) = match page {
             HistoryPage::Latest { limit } => (LATEST, None, limit, true),

@@ -73,6 +73,14 @@ impl Batch<'_> {
                 "a member does not exist",
             )));
         }
+        let blockers = self.store.blockers(actor, &ids).await?;
+        let what = match kind {
+            ChatKind::Direct => "this user blocked you",
+            ChatKind::Group => "a user you named does not accept adds from you",
+        };
+        if let Err(r) = rules::check_not_blocked(blockers.len(), what) {
+            return Ok(Err(r));
+        }
         let mut members = vec![Member {
             user_id: actor,
             role: if kind == ChatKind::Group {
@@ -116,6 +124,7 @@ impl Batch<'_> {
             chat: chat.clone(),
             members: members.iter().map(|m| (m.user_id, m.role)).collect(),
             banned: Default::default(),
+            blocked_by: Default::default(),
         });
         self.touch(chat_id);
         Ok(Ok((
@@ -131,6 +140,7 @@ impl Batch<'_> {
         user: UserId,
         role: Role,
     ) -> Result<Handled, StoreError> {
+        let limits = self.limits;
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
         };
@@ -138,6 +148,11 @@ impl Batch<'_> {
             return Ok(Err(r));
         }
         if let Err(r) = rules::check_not_banned(st.banned.contains(&user)) {
+            return Ok(Err(r));
+        }
+        if !st.members.contains_key(&user)
+            && let Err(r) = limits.check_group_room(st.members.len())
+        {
             return Ok(Err(r));
         }
         if st.members.get(&user) == Some(&role) {
@@ -152,6 +167,12 @@ impl Batch<'_> {
         }
         if self.store.users(&[user]).await?.is_empty() {
             return Ok(Err(Rejection::new(Code::UserNotFound, "no such user")));
+        }
+        let blockers = self.store.blockers(actor, &[user]).await?;
+        if let Err(r) =
+            rules::check_not_blocked(blockers.len(), "this user does not accept adds from you")
+        {
+            return Ok(Err(r));
         }
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
@@ -299,6 +320,53 @@ impl Batch<'_> {
             return Ok(Err(not_found()));
         };
         Ok(Ok((ok_chat(&st.chat, false), None)))
+    }
+
+    pub(super) async fn block(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        user: UserId,
+        blocked: bool,
+    ) -> Result<Handled, StoreError> {
+        if user == actor || direct_chat_id(actor, user) != chat_id {
+            return Ok(Err(Rejection::new(
+                Code::Forbidden,
+                "block another user, by their direct chat",
+            )));
+        }
+        if self.store.users(&[user]).await?.is_empty() {
+            return Ok(Err(Rejection::new(Code::UserNotFound, "no such user")));
+        }
+        // The direct chat's state (if the chat exists) is loaded before the
+        // change, then changed with it: later sends in this batch see it.
+        if let Some(st) = self.state(chat_id).await? {
+            if blocked {
+                st.blocked_by.insert(actor);
+            } else {
+                st.blocked_by.remove(&actor);
+            }
+        }
+        self.mutations.push(if blocked {
+            Mutation::PutBlock {
+                user_id: actor,
+                blocked_id: user,
+                at: now_ms(),
+            }
+        } else {
+            Mutation::RemoveBlock {
+                user_id: actor,
+                blocked_id: user,
+            }
+        });
+        Ok(Ok((
+            Outcome::Ok {
+                message: None,
+                chat: None,
+                duplicate: false,
+            },
+            None,
+        )))
     }
 
     pub(super) async fn set_role(

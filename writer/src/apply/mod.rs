@@ -161,6 +161,11 @@ impl<'a> Batch<'a> {
                 ban,
             } => self.remove_member(rec.actor, chat_id, user_id, ban).await?,
             Command::Unban { chat_id, user_id } => self.unban(rec.actor, chat_id, user_id).await?,
+            Command::Block {
+                chat_id,
+                user_id,
+                blocked,
+            } => self.block(rec.actor, chat_id, user_id, blocked).await?,
             Command::SetRole {
                 chat_id,
                 user_id,
@@ -338,6 +343,12 @@ impl<'a> Batch<'a> {
             return Ok(Err(not_found()));
         };
         if let Err(r) = rules::can_post(st.members.get(&actor).copied()) {
+            return Ok(Err(r));
+        }
+        if let Err(r) = rules::check_not_blocked(
+            st.blocked_by.iter().filter(|u| **u != actor).count(),
+            "this user blocked you",
+        ) {
             return Ok(Err(r));
         }
         let last_seq = st.chat.last_seq;
