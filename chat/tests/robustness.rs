@@ -300,6 +300,47 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
             )
             .await,
         ),
+        // Found by the fuzz test: a path segment or query that is not UTF-8
+        // once decoded was answered in axum's plain text, and the API's
+        // root with a trailing slash by the web client's fallback.
+        (
+            400,
+            "invalid_id",
+            api.call(
+                "DELETE",
+                &format!("/api/v1/chats/{chat}/members/%FF%FE"),
+                tok,
+                None,
+            )
+            .await,
+        ),
+        (
+            400,
+            "invalid_id",
+            api.call("GET", "/api/v1/users?ids=%FF", tok, None).await,
+        ),
+        (
+            404,
+            "not_found",
+            api.call("GET", "/api/v1/", tok, None).await,
+        ),
+        (
+            405,
+            "method_not_allowed",
+            api.call("GET", &format!("/api/v1/chats/{chat}/members/1"), tok, None)
+                .await,
+        ),
+        (
+            400,
+            "invalid_limit",
+            api.call(
+                "GET",
+                &format!("/api/v1/chats/{chat}/messages?limit=%FF"),
+                tok,
+                None,
+            )
+            .await,
+        ),
     ];
     for (i, (status, want, (got_status, body))) in cases.iter().enumerate() {
         let e: ErrorBody = serde_json::from_value(body.clone())

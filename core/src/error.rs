@@ -65,6 +65,8 @@ pub enum Code {
     UserNotFound,
     /// Something else that was named does not exist.
     NotFound,
+    /// The path exists, not with this method.
+    MethodNotAllowed,
     /// The message was deleted and cannot be edited or forwarded.
     MessageDeleted,
     /// Members and roles of a direct chat cannot change.
@@ -133,6 +135,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::MessageNotFound, "message_not_found"),
     (Code::UserNotFound, "user_not_found"),
     (Code::NotFound, "not_found"),
+    (Code::MethodNotAllowed, "method_not_allowed"),
     (Code::MessageDeleted, "message_deleted"),
     (Code::DirectChat, "direct_chat"),
     (Code::InvalidMembers, "invalid_members"),

@@ -74,6 +74,7 @@ pub fn status_of(code: Code) -> StatusCode {
         ChatNotFound | MessageNotFound | UserNotFound | NotFound => StatusCode::NOT_FOUND,
         NameTaken | AlreadyMember | LastAdmin | MessageDeleted => StatusCode::CONFLICT,
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Timeout => StatusCode::GATEWAY_TIMEOUT,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -129,6 +129,7 @@ pub fn app(st: AppState) -> Router {
         .route("/chats/{id}/messages/{seq}/forward", post(http::forward))
         .route("/chats/{id}/read", put(http::read))
         .fallback(api_not_found)
+        .method_not_allowed_fallback(api_method_not_allowed)
         .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             st.cfg.conns.request_timeout,
@@ -136,6 +137,9 @@ pub fn app(st: AppState) -> Router {
         ));
     let mut router = Router::new()
         .nest("/api/v1", api)
+        // The nest does not take its own path with a trailing slash: answer
+        // it as the API would, not with the web client.
+        .route("/api/v1/", axum::routing::any(api_not_found))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -167,6 +171,13 @@ async fn openapi() -> Response {
 
 async fn api_not_found() -> ApiError {
     ApiError::new(Code::NotFound, "no such API endpoint")
+}
+
+async fn api_method_not_allowed() -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        "this endpoint does not take that method",
+    )
 }
 
 async fn no_web_client() -> Response {

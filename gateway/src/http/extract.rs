@@ -78,6 +78,43 @@ where
     }
 }
 
+/// `Path<T>` whose rejection (a segment that is not UTF-8 once decoded, a
+/// missing or malformed one) is `invalid_id` (400) in our error format.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|r| ApiError::new(Code::InvalidId, r.body_text()))
+    }
+}
+
+/// `Query<T>` whose rejection is `invalid_limit` (400) in our error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|r| ApiError::new(Code::InvalidLimit, r.body_text()))
+    }
+}
+
 /// Parses an id from a path segment.
 pub fn parse_id(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>()

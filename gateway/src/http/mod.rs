@@ -6,7 +6,7 @@ mod extract;
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chat_core::model::{ChatKind, Role, User};
@@ -15,7 +15,7 @@ use chat_core::wire::Outcome;
 use chat_core::{ChatId, Code, UserId};
 use serde::Deserialize;
 
-pub use extract::{ApiJson, AuthUser, ClientIp};
+pub use extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientIp};
 
 use crate::error::ApiError;
 use crate::service::{ChatView, CursorView, HistoryView, Intent, Session};
@@ -55,7 +55,7 @@ pub async fn me(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult
 pub async fn user(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(st.service.user(me, extract::user_id(&id)?).await?))
 }
@@ -63,7 +63,7 @@ pub async fn user(
 pub async fn user_by_name(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(st.service.user_by_name(me, &name).await?))
 }
@@ -72,7 +72,7 @@ pub async fn user_by_name(
 pub async fn users(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Query(q): Query<HashMap<String, String>>,
+    ApiQuery(q): ApiQuery<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<User>>> {
     let raw = q.get("ids").map(String::as_str).unwrap_or("");
     let ids = raw
@@ -134,7 +134,7 @@ pub async fn create_chat(
 pub async fn get_chat(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ChatView>> {
     Ok(Json(st.service.chat(me, extract::chat_id(&id)?).await?))
 }
@@ -142,7 +142,7 @@ pub async fn get_chat(
 pub async fn members(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let members = st.service.members(me, extract::chat_id(&id)?).await?;
     Ok(Json(serde_json::json!({ "members": members })).into_response())
@@ -175,7 +175,7 @@ fn chat_outcome(out: Outcome) -> ApiResult<Response> {
 pub async fn add_member(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<AddMember>,
 ) -> ApiResult<Response> {
     let intent = Intent::AddMember {
@@ -196,7 +196,7 @@ pub struct SetRole {
 pub async fn set_role(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, user)): Path<(String, String)>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<SetRole>,
 ) -> ApiResult<Response> {
     let intent = Intent::SetRole {
@@ -216,8 +216,8 @@ pub struct RemoveQuery {
 pub async fn remove_member(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, user)): Path<(String, String)>,
-    Query(q): Query<RemoveQuery>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<RemoveQuery>,
 ) -> ApiResult<Response> {
     let ban = match q.ban.as_deref() {
         None | Some("false") => false,
@@ -245,7 +245,7 @@ pub async fn blocks(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiRe
 pub async fn block(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     st.service.block(me, extract::user_id(&user)?, true).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -254,7 +254,7 @@ pub async fn block(
 pub async fn unblock(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(user): Path<String>,
+    ApiPath(user): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     st.service
         .block(me, extract::user_id(&user)?, false)
@@ -265,7 +265,7 @@ pub async fn unblock(
 pub async fn bans(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let bans = st.service.bans(me, extract::chat_id(&id)?).await?;
     Ok(Json(serde_json::json!({ "bans": bans })).into_response())
@@ -274,7 +274,7 @@ pub async fn bans(
 pub async fn unban(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, user)): Path<(String, String)>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let intent = Intent::Unban {
         chat_id: extract::chat_id(&id)?,
@@ -329,11 +329,12 @@ pub fn history_page(q: &HistoryQuery, max: u32) -> ApiResult<HistoryPage> {
 pub async fn history(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
-    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+    ApiPath(id): ApiPath<String>,
+    q: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<HistoryView>> {
     let chat = extract::chat_id(&id)?;
-    let Query(q) = q.map_err(|e| ApiError::new(Code::InvalidLimit, e.body_text()))?;
+    let axum::extract::Query(q) =
+        q.map_err(|e| ApiError::new(Code::InvalidLimit, e.body_text()))?;
     let page = history_page(&q, st.cfg.max_page)?;
     Ok(Json(st.service.history(me, chat, page).await?))
 }
@@ -375,7 +376,7 @@ fn message_outcome(out: Outcome, creates: bool) -> ApiResult<Response> {
 pub async fn send(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<SendBody>,
 ) -> ApiResult<Response> {
     let intent = Intent::Send {
@@ -397,7 +398,7 @@ pub struct EditBody {
 pub async fn edit(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, seq)): Path<(String, String)>,
+    ApiPath((id, seq)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<EditBody>,
 ) -> ApiResult<Response> {
     let intent = Intent::Edit {
@@ -411,7 +412,7 @@ pub async fn edit(
 pub async fn delete(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, seq)): Path<(String, String)>,
+    ApiPath((id, seq)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let intent = Intent::Delete {
         chat_id: extract::chat_id(&id)?,
@@ -431,7 +432,7 @@ pub struct ForwardBody {
 pub async fn forward(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path((id, seq)): Path<(String, String)>,
+    ApiPath((id, seq)): ApiPath<(String, String)>,
     ApiJson(b): ApiJson<ForwardBody>,
 ) -> ApiResult<Response> {
     let intent = Intent::Forward {
@@ -453,7 +454,7 @@ pub struct ReadBody {
 pub async fn read(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<ReadBody>,
 ) -> ApiResult<Json<CursorView>> {
     let chat = extract::chat_id(&id)?;
