@@ -65,6 +65,11 @@ pub struct GatewaySettings {
     /// required by `gateway`].
     #[arg(long, env = "CHAT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Earlier JWT secrets, comma-separated: tokens they signed stay valid
+    /// until they expire (key rotation: the new secret in `jwt_secret`, the
+    /// old one here, on every gateway) [default: none].
+    #[arg(long, env = "CHAT_JWT_PREVIOUS_SECRETS", hide_env_values = true)]
+    pub jwt_previous_secrets: Option<String>,
     /// Access token lifetime in seconds [default: 86400].
     #[arg(long, env = "CHAT_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
@@ -499,6 +504,15 @@ impl GatewaySettings {
         chat_gateway::GatewayConfig {
             instance_id,
             jwt_secret,
+            jwt_previous_secrets: self
+                .jwt_previous_secrets
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.as_bytes().to_vec())
+                .collect(),
             token_ttl: self.token_ttl_secs.map_or(d.token_ttl, Duration::from_secs),
             limits: limits.limits(),
             max_frame_bytes: frame,
@@ -571,6 +585,13 @@ impl GatewaySettings {
             && s.len() < 32
         {
             bail!("jwt_secret must be at least 32 bytes");
+        }
+        if let Some(p) = &self.jwt_previous_secrets
+            && p.split(',')
+                .map(str::trim)
+                .any(|s| !s.is_empty() && s.len() < 32)
+        {
+            bail!("each of jwt_previous_secrets must be at least 32 bytes");
         }
         Ok(())
     }

@@ -527,3 +527,100 @@ async fn the_user_directory_cannot_be_walked() {
     b.user(&a.id).await.ok();
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_closed_when_its_token_expires() {
+    let s = TestServer::start().await;
+    let a = s.api().register("expiring").await;
+    let tokens = chat_gateway::auth::Tokens::new(SECRET.as_bytes(), Duration::from_secs(60))
+        .expect("tokens");
+    let now = chat_core::now_ms() / 1000;
+    let short = tokens
+        .issue_with(
+            a.id.parse().map(chat_core::UserId).unwrap(),
+            "expiring",
+            now,
+            now + 2,
+        )
+        .expect("token");
+    let mut ws = Ws::connect(&s.ws_url, &short).await;
+    let mut saw_error = false;
+    let closed = loop {
+        match ws.next_within(Duration::from_secs(15)).await {
+            Next::Frame(f) => {
+                if let Frame::Error(e) = *f {
+                    assert_eq!(e.code, "token_expired");
+                    saw_error = true;
+                }
+            }
+            Next::Closed(code) => break code,
+            Next::Timeout => panic!("the connection outlived its token"),
+        }
+    };
+    assert!(saw_error, "told why");
+    assert_eq!(closed, Some(4001));
+    // A connection with a valid token stays.
+    let mut fine = a.ws().await;
+    fine.ping().await;
+    assert!(matches!(fine.next().await, Frame::Pong(_)));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_signing_key_keeps_tokens_valid_until_the_old_key_is_dropped() {
+    const NEW: &str = "a-brand-new-signing-secret-0123456789";
+    let s = TestServer::start().await;
+    let old = s.api().register("rotated").await;
+    let mut s = s;
+    s.cfg.gateway.jwt_secret = Some(NEW.into());
+    s.cfg.gateway.jwt_previous_secrets = Some(SECRET.into());
+    let s = s.restart().await;
+    let api = s.api();
+    // Signed with the previous key: still valid.
+    assert_eq!(old.via(&api).me().await.ok().name, "rotated");
+    // New tokens are signed with the new key (their kid differs).
+    let new = api.login("rotated").await;
+    let kid = base64_head::decode_header_kid;
+    assert_ne!(kid(&old.token), kid(&new.token));
+    // The old key dropped: its tokens are refused, the new ones are not.
+    let mut s = s;
+    s.cfg.gateway.jwt_previous_secrets = None;
+    let s = s.restart().await;
+    let api = s.api();
+    assert_eq!(old.via(&api).me().await.refused(), (401, "invalid_token"));
+    new.via(&api).me().await.ok();
+    s.stop().await;
+}
+
+/// A token's `kid` header, read without a JWT library.
+mod base64_head {
+    pub fn decode_header_kid(token: &str) -> Option<String> {
+        let head = token.split('.').next()?;
+        let json = decode(head)?;
+        let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
+        v["kid"].as_str().map(str::to_string)
+    }
+
+    /// base64url without padding.
+    fn decode(s: &str) -> Option<Vec<u8>> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'-' => Some(62),
+            b'_' => Some(63),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0);
+        for c in s.bytes() {
+            acc = (acc << 6) | u32::from(val(c)?);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        Some(out)
+    }
+}

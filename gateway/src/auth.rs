@@ -26,25 +26,65 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// Signs and verifies tokens with one HS256 secret.
+/// A verified token: whose, and until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The user.
+    pub user: UserId,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+}
+
+/// Signs tokens with the current HS256 secret, and verifies them with it or
+/// with a previous one (key rotation). Each key is named by a `kid` derived
+/// from it (the first characters of its HMAC of a fixed label: it names the
+/// key without revealing it), carried in the tokens' header.
 #[derive(Clone)]
 pub struct Tokens {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Every key tokens are accepted under: the current one first.
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
     /// Lifetime of issued tokens.
     ttl: Duration,
 }
 
+/// The `kid` of a secret.
+fn kid_of(key: &EncodingKey) -> Result<String, jsonwebtoken::errors::Error> {
+    let mac = jsonwebtoken::crypto::sign(b"chat token key id", key, Algorithm::HS256)?;
+    Ok(mac.chars().take(12).collect())
+}
+
 impl Tokens {
     /// Keys from a secret (at least 32 bytes is advised).
     pub fn new(secret: &[u8], ttl: Duration) -> Result<Tokens, jsonwebtoken::errors::Error> {
+        Self::rotating(secret, &[], ttl)
+    }
+
+    /// Keys from the current secret, also accepting tokens signed with
+    /// `previous` ones until they expire.
+    pub fn rotating(
+        secret: &[u8],
+        previous: &[Vec<u8>],
+        ttl: Duration,
+    ) -> Result<Tokens, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        let encoding = EncodingKey::from_secret(secret)?;
+        let kid = kid_of(&encoding)?;
+        let mut decoding = vec![(kid.clone(), DecodingKey::from_secret(secret)?)];
+        for p in previous {
+            decoding.push((
+                kid_of(&EncodingKey::from_secret(p)?)?,
+                DecodingKey::from_secret(p)?,
+            ));
+        }
         Ok(Tokens {
-            encoding: EncodingKey::from_secret(secret)?,
-            decoding: DecodingKey::from_secret(secret)?,
+            kid,
+            encoding,
+            decoding,
             validation,
             ttl,
         })
@@ -71,24 +111,47 @@ impl Tokens {
             iat,
             exp,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| ApiError::internal("jwt encode", e))
     }
 
     /// The user of a valid token.
     pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    ApiError::new(Code::TokenExpired, "the token has expired; log in again")
+        self.verify_full(token).map(|v| v.user)
+    }
+
+    /// The user and expiry of a valid token: signed by the key its `kid`
+    /// names (a token without one, from before key ids, by the current key).
+    pub fn verify_full(&self, token: &str) -> Result<Verified, ApiError> {
+        let invalid = || ApiError::new(Code::InvalidToken, "the token is invalid");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let key = match &header.kid {
+            Some(kid) => self.decoding.iter().find(|(k, _)| k == kid),
+            None => self.decoding.first(),
+        }
+        .map(|(_, key)| key)
+        .ok_or_else(invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        ApiError::new(Code::TokenExpired, "the token has expired; log in again")
+                    }
+                    _ => invalid(),
                 }
-                _ => ApiError::new(Code::InvalidToken, "the token is invalid"),
             })?;
-        data.claims
+        let user = data
+            .claims
             .sub
             .parse::<u64>()
             .map(UserId)
-            .map_err(|_| ApiError::new(Code::InvalidToken, "the token is invalid"))
+            .map_err(|_| invalid())?;
+        Ok(Verified {
+            user,
+            exp: data.claims.exp,
+        })
     }
 }
 
@@ -138,6 +201,34 @@ mod tests {
         let (forged, _) = other.issue(UserId(42), "alice").unwrap();
         assert_eq!(t.verify(&forged).unwrap_err().code, Code::InvalidToken);
         assert_eq!(t.verify("garbage").unwrap_err().code, Code::InvalidToken);
+    }
+
+    #[test]
+    fn a_rotated_key_keeps_its_tokens_valid_and_new_ones_name_the_new_key() {
+        let ttl = Duration::from_secs(60);
+        let old = Tokens::new(b"the old secret the old secret 012", ttl).unwrap();
+        let (by_old, _) = old.issue(UserId(7), "bob").unwrap();
+        let new = Tokens::rotating(
+            b"the new secret the new secret 012",
+            &[b"the old secret the old secret 012".to_vec()],
+            ttl,
+        )
+        .unwrap();
+        assert_eq!(new.verify(&by_old).unwrap(), UserId(7));
+        let (by_new, _) = new.issue(UserId(7), "bob").unwrap();
+        let kid = jsonwebtoken::decode_header(&by_new).unwrap().kid.unwrap();
+        assert_eq!(kid, new.kid);
+        assert_ne!(kid, old.kid);
+        // Once the old key is dropped, its tokens are refused; a kid naming
+        // no key is refused.
+        let dropped = Tokens::new(b"the new secret the new secret 012", ttl).unwrap();
+        assert_eq!(
+            dropped.verify(&by_old).unwrap_err().code,
+            Code::InvalidToken
+        );
+        assert_eq!(dropped.verify(&by_new).unwrap(), UserId(7));
+        // The kid does not reveal the secret: a MAC, not the key's bytes.
+        assert!(!kid.contains("secret"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub enum GatewayError {
 
 /// Builds the gateway state and starts its pub/sub dispatcher.
 pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayError> {
-    let tokens = auth::Tokens::new(&cfg.jwt_secret, cfg.token_ttl)?;
+    let tokens = auth::Tokens::rotating(&cfg.jwt_secret, &cfg.jwt_previous_secrets, cfg.token_ttl)?;
     let (subscriber, inbox) = deps.pubsub.subscriber().await?;
     let hub = hub::Hub::new(subscriber);
     // Replies to this gateway's commands arrive on its own channel.

@@ -24,6 +24,8 @@ pub struct GatewayConfig {
     pub instance_id: String,
     /// HS256 secret of access tokens.
     pub jwt_secret: Vec<u8>,
+    /// Earlier secrets whose tokens are still accepted (key rotation).
+    pub jwt_previous_secrets: Vec<Vec<u8>>,
     /// Lifetime of access tokens.
     pub token_ttl: Duration,
     /// Input limits (text length, client id length…).
@@ -74,6 +76,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             instance_id: "gw-1".into(),
             jwt_secret: Vec::new(),
+            jwt_previous_secrets: Vec::new(),
             token_ttl: Duration::from_secs(24 * 3600),
             limits: Limits::default(),
             max_frame_bytes: 64 * 1024,

@@ -210,6 +210,11 @@ impl Service {
         self.tokens.verify(token)
     }
 
+    /// The user of a valid access token, and when the token expires.
+    pub fn authenticate_until(&self, token: &str) -> Result<crate::auth::Verified, ApiError> {
+        self.tokens.verify_full(token)
+    }
+
     /// The chat list: every chat of the user, newest activity first.
     pub async fn chat_list(&self, me: UserId) -> Result<Vec<ChatListEntry>, ApiError> {
         self.reads.chat_list(me).await

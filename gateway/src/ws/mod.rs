@@ -69,7 +69,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let pre = match crate::auth::bearer(&headers) {
-        Some(t) => match st.service.authenticate(t) {
+        Some(t) => match st.service.authenticate_until(t) {
             Ok(u) => Some(u),
             Err(e) => return e.into_response(),
         },
@@ -92,26 +92,44 @@ pub async fn upgrade(
             // The connection keeps its place under the caps while it lives.
             let _slot = slot;
             let (sink, stream) = socket.split();
-            serve(st, sink, stream, pre).await
+            serve_verified(st, sink, stream, pre).await
         })
 }
 
 /// Serves one connection over any sink and stream of WebSocket messages (a
 /// socket's halves in production, channels in tests): authenticates unless
 /// `pre` names the user already, then runs [`Conn`] until the connection ends.
-pub async fn serve<S, R>(st: AppState, mut sink: S, mut stream: R, pre: Option<UserId>)
+pub async fn serve<S, R>(st: AppState, sink: S, stream: R, pre: Option<UserId>)
 where
     S: WsSink,
     R: WsStream,
 {
-    let user = match pre {
-        Some(u) => u,
+    let pre = pre.map(|user| crate::auth::Verified {
+        user,
+        exp: i64::MAX,
+    });
+    serve_verified(st, sink, stream, pre).await
+}
+
+/// [`serve`] with the token's expiry: the connection is closed (4001,
+/// after a `token_expired` error frame) when its token expires.
+async fn serve_verified<S, R>(
+    st: AppState,
+    mut sink: S,
+    mut stream: R,
+    pre: Option<crate::auth::Verified>,
+) where
+    S: WsSink,
+    R: WsStream,
+{
+    let who = match pre {
+        Some(v) => v,
         None => match authenticate(&st, &mut sink, &mut stream).await {
-            Some(u) => u,
+            Some(v) => v,
             None => return,
         },
     };
-    Conn::serve(st, sink, stream, user).await
+    Conn::serve(st, sink, stream, who.user, who.exp).await
 }
 
 /// What a connection writes to: a WebSocket's sending half.
@@ -210,7 +228,7 @@ enum End {
 }
 
 impl<S: WsSink> Conn<S> {
-    async fn serve(st: AppState, sink: S, mut stream: impl WsStream, user: UserId) {
+    async fn serve(st: AppState, sink: S, mut stream: impl WsStream, user: UserId, exp: i64) {
         let (tx, mut rx) = mpsc::channel::<Push>(st.cfg.conn_queue.max(1));
         let slow = Arc::new(Notify::new());
         let mut conn = Conn {
@@ -232,7 +250,7 @@ impl<S: WsSink> Conn<S> {
         conn.st
             .open_connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let end = conn.run(&mut stream, &mut rx, &slow).await;
+        let end = conn.run(&mut stream, &mut rx, &slow, exp).await;
         if let End::Close(code, reason) = end {
             let frame = CloseFrame {
                 code,
@@ -259,9 +277,15 @@ impl<S: WsSink> Conn<S> {
         stream: &mut impl WsStream,
         rx: &mut mpsc::Receiver<Push>,
         slow: &Notify,
+        exp: i64,
     ) -> End {
         let stop = self.st.draining.clone().cancelled_owned();
         tokio::pin!(stop);
+        // The token's expiry, as an instant (far off for tokens that do not
+        // expire within a day: the timer only needs to fire once).
+        let left = u64::try_from(exp.saturating_sub(now_ms() / 1000)).unwrap_or(0);
+        let expires = tokio::time::sleep(Duration::from_secs(left.min(86_400 * 365)));
+        tokio::pin!(expires);
         if let Err(e) = self
             .st
             .hub
@@ -297,6 +321,13 @@ impl<S: WsSink> Conn<S> {
             let step = tokio::select! {
                 biased;
                 _ = &mut stop => return End::Close(CLOSE_RESTART, "server shutting down; reconnect"),
+                _ = &mut expires => {
+                    let _ = self
+                        .write(error_frame(Code::TokenExpired, "the token has expired; reconnect with a fresh one", None))
+                        .await;
+                    let _ = self.settle(rx).await;
+                    return End::Close(CLOSE_AUTH, "token expired");
+                }
                 _ = slow.notified() => return slow_close(),
                 _ = ping.tick() => {
                     if heard.elapsed() >= ping_every * 2 {
@@ -472,9 +503,9 @@ async fn authenticate(
     st: &AppState,
     sink: &mut impl WsSink,
     stream: &mut impl WsStream,
-) -> Option<UserId> {
+) -> Option<crate::auth::Verified> {
     let first = tokio::time::timeout(st.cfg.auth_timeout, stream.next()).await;
-    let result: Result<UserId, ApiError> = match first {
+    let result: Result<crate::auth::Verified, ApiError> = match first {
         Err(_) => Err(ApiError::new(
             Code::AuthRequired,
             "authenticate within the time limit",
@@ -485,7 +516,7 @@ async fn authenticate(
             format!("a frame before authentication is at most {PRE_AUTH_FRAME} bytes"),
         )),
         Ok(Some(Ok(WsMessage::Text(t)))) => match ClientFrame::parse(t.as_str()) {
-            Ok(ClientFrame::Auth { token }) => st.service.authenticate(&token),
+            Ok(ClientFrame::Auth { token }) => st.service.authenticate_until(&token),
             Ok(_) => Err(ApiError::new(
                 Code::AuthRequired,
                 "the first frame must be auth",
