@@ -131,7 +131,10 @@ if ((rc != 0)); then
 fi
 
 check "compose file loads (compose-go: schema, interpolation, references)" \
-    compose-check deploy/compose/compose.yaml
+    env CHAT_JWT_SECRET=validate-only-secret-validate-only-secret compose-check deploy/compose/compose.yaml
+
+check "compose refuses to start without CHAT_JWT_SECRET (no default key)" \
+    bash -c '! env -u CHAT_JWT_SECRET compose-check deploy/compose/compose.yaml >/dev/null 2>&1'
 
 check "hadolint deploy/docker/Dockerfile" \
     hadolint --config deploy/docker/hadolint.yaml deploy/docker/Dockerfile

@@ -332,6 +332,32 @@ def check_overlay(overlay: str) -> None:
             p.append(f"StatefulSet {sts['metadata']['name']}: governing Service missing")
     report(f"{tag} references, selectors and image tags", p)
 
+    # Network policies: a default deny over the chat pods, and every chat
+    # workload selected by a policy of its own that allows it something.
+    p = []
+    policies = find(docs, "NetworkPolicy")
+    deny = [
+        n for n in policies
+        if n["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": "chat"}
+        and not n["spec"].get("ingress") and not n["spec"].get("egress")
+        and set(n["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+    ]
+    if not deny:
+        p.append("no default-deny NetworkPolicy over app.kubernetes.io/name=chat")
+    for w in workloads(docs):
+        lbl = w["spec"]["template"]["metadata"].get("labels", {})
+        if lbl.get("app.kubernetes.io/name") != "chat":
+            continue
+        own = [
+            n for n in policies
+            if n not in deny
+            and all(lbl.get(k) == v for k, v in n["spec"]["podSelector"].get("matchLabels", {}).items())
+            and (n["spec"].get("ingress") or n["spec"].get("egress"))
+        ]
+        if not own:
+            p.append(f"{w['metadata']['name']}: no NetworkPolicy allows it anything (default deny)")
+    report(f"{tag} network policies", p)
+
     # Secrets: placeholders only.
     p = []
     secrets = find(docs, "Secret")
@@ -425,6 +451,22 @@ def check_compose() -> None:
     if sum(1 for s in svcs.values() if str(s.get("image", "")).startswith("mariadb")) < 2:
         p.append("fewer than two MariaDB shards")
     report("compose roles, node ids, drain and keys", p)
+
+    # Exposure: no public default secret; only gateways published, on
+    # localhost unless CHAT_GATEWAY_BIND says otherwise.
+    p = []
+    for name, s in svcs.items():
+        env = s.get("environment", {}) or {}
+        secret = str(env.get("CHAT_JWT_SECRET", "")) if isinstance(env, dict) else ""
+        if secret and not secret.startswith("${CHAT_JWT_SECRET:?"):
+            p.append(f"{name}: CHAT_JWT_SECRET has a default ({secret}); require it with :?")
+        cmd = s.get("command") or []
+        for port in s.get("ports", []) or []:
+            if cmd[:1] != ["gateway"]:
+                p.append(f"{name}: publishes {port} (only gateways are published)")
+            elif not str(port).startswith("${CHAT_GATEWAY_BIND:-127.0.0.1}:"):
+                p.append(f"{name}: {port} is not bound to ${{CHAT_GATEWAY_BIND:-127.0.0.1}}")
+    report("compose exposure: required secret, gateways on localhost unless asked", p)
 
 
 # ------------------------------------------------------------- Dockerfile ----
