@@ -352,6 +352,82 @@ async fn a_blocked_user_cannot_message_or_add_the_blocker() {
     s.stop().await;
 }
 
+/// A group may show new members only what is sent after they join: in
+/// history pages, in a resume's replay and for forwards; members named at
+/// creation see everything, and an admin may change the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_members_see_history_from_their_join_when_the_group_says_so() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let a = api.register("alice").await;
+    let b = api.register("bob").await;
+    let c = api.register("carol").await;
+    let body = serde_json::json!({"kind": "group", "title": "fresh starts", "members": [c.id], "history": "from_join"});
+    let (status, chat) = a.call("POST", "/api/v1/chats", Some(body)).await;
+    assert_eq!(status, 201, "{chat}");
+    let g = chat["id"].as_str().unwrap().to_string();
+    for i in 1..=3 {
+        a.send(&g, &format!("before{i}"), &format!("before {i}"))
+            .await
+            .created();
+    }
+    a.add_member(&g, &b.id, None).await.ok();
+    for i in 4..=5 {
+        a.send(&g, &format!("after{i}"), &format!("after {i}"))
+            .await
+            .created();
+    }
+    let seqs = |msgs: Vec<Message>| msgs.into_iter().map(|m| m.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(b.history_forward(&g, 2).await), [4, 5]);
+    assert_eq!(seqs(b.history_back(&g, 2).await), [4, 5]);
+    assert_eq!(
+        seqs(c.history_forward(&g, 10).await),
+        [1, 2, 3, 4, 5],
+        "named at creation"
+    );
+    let view = b.call("GET", &format!("/api/v1/chats/{g}"), None).await.1;
+    assert_eq!(view["history"], "from_join");
+    // A resume from the beginning replays only what follows the join.
+    let mut ws = b.ws().await;
+    let (_, replayed) = ws.subscribe(&g, Some(0)).await;
+    assert_eq!(seqs(replayed), [4, 5]);
+    // Nor can an earlier message be forwarded out.
+    let own = b.group("bob's", &[]).await;
+    let fwd = serde_json::json!({"to_chat_id": own, "client_msg_id": "f"});
+    let (status, body) = b
+        .call(
+            "POST",
+            &format!("/api/v1/chats/{g}/messages/1/forward"),
+            Some(fwd),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("message_not_found"))
+    );
+    // Only admins change the setting; set back to all, bob sees everything.
+    let all = serde_json::json!({"history": "all"});
+    assert_eq!(
+        b.call("PATCH", &format!("/api/v1/chats/{g}"), Some(all.clone()))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        a.call("PATCH", &format!("/api/v1/chats/{g}"), Some(all))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(seqs(b.history_forward(&g, 10).await), [1, 2, 3, 4, 5]);
+    // A group with the default shows new members everything.
+    let open = a.group("open", &[]).await;
+    a.send(&open, "o1", "old news").await.created();
+    a.add_member(&open, &c.id, None).await.ok();
+    assert_eq!(seqs(c.history_forward(&open, 10).await), [1]);
+    s.stop().await;
+}
+
 /// No answer says whether two users share a direct chat: its id follows from
 /// theirs, so to anyone else every request about it — over HTTP and
 /// WebSocket, reads, sends and membership changes alike — is answered

@@ -580,9 +580,14 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
         bob.read(&c, 4).await.ok();
         chats.push(c);
     }
-    // A ban moves with its chat.
+    // A ban moves with its chat, and so do the history setting and joins.
     let dave = api.register("dave").await;
     let banned_from = alice.group("with a ban", &[&dave]).await;
+    let later = api.register("later").await;
+    let from_join = serde_json::json!({"history": "from_join"});
+    let path = format!("/api/v1/chats/{}", chats[0]);
+    assert_eq!(alice.call("PATCH", &path, Some(from_join)).await.0, 200);
+    alice.add_member(&chats[0], &later.id, None).await.ok();
     let ban = format!("/api/v1/chats/{banned_from}/members/{}?ban=true", dave.id);
     assert_eq!(alice.call("DELETE", &ban, None).await.0, 200);
     // And a block with its user.
@@ -650,6 +655,9 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
             .refused(),
         (403, "banned")
     );
+    // Joined after the 5 messages: sees none of them, still after the move.
+    let later = api.login("later").await;
+    assert!(later.history_forward(&chats[0], 10).await.is_empty());
     let dave = api.login("dave").await;
     let to_carol = serde_json::json!({"kind": "direct", "members": [carol.id]});
     let (status, body) = dave.call("POST", "/api/v1/chats", Some(to_carol)).await;

@@ -209,6 +209,11 @@ impl World {
                 None,
             ),
             "list_bans" => ("GET", format!("/chats/{g}/bans"), None),
+            "update_chat" => (
+                "PATCH",
+                format!("/chats/{g}"),
+                Some(json!({"history": "from_join"})),
+            ),
             "unban" => (
                 "DELETE",
                 format!("/chats/{g}/bans/{}", self.banned2.id),
@@ -238,6 +243,15 @@ impl World {
         match key {
             "set_role" => {
                 o.set_role(g, &t.id, Role::Member).await.ok();
+            }
+            "update_chat" => {
+                let all = json!({"history": "all"});
+                assert_eq!(
+                    o.call("PATCH", &format!("/api/v1/chats/{g}"), Some(all))
+                        .await
+                        .0,
+                    200
+                );
             }
             "remove_member" => {
                 o.add_member(g, &t.id, None).await.ok();

@@ -158,6 +158,25 @@ pub struct Member {
     pub role: Role,
 }
 
+/// What a group's new members see of the messages from before they joined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryVisibility {
+    /// All of it.
+    #[default]
+    All,
+    /// Only what was sent after they joined (members named at creation see
+    /// everything).
+    FromJoin,
+}
+
+/// A group's settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    /// What new members see of earlier messages.
+    pub history: HistoryVisibility,
+}
+
 /// A user barred from a group: removed, and not added again until an admin
 /// lifts the ban.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

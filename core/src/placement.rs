@@ -35,6 +35,8 @@ impl Mutation {
             | Mutation::RemoveMember { chat_id, .. }
             | Mutation::PutBan { chat_id, .. }
             | Mutation::RemoveBan { chat_id, .. }
+            | Mutation::PutChatSettings { chat_id, .. }
+            | Mutation::PutJoin { chat_id, .. }
             | Mutation::EditMessage { chat_id, .. }
             | Mutation::DeleteMessage { chat_id, .. }
             | Mutation::ChatCounters { chat_id, .. }
@@ -110,6 +112,15 @@ mod tests {
                 chat_id: CHAT,
                 user_id: USER,
             },
+            Mutation::PutChatSettings {
+                chat_id: CHAT,
+                settings: Default::default(),
+            },
+            Mutation::PutJoin {
+                chat_id: CHAT,
+                user_id: USER,
+                joined_seq: 1,
+            },
             Mutation::PutBlock {
                 user_id: USER,
                 blocked_id: UserId(CHAT.0),
@@ -171,6 +182,8 @@ mod tests {
                 | Mutation::RemoveMember { .. }
                 | Mutation::PutBan { .. }
                 | Mutation::RemoveBan { .. }
+                | Mutation::PutChatSettings { .. }
+                | Mutation::PutJoin { .. }
                 | Mutation::InsertMessage(_)
                 | Mutation::EditMessage { .. }
                 | Mutation::DeleteMessage { .. }

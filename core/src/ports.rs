@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::error::{CacheError, LogError, StoreError};
 use crate::id::{ChatId, UserId};
-use crate::model::{Ban, Chat, LastMessage, Member, MemberChange, Message, Role, User, UserRecord};
+use crate::model::{
+    Ban, Chat, ChatSettings, LastMessage, Member, MemberChange, Message, Role, User, UserRecord,
+};
 
 // ---------------------------------------------------------------- log
 
@@ -205,6 +207,23 @@ pub enum Mutation {
         /// Former member.
         user_id: UserId,
     },
+    /// A group's settings (replacing the stored ones).
+    PutChatSettings {
+        /// Chat.
+        chat_id: ChatId,
+        /// The settings.
+        settings: ChatSettings,
+    },
+    /// Where a member joined: the chat's last seq when they were added
+    /// (replacing an earlier join).
+    PutJoin {
+        /// Chat.
+        chat_id: ChatId,
+        /// Member.
+        user_id: UserId,
+        /// The chat's last seq then.
+        joined_seq: u64,
+    },
     /// Bar a user from a group (kept if already there).
     PutBan {
         /// Chat.
@@ -328,6 +347,11 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError>;
     /// Users banned from a chat.
     async fn bans(&self, chat: ChatId) -> Result<Vec<Ban>, StoreError>;
+    /// A chat's settings (the defaults when none were stored).
+    async fn chat_settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError>;
+    /// The chat's last seq when `user` was last added to it (0 when named at
+    /// its creation, or unknown).
+    async fn joined_seq(&self, chat: ChatId, user: UserId) -> Result<u64, StoreError>;
     /// Users `user` blocked, ascending.
     async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
     /// Which of `among` blocked `user`.

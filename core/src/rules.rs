@@ -265,6 +265,16 @@ pub fn can_ban(
     can_remove_member(kind, actor, target, is_self, g)
 }
 
+/// Only admins change a group's settings.
+pub fn can_change_settings(kind: ChatKind, actor: Option<Role>) -> Result<(), Rejection> {
+    let role = can_read(actor)?;
+    group_only(kind)?;
+    if role != Role::Admin {
+        return Err(forbidden("only admins change the group's settings"));
+    }
+    Ok(())
+}
+
 /// Only admins lift bans.
 pub fn can_unban(kind: ChatKind, actor: Option<Role>) -> Result<(), Rejection> {
     let role = can_read(actor)?;

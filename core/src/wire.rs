@@ -105,6 +105,13 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         ban: bool,
     },
+    /// Change what the group's new members see of earlier messages.
+    SetHistory {
+        /// Chat.
+        chat_id: ChatId,
+        /// The new setting.
+        history: crate::model::HistoryVisibility,
+    },
     /// Lift a ban.
     Unban {
         /// Chat.
@@ -151,6 +158,7 @@ impl Command {
             | Command::AddMember { chat_id, .. }
             | Command::RemoveMember { chat_id, .. }
             | Command::Unban { chat_id, .. }
+            | Command::SetHistory { chat_id, .. }
             | Command::Block { chat_id, .. }
             | Command::SetRole { chat_id, .. }
             | Command::Read { chat_id, .. } => *chat_id,

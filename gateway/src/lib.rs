@@ -107,7 +107,7 @@ pub fn app(st: AppState) -> Router {
         .route("/users/by-name/{name}", get(http::user_by_name))
         .route("/users/{id}", get(http::user))
         .route("/chats", get(http::chat_list).post(http::create_chat))
-        .route("/chats/{id}", get(http::get_chat))
+        .route("/chats/{id}", get(http::get_chat).patch(http::update_chat))
         .route(
             "/chats/{id}/members",
             get(http::members).post(http::add_member),

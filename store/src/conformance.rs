@@ -480,6 +480,39 @@ pub async fn check(store: &dyn Store, base: u64) {
         .expect("unban");
     assert!(store.bans(c).await.expect("bans").is_empty());
 
+    // Settings and joins: defaults when absent, replaced when written.
+    use chat_core::model::{ChatSettings, HistoryVisibility};
+    assert_eq!(
+        store.chat_settings(c).await.expect("settings"),
+        ChatSettings::default()
+    );
+    assert_eq!(store.joined_seq(c, b).await.expect("joined"), 0);
+    let from_join = ChatSettings {
+        history: HistoryVisibility::FromJoin,
+    };
+    store
+        .apply(&[
+            Mutation::PutChatSettings {
+                chat_id: c,
+                settings: from_join,
+            },
+            Mutation::PutJoin {
+                chat_id: c,
+                user_id: b,
+                joined_seq: 3,
+            },
+            Mutation::PutJoin {
+                chat_id: c,
+                user_id: b,
+                joined_seq: 7,
+            },
+        ])
+        .await
+        .expect("settings and joins");
+    assert_eq!(store.chat_settings(c).await.expect("settings"), from_join);
+    assert_eq!(store.joined_seq(c, b).await.expect("joined"), 7);
+    assert_eq!(store.joined_seq(c, a).await.expect("joined"), 0);
+
     // Blocks: by the blocker, and who of some users blocked someone.
     store
         .apply(&[

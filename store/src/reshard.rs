@@ -885,7 +885,14 @@ impl Migrator {
             // A few thousand rows per statement, so that no lock is held
             // long next to live traffic; the chat rows last, so that a
             // crash leaves them to be found (and their rows deleted) again.
-            for table in ["messages", "chat_changes", "members", "chat_bans"] {
+            for table in [
+                "messages",
+                "chat_changes",
+                "members",
+                "chat_bans",
+                "member_joins",
+                "chat_settings",
+            ] {
                 loop {
                     let n =
                         delete_checked(pool, version, table, "chat_id", ids, Some(ROWS_PER_DELETE))
@@ -1273,6 +1280,28 @@ impl Source<'_> {
         )
     }
 
+    async fn joins(&self, id: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as(
+                "SELECT chat_id, user_id, joined_seq FROM member_joins WHERE chat_id = ?"
+            )
+            .bind(id),
+            fetch_all
+        )
+    }
+
+    async fn settings(&self, id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as(
+                "SELECT chat_id, history_from_join FROM chat_settings WHERE chat_id = ?"
+            )
+            .bind(id),
+            fetch_all
+        )
+    }
+
     async fn users(&self, ids: &[i64]) -> Result<Vec<(i64, String, String, i64)>, StoreError> {
         in_list!(
             *self,
@@ -1413,6 +1442,8 @@ async fn copy_chat(
     }
     let members = src.members(id).await?;
     let bans = src.bans(id).await?;
+    let joins = src.joins(id).await?;
+    let settings = src.settings(id).await?;
     let mut tx = begin_checked(dst, version).await?;
     delete_in(&mut tx, "members", "chat_id", &[id], None).await?;
     if !members.is_empty() {
@@ -1443,6 +1474,28 @@ async fn copy_chat(
             .await
             .map_err(unavailable("reshard"))?;
     }
+    // Joins and settings change with a pts too (an add, a setting).
+    delete_in(&mut tx, "member_joins", "chat_id", &[id], None).await?;
+    for chunk in joins.chunks(1000) {
+        let mut q =
+            QueryBuilder::<MySql>::new("INSERT INTO member_joins (chat_id, user_id, joined_seq) ");
+        q.push_values(chunk, |mut b, x| {
+            b.push_bind(x.0).push_bind(x.1).push_bind(x.2);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
+    delete_in(&mut tx, "chat_settings", "chat_id", &[id], None).await?;
+    for s in &settings {
+        sqlx::query("INSERT INTO chat_settings (chat_id, history_from_join) VALUES (?, ?)")
+            .bind(s.0)
+            .bind(s.1)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
     sqlx::query(
         "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
          member_count, last_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -1464,7 +1517,7 @@ async fn copy_chat(
     .await
     .map_err(unavailable("reshard"))?;
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok(rows + members.len() as u64 + bans.len() as u64 + 1)
+    Ok(rows + (members.len() + bans.len() + joins.len() + settings.len()) as u64 + 1)
 }
 
 /// Replaces users `ids`' accounts and memberships on `dst` with `src`'s.

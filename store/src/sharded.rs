@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chat_core::model::{Ban, Chat, Member, MemberChange, Message, User, UserRecord};
+use chat_core::model::{Ban, Chat, ChatSettings, Member, MemberChange, Message, User, UserRecord};
 use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
@@ -608,6 +608,22 @@ impl<S: Shard> Store for Sharded<S> {
             .await?
             .shard(Placement::Chat(chat))
             .bans(chat)
+            .await
+    }
+
+    async fn chat_settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .chat_settings(chat)
+            .await
+    }
+
+    async fn joined_seq(&self, chat: ChatId, user: UserId) -> Result<u64, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .joined_seq(chat, user)
             .await
     }
 

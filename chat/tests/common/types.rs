@@ -78,6 +78,9 @@ pub struct ChatEntry {
     pub role: Role,
     pub read_seq: u64,
     pub unread: u64,
+    /// `GET /chats/{id}` only.
+    #[serde(default)]
+    pub history: Option<String>,
 }
 
 /// `GET /chats`.

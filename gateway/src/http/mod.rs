@@ -100,6 +100,9 @@ pub struct NewChat {
     /// A group's idempotency key.
     #[serde(default)]
     client_chat_id: Option<String>,
+    /// What a group's new members see of earlier messages [default: all].
+    #[serde(default)]
+    history: Option<chat_core::model::HistoryVisibility>,
 }
 
 pub async fn create_chat(
@@ -107,11 +110,34 @@ pub async fn create_chat(
     AuthUser(me): AuthUser,
     ApiJson(b): ApiJson<NewChat>,
 ) -> ApiResult<Response> {
-    match st
+    if b.kind == ChatKind::Direct && b.history.is_some() {
+        return Err(ApiError::new(
+            Code::DirectChat,
+            "a direct chat has no history setting",
+        ));
+    }
+    let outcome = st
         .service
         .create_chat(me, b.kind, b.title, b.members, b.client_chat_id.as_deref())
-        .await?
-    {
+        .await?;
+    // The setting follows the creation (members named at creation see
+    // everything either way).
+    let outcome = match (b.history, &outcome) {
+        (
+            Some(h),
+            Outcome::Ok {
+                chat: Some(c),
+                duplicate: false,
+                ..
+            },
+        ) if h != chat_core::model::HistoryVisibility::All => {
+            let chat = c.id;
+            st.service.set_history(me, chat, h).await?;
+            outcome
+        }
+        _ => outcome,
+    };
+    match outcome {
         Outcome::Ok {
             chat: Some(chat),
             duplicate,
@@ -129,6 +155,23 @@ pub async fn create_chat(
             format!("unexpected outcome {other:?}"),
         )),
     }
+}
+
+/// Body of `PATCH /chats/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatChange {
+    history: chat_core::model::HistoryVisibility,
+}
+
+pub async fn update_chat(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<ChatChange>,
+) -> ApiResult<Response> {
+    let chat = extract::chat_id(&id)?;
+    chat_outcome(st.service.set_history(me, chat, b.history).await?)
 }
 
 pub async fn get_chat(

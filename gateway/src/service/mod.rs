@@ -12,7 +12,9 @@ mod accounts;
 
 use std::sync::Arc;
 
-use chat_core::model::{Ban, Chat, ChatKind, ChatListEntry, ForwardedFrom, Member, Message, Role};
+use chat_core::model::{
+    Ban, Chat, ChatKind, ChatListEntry, ForwardedFrom, HistoryVisibility, Member, Message, Role,
+};
 use chat_core::ports::{HistoryPage, Store};
 use chat_core::rules::{self, Limits};
 use chat_core::wire::{Command, Outcome};
@@ -173,6 +175,8 @@ pub struct ChatView {
     pub read_seq: u64,
     /// Messages after the read cursor.
     pub unread: u64,
+    /// What the group's new members see of earlier messages.
+    pub history: HistoryVisibility,
 }
 
 /// A page of history (`GET /chats/{id}/messages`).
@@ -224,7 +228,9 @@ impl Service {
     pub async fn chat(&self, me: UserId, chat: ChatId) -> Result<ChatView, ApiError> {
         let (chat, role) = self.reads.authorize(me, chat).await?;
         let read_seq = self.reads.read_seq(me, chat.id).await?;
+        let settings = self.store.chat_settings(chat.id).await?;
         Ok(ChatView {
+            history: settings.history,
             unread: chat.last_seq.saturating_sub(read_seq),
             chat,
             role,
@@ -236,6 +242,30 @@ impl Service {
     pub async fn members(&self, me: UserId, chat: ChatId) -> Result<Vec<Member>, ApiError> {
         self.reads.authorize(me, chat).await?;
         self.reads.members(chat).await
+    }
+
+    /// Sets what a group's new members see of earlier messages (admins).
+    pub async fn set_history(
+        &self,
+        me: UserId,
+        chat: ChatId,
+        history: HistoryVisibility,
+    ) -> Result<Outcome, ApiError> {
+        self.reads.authorize(me, chat).await?;
+        let cmd = Command::SetHistory {
+            chat_id: chat,
+            history,
+        };
+        self.commander.run(me, cmd).await
+    }
+
+    /// The highest seq `me` may not read in `chat`: 0, or where they joined
+    /// when the group shows new members only what follows.
+    pub async fn history_floor(&self, me: UserId, chat: ChatId) -> Result<u64, ApiError> {
+        if self.store.chat_settings(chat).await?.history != HistoryVisibility::FromJoin {
+            return Ok(0);
+        }
+        Ok(self.store.joined_seq(chat, me).await?)
     }
 
     /// Blocks (or unblocks) `user` for the caller: through the log, keyed by
@@ -279,7 +309,16 @@ impl Service {
     ) -> Result<HistoryView, ApiError> {
         self.limiter.check(Action::History, &me.to_string()).await?;
         let (c, _) = self.reads.authorize(me, chat).await?;
-        let messages = self.store.messages(chat, page).await?;
+        let floor = self.history_floor(me, chat).await?;
+        let page = match page {
+            HistoryPage::After { after, limit } => HistoryPage::After {
+                after: after.max(floor),
+                limit,
+            },
+            p => p,
+        };
+        let mut messages = self.store.messages(chat, page).await?;
+        messages.retain(|m| m.seq > floor);
         Ok(HistoryView {
             messages,
             last_seq: c.last_seq,
@@ -357,10 +396,14 @@ impl Service {
                 client_msg_id,
             } => {
                 self.reads.authorize(me, from_chat_id).await?;
+                // A message from before the caller joined is not theirs to
+                // read, so not to forward.
+                let floor = self.history_floor(me, from_chat_id).await?;
                 let orig = self
                     .store
                     .message(from_chat_id, seq)
                     .await?
+                    .filter(|m| m.seq > floor)
                     .ok_or_else(|| ApiError::new(Code::MessageNotFound, "no such message"))?;
                 if orig.deleted {
                     return Err(ApiError::new(

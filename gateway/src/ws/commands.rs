@@ -153,7 +153,16 @@ impl<S: WsSink> Conn<S> {
             .await
             .map_err(fail)?;
         let (last_seq, last_pts, read_seq) = (start.last_seq, start.last_pts, start.read_seq);
-        let delivered = since.unwrap_or(last_seq).min(last_seq);
+        // Nothing from before the caller joined, when the group says so.
+        let floor = match since {
+            Some(_) => st
+                .service
+                .history_floor(self.user, chat)
+                .await
+                .map_err(fail)?,
+            None => 0,
+        };
+        let delivered = since.unwrap_or(last_seq).max(floor).min(last_seq);
         let max_replay = st.cfg.max_replay;
         if last_seq - delivered > max_replay {
             if !self.subs.contains_key(&chat) {

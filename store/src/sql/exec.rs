@@ -194,6 +194,21 @@ where
                     .bind(to_sql(chat_id.0))
                     .bind(to_sql(user_id.0))
             }
+            Mutation::PutChatSettings { chat_id, settings } => {
+                sqlx::query(self.sql.put_chat_settings.clone())
+                    .bind(to_sql(chat_id.0))
+                    .bind(i64::from(
+                        settings.history == chat_core::model::HistoryVisibility::FromJoin,
+                    ))
+            }
+            Mutation::PutJoin {
+                chat_id,
+                user_id,
+                joined_seq,
+            } => sqlx::query(self.sql.put_join.clone())
+                .bind(to_sql(chat_id.0))
+                .bind(to_sql(user_id.0))
+                .bind(*joined_seq as i64),
             Mutation::PutBlock {
                 user_id,
                 blocked_id,

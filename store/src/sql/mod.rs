@@ -130,6 +130,8 @@ pub(crate) struct Statements {
     record_change: SqlStr,
     put_ban: SqlStr,
     put_block: SqlStr,
+    put_chat_settings: SqlStr,
+    put_join: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
     insert_messages: String,
     /// Messages by idempotency key: before and after the keys.
@@ -165,6 +167,14 @@ impl Statements {
             )),
             put_block: sql(format!(
                 "{insert} user_blocks (user_id, blocked_id, created_at) VALUES (?, ?, ?){new}"
+            )),
+            put_chat_settings: sql(format!(
+                "INSERT INTO chat_settings (chat_id, history_from_join) VALUES (?, ?){}",
+                D::upsert("chat_id", "history_from_join")
+            )),
+            put_join: sql(format!(
+                "INSERT INTO member_joins (chat_id, user_id, joined_seq) VALUES (?, ?, ?){}",
+                D::upsert("chat_id, user_id", "joined_seq")
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),
             client_keys: D::client_keys_lookup(MESSAGE_COLUMNS),

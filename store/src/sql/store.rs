@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_core::model::{Ban, Chat, Member, MemberChange, Message, User, UserRecord};
+use chat_core::model::{
+    Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message, User, UserRecord,
+};
 use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
@@ -172,6 +174,33 @@ where
         let sql = "SELECT user_id, banned_by, banned_at FROM chat_bans WHERE chat_id = ? ORDER BY user_id";
         let found = self.fetch("bans", sql, &[to_sql(chat.0)]).await?;
         found.iter().map(rows::ban).collect()
+    }
+
+    async fn chat_settings(&self, chat: ChatId) -> Result<ChatSettings, StoreError> {
+        let sql = "SELECT history_from_join FROM chat_settings WHERE chat_id = ?";
+        let found = self.fetch("chat_settings", sql, &[to_sql(chat.0)]).await?;
+        let from_join = match found.first() {
+            Some(r) => r.int("history_from_join")? != 0,
+            None => false,
+        };
+        Ok(ChatSettings {
+            history: if from_join {
+                HistoryVisibility::FromJoin
+            } else {
+                HistoryVisibility::All
+            },
+        })
+    }
+
+    async fn joined_seq(&self, chat: ChatId, user: UserId) -> Result<u64, StoreError> {
+        let sql = "SELECT joined_seq FROM member_joins WHERE chat_id = ? AND user_id = ?";
+        let found = self
+            .fetch("joined_seq", sql, &[to_sql(chat.0), to_sql(user.0)])
+            .await?;
+        match found.first() {
+            Some(r) => Ok(r.int("joined_seq")?.max(0) as u64),
+            None => Ok(0),
+        }
     }
 
     async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {

@@ -177,11 +177,19 @@ impl Batch<'_> {
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
         };
+        let joined_seq = st.chat.last_seq;
         st.chat.last_pts += 1;
         st.chat.member_count += 1;
         st.members.insert(user, role);
         let pts = st.chat.last_pts;
         let chat = st.chat.clone();
+        // Where they joined: with history from the join, what they read
+        // starts after it.
+        self.mutations.push(Mutation::PutJoin {
+            chat_id,
+            user_id: user,
+            joined_seq,
+        });
         self.mutations.push(Mutation::PutMember {
             chat_id,
             member: Member {
@@ -292,6 +300,29 @@ impl Batch<'_> {
             },
         });
         Ok(())
+    }
+
+    pub(super) async fn set_history(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        history: chat_core::model::HistoryVisibility,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_change_settings(st.chat.kind, st.members.get(&actor).copied()) {
+            return Ok(Err(r));
+        }
+        // A change of the chat (a migration copying it sees it moved).
+        st.chat.last_pts += 1;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::PutChatSettings {
+            chat_id,
+            settings: chat_core::model::ChatSettings { history },
+        });
+        self.touch(chat_id);
+        Ok(Ok((ok_chat(&chat, false), None)))
     }
 
     pub(super) async fn unban(

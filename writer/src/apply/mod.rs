@@ -161,6 +161,9 @@ impl<'a> Batch<'a> {
                 ban,
             } => self.remove_member(rec.actor, chat_id, user_id, ban).await?,
             Command::Unban { chat_id, user_id } => self.unban(rec.actor, chat_id, user_id).await?,
+            Command::SetHistory { chat_id, history } => {
+                self.set_history(rec.actor, chat_id, history).await?
+            }
             Command::Block {
                 chat_id,
                 user_id,
