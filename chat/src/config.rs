@@ -131,8 +131,9 @@ pub struct GatewaySettings {
     pub max_replay: Option<u64>,
     /// Rate limits over their defaults: `off`, or `key=N/s|min|h|d[:BURST]`
     /// or `key=off`, comma-separated; keys `login_ip`, `login_name_ip`,
-    /// `register_ip`, `send`, `edit`, `create_chat`, `history`, `subscribe`
-    /// (see docs/security.md) [default: the table there].
+    /// `register_ip`, `send`, `edit`, `create_chat`, `history`, `subscribe`,
+    /// `lookup`, `lookup_name`, `groups_per_day` (see docs/security.md)
+    /// [default: the table there].
     #[arg(long, env = "CHAT_RATE_LIMITS", value_parser = check_rate_limits)]
     pub rate_limits: Option<String>,
     /// Proxies (addresses or CIDR blocks, comma-separated) whose

@@ -271,6 +271,10 @@ async fn a_banned_member_is_not_added_again_until_an_admin_lifts_the_ban() {
     b.send(&chat, "back", "I'm back").await.created();
     b.remove_member(&chat, &b.id).await.ok();
     m.add_member(&chat, &b.id, None).await.ok();
+    // A former member is banned by the same rules: the creator, gone, by
+    // nobody.
+    a.remove_member(&chat, &a.id).await.ok();
+    assert_eq!(ban(&m, &a.id).await.0, 403);
     // Bad input changes nothing.
     let bad = format!("/api/v1/chats/{chat}/members/{}?ban=maybe", b.id);
     assert_eq!(a.call("DELETE", &bad, None).await.0, 400);
@@ -313,6 +317,11 @@ async fn a_blocked_user_cannot_message_or_add_the_blocker() {
         Frame::Rejected(r) => assert_eq!(r.code, "blocked"),
         other => panic!("expected a rejection, got {other:?}"),
     }
+    // Nor by rewriting his earlier messages.
+    assert_eq!(
+        b.edit(&dm, 1, "rewritten").await.refused(),
+        (403, "blocked")
+    );
     // The blocker may still write; the history has nothing of bob's after
     // the block.
     a.send(&dm, "a1", "not you").await.created();
@@ -338,9 +347,15 @@ async fn a_blocked_user_cannot_message_or_add_the_blocker() {
     b.set_role(&group, &c.id, Role::Admin).await.ok();
     c.add_member(&group, &a.id, None).await.ok();
 
-    // A new direct chat with a blocker is refused too.
+    // A new direct chat with a blocker is refused too; one the blocker
+    // opens keeps the block.
     assert_eq!(block(&c, &b.id, "PUT").await, 204);
     assert_eq!(b.create_direct(&c).await.refused(), (403, "blocked"));
+    let cb = c.create_direct(&b).await.created().id;
+    assert_eq!(
+        b.send(&cb, "c1", "hi carol").await.refused(),
+        (403, "blocked")
+    );
 
     // Unblocked, bob writes again.
     assert_eq!(block(&a, &b.id, "DELETE").await, 204);
@@ -391,6 +406,29 @@ async fn new_members_see_history_from_their_join_when_the_group_says_so() {
     let mut ws = b.ws().await;
     let (_, replayed) = ws.subscribe(&g, Some(0)).await;
     assert_eq!(seqs(replayed), [4, 5]);
+    // Nor does a resume by change position.
+    let mut by_pts = b.ws().await;
+    by_pts.send_subscribe(&g, None, Some(0)).await;
+    let mut resumed = Vec::new();
+    loop {
+        match by_pts.next().await {
+            Frame::Message(m) => resumed.push(m.message.seq),
+            Frame::Synced(_) => break,
+            _ => {}
+        }
+    }
+    assert!(resumed.iter().all(|s| *s > 3), "replayed {resumed:?}");
+    // Edits of earlier messages do not reach him live either (their text
+    // would tell what he may not read); edits of later ones do.
+    a.edit(&g, 1, "secret edit").await.ok();
+    a.edit(&g, 4, "visible edit").await.ok();
+    let edited = ws
+        .next_where(|f| match f {
+            Frame::Edited(e) => Some(e),
+            _ => None,
+        })
+        .await;
+    assert_eq!((edited.seq, edited.text.as_str()), (4, "visible edit"));
     // Nor can an earlier message be forwarded out.
     let own = b.group("bob's", &[]).await;
     let fwd = serde_json::json!({"to_chat_id": own, "client_msg_id": "f"});

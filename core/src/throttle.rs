@@ -147,8 +147,9 @@ const SHARDS: usize = 16;
 
 /// The in-process [`Throttle`]: a bounded map of arrival times. A key whose
 /// arrival time has passed holds a full allowance and is forgotten first;
-/// when the map is full of live keys, one is dropped (its allowance resets),
-/// so memory stays bounded whatever keys arrive.
+/// when the map is full of live keys, the one nearest to a full allowance is
+/// dropped (its allowance resets early), so memory stays bounded whatever
+/// keys arrive.
 pub struct LocalThrottle {
     shards: Vec<Mutex<HashMap<String, u64>>>,
     per_shard: usize,
@@ -174,8 +175,10 @@ impl LocalThrottle {
         }
         if map.len() >= self.per_shard {
             map.retain(|_, tat| *tat > now);
+            // Still full of live keys: forget the one nearest to a full
+            // allowance (the earliest arrival time), not just any.
             if map.len() >= self.per_shard
-                && let Some(k) = map.keys().next().cloned()
+                && let Some(k) = map.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
             {
                 map.remove(&k);
             }

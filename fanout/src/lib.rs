@@ -345,7 +345,12 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                     Event::Message { message } => {
                         out.push((chat_channel(chat), env(PubKind::Message, message.seq)));
                     }
-                    Event::Edited { .. } | Event::Deleted { .. } | Event::RoleChanged { .. } => {
+                    // An edit or deletion carries its message's seq: a
+                    // member who may not read that message does not get it.
+                    Event::Edited { seq, .. } | Event::Deleted { seq, .. } => {
+                        out.push((chat_channel(chat), env(PubKind::ChatEvent, *seq)));
+                    }
+                    Event::RoleChanged { .. } => {
                         out.push((chat_channel(chat), env(PubKind::ChatEvent, 0)));
                     }
                     Event::ChatCreated { chat: c, members } => {

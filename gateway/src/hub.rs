@@ -41,6 +41,8 @@ pub enum Push {
     ChatEvent {
         /// Chat.
         chat_id: ChatId,
+        /// The seq of the message edited or deleted (0 for other events).
+        seq: u64,
         /// The frame.
         json: Bytes,
     },
@@ -92,7 +94,11 @@ impl Push {
                 accepted_at: env.accepted_at,
                 json,
             },
-            PubKind::ChatEvent => Push::ChatEvent { chat_id, json },
+            PubKind::ChatEvent => Push::ChatEvent {
+                chat_id,
+                seq: env.seq,
+                json,
+            },
             PubKind::Joined => Push::Joined {
                 chat_id,
                 last_seq: env.seq,

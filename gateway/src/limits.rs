@@ -31,7 +31,7 @@ pub enum Action {
     Edit,
     /// Chats created, per user.
     CreateChat,
-    /// History pages and single-message reads, per user.
+    /// History pages, per user.
     History,
     /// Subscriptions, per WebSocket connection.
     Subscribe,

@@ -63,9 +63,11 @@ pub fn client_ip(
     headers: &axum::http::HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> IpAddr {
-    let Some(mut ip) = peer else {
+    let Some(ip) = peer else {
         return IpAddr::V6(Ipv6Addr::UNSPECIFIED);
     };
+    // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
+    let mut ip = ip.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&ip) {
         return ip;
@@ -77,23 +79,34 @@ pub fn client_ip(
         .flat_map(|v| v.split(','))
         .collect::<Vec<_>>();
     for hop in hops.iter().rev() {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(h) => {
+        match parse_hop(hop.trim()) {
+            Some(h) => {
                 ip = h;
                 if !is_trusted(&h) {
                     break;
                 }
             }
             // A malformed hop: trust nothing left of it.
-            Err(_) => break,
+            None => break,
         }
     }
     ip
 }
 
+/// One `X-Forwarded-For` hop: an address, maybe with a port
+/// (`1.2.3.4:5678`, `[2001:db8::1]:443`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    hop.parse::<SocketAddr>()
+        .ok()
+        .map(|s| s.ip().to_canonical())
+}
+
 /// The address a cap counts: the IP, or an IPv6 client's /64 (one subscriber
 /// of a provider holds a whole /64).
-fn address_key(ip: IpAddr) -> IpAddr {
+pub fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -335,6 +348,11 @@ mod tests {
         );
         assert_eq!(client_ip(Some(stranger), &h, &trusted), stranger);
         assert_eq!(client_ip(Some(proxy), &h, &[]), proxy);
+        h.insert("x-forwarded-for", "9.9.9.9:4444".parse().unwrap());
+        let nine: IpAddr = "9.9.9.9".parse().unwrap();
+        assert_eq!(client_ip(Some(proxy), &h, &trusted), nine);
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(Some(mapped), &h, &trusted), nine);
         h.insert("x-forwarded-for", "junk".parse().unwrap());
         assert_eq!(client_ip(Some(proxy), &h, &trusted), proxy);
     }

@@ -123,14 +123,10 @@ pub async fn create_chat(
     // The setting follows the creation (members named at creation see
     // everything either way).
     let outcome = match (b.history, &outcome) {
-        (
-            Some(h),
-            Outcome::Ok {
-                chat: Some(c),
-                duplicate: false,
-                ..
-            },
-        ) if h != chat_core::model::HistoryVisibility::All => {
+        // Also on a retried creation (its first setting may have failed).
+        (Some(h), Outcome::Ok { chat: Some(c), .. })
+            if h != chat_core::model::HistoryVisibility::All =>
+        {
             let chat = c.id;
             st.service.set_history(me, chat, h).await?;
             outcome

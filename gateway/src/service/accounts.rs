@@ -58,6 +58,7 @@ impl Service {
         password: String,
         from: IpAddr,
     ) -> Result<Session, ApiError> {
+        let from = crate::listen::address_key(from);
         self.limiter
             .check(Action::Register, &from.to_string())
             .await?;
@@ -97,12 +98,15 @@ impl Service {
         from: IpAddr,
     ) -> Result<Session, ApiError> {
         let bad = || ApiError::new(Code::InvalidCredentials, "wrong name or password");
-        let from = from.to_string();
+        // An IPv6 client by its /64 (it holds all of it); a name by its
+        // login key (logins ignore case).
+        let from = crate::listen::address_key(from).to_string();
         self.limiter.check(Action::LoginAddress, &from).await?;
+        let key = chat_core::name_key(name);
         self.limiter
             .check(
                 Action::LoginName,
-                &format!("{from}:{}", limits::name_key(name)),
+                &format!("{from}:{}", limits::name_key(&key)),
             )
             .await?;
         if password.len() > 256 {

@@ -154,29 +154,29 @@ impl<S: WsSink> Conn<S> {
             .map_err(fail)?;
         let (last_seq, last_pts, read_seq) = (start.last_seq, start.last_pts, start.read_seq);
         // Nothing from before the caller joined, when the group says so.
-        let floor = match since {
-            Some(_) => st
-                .service
-                .history_floor(self.user, chat)
-                .await
-                .map_err(fail)?,
-            None => 0,
-        };
+        let floor = st
+            .service
+            .history_floor(self.user, chat)
+            .await
+            .map_err(fail)?;
         let delivered = since.unwrap_or(last_seq).max(floor).min(last_seq);
         let max_replay = st.cfg.max_replay;
-        if last_seq - delivered > max_replay {
+        // Changes after since_pts are bounded the same way (each change
+        // moved the pts by one).
+        let changes_behind = since_pts.map_or(0, |p| last_pts.saturating_sub(p));
+        if last_seq - delivered > max_replay || changes_behind > max_replay {
             if !self.subs.contains_key(&chat) {
                 st.hub.unsubscribe(&chat_channel(chat), self.id).await;
             }
             return Err(fail(ApiError::new(
                 Code::ReplayTooLong,
                 format!(
-                    "{} messages behind (at most {max_replay} are replayed): page history over HTTP, then subscribe with since_seq from there (last_seq is {last_seq})",
+                    "{} messages and {changes_behind} changes behind (at most {max_replay} are replayed): page history over HTTP, then subscribe with since_seq from there (last_seq is {last_seq}, last_pts {last_pts})",
                     last_seq - delivered
                 ),
             )));
         }
-        self.subs.insert(chat, ChatSub { delivered });
+        self.subs.insert(chat, ChatSub { delivered, floor });
         self.write(encode(&ServerFrame::Subscribed {
             chat_id: chat,
             last_seq,

@@ -42,12 +42,10 @@ impl<S: WsSink> Conn<S> {
                 }
                 Ok(())
             }
-            Push::ChatEvent { chat_id, json } => {
-                if self.subs.contains_key(&chat_id) {
-                    self.write(json).await?;
-                }
-                Ok(())
-            }
+            Push::ChatEvent { chat_id, seq, json } => match self.subs.get(&chat_id) {
+                Some(sub) if seq == 0 || seq > sub.floor => self.write(json).await,
+                _ => Ok(()),
+            },
             Push::Joined {
                 chat_id,
                 last_seq,
@@ -79,10 +77,20 @@ impl<S: WsSink> Conn<S> {
                     {
                         return Err(Stop::Gone);
                     }
+                    // Added now: with history from the join, nothing up to
+                    // here is theirs to read.
+                    let floor = match self.st.service.history_floor(self.user, chat_id).await {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::warn!(error = %e.message, "history setting read failed; following from the join");
+                            last_seq
+                        }
+                    };
                     self.subs.insert(
                         chat_id,
                         ChatSub {
                             delivered: last_seq,
+                            floor,
                         },
                     );
                 }
@@ -230,6 +238,7 @@ impl<S: WsSink> Conn<S> {
         mut pts: u64,
         held: u64,
     ) -> Result<(), Stop> {
+        let floor = self.subs.get(&chat).map_or(0, |s| s.floor);
         // A `member_added` frame carries the chat as it is now: read once.
         let mut summary: Option<Chat> = None;
         loop {
@@ -252,7 +261,7 @@ impl<S: WsSink> Conn<S> {
             for change in page {
                 pts = change.pts();
                 match change {
-                    Change::Message(m) if m.seq <= held => {
+                    Change::Message(m) if m.seq <= held && m.seq > floor => {
                         self.write(message_frame(m)).await?;
                     }
                     Change::Message(_) => {}

@@ -149,6 +149,10 @@ type Reply = Pin<Box<dyn Future<Output = Bytes> + Send>>;
 struct ChatSub {
     /// Highest seq sent to the client; live messages at or below are duplicates.
     delivered: u64,
+    /// Highest seq the user may not read (where they joined, when the
+    /// group shows new members only what follows; else 0): edits and
+    /// deletions of those messages are not delivered.
+    floor: u64,
 }
 
 /// One authenticated connection: its subscriptions with their delivery marks,

@@ -120,11 +120,22 @@ impl Batch<'_> {
                 role: m.role,
             });
         }
+        // A direct chat opened by someone who blocked the other keeps the
+        // block (the other's block of the opener refused it above).
+        let blocked_by = match kind {
+            ChatKind::Direct => self
+                .store
+                .blockers(ids[0], &[actor])
+                .await?
+                .into_iter()
+                .collect(),
+            ChatKind::Group => Default::default(),
+        };
         self.states.insert(ChatState {
             chat: chat.clone(),
             members: members.iter().map(|m| (m.user_id, m.role)).collect(),
             banned: Default::default(),
-            blocked_by: Default::default(),
+            blocked_by,
         });
         self.touch(chat_id);
         Ok(Ok((
@@ -231,8 +242,19 @@ impl Batch<'_> {
             // were never produced: if so, answered and produced again (the
             // ban with it: writing it twice is harmless).
             let chat = st.chat.clone();
+            let kind = chat.kind;
+            let creator = chat.created_by;
             if let found @ Ok((_, Some(_))) = self.found_applied(chat, user, None).await? {
                 if ban && actor != user {
+                    // Gone already: banned as the plain member they are
+                    // taken for now (never the creator), by whoever may.
+                    let g = rules::Governance {
+                        target_is_creator: user == creator,
+                        last_admin: false,
+                    };
+                    if let Err(r) = rules::can_ban(kind, actor_role, Some(Role::Member), false, g) {
+                        return Ok(Err(r));
+                    }
                     self.ban(actor, chat_id, user).await?;
                 }
                 return Ok(found);
@@ -281,7 +303,8 @@ impl Batch<'_> {
         )))
     }
 
-    /// Records a ban (the caller checked who may).
+    /// Records a ban (the caller checked who may): a change of the chat
+    /// like any other (a migration copying it sees it moved).
     async fn ban(
         &mut self,
         actor: UserId,
@@ -290,7 +313,9 @@ impl Batch<'_> {
     ) -> Result<(), StoreError> {
         if let Some(st) = self.state(chat_id).await? {
             st.banned.insert(user);
+            st.chat.last_pts += 1;
         }
+        self.touch(chat_id);
         self.mutations.push(Mutation::PutBan {
             chat_id,
             ban: Ban {
@@ -377,6 +402,8 @@ impl Batch<'_> {
             } else {
                 st.blocked_by.remove(&actor);
             }
+            // Dropped with the batch if it fails (reloaded from the store).
+            self.touch(chat_id);
         }
         self.mutations.push(if blocked {
             Mutation::PutBlock {

@@ -422,6 +422,14 @@ impl<'a> Batch<'a> {
         if let Err(r) = rules::can_read(role) {
             return Ok(Err(r));
         }
+        // A blocked user does not reach the blocker by rewriting old
+        // messages either.
+        if let Err(r) = rules::check_not_blocked(
+            st.blocked_by.iter().filter(|u| **u != actor).count(),
+            "this user blocked you",
+        ) {
+            return Ok(Err(r));
+        }
         let Some(mut msg) = self.message(chat_id, seq).await? else {
             return Ok(Err(Rejection::new(
                 Code::MessageNotFound,
