@@ -4,13 +4,19 @@ mod common;
 
 use common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edit_and_delete_keep_seq_reach_subscribers_and_respect_roles() {
+/// A server and three users: alice, bob and carol.
+async fn alice_bob_carol() -> (TestServer, Api, [Client; 3]) {
     let s = TestServer::start().await;
     let api = s.api();
     let a = api.register("alice").await;
     let b = api.register("bob").await;
     let c = api.register("carol").await;
+    (s, api, [a, b, c])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_and_delete_keep_seq_reach_subscribers_and_respect_roles() {
+    let (s, api, [a, b, c]) = alice_bob_carol().await;
     let d = api.register("dave").await;
     let chat = a.group("roles", &[&b]).await;
 
@@ -107,11 +113,7 @@ async fn edit_and_delete_keep_seq_reach_subscribers_and_respect_roles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_and_membership_events_reach_the_right_people() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let a = api.register("alice").await;
-    let b = api.register("bob").await;
-    let c = api.register("carol").await;
+    let (s, _, [a, b, c]) = alice_bob_carol().await;
     let src = a.group("source", &[&b]).await;
     let dst = a.group("target", &[&c]).await;
     b.send(&src, "s1", "worth sharing").await.created();
@@ -181,11 +183,7 @@ async fn a_rejected_send_sent_again_after_the_reason_is_gone_is_accepted() {
 /// its creator or changes the creator's role (403) — the creator may leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_admin_hands_over_before_leaving_and_the_creator_is_kept() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let a = api.register("alice").await;
-    let b = api.register("bob").await;
-    let c = api.register("carol").await;
+    let (s, _, [a, b, c]) = alice_bob_carol().await;
     let chat = a.group("governed", &[&b, &c]).await;
 
     assert_eq!(
@@ -287,11 +285,7 @@ async fn a_banned_member_is_not_added_again_until_an_admin_lifts_the_ban() {
 /// unblocked. Others are not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_user_cannot_message_or_add_the_blocker() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let a = api.register("alice").await;
-    let b = api.register("bob").await;
-    let c = api.register("carol").await;
+    let (s, _, [a, b, c]) = alice_bob_carol().await;
     let dm = a.create_direct(&b).await.created().id;
     b.send(&dm, "b0", "hi alice").await.created();
 
@@ -372,11 +366,7 @@ async fn a_blocked_user_cannot_message_or_add_the_blocker() {
 /// creation see everything, and an admin may change the setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_members_see_history_from_their_join_when_the_group_says_so() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let a = api.register("alice").await;
-    let b = api.register("bob").await;
-    let c = api.register("carol").await;
+    let (s, _, [a, b, c]) = alice_bob_carol().await;
     let body = serde_json::json!({"kind": "group", "title": "fresh starts", "members": [c.id], "history": "from_join"});
     let (status, chat) = a.call("POST", "/api/v1/chats", Some(body)).await;
     assert_eq!(status, 201, "{chat}");
@@ -472,11 +462,7 @@ async fn new_members_see_history_from_their_join_when_the_group_says_so() {
 /// exactly as for a chat that does not exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_chat_of_others_is_answered_as_no_chat() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let a = api.register("alice").await;
-    let b = api.register("bob").await;
-    let c = api.register("carol").await;
+    let (s, _, [a, b, c]) = alice_bob_carol().await;
     let dm = a.create_direct(&b).await.created().id;
     a.send(&dm, "1", "between us").await.created();
     let nowhere = "4611686018427387904".to_string();

@@ -90,18 +90,9 @@ fn mutate_value(v: &mut Value, rng: &mut StdRng) {
                     map.insert(format!("extra{}", rng.random_range(0..3)), nasty(rng));
                 }
                 2 if k == "type" || k == "op" => {
-                    let tags = [
-                        "auth",
-                        "subscribe",
-                        "send",
-                        "edit",
-                        "delete",
-                        "forward",
-                        "read",
-                        "ping",
-                        "nope",
-                        "",
-                    ];
+                    // Every frame type, and two that are none.
+                    let mut tags: Vec<&str> = ClientFrame::TYPES.to_vec();
+                    tags.extend(["nope", ""]);
                     map.insert(k, json!(tags[rng.random_range(0..tags.len())]));
                 }
                 _ => {

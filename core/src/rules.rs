@@ -267,20 +267,20 @@ pub fn can_ban(
 
 /// Only admins change a group's settings.
 pub fn can_change_settings(kind: ChatKind, actor: Option<Role>) -> Result<(), Rejection> {
-    let role = can_read(actor)?;
-    group_only(kind)?;
-    if role != Role::Admin {
-        return Err(forbidden("only admins change the group's settings"));
-    }
-    Ok(())
+    admins_only(kind, actor, "only admins change the group's settings")
 }
 
 /// Only admins lift bans.
 pub fn can_unban(kind: ChatKind, actor: Option<Role>) -> Result<(), Rejection> {
+    admins_only(kind, actor, "only admins can lift a ban")
+}
+
+/// A group's admins only; `why` tells the others.
+fn admins_only(kind: ChatKind, actor: Option<Role>, why: &str) -> Result<(), Rejection> {
     let role = can_read(actor)?;
     group_only(kind)?;
     if role != Role::Admin {
-        return Err(forbidden("only admins can lift a ban"));
+        return Err(forbidden(why));
     }
     Ok(())
 }
