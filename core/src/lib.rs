@@ -44,6 +44,14 @@ pub fn direct_chat_id(a: UserId, b: UserId) -> ChatId {
     ChatId((1 << 63) | (h & ((1 << 63) - 1)))
 }
 
+impl ChatId {
+    /// Whether this is a direct chat's id (its top bit, see
+    /// [`direct_chat_id`]).
+    pub fn is_direct(self) -> bool {
+        self.0 >> 63 == 1
+    }
+}
+
 /// The id of the group `creator` creates with the idempotency key `key`
 /// (`client_chat_id`): the same each time, so a retried creation lands on the
 /// same writer and finds the group created the first time. The top two bits
@@ -82,7 +90,7 @@ mod tests {
         assert_ne!(a, keyed_group_id(UserId(2), "k"), "another creator");
         assert_ne!(a, keyed_group_id(UserId(1), "k2"), "another key");
         assert_eq!(a.0 >> 62, 0b01, "neither direct nor generated");
-        assert_eq!(direct_chat_id(UserId(1), UserId(2)).0 >> 63, 1);
+        assert!(direct_chat_id(UserId(1), UserId(2)).is_direct());
         assert_eq!(IdGenerator::new(1).next() >> 62, 0);
     }
 

@@ -47,6 +47,11 @@ impl Rate {
         Rate { burst, ..self }
     }
 
+    /// A cost as taken: at least 1, at most the burst.
+    pub fn cost(&self, cost: u32) -> u32 {
+        cost.clamp(1, self.burst.max(1))
+    }
+
     /// The emission interval in microseconds (at least 1).
     pub fn interval_us(&self) -> u64 {
         (self.period.as_micros() / u128::from(self.count.max(1))).max(1) as u64
@@ -111,7 +116,7 @@ impl FromStr for Rate {
 pub fn gcra(tat: Option<u64>, now: u64, rate: &Rate, cost: u32) -> Result<u64, Duration> {
     let t = rate.interval_us();
     let tat = tat.unwrap_or(now).max(now);
-    let cost = u64::from(cost.clamp(1, rate.burst.max(1)));
+    let cost = u64::from(rate.cost(cost));
     let next = tat.saturating_add(t.saturating_mul(cost));
     let allowed_at = next.saturating_sub(t.saturating_mul(u64::from(rate.burst)));
     if allowed_at > now {

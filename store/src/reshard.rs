@@ -1445,57 +1445,60 @@ async fn copy_chat(
     let joins = src.joins(id).await?;
     let settings = src.settings(id).await?;
     let mut tx = begin_checked(dst, version).await?;
-    delete_in(&mut tx, "members", "chat_id", &[id], None).await?;
-    if !members.is_empty() {
-        let mut q = QueryBuilder::<MySql>::new("INSERT INTO members (chat_id, user_id, role) ");
-        q.push_values(&members, |mut b, m| {
+    replace_rows(
+        &mut tx,
+        "members",
+        "chat_id",
+        &[id],
+        "INSERT INTO members (chat_id, user_id, role) ",
+        &members,
+        |mut b, m| {
             b.push_bind(m.0).push_bind(m.1).push_bind(m.2.clone());
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("reshard"))?;
-    }
-    // Bans and unbans move the chat's last_pts too, so a chat whose ban
-    // list changed is never skipped as unchanged above.
-    delete_in(&mut tx, "chat_bans", "chat_id", &[id], None).await?;
-    if !bans.is_empty() {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO chat_bans (chat_id, user_id, banned_by, banned_at) ",
-        );
-        q.push_values(&bans, |mut b, x| {
+        },
+    )
+    .await?;
+    // Bans, joins and settings change with a pts too (a ban, an add, a
+    // setting), so a chat whose rows of them changed is never skipped as
+    // unchanged above.
+    replace_rows(
+        &mut tx,
+        "chat_bans",
+        "chat_id",
+        &[id],
+        "INSERT INTO chat_bans (chat_id, user_id, banned_by, banned_at) ",
+        &bans,
+        |mut b, x| {
             b.push_bind(x.0)
                 .push_bind(x.1)
                 .push_bind(x.2)
                 .push_bind(x.3);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("reshard"))?;
-    }
-    // Joins and settings change with a pts too (an add, a setting).
-    delete_in(&mut tx, "member_joins", "chat_id", &[id], None).await?;
-    for chunk in joins.chunks(1000) {
-        let mut q =
-            QueryBuilder::<MySql>::new("INSERT INTO member_joins (chat_id, user_id, joined_seq) ");
-        q.push_values(chunk, |mut b, x| {
+        },
+    )
+    .await?;
+    replace_rows(
+        &mut tx,
+        "member_joins",
+        "chat_id",
+        &[id],
+        "INSERT INTO member_joins (chat_id, user_id, joined_seq) ",
+        &joins,
+        |mut b, x| {
             b.push_bind(x.0).push_bind(x.1).push_bind(x.2);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("reshard"))?;
-    }
-    delete_in(&mut tx, "chat_settings", "chat_id", &[id], None).await?;
-    for s in &settings {
-        sqlx::query("INSERT INTO chat_settings (chat_id, history_from_join) VALUES (?, ?)")
-            .bind(s.0)
-            .bind(s.1)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("reshard"))?;
-    }
+        },
+    )
+    .await?;
+    replace_rows(
+        &mut tx,
+        "chat_settings",
+        "chat_id",
+        &[id],
+        "INSERT INTO chat_settings (chat_id, history_from_join) ",
+        &settings,
+        |mut b, x| {
+            b.push_bind(x.0).push_bind(x.1);
+        },
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
          member_count, last_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -1550,35 +1553,33 @@ async fn copy_users(
             .await
             .map_err(unavailable("reshard"))?;
     }
-    delete_in(&mut tx, "memberships", "user_id", &ids, None).await?;
-    for chunk in memberships.chunks(1000) {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO memberships (user_id, chat_id, role, read_seq) ",
-        );
-        q.push_values(chunk, |mut b, m| {
+    replace_rows(
+        &mut tx,
+        "memberships",
+        "user_id",
+        &ids,
+        "INSERT INTO memberships (user_id, chat_id, role, read_seq) ",
+        &memberships,
+        |mut b, m| {
             b.push_bind(m.0)
                 .push_bind(m.1)
                 .push_bind(m.2.clone())
                 .push_bind(m.3);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("reshard"))?;
-    }
-    delete_in(&mut tx, "user_blocks", "user_id", &ids, None).await?;
-    for chunk in blocks.chunks(1000) {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO user_blocks (user_id, blocked_id, created_at) ",
-        );
-        q.push_values(chunk, |mut b, x| {
+        },
+    )
+    .await?;
+    replace_rows(
+        &mut tx,
+        "user_blocks",
+        "user_id",
+        &ids,
+        "INSERT INTO user_blocks (user_id, blocked_id, created_at) ",
+        &blocks,
+        |mut b, x| {
             b.push_bind(x.0).push_bind(x.1).push_bind(x.2);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable("reshard"))?;
-    }
+        },
+    )
+    .await?;
     tx.commit().await.map_err(unavailable("reshard"))?;
     Ok((users.len() + memberships.len() + blocks.len()) as u64)
 }
@@ -1647,6 +1648,29 @@ async fn delete_names(pool: &MySqlPool, version: u64, names: &[String]) -> Resul
 
 /// `DELETE FROM table WHERE column IN (ids)` (at most `limit` rows): the
 /// rows deleted.
+/// Replaces the rows of `table` whose `column` is one of `keys` with `rows`,
+/// inserted as `head` and their values, a thousand per statement.
+async fn replace_rows<T>(
+    conn: &mut MySqlConnection,
+    table: &'static str,
+    column: &'static str,
+    keys: &[i64],
+    head: &'static str,
+    rows: &[T],
+    mut bind: impl FnMut(sqlx::query_builder::Separated<'_, MySql, &'static str>, &T),
+) -> Result<(), StoreError> {
+    delete_in(conn, table, column, keys, None).await?;
+    for chunk in rows.chunks(1000) {
+        let mut q = QueryBuilder::<MySql>::new(head);
+        q.push_values(chunk, &mut bind);
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
+    Ok(())
+}
+
 async fn delete_in(
     conn: &mut MySqlConnection,
     table: &'static str,

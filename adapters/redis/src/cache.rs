@@ -168,7 +168,7 @@ impl Throttle for RedisCache {
             .key(format!("{}rl:{key}", self.cfg.prefix))
             .arg(rate.interval_us())
             .arg(rate.burst)
-            .arg(cost.clamp(1, rate.burst.max(1)))
+            .arg(rate.cost(cost))
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;

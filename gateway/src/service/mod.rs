@@ -262,7 +262,11 @@ impl Service {
     /// The highest seq `me` may not read in `chat`: 0, or where they joined
     /// when the group shows new members only what follows.
     pub async fn history_floor(&self, me: UserId, chat: ChatId) -> Result<u64, ApiError> {
-        if self.store.chat_settings(chat).await?.history != HistoryVisibility::FromJoin {
+        // A direct chat has no setting: no store read on its subscribes and
+        // history pages.
+        if chat.is_direct()
+            || self.store.chat_settings(chat).await?.history != HistoryVisibility::FromJoin
+        {
             return Ok(0);
         }
         Ok(self.store.joined_seq(chat, me).await?)
