@@ -70,9 +70,19 @@ pub struct GatewaySettings {
     /// old one here, on every gateway) [default: none].
     #[arg(long, env = "CHAT_JWT_PREVIOUS_SECRETS", hide_env_values = true)]
     pub jwt_previous_secrets: Option<String>,
-    /// Access token lifetime in seconds [default: 86400].
+    /// Access token lifetime in seconds; clients renew them with their
+    /// refresh token [default: 900].
     #[arg(long, env = "CHAT_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
+    /// Seconds a login session lives without being refreshed; each refresh
+    /// extends it [default: 2592000, 30 days].
+    #[arg(long, env = "CHAT_REFRESH_TTL_SECS")]
+    pub refresh_ttl_secs: Option<u64>,
+    /// Seconds a gateway trusts that a session lives before reading it again
+    /// from the store: the bound on honouring a logout whose pub/sub message
+    /// was lost [default: 60].
+    #[arg(long, env = "CHAT_SESSION_CHECK_SECS")]
+    pub session_check_secs: Option<u64>,
     /// Largest WebSocket frame and HTTP body in bytes [default: 65536].
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
@@ -514,7 +524,15 @@ impl GatewaySettings {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.as_bytes().to_vec())
                 .collect(),
-            token_ttl: self.token_ttl_secs.map_or(d.token_ttl, Duration::from_secs),
+            token_ttl: self
+                .token_ttl_secs
+                .map_or(d.token_ttl, |s| Duration::from_secs(s.max(1))),
+            refresh_ttl: self
+                .refresh_ttl_secs
+                .map_or(d.refresh_ttl, |s| Duration::from_secs(s.max(1))),
+            session_check: self
+                .session_check_secs
+                .map_or(d.session_check, |s| Duration::from_secs(s.max(1))),
             limits: limits.limits(),
             max_frame_bytes: frame,
             max_body_bytes: frame,

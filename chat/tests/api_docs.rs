@@ -26,6 +26,7 @@ async fn openapi_document_matches_the_routes() {
                 .replace("{chat_id}", "1")
                 .replace("{user_id}", "1")
                 .replace("{seq}", "1")
+                .replace("{session_id}", "1")
                 .replace("{name}", "someone");
             let url = format!("/api/v1{concrete}");
             let body = if ["post", "put", "patch"].contains(&method.as_str()) {
@@ -55,7 +56,7 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 25, "operations in the document");
+    assert_eq!(ops, 30, "operations in the document");
     // An undocumented path is the fallback's 404.
     let (st, v) = api.call("GET", "/api/v1/undocumented", None, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
@@ -76,7 +77,7 @@ async fn answers_have_the_documented_shapes() {
     // Accounts.
     let a = api.register("alice").await;
     let b = api.register("bob").await;
-    let c = api.register("carol").await;
+    api.register("carol").await;
     api.login("alice").await;
     api.try_register("alice", "password-123").await.refused();
     api.try_register("x", "password-123").await.refused();
@@ -87,6 +88,18 @@ async fn answers_have_the_documented_shapes() {
     a.user_by_name("bob").await.ok();
     a.users(&[&a.id, &b.id]).await.ok();
     a.user("42").await.refused();
+
+    // Sessions: refresh, list, end one, log out, log out everywhere.
+    let a2 = api.client(api.login("alice").await.refresh().await.ok());
+    api.try_refresh("r1.nonsense").await.refused();
+    a2.sessions().await.ok();
+    let extra = api.login("alice").await;
+    a2.end_session(&extra.session_id).await.status(204);
+    a2.end_session(&extra.session_id).await.refused();
+    a2.logout().await.status(204);
+    let c2 = api.login("carol").await;
+    c2.logout_everywhere().await.status(204);
+    let c = api.login("carol").await;
 
     // Chats: an empty one (no last message) and a busy one.
     let empty = a.group("empty", &[&b]).await;
@@ -166,6 +179,13 @@ async fn answers_have_the_documented_shapes() {
         ("login", 401),
         ("me", 200),
         ("me", 401),
+        ("refresh", 200),
+        ("refresh", 401),
+        ("sessions", 200),
+        ("endSession", 204),
+        ("endSession", 404),
+        ("logout", 204),
+        ("logoutEverywhere", 204),
         ("users", 200),
         ("user", 200),
         ("user", 404),

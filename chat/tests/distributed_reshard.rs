@@ -528,6 +528,7 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
         "users",
         "memberships",
         "user_names",
+        "sessions",
     ] {
         let n: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
@@ -537,6 +538,11 @@ async fn adding_then_removing_a_shard_under_traffic_moves_every_key_and_loses_no
         assert_eq!(n, 0, "the removed shard keeps no {table}");
     }
     pool.close().await;
+    // Login sessions moved with their users: each refresh token still works.
+    for u in [&alice, &bob, &carol, &dave] {
+        let api = Api::new(gateway(&gws, 0)).with_timeout(Duration::from_secs(30));
+        u.via(&api).refresh().await.ok();
+    }
     // The running roles route by the final ring, without a restart.
     let bases = gws.lock().unwrap().clone();
     for base in bases {
@@ -595,6 +601,9 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
     assert_eq!(carol.call("PUT", &block, None).await.0, 204);
     let direct = bob.create_direct(&carol).await.created().id;
     bob.send(&direct, "d1", "psst").await.created();
+    // Login sessions move with their users; an ended one stays ended.
+    let ended = api.login("carol").await;
+    ended.logout().await.status(204);
     chats.push(direct.clone());
     let before_list = bob.chats().await.ok();
     let mut before = HashMap::new();
@@ -627,6 +636,12 @@ async fn a_standalone_deployment_moves_into_the_shards_with_import() {
 
     let gws = cl.start(1, 1, 1);
     let api = Api::new(&gws[0]);
+    let refreshed = api.client(carol.via(&api).refresh().await.ok());
+    refreshed.me().await.ok();
+    assert_eq!(
+        ended.via(&api).refresh().await.refused(),
+        (401, "session_revoked")
+    );
     let bob = api.login("bob").await;
     api.login("carol").await;
     let after_list = bob.chats().await.ok();

@@ -1,6 +1,7 @@
-//! Rate limits across gateways (docs/security.md): in distributed mode the
-//! counts live in Redis, so a client alternating between gateways gets no
-//! more than through one.
+//! Rate limits and logouts across gateways (docs/security.md): in distributed
+//! mode the counts live in Redis, so a client alternating between gateways
+//! gets no more than through one; a logout through one gateway is honoured
+//! by every other at once.
 
 #![cfg(feature = "distributed")]
 
@@ -53,5 +54,68 @@ async fn rate_limits_hold_across_gateways() {
         (429, "too_many_requests")
     );
     assert_eq!(alice.history_forward(&chat, 10).await.len(), 3);
+    cl.cleanup().await;
+}
+
+/// A logout through one gateway is honoured by the others within seconds
+/// (the revocation is published to every gateway), far sooner than their
+/// periodic session check (set to an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_is_honoured_by_every_gateway_at_once() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let env = [("CHAT_SESSION_CHECK_SECS", "3600")];
+    let gws: Vec<Api> = ["gw-0", "gw-1"]
+        .iter()
+        .map(|name| {
+            let addr = cl.spawn_with("gateway", name, &env);
+            Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30))
+        })
+        .collect();
+    let alice = gws[0].register("alice").await;
+    let other = gws[0].login("alice").await;
+    // Gateway 1 has seen both sessions live (and would trust that for an
+    // hour); a WebSocket of each is open there.
+    alice.via(&gws[1]).me().await.ok();
+    other.via(&gws[1]).me().await.ok();
+    let mut ws = alice.via(&gws[1]).ws().await;
+    let mut other_ws = other.via(&gws[1]).ws().await;
+
+    alice.logout().await.status(204);
+    let refused_at = tokio::time::Instant::now();
+    loop {
+        let r = alice.via(&gws[1]).me().await;
+        if r.status == 401 {
+            assert_eq!(r.refused(), (401, "session_revoked"));
+            break;
+        }
+        assert!(
+            refused_at.elapsed() < Duration::from_secs(5),
+            "gateway 1 still accepts a logged-out session"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let closed = loop {
+        match ws.next_within(Duration::from_secs(5)).await {
+            Next::Frame(_) => {}
+            Next::Closed(code) => break code,
+            Next::Timeout => panic!("gateway 1 kept the connection of a logged-out session"),
+        }
+    };
+    assert_eq!(closed, Some(4001));
+    // The other session lives on, on both gateways.
+    other.via(&gws[1]).me().await.ok();
+    other_ws.ping().await;
+    assert!(matches!(other_ws.next().await, Frame::Pong(_)));
+
+    // Everywhere, through gateway 1: gateway 0 refuses at once too.
+    other.via(&gws[1]).logout_everywhere().await.status(204);
+    let refused_at = tokio::time::Instant::now();
+    while other.me().await.status != 401 {
+        assert!(refused_at.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(other.me().await.refused(), (401, "session_revoked"));
     cl.cleanup().await;
 }

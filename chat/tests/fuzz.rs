@@ -224,6 +224,9 @@ async fn http_bodies_get_clear_errors_and_never_a_5xx() {
     let api = s.api();
     let a = api.register("fuzzer").await;
     let b = api.register("fuzzed").await;
+    // Refreshes spend this user's refresh token (and end the session when
+    // one comes back): not the caller's.
+    let c = api.register("refresher").await;
     let chat = a.group("fuzz", &[&b]).await;
     a.send(&chat, "seed", "a message").await.created();
     let (mut rng, seed) = rng();
@@ -232,7 +235,11 @@ async fn http_bodies_get_clear_errors_and_never_a_5xx() {
     let http = reqwest::Client::new();
     for i in 0..n {
         let template: Value = serde_json::from_str(&requests[i % requests.len()]).expect("seed");
-        let fill = |s: &str| s.replace("{chat}", &chat).replace("{user}", &b.id);
+        let fill = |s: &str| {
+            s.replace("{chat}", &chat)
+                .replace("{user}", &b.id)
+                .replace("{refresh}", &c.refresh_token)
+        };
         let method = template["method"].as_str().expect("method");
         let mut path = fill(template["path"].as_str().expect("path"));
         if rng.random_bool(0.1) {

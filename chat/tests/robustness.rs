@@ -357,7 +357,7 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
     let tokens = Tokens::new(SECRET.as_bytes(), Duration::from_secs(60)).unwrap();
     let id: u64 = a.id.parse().unwrap();
     let expired = tokens
-        .issue_with(chat_core::UserId(id), "alice", 1_000, 2_000)
+        .issue_with(chat_core::UserId(id), "alice", 1, 1_000, 2_000)
         .unwrap();
     let (st, v) = api.call("GET", &msgs, Some(&expired), None).await;
     assert_eq!((st, code(&v)), (401, "token_expired"));
@@ -366,9 +366,15 @@ async fn bad_http_input_gets_clear_errors_and_changes_nothing() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let (forged, _) = forger.issue(chat_core::UserId(id), "alice").unwrap();
+    let (forged, _) = forger.issue(chat_core::UserId(id), "alice", 1).unwrap();
     let (st, v) = api.call("GET", &msgs, Some(&forged), None).await;
     assert_eq!((st, code(&v)), (401, "invalid_token"));
+    // Signed with the server's key, for a session that was never opened.
+    let (sessionless, _) = tokens
+        .issue(chat_core::UserId(id), "alice", 12_345)
+        .unwrap();
+    let (st, v) = api.call("GET", &msgs, Some(&sessionless), None).await;
+    assert_eq!((st, code(&v)), (401, "session_revoked"));
 
     // Nothing changed: one message, two members.
     let h = a.history_forward(&chat, 50).await;

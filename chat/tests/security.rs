@@ -540,6 +540,7 @@ async fn a_websocket_is_closed_when_its_token_expires() {
         .issue_with(
             a.id.parse().map(chat_core::UserId).unwrap(),
             "expiring",
+            a.session_id.parse().unwrap(),
             now,
             now + 2,
         )

@@ -42,6 +42,9 @@ pub enum Code {
     InvalidToken,
     /// Token expired.
     TokenExpired,
+    /// The session was logged out (or revoked after its refresh token was
+    /// used twice): log in again.
+    SessionRevoked,
     /// The user is not a member of the chat.
     NotMember,
     /// The member's role is silent: may read, may not post.
@@ -61,6 +64,8 @@ pub enum Code {
     ChatNotFound,
     /// The message does not exist.
     MessageNotFound,
+    /// The login session does not exist (or already ended).
+    SessionNotFound,
     /// The user does not exist.
     UserNotFound,
     /// Something else that was named does not exist.
@@ -125,6 +130,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::AuthRequired, "auth_required"),
     (Code::InvalidToken, "invalid_token"),
     (Code::TokenExpired, "token_expired"),
+    (Code::SessionRevoked, "session_revoked"),
     (Code::NotMember, "not_member"),
     (Code::Silenced, "silenced"),
     (Code::Forbidden, "forbidden"),
@@ -134,6 +140,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::ChatNotFound, "chat_not_found"),
     (Code::MessageNotFound, "message_not_found"),
     (Code::UserNotFound, "user_not_found"),
+    (Code::SessionNotFound, "session_not_found"),
     (Code::NotFound, "not_found"),
     (Code::MethodNotAllowed, "method_not_allowed"),
     (Code::MessageDeleted, "message_deleted"),

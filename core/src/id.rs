@@ -57,6 +57,10 @@ id_type!(
     ChatId
 );
 id_type!(
+    /// A login session of a user (random).
+    SessionId
+);
+id_type!(
     /// A message, unique across chats. Within a chat a message is also named by its `seq`.
     MessageId
 );

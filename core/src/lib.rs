@@ -19,7 +19,7 @@ pub mod throttle;
 pub mod wire;
 
 pub use error::{CacheError, Code, LogError, Rejection, StoreError};
-pub use id::{ChatId, IdGenerator, MessageId, UserId};
+pub use id::{ChatId, IdGenerator, MessageId, SessionId, UserId};
 pub use model::now_ms;
 pub use placement::{Placement, name_key};
 

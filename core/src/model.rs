@@ -189,6 +189,40 @@ pub struct Ban {
     pub banned_at: i64,
 }
 
+/// A login session of a user (lives on the user's shard): what its refresh
+/// token is checked against. The token itself is never stored, only a hash
+/// of its secret; each refresh replaces the secret and counts `generation`
+/// up, so a token presented again after it was rotated is recognised (and
+/// the session revoked: one of its two holders is not its owner).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The user.
+    pub user_id: UserId,
+    /// The session's id (random, unique per user).
+    pub id: u64,
+    /// How many times the refresh token was rotated.
+    pub generation: u64,
+    /// Hash of the current refresh token's secret.
+    pub secret_hash: String,
+    /// What the client called itself at login (its User-Agent, shortened).
+    pub device: String,
+    /// Unix ms of the login.
+    pub created_at: i64,
+    /// Unix ms of the last refresh (or the login).
+    pub used_at: i64,
+    /// Unix ms after which the refresh token is refused.
+    pub expires_at: i64,
+    /// Unix ms of the logout or revocation; `None` while it lives.
+    pub revoked_at: Option<i64>,
+}
+
+impl SessionRecord {
+    /// Whether the session may still be used at `now` (Unix ms).
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
 /// Where a forwarded message came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardedFrom {

@@ -45,7 +45,11 @@ impl Mutation {
             | Mutation::RemoveMembership { user_id, .. }
             | Mutation::PutBlock { user_id, .. }
             | Mutation::RemoveBlock { user_id, .. }
+            | Mutation::RotateSession { user_id, .. }
+            | Mutation::RevokeSessions { user_id, .. }
+            | Mutation::PurgeSessions { user_id, .. }
             | Mutation::AdvanceCursor { user_id, .. } => Placement::User(*user_id),
+            Mutation::PutSession(s) => Placement::User(s.user_id),
         }
     }
 }
@@ -130,6 +134,34 @@ mod tests {
                 user_id: USER,
                 blocked_id: UserId(CHAT.0),
             },
+            Mutation::PutSession(crate::model::SessionRecord {
+                user_id: USER,
+                id: CHAT.0,
+                generation: 0,
+                secret_hash: "h".into(),
+                device: String::new(),
+                created_at: 1,
+                used_at: 1,
+                expires_at: 2,
+                revoked_at: None,
+            }),
+            Mutation::RotateSession {
+                user_id: USER,
+                session_id: CHAT.0,
+                generation: 0,
+                secret_hash: "h2".into(),
+                used_at: 2,
+                expires_at: 3,
+            },
+            Mutation::RevokeSessions {
+                user_id: USER,
+                session_id: Some(CHAT.0),
+                at: 3,
+            },
+            Mutation::PurgeSessions {
+                user_id: USER,
+                before: 4,
+            },
             Mutation::PutMembership {
                 user_id: USER,
                 chat_id: CHAT,
@@ -193,6 +225,10 @@ mod tests {
                 | Mutation::RemoveMembership { .. }
                 | Mutation::PutBlock { .. }
                 | Mutation::RemoveBlock { .. }
+                | Mutation::PutSession(_)
+                | Mutation::RotateSession { .. }
+                | Mutation::RevokeSessions { .. }
+                | Mutation::PurgeSessions { .. }
                 | Mutation::AdvanceCursor { .. } => Placement::User(USER),
             };
             assert_eq!(m.placement(), expected, "{m:?}");

@@ -254,6 +254,42 @@ pub enum Mutation {
         /// The user blocked.
         blocked_id: UserId,
     },
+    /// A new login session (kept if already there: a retried login).
+    PutSession(crate::model::SessionRecord),
+    /// Rotates a session's refresh token: only if the session is live and
+    /// still at `generation` (a compare-and-set: two refreshes with the same
+    /// token cannot both win; the loser finds the other's hash stored).
+    RotateSession {
+        /// User.
+        user_id: UserId,
+        /// Session.
+        session_id: u64,
+        /// The generation the refresh token presented carries.
+        generation: u64,
+        /// Hash of the new secret (stored with `generation + 1`).
+        secret_hash: String,
+        /// Unix ms of this refresh.
+        used_at: i64,
+        /// The session's new expiry, Unix ms.
+        expires_at: i64,
+    },
+    /// Ends a user's live session, or all of them (`session_id` `None`).
+    RevokeSessions {
+        /// User.
+        user_id: UserId,
+        /// Which session; `None` for every one.
+        session_id: Option<u64>,
+        /// Unix ms.
+        at: i64,
+    },
+    /// Forgets a user's sessions that expired, or were revoked, before `before`
+    /// (Unix ms).
+    PurgeSessions {
+        /// User.
+        user_id: UserId,
+        /// Unix ms.
+        before: i64,
+    },
     /// User-side membership upsert, keeping an existing cursor.
     PutMembership {
         /// User.
@@ -356,6 +392,14 @@ pub trait Store: Send + Sync + 'static {
     async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
     /// Which of `among` blocked `user`.
     async fn blockers(&self, user: UserId, among: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+    /// A user's login session.
+    async fn session(
+        &self,
+        user: UserId,
+        id: u64,
+    ) -> Result<Option<crate::model::SessionRecord>, StoreError>;
+    /// A user's login sessions (live or not, until purged), newest first.
+    async fn sessions(&self, user: UserId) -> Result<Vec<crate::model::SessionRecord>, StoreError>;
     /// A page of history, ascending by seq.
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.

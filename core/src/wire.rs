@@ -328,6 +328,17 @@ pub fn gateway_channel(gateway: &str) -> String {
     format!("gw:{gateway}")
 }
 
+/// Pub/sub channel every gateway listens on for ended sessions
+/// ([`PubKind::Revoked`]): any gateway may be serving the session's requests.
+pub const SESSIONS_CHANNEL: &str = "sessions";
+
+/// The JSON of a [`PubKind::Revoked`] envelope (whose `seq` is the user id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The session ended; `None`: every session of the user.
+    pub session_id: Option<u64>,
+}
+
 /// What a pub/sub payload carries; tells the gateway how to route it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -349,6 +360,10 @@ pub enum PubKind {
     /// and the removed user's stop following the chat — in order with the
     /// chat's messages, so none published after the removal reaches them.
     MemberLeft = 7,
+    /// A login session ended (on [`SESSIONS_CHANNEL`]; `seq` carries the
+    /// user's id, the JSON a [`Revocation`]): every gateway refuses its
+    /// tokens and closes its connections.
+    Revoked = 8,
 }
 
 impl PubKind {
@@ -361,6 +376,7 @@ impl PubKind {
             5 => PubKind::UserEvent,
             6 => PubKind::Reply,
             7 => PubKind::MemberLeft,
+            8 => PubKind::Revoked,
             _ => return None,
         })
     }
@@ -380,7 +396,7 @@ pub struct Envelope {
     pub chat_id: ChatId,
     /// Message seq for [`PubKind::Message`], the chat's newest seq for
     /// [`PubKind::Joined`], the removed user's id for [`PubKind::MemberLeft`],
-    /// else 0.
+    /// the user's id for [`PubKind::Revoked`], else 0.
     pub seq: u64,
     /// When the gateway accepted the originating command (Unix ms), for latency.
     pub accepted_at: i64,

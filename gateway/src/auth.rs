@@ -1,4 +1,5 @@
-//! Passwords (argon2id) and access tokens (JWT HS256 with expiry).
+//! Passwords (argon2id), access tokens (JWT HS256 with expiry, naming their
+//! login session) and refresh tokens (an opaque secret of a session).
 
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct Claims {
     pub iat: i64,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// The login session, as a decimal string.
+    #[serde(default)]
+    pub sid: String,
 }
 
 /// A verified token: whose, and until when.
@@ -33,6 +37,8 @@ pub struct Verified {
     pub user: UserId,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// The login session it was issued to.
+    pub session: u64,
 }
 
 /// Signs tokens with the current HS256 secret, and verifies them with it or
@@ -90,11 +96,12 @@ impl Tokens {
         })
     }
 
-    /// A token for `user`, and its expiry (Unix seconds).
-    pub fn issue(&self, user: UserId, name: &str) -> Result<(String, i64), ApiError> {
+    /// A token for `user` in `session`, and its expiry (Unix seconds).
+    pub fn issue(&self, user: UserId, name: &str, session: u64) -> Result<(String, i64), ApiError> {
         let now = now_ms() / 1000;
         let exp = now + self.ttl.as_secs() as i64;
-        self.issue_with(user, name, now, exp).map(|t| (t, exp))
+        self.issue_with(user, name, session, now, exp)
+            .map(|t| (t, exp))
     }
 
     /// A token with explicit times (tests make expired ones with it).
@@ -102,6 +109,7 @@ impl Tokens {
         &self,
         user: UserId,
         name: &str,
+        session: u64,
         iat: i64,
         exp: i64,
     ) -> Result<String, ApiError> {
@@ -110,6 +118,7 @@ impl Tokens {
             name: name.to_string(),
             iat,
             exp,
+            sid: session.to_string(),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
@@ -122,8 +131,10 @@ impl Tokens {
         self.verify_full(token).map(|v| v.user)
     }
 
-    /// The user and expiry of a valid token: signed by the key its `kid`
-    /// names (a token without one, from before key ids, by the current key).
+    /// The user, session and expiry of a valid token: signed by the key its
+    /// `kid` names (a token without one, from before key ids, by the current
+    /// key). A token naming no session (from before sessions) is refused:
+    /// nothing could revoke it.
     pub fn verify_full(&self, token: &str) -> Result<Verified, ApiError> {
         let invalid = || ApiError::new(Code::InvalidToken, "the token is invalid");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
@@ -148,10 +159,89 @@ impl Tokens {
             .parse::<u64>()
             .map(UserId)
             .map_err(|_| invalid())?;
+        let session = data.claims.sid.parse::<u64>().map_err(|_| invalid())?;
         Ok(Verified {
             user,
             exp: data.claims.exp,
+            session,
         })
+    }
+}
+
+/// A refresh token: `r1.{user}.{session}.{generation}.{secret}`. The user
+/// and session say where its session is stored; the generation which
+/// rotation it is (a token of an older one, presented again, was stolen or
+/// replayed); the secret, 32 random bytes in hex, is what proves it
+/// (stored only as [`RefreshToken::secret_hash`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// The user.
+    pub user: UserId,
+    /// The session.
+    pub session: u64,
+    /// The rotation it was issued at.
+    pub generation: u64,
+    /// The secret.
+    pub secret: String,
+}
+
+/// The label refresh secrets are hashed under (an HMAC with a fixed key: the
+/// secrets are random, so a fast hash is as good as a slow one).
+const REFRESH_HASH_KEY: &[u8] = b"chat refresh token secret";
+
+impl RefreshToken {
+    /// A token with a new random secret.
+    pub fn new(user: UserId, session: u64, generation: u64) -> RefreshToken {
+        let bytes: [u8; 32] = rand::random();
+        RefreshToken {
+            user,
+            session,
+            generation,
+            secret: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// Parses a token; `None` for anything not of the form (never panics).
+    pub fn parse(token: &str) -> Option<RefreshToken> {
+        let mut parts = token.split('.');
+        if parts.next()? != "r1" {
+            return None;
+        }
+        let user = UserId(parts.next()?.parse().ok()?);
+        let session = parts.next()?.parse().ok()?;
+        let generation = parts.next()?.parse().ok()?;
+        let secret = parts.next()?;
+        let valid = secret.len() == 64
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !valid || parts.next().is_some() {
+            return None;
+        }
+        Some(RefreshToken {
+            user,
+            session,
+            generation,
+            secret: secret.to_string(),
+        })
+    }
+
+    /// What the store keeps of the secret.
+    pub fn secret_hash(&self) -> Result<String, ApiError> {
+        let key = EncodingKey::from_secret(REFRESH_HASH_KEY)
+            .map_err(|e| ApiError::internal("refresh hash key", e))?;
+        jsonwebtoken::crypto::sign(self.secret.as_bytes(), &key, Algorithm::HS256)
+            .map_err(|e| ApiError::internal("refresh hash", e))
+    }
+}
+
+impl std::fmt::Display for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "r1.{}.{}.{}.{}",
+            self.user, self.session, self.generation, self.secret
+        )
     }
 }
 
@@ -192,22 +282,60 @@ mod tests {
     #[test]
     fn tokens_roundtrip_expire_and_refuse_forgeries() {
         let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60)).unwrap();
-        let (tok, _) = t.issue(UserId(42), "alice").unwrap();
+        let (tok, _) = t.issue(UserId(42), "alice", 9).unwrap();
         assert_eq!(t.verify(&tok).unwrap(), UserId(42));
-        let old = t.issue_with(UserId(42), "alice", 0, 10).unwrap();
+        assert_eq!(t.verify_full(&tok).unwrap().session, 9);
+        let old = t.issue_with(UserId(42), "alice", 9, 0, 10).unwrap();
         assert_eq!(t.verify(&old).unwrap_err().code, Code::TokenExpired);
         let other =
             Tokens::new(b"another secret another secret 00", Duration::from_secs(60)).unwrap();
-        let (forged, _) = other.issue(UserId(42), "alice").unwrap();
+        let (forged, _) = other.issue(UserId(42), "alice", 9).unwrap();
         assert_eq!(t.verify(&forged).unwrap_err().code, Code::InvalidToken);
         assert_eq!(t.verify("garbage").unwrap_err().code, Code::InvalidToken);
+        // A token naming no session (from before sessions) is refused.
+        let claims = Claims {
+            sub: "42".into(),
+            name: "alice".into(),
+            iat: 0,
+            exp: now_ms() / 1000 + 60,
+            sid: String::new(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(t.kid.clone());
+        let sessionless = jsonwebtoken::encode(&header, &claims, &t.encoding).unwrap();
+        assert_eq!(t.verify(&sessionless).unwrap_err().code, Code::InvalidToken);
+    }
+
+    #[test]
+    fn refresh_tokens_roundtrip_and_refuse_anything_else() {
+        let r = RefreshToken::new(UserId(42), u64::MAX, 3);
+        let text = r.to_string();
+        assert_eq!(RefreshToken::parse(&text), Some(r.clone()));
+        let other = RefreshToken::new(UserId(42), u64::MAX, 3);
+        assert_ne!(r.secret, other.secret, "secrets are random");
+        assert_ne!(r.secret_hash().unwrap(), other.secret_hash().unwrap());
+        assert_eq!(r.secret_hash().unwrap(), r.clone().secret_hash().unwrap());
+        assert!(!r.secret_hash().unwrap().contains(&r.secret));
+        for bad in [
+            String::new(),
+            "r1".into(),
+            text.replacen("r1.", "r2.", 1),
+            format!("{text}.x"),
+            text[..text.len() - 1].to_string(),
+            text.replace(&r.secret, &r.secret.to_uppercase()),
+            format!("r1.x.1.1.{}", r.secret),
+            format!("r1.1.1.-1.{}", r.secret),
+            "r1.1.1.1.\u{e9}".into(),
+        ] {
+            assert_eq!(RefreshToken::parse(&bad), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn a_rotated_key_keeps_its_tokens_valid_and_new_ones_name_the_new_key() {
         let ttl = Duration::from_secs(60);
         let old = Tokens::new(b"the old secret the old secret 012", ttl).unwrap();
-        let (by_old, _) = old.issue(UserId(7), "bob").unwrap();
+        let (by_old, _) = old.issue(UserId(7), "bob", 1).unwrap();
         let new = Tokens::rotating(
             b"the new secret the new secret 012",
             &[b"the old secret the old secret 012".to_vec()],
@@ -215,7 +343,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(new.verify(&by_old).unwrap(), UserId(7));
-        let (by_new, _) = new.issue(UserId(7), "bob").unwrap();
+        let (by_new, _) = new.issue(UserId(7), "bob", 1).unwrap();
         let kid = jsonwebtoken::decode_header(&by_new).unwrap().kid.unwrap();
         assert_eq!(kid, new.kid);
         assert_ne!(kid, old.kid);

@@ -67,11 +67,15 @@ pub fn status_of(code: Code) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        AuthRequired | InvalidToken | TokenExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
+        AuthRequired | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials => {
+            StatusCode::UNAUTHORIZED
+        }
         NotMember | Silenced | Forbidden | Banned | QuotaExceeded | Blocked => {
             StatusCode::FORBIDDEN
         }
-        ChatNotFound | MessageNotFound | UserNotFound | NotFound => StatusCode::NOT_FOUND,
+        ChatNotFound | MessageNotFound | UserNotFound | SessionNotFound | NotFound => {
+            StatusCode::NOT_FOUND
+        }
         NameTaken | AlreadyMember | LastAdmin | MessageDeleted => StatusCode::CONFLICT,
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

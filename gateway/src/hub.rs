@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chat_core::ports::{Delivery, Inbox, Subscriber};
-use chat_core::wire::{Envelope, Outcome, PubKind, Reply};
+use chat_core::wire::{
+    Envelope, Outcome, PubKind, Reply, Revocation, SESSIONS_CHANNEL, user_channel,
+};
 use chat_core::{CacheError, ChatId};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -80,6 +82,12 @@ pub enum Push {
     /// Pub/sub reconnected and may have lost events: re-read every followed
     /// chat from the store.
     Resync,
+    /// A login session of the user ended (`None`: all of them): its
+    /// connections close.
+    Revoked {
+        /// The session.
+        session: Option<u64>,
+    },
 }
 
 impl Push {
@@ -111,6 +119,11 @@ impl Push {
                 json,
             },
             PubKind::UserEvent => Push::UserEvent { json },
+            PubKind::Revoked => Push::Revoked {
+                session: serde_json::from_slice::<Revocation>(&json)
+                    .ok()
+                    .and_then(|r| r.session_id),
+            },
             PubKind::Reply => return Err(json),
         })
     }
@@ -140,6 +153,8 @@ pub struct Hub {
     next_conn: AtomicU64,
     /// The channel this gateway's command replies arrive on, once listened to.
     reply_channel: Mutex<Option<String>>,
+    /// What this gateway knows of login sessions (told of revocations here).
+    sessions: Arc<crate::sessions::Sessions>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,9 +162,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Hub {
-    /// A hub over the gateway's subscriber.
-    pub fn new(subscriber: Box<dyn Subscriber>) -> Arc<Hub> {
+    /// A hub over the gateway's subscriber, telling `sessions` of
+    /// revocations.
+    pub fn new(
+        subscriber: Box<dyn Subscriber>,
+        sessions: Arc<crate::sessions::Sessions>,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
+            sessions,
             subscriber: tokio::sync::Mutex::new(subscriber),
             channels: Mutex::default(),
             pending: Mutex::default(),
@@ -228,6 +248,16 @@ impl Hub {
         lock(&self.channels).contains_key(channel)
     }
 
+    /// Subscribes the gateway to the channel of ended sessions
+    /// ([`SESSIONS_CHANNEL`]).
+    pub async fn listen_sessions(&self) -> Result<(), CacheError> {
+        self.subscriber
+            .lock()
+            .await
+            .subscribe(SESSIONS_CHANNEL)
+            .await
+    }
+
     /// Subscribes the gateway to its reply channel; replies arriving there go to
     /// the requests awaiting them ([`Hub::expect_reply`]).
     pub async fn listen_replies(&self, channel: &str) -> Result<(), CacheError> {
@@ -253,9 +283,21 @@ impl Hub {
     /// Routes one pub/sub message: a reply to its request, an event to the
     /// connections on its channel.
     pub fn dispatch(&self, channel: &str, env: Envelope) {
+        let revoked_user = (env.kind == PubKind::Revoked).then_some(chat_core::UserId(env.seq));
         let push = match Push::of(env) {
             Ok(push) => push,
             Err(reply) => return self.reply(channel, &reply),
+        };
+        // A revocation comes on the sessions channel: the user's connections
+        // here are on their own channel.
+        let user_chan;
+        let channel = match (&push, revoked_user) {
+            (Push::Revoked { session }, Some(user)) => {
+                self.sessions.revoked(user, *session);
+                user_chan = user_channel(user);
+                user_chan.as_str()
+            }
+            _ => channel,
         };
         let ch = lock(&self.channels);
         let Some(conns) = ch.get(channel) else { return };
@@ -287,6 +329,8 @@ impl Hub {
     /// subscriber is connected again (messages may have been lost meanwhile).
     async fn resync(self: Arc<Self>) {
         self.subscriber.lock().await.wait_connected().await;
+        // Revocations may have been lost too: read every session again.
+        self.sessions.forget_all();
         let conns: HashMap<ConnId, ConnTx> = lock(&self.channels)
             .values()
             .flat_map(|m| m.iter().map(|(id, c)| (*id, c.clone())))

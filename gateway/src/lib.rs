@@ -15,6 +15,7 @@ pub mod listen;
 pub mod metrics;
 mod reads;
 pub mod service;
+pub mod sessions;
 mod state;
 pub mod ws;
 
@@ -56,16 +57,25 @@ pub enum GatewayError {
 pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayError> {
     let tokens = auth::Tokens::rotating(&cfg.jwt_secret, &cfg.jwt_previous_secrets, cfg.token_ttl)?;
     let (subscriber, inbox) = deps.pubsub.subscriber().await?;
-    let hub = hub::Hub::new(subscriber);
-    // Replies to this gateway's commands arrive on its own channel.
+    let sessions = Arc::new(sessions::Sessions::new(
+        deps.store.clone(),
+        cfg.session_check,
+    ));
+    let hub = hub::Hub::new(subscriber, sessions.clone());
+    // Replies to this gateway's commands arrive on its own channel; ended
+    // sessions on one every gateway listens to.
     let gw_chan = chat_core::wire::gateway_channel(&cfg.instance_id);
     hub.listen_replies(&gw_chan).await?;
+    hub.listen_sessions().await?;
     tokio::spawn(hub.clone().run(inbox));
     let service = service::Service {
         limits: cfg.limits.clone(),
         store: deps.store.clone(),
         ids: deps.ids.clone(),
         tokens,
+        sessions,
+        refresh_ttl: cfg.refresh_ttl,
+        pubsub: deps.pubsub.clone(),
         reads: Reads {
             store: deps.store.clone(),
             cache: deps.cache.clone(),
@@ -100,7 +110,14 @@ pub fn app(st: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/auth/register", post(http::register))
         .route("/auth/login", post(http::login))
+        .route("/auth/refresh", post(http::refresh))
+        .route("/auth/logout", post(http::logout))
         .route("/me", get(http::me))
+        .route("/me/sessions", get(http::sessions).delete(http::logout_all))
+        .route(
+            "/me/sessions/{id}",
+            axum::routing::delete(http::end_session),
+        )
         .route("/me/blocks", get(http::blocks))
         .route("/me/blocks/{user}", put(http::block).delete(http::unblock))
         .route("/users", get(http::users))

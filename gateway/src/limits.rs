@@ -25,6 +25,8 @@ pub enum Action {
     LoginName,
     /// Registrations per client address.
     Register,
+    /// Token refreshes per client address.
+    Refresh,
     /// Messages sent or forwarded, per user.
     Send,
     /// Edits and deletions, per user.
@@ -46,10 +48,11 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the table.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::LoginAddress,
         Action::LoginName,
         Action::Register,
+        Action::Refresh,
         Action::Send,
         Action::Edit,
         Action::CreateChat,
@@ -66,6 +69,7 @@ impl Action {
             Action::LoginAddress => "login_ip",
             Action::LoginName => "login_name_ip",
             Action::Register => "register_ip",
+            Action::Refresh => "refresh_ip",
             Action::Send => "send",
             Action::Edit => "edit",
             Action::CreateChat => "create_chat",
@@ -82,6 +86,7 @@ impl Action {
         match self {
             Action::LoginAddress | Action::LoginName => "login attempts",
             Action::Register => "registrations from this address",
+            Action::Refresh => "token refreshes from this address",
             Action::Send => "messages",
             Action::Edit => "edits and deletions",
             Action::CreateChat => "new chats",
@@ -102,6 +107,7 @@ impl Action {
             Action::LoginAddress => Rate::new(30, min),
             Action::LoginName => Rate::new(5, min).burst(10),
             Action::Register => Rate::new(10, h).burst(20),
+            Action::Refresh => Rate::new(60, min).burst(120),
             Action::Send => Rate::new(20, s).burst(40),
             Action::Edit => Rate::new(10, s).burst(20),
             Action::CreateChat => Rate::new(20, min),

@@ -28,6 +28,13 @@ pub struct GatewayConfig {
     pub jwt_previous_secrets: Vec<Vec<u8>>,
     /// Lifetime of access tokens.
     pub token_ttl: Duration,
+    /// How long a login session lives without a refresh (each refresh
+    /// extends it by this much).
+    pub refresh_ttl: Duration,
+    /// How long a gateway trusts that a session lives before reading it
+    /// again (a revocation whose pub/sub message was lost is honoured within
+    /// this).
+    pub session_check: Duration,
     /// Input limits (text length, client id length…).
     pub limits: Limits,
     /// Largest WebSocket text frame accepted; larger ones get a `too_large` error
@@ -77,7 +84,9 @@ impl Default for GatewayConfig {
             instance_id: "gw-1".into(),
             jwt_secret: Vec::new(),
             jwt_previous_secrets: Vec::new(),
-            token_ttl: Duration::from_secs(24 * 3600),
+            token_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_check: Duration::from_secs(60),
             limits: Limits::default(),
             max_frame_bytes: 64 * 1024,
             max_body_bytes: 64 * 1024,

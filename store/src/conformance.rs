@@ -2,7 +2,9 @@
 //! tests call against each implementation (SQLite here; MySQL shards too).
 //! Panics with a message on the first violation.
 
-use chat_core::model::{Chat, ChatKind, LastMessage, Member, Message, Role, User, UserRecord};
+use chat_core::model::{
+    Chat, ChatKind, LastMessage, Member, Message, Role, SessionRecord, User, UserRecord,
+};
 use chat_core::ports::{Fence, HistoryPage, Mutation, Store};
 use chat_core::{ChatId, MessageId, StoreError, UserId};
 
@@ -540,8 +542,127 @@ pub async fn check(store: &dyn Store, base: u64) {
         .await
         .expect("unblock");
     assert!(store.blocks(a).await.expect("blocks").is_empty());
+    check_sessions(store, a, b).await;
     check_fencing(store, base).await;
     store.ping().await.expect("ping");
+}
+
+/// Sessions: a login is kept once, a rotation is a compare-and-set on the
+/// generation, revocation ends one session or all, purging forgets the dead.
+async fn check_sessions(store: &dyn Store, a: UserId, b: UserId) {
+    let session = |id: u64, at: i64| SessionRecord {
+        user_id: a,
+        id,
+        generation: 0,
+        secret_hash: format!("hash-{id}"),
+        device: "conformance".into(),
+        created_at: at,
+        used_at: at,
+        expires_at: at + 1000,
+        revoked_at: None,
+    };
+    let big = u64::MAX - 3; // ids use all 64 bits
+    store
+        .apply(&[
+            Mutation::PutSession(session(big, 100)),
+            Mutation::PutSession(session(7, 200)),
+        ])
+        .await
+        .expect("sessions");
+    // A retried login keeps the stored row.
+    let mut again = session(7, 200);
+    again.secret_hash = "other".into();
+    store
+        .apply(&[Mutation::PutSession(again)])
+        .await
+        .expect("retried login");
+    assert_eq!(
+        store.session(a, big).await.expect("session"),
+        Some(session(big, 100))
+    );
+    let listed = store.sessions(a).await.expect("sessions");
+    assert_eq!(
+        listed,
+        vec![session(7, 200), session(big, 100)],
+        "newest first"
+    );
+    assert!(store.sessions(b).await.expect("sessions").is_empty());
+    assert_eq!(store.session(b, 7).await.expect("session"), None);
+
+    let rotate = |generation: u64, hash: &str, at: i64| Mutation::RotateSession {
+        user_id: a,
+        session_id: 7,
+        generation,
+        secret_hash: hash.into(),
+        used_at: at,
+        expires_at: at + 1000,
+    };
+    store.apply(&[rotate(0, "r1", 300)]).await.expect("rotate");
+    // The same generation again (the token rotated already) changes nothing.
+    store.apply(&[rotate(0, "r1b", 301)]).await.expect("stale");
+    let s = store.session(a, 7).await.expect("session").expect("kept");
+    assert_eq!((s.generation, s.secret_hash.as_str()), (1, "r1"));
+    assert_eq!((s.used_at, s.expires_at), (300, 1300));
+    // An expired session does not rotate.
+    store.apply(&[rotate(1, "late", 5000)]).await.expect("late");
+    let s = store.session(a, 7).await.expect("session").expect("kept");
+    assert_eq!(s.generation, 1, "an expired session does not rotate");
+
+    store
+        .apply(&[Mutation::RevokeSessions {
+            user_id: a,
+            session_id: Some(big),
+            at: 400,
+        }])
+        .await
+        .expect("revoke one");
+    let s = store.session(a, big).await.expect("session").expect("kept");
+    assert_eq!(s.revoked_at, Some(400));
+    store.apply(&[rotate(1, "r2", 450)]).await.expect("rotate");
+    assert!(
+        store
+            .session(a, 7)
+            .await
+            .expect("s")
+            .expect("s")
+            .is_live(460)
+    );
+    store
+        .apply(&[Mutation::RevokeSessions {
+            user_id: a,
+            session_id: None,
+            at: 500,
+        }])
+        .await
+        .expect("revoke all");
+    let all = store.sessions(a).await.expect("sessions");
+    assert_eq!(
+        all.iter().map(|s| s.revoked_at).collect::<Vec<_>>(),
+        vec![Some(500), Some(400)],
+        "a revocation time is kept"
+    );
+    // A revoked session does not rotate.
+    store.apply(&[rotate(2, "r3", 550)]).await.expect("revoked");
+    let s = store.session(a, 7).await.expect("session").expect("kept");
+    assert_eq!(s.generation, 2);
+    store
+        .apply(&[Mutation::PurgeSessions {
+            user_id: a,
+            before: 450,
+        }])
+        .await
+        .expect("purge");
+    assert_eq!(
+        store
+            .sessions(a)
+            .await
+            .expect("sessions")
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        vec![7],
+        "revoked before the purge's time: forgotten"
+    );
 }
 
 /// Each acquisition of a partition outranks the ones before; a batch under an

@@ -928,6 +928,8 @@ impl Migrator {
             self.progress.rows_deleted +=
                 delete_checked(pool, version, "user_blocks", "user_id", ids, None).await?;
             self.progress.rows_deleted +=
+                delete_checked(pool, version, "sessions", "user_id", ids, None).await?;
+            self.progress.rows_deleted +=
                 delete_checked(pool, version, "users", "id", ids, None).await?;
         }
         for names in keys.names.chunks(KEYS_PER_TX) {
@@ -1172,6 +1174,9 @@ type MessageRow = (
     i64,
 );
 
+/// A `sessions` row, in the order of `SESSION_COLUMNS`.
+type SessionRow = (i64, i64, i64, String, String, i64, i64, i64, i64);
+
 /// Where keys are copied from: a MySQL shard, or a standalone deployment's
 /// SQLite file (the same tables, login names kept in `users`).
 #[derive(Clone, Copy)]
@@ -1325,6 +1330,19 @@ impl Source<'_> {
             *self,
             (i64, i64, i64),
             "SELECT user_id, blocked_id, created_at FROM user_blocks WHERE user_id IN (",
+            ids
+        )
+    }
+
+    async fn sessions(&self, ids: &[i64]) -> Result<Vec<SessionRow>, StoreError> {
+        in_list!(
+            *self,
+            SessionRow,
+            concat!(
+                "SELECT ",
+                crate::sql::session_columns!(),
+                " FROM sessions WHERE user_id IN ("
+            ),
             ids
         )
     }
@@ -1534,6 +1552,7 @@ async fn copy_users(
     let users = src.users(&ids).await?;
     let memberships = src.memberships(&ids).await?;
     let blocks = src.blocks(&ids).await?;
+    let sessions = src.sessions(&ids).await?;
     let mut tx = begin_checked(dst, version).await?;
     if !users.is_empty() {
         let mut q =
@@ -1580,8 +1599,32 @@ async fn copy_users(
         },
     )
     .await?;
+    replace_rows(
+        &mut tx,
+        "sessions",
+        "user_id",
+        &ids,
+        concat!(
+            "INSERT INTO sessions (",
+            crate::sql::session_columns!(),
+            ") "
+        ),
+        &sessions,
+        |mut b, x| {
+            b.push_bind(x.0)
+                .push_bind(x.1)
+                .push_bind(x.2)
+                .push_bind(x.3.clone())
+                .push_bind(x.4.clone())
+                .push_bind(x.5)
+                .push_bind(x.6)
+                .push_bind(x.7)
+                .push_bind(x.8);
+        },
+    )
+    .await?;
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok((users.len() + memberships.len() + blocks.len()) as u64)
+    Ok((users.len() + memberships.len() + blocks.len() + sessions.len()) as u64)
 }
 
 /// Copies login names to `dst` (a name never changes owner once taken).

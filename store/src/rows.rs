@@ -2,10 +2,10 @@
 //! the two kinds of column the schema has (every integer as `i64`, text as
 //! `String`) from any sqlx row that can.
 
-use chat_core::model::UserRecord;
 use chat_core::model::{
     Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role, User,
 };
+use chat_core::model::{SessionRecord, UserRecord};
 use chat_core::ports::Membership;
 use chat_core::{ChatId, MessageId, StoreError, UserId};
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
@@ -48,6 +48,22 @@ where
     fn opt_text(&self, c: &str) -> Result<Option<String>, StoreError> {
         self.try_get(c).map_err(|_| corrupt(c))
     }
+}
+
+/// A login session (the columns of [`crate::sql::SESSION_COLUMNS`]).
+pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord, StoreError> {
+    let revoked_at = r.int("revoked_at")?;
+    Ok(SessionRecord {
+        user_id: UserId(from_sql(r.int("user_id")?)),
+        id: from_sql(r.int("id")?),
+        generation: u64::try_from(r.int("generation")?).map_err(|_| corrupt("generation"))?,
+        secret_hash: r.text("secret_hash")?,
+        device: r.text("device")?,
+        created_at: r.int("created_at")?,
+        used_at: r.int("used_at")?,
+        expires_at: r.int("expires_at")?,
+        revoked_at: (revoked_at != 0).then_some(revoked_at),
+    })
 }
 
 fn role(r: &impl Columns) -> Result<Role, StoreError> {

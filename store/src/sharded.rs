@@ -16,7 +16,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chat_core::model::{Ban, Chat, ChatSettings, Member, MemberChange, Message, User, UserRecord};
+use chat_core::model::{
+    Ban, Chat, ChatSettings, Member, MemberChange, Message, SessionRecord, User, UserRecord,
+};
 use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, Placement, StoreError, UserId, name_key};
 use futures_util::future::join_all;
@@ -639,6 +641,22 @@ impl<S: Shard> Store for Sharded<S> {
         let l = self.read_layout().await?;
         let groups = l.split(among.iter().copied(), |id| Placement::User(*id));
         Self::read_each(&l, &groups, |s, ids| s.blockers(user, ids)).await
+    }
+
+    async fn session(&self, user: UserId, id: u64) -> Result<Option<SessionRecord>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::User(user))
+            .session(user, id)
+            .await
+    }
+
+    async fn sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::User(user))
+            .sessions(user)
+            .await
     }
 
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {

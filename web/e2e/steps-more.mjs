@@ -1,6 +1,6 @@
 // Steps: 300 messages of history scrolled back page by page, read detection by
 // visibility with "jump to first unread", a server restart survived with resume,
-// the phone-sized layout, token expiry, and logout.
+// the phone-sized layout, token renewal and expiry, and logout.
 
 import { assert, assertEq, NodeApi, until } from './harness.mjs'
 import {
@@ -171,10 +171,28 @@ export async function mobile(t) {
 
 export async function expiry(t) {
   const m = t.M.page
-  // A token past its expiry: dropped at start, the user is asked to log in again.
+  // An access token past its expiry, the session still live: renewed with the
+  // refresh token, and the chat goes on without a word to the user.
+  const before = await m.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('chat.session'))
+    s.expires_at = Math.floor(Date.now() / 1000) - 10
+    localStorage.setItem('chat.session', JSON.stringify(s))
+    return s.refresh_token
+  })
+  await m.reload()
+  await chatItem(m, t.B.name).waitFor()
+  await m.waitForFunction(
+    (old) => JSON.parse(localStorage.getItem('chat.session') ?? '{}').refresh_token !== old,
+    before,
+  )
+  const renewed = await m.evaluate(() => JSON.parse(localStorage.getItem('chat.session')))
+  assert(renewed.expires_at * 1000 > Date.now(), 'a fresh access token')
+  assert(!(await m.getByTestId('session-notice').isVisible().catch(() => false)), 'no notice')
+  // A session past its end: dropped at start, the user is asked to log in again.
   await m.evaluate(() => {
     const s = JSON.parse(localStorage.getItem('chat.session'))
     s.expires_at = Math.floor(Date.now() / 1000) - 10
+    s.refresh_expires_at = Math.floor(Date.now() / 1000) - 5
     localStorage.setItem('chat.session', JSON.stringify(s))
   })
   await m.reload()
@@ -195,9 +213,20 @@ export async function expiry(t) {
 
 export async function logout(t) {
   const a = t.A.page
+  const token = await a.evaluate(() => JSON.parse(localStorage.getItem('chat.session')).token)
   await a.getByTestId('logout').click()
   await a.getByTestId('login-form').waitFor()
   assertEq(await a.evaluate(() => localStorage.getItem('chat.session')), null, 'token removed')
+  // Ended on the server too: the old token is refused.
+  const code = await a.evaluate(async (tok) => {
+    for (let i = 0; i < 50; i++) {
+      const r = await fetch('/api/v1/me', { headers: { Authorization: `Bearer ${tok}` } })
+      if (r.status === 401) return (await r.json()).error.code
+      await new Promise((ok) => setTimeout(ok, 100))
+    }
+    return 'still accepted'
+  }, token)
+  assertEq(code, 'session_revoked', 'the logged-out token')
   assertEq(await countText(a, 'Hi Alice'), 0, 'no chat left on screen')
 }
 

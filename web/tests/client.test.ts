@@ -8,7 +8,14 @@ import { chat, entry, flush } from './fixture'
 
 function setup(list: ChatListEntry[]) {
   const session = new SessionStore(new MemoryStorage(), () => 0)
-  session.set({ user: { id: 'me', name: 'alice', created_at: 0 }, token: 'tok', expires_at: 4_000_000_000 })
+  session.set({
+    user: { id: 'me', name: 'alice', created_at: 0 },
+    token: 'tok',
+    expires_at: 4_000_000_000,
+    refresh_token: 'rt',
+    refresh_expires_at: 4_000_000_000,
+    session_id: 's1',
+  })
   const history: Record<string, Message[]> = {}
   const api = {
     chats: vi.fn(async () => structuredClone(list)),
@@ -170,13 +177,29 @@ describe('ChatClient', () => {
     c.stop()
   })
 
-  it('close 4001 ends the session', async () => {
+  it('close 4001 after session_revoked ends the session', async () => {
     const { c, session } = setup([])
     c.start()
-    FakeWebSocket.last.open()
-    FakeWebSocket.last.receive({ type: 'error', code: 'token_expired', message: 'expired' })
+    FakeWebSocket.last.ready('me')
+    FakeWebSocket.last.receive({ type: 'error', code: 'session_revoked', message: 'logged out' })
     FakeWebSocket.last.serverClose(4001)
-    expect(session.state).toMatchObject({ session: null, expired: 'token_expired' })
+    expect(session.state).toMatchObject({ session: null, expired: 'session_revoked' })
+    c.stop()
+  })
+
+  it('close 4001 after token_expired renews the token and reconnects', async () => {
+    const { c, session } = setup([])
+    const renew = vi.spyOn(session, 'renew').mockResolvedValue(true)
+    c.start()
+    const first = FakeWebSocket.last
+    first.ready('me')
+    first.receive({ type: 'error', code: 'token_expired', message: 'expired' })
+    first.serverClose(4001)
+    expect(session.state.session).not.toBeNull()
+    await vi.waitFor(() => expect(FakeWebSocket.last).not.toBe(first))
+    expect(renew).toHaveBeenCalledTimes(1)
+    FakeWebSocket.last.open()
+    expect(FakeWebSocket.last.framesOf('auth')).toHaveLength(1)
     c.stop()
   })
 })

@@ -19,7 +19,14 @@ export const entry = (c: Chat, read = 0): ChatListEntry => ({ chat: c, role: 'me
 
 export async function connectedClient(list: ChatListEntry[], history: Record<string, Message[]> = {}) {
   const session = new SessionStore(new MemoryStorage(), () => 0)
-  session.set({ user: { id: 'me', name: 'alice', created_at: 0 }, token: 'tok', expires_at: 4_000_000_000 })
+  session.set({
+    user: { id: 'me', name: 'alice', created_at: 0 },
+    token: 'tok',
+    expires_at: 4_000_000_000,
+    refresh_token: 'rt',
+    refresh_expires_at: 4_000_000_000,
+    session_id: 's1',
+  })
   const api = {
     chats: vi.fn(async () => structuredClone(list)),
     chat: vi.fn(async (id: string) => {

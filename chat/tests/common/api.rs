@@ -180,6 +180,13 @@ impl Api {
             .await
     }
 
+    /// `POST /auth/refresh`.
+    pub async fn try_refresh(&self, refresh_token: &str) -> Resp<Session> {
+        let body = json!({ "refresh_token": refresh_token });
+        self.typed("POST", "/api/v1/auth/refresh", None, Some(body))
+            .await
+    }
+
     /// Registers `name` (201) and returns a client logged in as them.
     pub async fn register(&self, name: &str) -> Client {
         let s = self.try_register(name, PASSWORD).await.created();
@@ -194,12 +201,15 @@ impl Api {
         self.client(s)
     }
 
-    fn client(&self, s: Session) -> Client {
+    /// A client of the session `s` answered.
+    pub fn client(&self, s: Session) -> Client {
         Client {
             api: self.clone(),
             id: s.user.id,
             name: s.user.name,
             token: s.token,
+            refresh_token: s.refresh_token,
+            session_id: s.session_id,
         }
     }
 }
@@ -211,6 +221,8 @@ pub struct Client {
     pub id: Id,
     pub name: String,
     pub token: String,
+    pub refresh_token: String,
+    pub session_id: Id,
 }
 
 impl fmt::Debug for Client {
@@ -244,6 +256,33 @@ impl Client {
 
     pub async fn me(&self) -> Resp<User> {
         self.typed("GET", "/api/v1/me", None).await
+    }
+
+    /// `POST /auth/refresh` with this client's refresh token: on success, the
+    /// client with the new pair.
+    pub async fn refresh(&self) -> Resp<Session> {
+        self.api.try_refresh(&self.refresh_token).await
+    }
+
+    /// `POST /auth/logout`.
+    pub async fn logout(&self) -> Resp<Value> {
+        self.typed("POST", "/api/v1/auth/logout", None).await
+    }
+
+    /// `GET /me/sessions`.
+    pub async fn sessions(&self) -> Resp<SessionList> {
+        self.typed("GET", "/api/v1/me/sessions", None).await
+    }
+
+    /// `DELETE /me/sessions`: log out everywhere.
+    pub async fn logout_everywhere(&self) -> Resp<Value> {
+        self.typed("DELETE", "/api/v1/me/sessions", None).await
+    }
+
+    /// `DELETE /me/sessions/{id}`.
+    pub async fn end_session(&self, id: &str) -> Resp<Value> {
+        self.typed("DELETE", &format!("/api/v1/me/sessions/{id}"), None)
+            .await
     }
 
     pub async fn user(&self, id: &str) -> Resp<User> {

@@ -35,13 +35,35 @@ pub struct User {
     pub created_at: i64,
 }
 
-/// Answer of register and login.
+/// Answer of register, login and refresh.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Session {
     pub user: User,
     pub token: String,
     pub expires_at: i64,
+    pub refresh_token: String,
+    pub refresh_expires_at: i64,
+    pub session_id: Id,
+}
+
+/// A live login session, as `GET /me/sessions` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInfo {
+    pub id: Id,
+    pub device: String,
+    pub created_at: i64,
+    pub used_at: i64,
+    pub expires_at: i64,
+    pub current: bool,
+}
+
+/// Answer of `GET /me/sessions`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
 }
 
 /// The newest message of a chat, as the chat list shows it.

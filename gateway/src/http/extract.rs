@@ -21,10 +21,46 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        AuthSession::from_request_parts(parts, state)
+            .await
+            .map(|s| AuthUser(s.0.user))
+    }
+}
+
+/// The authenticated caller and the login session of its token.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthSession(pub crate::auth::Verified);
+
+impl FromRequestParts<AppState> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = crate::auth::bearer(&parts.headers).ok_or_else(|| {
             ApiError::new(Code::AuthRequired, "send Authorization: Bearer <token>")
         })?;
-        state.service.authenticate(token).map(AuthUser)
+        state.service.authenticate(token).await.map(AuthSession)
+    }
+}
+
+/// The client's `User-Agent` (empty when it sent none).
+#[derive(Clone, Debug)]
+pub struct UserAgent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(UserAgent(
+            parts
+                .headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+        ))
     }
 }
 

@@ -15,10 +15,10 @@ use chat_core::wire::Outcome;
 use chat_core::{ChatId, Code, UserId};
 use serde::Deserialize;
 
-pub use extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientIp};
+pub use extract::{ApiJson, ApiPath, ApiQuery, AuthSession, AuthUser, ClientIp, UserAgent};
 
 use crate::error::ApiError;
-use crate::service::{ChatView, CursorView, HistoryView, Intent, Session};
+use crate::service::{ChatView, CursorView, HistoryView, Intent, Session, SessionView};
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -34,18 +34,81 @@ pub struct Credentials {
 pub async fn register(
     State(st): State<AppState>,
     ClientIp(from): ClientIp,
+    UserAgent(device): UserAgent,
     ApiJson(c): ApiJson<Credentials>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
-    let session = st.service.register(c.name, c.password, from).await?;
+    let session = st
+        .service
+        .register(c.name, c.password, from, &device)
+        .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
 pub async fn login(
     State(st): State<AppState>,
     ClientIp(from): ClientIp,
+    UserAgent(device): UserAgent,
     ApiJson(c): ApiJson<Credentials>,
 ) -> ApiResult<Json<Session>> {
-    Ok(Json(st.service.login(&c.name, c.password, from).await?))
+    Ok(Json(
+        st.service.login(&c.name, c.password, from, &device).await?,
+    ))
+}
+
+/// Body of `POST /auth/refresh`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST /auth/refresh`: a spent refresh token for a new pair.
+pub async fn refresh(
+    State(st): State<AppState>,
+    ClientIp(from): ClientIp,
+    ApiJson(b): ApiJson<RefreshBody>,
+) -> ApiResult<Json<Session>> {
+    Ok(Json(st.service.refresh(&b.refresh_token, from).await?))
+}
+
+/// `POST /auth/logout`: ends the session of the request's token.
+pub async fn logout(
+    State(st): State<AppState>,
+    AuthSession(me): AuthSession,
+) -> ApiResult<StatusCode> {
+    st.service.end_sessions(me.user, Some(me.session)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /me/sessions`: the caller's live sessions.
+pub async fn sessions(
+    State(st): State<AppState>,
+    AuthSession(me): AuthSession,
+) -> ApiResult<Response> {
+    let list: Vec<SessionView> = st.service.sessions(me).await?;
+    Ok(Json(serde_json::json!({ "sessions": list })).into_response())
+}
+
+/// `DELETE /me/sessions`: logs out everywhere (every session, this one too).
+pub async fn logout_all(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+) -> ApiResult<StatusCode> {
+    st.service.end_sessions(me, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /me/sessions/{id}`: ends one of the caller's sessions.
+pub async fn end_session(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = id
+        .parse::<chat_core::SessionId>()
+        .map_err(|_| ApiError::new(Code::InvalidId, "a session id is a decimal number"))?;
+    st.service.end_session(me, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn me(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Json<User>> {

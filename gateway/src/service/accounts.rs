@@ -1,7 +1,9 @@
-//! Accounts: register, log in, look users up.
+//! Accounts: register, log in, sessions (refresh, log out), look users up.
 
-use chat_core::model::{User, UserRecord};
-use chat_core::{Code, StoreError, UserId, now_ms, rules};
+use chat_core::model::{SessionRecord, User, UserRecord};
+use chat_core::ports::Mutation;
+use chat_core::wire::{Envelope, PubKind, Revocation, SESSIONS_CHANNEL};
+use chat_core::{ChatId, Code, SessionId, StoreError, UserId, now_ms, rules};
 use serde::Serialize;
 
 use std::net::IpAddr;
@@ -12,7 +14,7 @@ use crate::error::ApiError;
 use crate::limits::{self, Action};
 use crate::{auth, metrics};
 
-/// Answer of register and login.
+/// Answer of register, login and refresh.
 #[derive(Debug, Serialize)]
 pub struct Session {
     /// The account.
@@ -21,6 +23,67 @@ pub struct Session {
     pub token: String,
     /// When the token expires, Unix seconds.
     pub expires_at: i64,
+    /// Exchanged once, at `POST /auth/refresh`, for a new access token and a
+    /// new refresh token.
+    pub refresh_token: String,
+    /// When the session ends unless refreshed before, Unix seconds.
+    pub refresh_expires_at: i64,
+    /// The login session.
+    pub session_id: SessionId,
+}
+
+/// A live login session, as its user sees it in their list.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    /// The session.
+    pub id: SessionId,
+    /// The client's User-Agent at login.
+    pub device: String,
+    /// Login, Unix ms.
+    pub created_at: i64,
+    /// Last refresh (or the login), Unix ms.
+    pub used_at: i64,
+    /// When it ends unless refreshed, Unix ms.
+    pub expires_at: i64,
+    /// Whether it is the session of the request's token.
+    pub current: bool,
+}
+
+/// Live sessions a user may have; a login beyond ends the least recently
+/// used.
+pub const MAX_SESSIONS: usize = 50;
+
+/// How long an ended session's row is kept (a token of it presented again
+/// is answered `session_revoked` meanwhile, `invalid_token` after).
+const KEEP_ENDED_MS: i64 = 24 * 3600 * 1000;
+
+/// The longest device label kept, in characters.
+const MAX_DEVICE: usize = 128;
+
+fn session_ended() -> ApiError {
+    ApiError::new(
+        Code::SessionRevoked,
+        "this session was logged out; log in again",
+    )
+}
+
+/// Compares two hashes in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A client's User-Agent as kept with its session: printable, at most
+/// [`MAX_DEVICE`] characters.
+fn device_label(user_agent: &str) -> String {
+    user_agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_DEVICE)
+        .collect()
 }
 
 /// A real argon2id hash, verified against when the name is unknown so that a
@@ -57,6 +120,7 @@ impl Service {
         name: String,
         password: String,
         from: IpAddr,
+        device: &str,
     ) -> Result<Session, ApiError> {
         let from = crate::listen::address_key(from);
         self.limiter
@@ -84,7 +148,7 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user = %user.id, name = %user.name, "registered");
-        self.session(user)
+        self.start_session(user, device).await
     }
 
     /// Logs in; the same `invalid_credentials` for an unknown name and a wrong
@@ -96,6 +160,7 @@ impl Service {
         name: &str,
         password: String,
         from: IpAddr,
+        device: &str,
     ) -> Result<Session, ApiError> {
         let bad = || ApiError::new(Code::InvalidCredentials, "wrong name or password");
         // An IPv6 client by its /64 (it holds all of it); a name by its
@@ -123,7 +188,7 @@ impl Service {
             .password_work(move || auth::verify_password(&password, &phc))
             .await?;
         match rec {
-            Some(r) if ok => self.session(r.user),
+            Some(r) if ok => self.start_session(r.user, device).await,
             _ => Err(bad()),
         }
     }
@@ -158,13 +223,204 @@ impl Service {
             .map_err(|e| ApiError::internal("password task", e))
     }
 
-    fn session(&self, user: User) -> Result<Session, ApiError> {
-        let (token, expires_at) = self.tokens.issue(user.id, &user.name)?;
+    /// A new login session of `user`: its row on the user's shard (ending
+    /// the least recently used beyond [`MAX_SESSIONS`], forgetting those
+    /// ended a day ago), and the tokens.
+    async fn start_session(&self, user: User, device: &str) -> Result<Session, ApiError> {
+        let now = now_ms();
+        let id = loop {
+            let id: u64 = rand::random();
+            if id != 0 {
+                break id;
+            }
+        };
+        let refresh = crate::auth::RefreshToken::new(user.id, id, 0);
+        let expires_at = now.saturating_add(self.refresh_ttl.as_millis() as i64);
+        let mut live: Vec<SessionRecord> = self
+            .store
+            .sessions(user.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_live(now))
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse(s.used_at));
+        let evicted: Vec<u64> = live.iter().skip(MAX_SESSIONS - 1).map(|s| s.id).collect();
+        let mut batch = vec![Mutation::PurgeSessions {
+            user_id: user.id,
+            before: now - KEEP_ENDED_MS,
+        }];
+        batch.extend(evicted.iter().map(|&old| Mutation::RevokeSessions {
+            user_id: user.id,
+            session_id: Some(old),
+            at: now,
+        }));
+        batch.push(Mutation::PutSession(SessionRecord {
+            user_id: user.id,
+            id,
+            generation: 0,
+            secret_hash: refresh.secret_hash()?,
+            device: device_label(device),
+            created_at: now,
+            used_at: now,
+            expires_at,
+            revoked_at: None,
+        }));
+        self.store.apply(&batch).await?;
+        for old in evicted {
+            self.announce_revoked(user.id, Some(old)).await;
+        }
+        self.answer(user, refresh, expires_at)
+    }
+
+    fn answer(
+        &self,
+        user: User,
+        refresh: crate::auth::RefreshToken,
+        refresh_expires_ms: i64,
+    ) -> Result<Session, ApiError> {
+        let (token, expires_at) = self.tokens.issue(user.id, &user.name, refresh.session)?;
         Ok(Session {
             user,
             token,
             expires_at,
+            refresh_expires_at: refresh_expires_ms / 1000,
+            session_id: SessionId(refresh.session),
+            refresh_token: refresh.to_string(),
         })
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh
+    /// token (the old one is spent). A token presented again after it was
+    /// exchanged means two holders: the session ends, and both must log in.
+    pub async fn refresh(&self, token: &str, from: IpAddr) -> Result<Session, ApiError> {
+        let from = crate::listen::address_key(from);
+        self.limiter
+            .check(Action::Refresh, &from.to_string())
+            .await?;
+        let invalid = || ApiError::new(Code::InvalidToken, "the refresh token is invalid");
+        let t = crate::auth::RefreshToken::parse(token).ok_or_else(invalid)?;
+        let rec = self
+            .store
+            .session(t.user, t.session)
+            .await?
+            .ok_or_else(invalid)?;
+        if rec.revoked_at.is_some() {
+            return Err(session_ended());
+        }
+        if t.generation < rec.generation {
+            // Only a holder of one of the session's tokens knows its id.
+            return Err(self.reused(t.user, t.session).await);
+        }
+        let hash = t.secret_hash()?;
+        if t.generation != rec.generation || !same(&hash, &rec.secret_hash) {
+            return Err(invalid());
+        }
+        let now = now_ms();
+        if rec.expires_at <= now {
+            return Err(ApiError::new(
+                Code::TokenExpired,
+                "the session expired; log in again",
+            ));
+        }
+        let next = crate::auth::RefreshToken::new(t.user, t.session, t.generation + 1);
+        let next_hash = next.secret_hash()?;
+        let expires_at = now.saturating_add(self.refresh_ttl.as_millis() as i64);
+        self.store
+            .apply(&[Mutation::RotateSession {
+                user_id: t.user,
+                session_id: t.session,
+                generation: t.generation,
+                secret_hash: next_hash.clone(),
+                used_at: now,
+                expires_at,
+            }])
+            .await?;
+        // The rotation is a compare-and-set: another refresh with the same
+        // token may have won it.
+        match self.store.session(t.user, t.session).await? {
+            Some(s) if s.generation == next.generation && same(&s.secret_hash, &next_hash) => {}
+            _ => return Err(self.reused(t.user, t.session).await),
+        }
+        let user = self
+            .user_opt(t.user)
+            .await?
+            .ok_or_else(|| ApiError::new(Code::UserNotFound, "your account no longer exists"))?;
+        self.answer(user, next, expires_at)
+    }
+
+    /// A refresh token used twice: ends its session.
+    async fn reused(&self, user: UserId, session: u64) -> ApiError {
+        metrics::ERRORS
+            .with_label_values(&["refresh_token_reused"])
+            .inc();
+        tracing::warn!(%user, session, "a refresh token was used twice: ending its session");
+        if let Err(e) = self.end_sessions(user, Some(session)).await {
+            return e;
+        }
+        ApiError::new(
+            Code::SessionRevoked,
+            "this refresh token was already used: the session is ended; log in again",
+        )
+    }
+
+    /// Ends one session of `user`, or all of them: stored first, then told
+    /// to every gateway (which refuse its tokens and close its connections).
+    pub async fn end_sessions(&self, user: UserId, session: Option<u64>) -> Result<(), ApiError> {
+        self.store
+            .apply(&[Mutation::RevokeSessions {
+                user_id: user,
+                session_id: session,
+                at: now_ms(),
+            }])
+            .await?;
+        self.announce_revoked(user, session).await;
+        Ok(())
+    }
+
+    /// Tells every gateway, this one at once, that a session ended. A lost
+    /// message is made up for by the gateways' periodic reads.
+    async fn announce_revoked(&self, user: UserId, session: Option<u64>) {
+        self.sessions.revoked(user, session);
+        let json = serde_json::to_vec(&Revocation {
+            session_id: session,
+        })
+        .unwrap_or_default();
+        let env = Envelope::encode(PubKind::Revoked, ChatId(0), user.0, now_ms(), &json);
+        if let Err(e) = self.pubsub.publish(SESSIONS_CHANNEL, env).await {
+            metrics::ERRORS
+                .with_label_values(&["revocation_publish"])
+                .inc();
+            tracing::warn!(error = %e, %user, "revocation not published; gateways will read it");
+        }
+    }
+
+    /// The caller's live sessions, the current one marked.
+    pub async fn sessions(&self, me: crate::auth::Verified) -> Result<Vec<SessionView>, ApiError> {
+        let now = now_ms();
+        Ok(self
+            .store
+            .sessions(me.user)
+            .await?
+            .into_iter()
+            .filter(|s| s.is_live(now))
+            .map(|s| SessionView {
+                id: SessionId(s.id),
+                current: s.id == me.session,
+                device: s.device,
+                created_at: s.created_at,
+                used_at: s.used_at,
+                expires_at: s.expires_at,
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions (`session_not_found` unless it is
+    /// theirs and live).
+    pub async fn end_session(&self, me: UserId, session: SessionId) -> Result<(), ApiError> {
+        match self.store.session(me, session.0).await? {
+            Some(s) if s.is_live(now_ms()) => self.end_sessions(me, Some(session.0)).await,
+            _ => Err(ApiError::new(Code::SessionNotFound, "no such session")),
+        }
     }
 
     /// The caller's own account.

@@ -21,7 +21,7 @@ use chat_core::wire::{Command, Outcome};
 use chat_core::{ChatId, Code, IdGenerator, MessageId, UserId, direct_chat_id, keyed_group_id};
 use serde::Serialize;
 
-pub use accounts::Session;
+pub use accounts::{MAX_SESSIONS, Session, SessionView};
 
 use crate::auth::Tokens;
 use crate::commands::{Commander, Pending};
@@ -42,6 +42,12 @@ pub struct Service {
     pub(crate) ids: Arc<IdGenerator>,
     /// Token keys.
     pub(crate) tokens: Tokens,
+    /// Which login sessions live.
+    pub(crate) sessions: std::sync::Arc<crate::sessions::Sessions>,
+    /// How long a session lives without a refresh.
+    pub(crate) refresh_ttl: std::time::Duration,
+    /// Where revocations are published to every gateway.
+    pub(crate) pubsub: std::sync::Arc<dyn chat_core::ports::PubSub>,
     /// Cached reads and membership checks.
     pub(crate) reads: Reads,
     /// Command submission and outcomes.
@@ -209,14 +215,17 @@ pub struct SubscriptionStart {
 }
 
 impl Service {
-    /// The user of a valid access token.
-    pub fn authenticate(&self, token: &str) -> Result<UserId, ApiError> {
-        self.tokens.verify(token)
+    /// The user, session and expiry of a valid access token whose session
+    /// lives.
+    pub async fn authenticate(&self, token: &str) -> Result<crate::auth::Verified, ApiError> {
+        let v = self.tokens.verify_full(token)?;
+        self.sessions.check(&v).await?;
+        Ok(v)
     }
 
-    /// The user of a valid access token, and when the token expires.
-    pub fn authenticate_until(&self, token: &str) -> Result<crate::auth::Verified, ApiError> {
-        self.tokens.verify_full(token)
+    /// `Ok` while the session of a verified token lives.
+    pub async fn check_session(&self, v: &crate::auth::Verified) -> Result<(), ApiError> {
+        self.sessions.check(v).await
     }
 
     /// The chat list: every chat of the user, newest activity first.

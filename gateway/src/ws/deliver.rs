@@ -122,8 +122,26 @@ impl<S: WsSink> Conn<S> {
                 Ok(())
             }
             Push::UserEvent { json } => self.write(json).await,
+            Push::Revoked { session } => {
+                if session.is_some_and(|s| s != self.session) {
+                    return Ok(());
+                }
+                self.end_revoked().await
+            }
             Push::Resync => {
-                // Events were lost while pub/sub was away, maybe removals.
+                // Events were lost while pub/sub was away: maybe this
+                // session's end, maybe removals.
+                let who = crate::auth::Verified {
+                    user: self.user,
+                    exp: 0,
+                    session: self.session,
+                };
+                if self.session != 0
+                    && let Err(e) = self.st.service.check_session(&who).await
+                    && e.code == Code::SessionRevoked
+                {
+                    return self.end_revoked().await;
+                }
                 self.recheck_memberships(None).await?;
                 let chats: Vec<(ChatId, u64)> =
                     self.subs.iter().map(|(c, s)| (*c, s.delivered)).collect();
@@ -133,6 +151,17 @@ impl<S: WsSink> Conn<S> {
                 Ok(())
             }
         }
+    }
+
+    /// Tells the client its session ended; the connection then closes (4001).
+    async fn end_revoked(&mut self) -> Result<(), Stop> {
+        self.write(error_frame(
+            Code::SessionRevoked,
+            "this session was logged out; log in again",
+            None,
+        ))
+        .await?;
+        Err(Stop::Revoked)
     }
 
     /// Checks against the store that the user is still a member of the chats

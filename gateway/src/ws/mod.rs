@@ -69,7 +69,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let pre = match crate::auth::bearer(&headers) {
-        Some(t) => match st.service.authenticate_until(t) {
+        Some(t) => match st.service.authenticate(t).await {
             Ok(u) => Some(u),
             Err(e) => return e.into_response(),
         },
@@ -107,6 +107,7 @@ where
     let pre = pre.map(|user| crate::auth::Verified {
         user,
         exp: i64::MAX,
+        session: 0,
     });
     serve_verified(st, sink, stream, pre).await
 }
@@ -129,7 +130,7 @@ async fn serve_verified<S, R>(
             None => return,
         },
     };
-    Conn::serve(st, sink, stream, who.user, who.exp).await
+    Conn::serve(st, sink, stream, who).await
 }
 
 /// What a connection writes to: a WebSocket's sending half.
@@ -162,6 +163,8 @@ struct Conn<S> {
     st: AppState,
     id: ConnId,
     user: UserId,
+    /// The login session of the token it authenticated with.
+    session: u64,
     sink: S,
     txq: ConnTx,
     subs: HashMap<ChatId, ChatSub>,
@@ -232,12 +235,14 @@ enum End {
 }
 
 impl<S: WsSink> Conn<S> {
-    async fn serve(st: AppState, sink: S, mut stream: impl WsStream, user: UserId, exp: i64) {
+    async fn serve(st: AppState, sink: S, mut stream: impl WsStream, who: crate::auth::Verified) {
+        let (user, exp) = (who.user, who.exp);
         let (tx, mut rx) = mpsc::channel::<Push>(st.cfg.conn_queue.max(1));
         let slow = Arc::new(Notify::new());
         let mut conn = Conn {
             id: st.hub.conn_id(),
             user,
+            session: who.session,
             sink,
             txq: ConnTx {
                 tx,
@@ -311,6 +316,7 @@ impl<S: WsSink> Conn<S> {
             return match stop {
                 Stop::Gone => End::Gone,
                 Stop::Slow => slow_close(),
+                Stop::Revoked => revoked_close(),
             };
         }
         let every = self.st.cfg.membership_recheck;
@@ -365,6 +371,7 @@ impl<S: WsSink> Conn<S> {
                 Ok(()) => {}
                 Err(Stop::Gone) => return End::Gone,
                 Err(Stop::Slow) => return slow_close(),
+                Err(Stop::Revoked) => return revoked_close(),
             }
         }
     }
@@ -464,6 +471,8 @@ enum Stop {
     Gone,
     /// The event queue overflowed while a write was blocked.
     Slow,
+    /// The connection's login session ended (the client was told).
+    Revoked,
 }
 
 impl Failure {
@@ -493,6 +502,10 @@ fn slow_close() -> End {
     )
 }
 
+fn revoked_close() -> End {
+    End::Close(CLOSE_AUTH, "session ended: log in again")
+}
+
 /// Whether a read failed because a frame or message exceeded the size limit.
 fn is_too_big(e: axum::Error) -> bool {
     use tokio_tungstenite::tungstenite::Error;
@@ -520,7 +533,7 @@ async fn authenticate(
             format!("a frame before authentication is at most {PRE_AUTH_FRAME} bytes"),
         )),
         Ok(Some(Ok(WsMessage::Text(t)))) => match ClientFrame::parse(t.as_str()) {
-            Ok(ClientFrame::Auth { token }) => st.service.authenticate_until(&token),
+            Ok(ClientFrame::Auth { token }) => st.service.authenticate(&token).await,
             Ok(_) => Err(ApiError::new(
                 Code::AuthRequired,
                 "the first frame must be auth",

@@ -212,8 +212,31 @@ async fn a_bad_first_frame_gets_an_error_and_close_4001() {
         other => panic!("expected close 4001, got {other:?}"),
     }
 
+    // A valid signature of a session never opened.
     let mut c = f.connect(None);
-    let (token, _) = f.st.service.tokens.issue(ALICE, "alice").unwrap();
+    let (token, _) = f.st.service.tokens.issue(ALICE, "alice", 7).unwrap();
+    c.send(&format!(r#"{{"type":"auth","token":"{token}"}}"#))
+        .await;
+    assert_eq!(c.frame().await["code"], "session_revoked");
+
+    let mut c = f.connect(None);
+    f.store
+        .apply(&[chat_core::ports::Mutation::PutSession(
+            chat_core::model::SessionRecord {
+                user_id: ALICE,
+                id: 8,
+                generation: 0,
+                secret_hash: "h".into(),
+                device: String::new(),
+                created_at: 0,
+                used_at: 0,
+                expires_at: i64::MAX,
+                revoked_at: None,
+            },
+        )])
+        .await
+        .unwrap();
+    let (token, _) = f.st.service.tokens.issue(ALICE, "alice", 8).unwrap();
     c.send(&format!(r#"{{"type":"auth","token":"{token}"}}"#))
         .await;
     let ready = c.frame().await;

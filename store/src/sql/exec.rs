@@ -223,6 +223,62 @@ where
             } => sqlx::query("DELETE FROM user_blocks WHERE user_id = ? AND blocked_id = ?")
                 .bind(to_sql(user_id.0))
                 .bind(to_sql(blocked_id.0)),
+            Mutation::PutSession(x) => sqlx::query(self.sql.put_session.clone())
+                .bind(to_sql(x.user_id.0))
+                .bind(to_sql(x.id))
+                .bind(x.generation as i64)
+                .bind(x.secret_hash.clone())
+                .bind(x.device.clone())
+                .bind(x.created_at)
+                .bind(x.used_at)
+                .bind(x.expires_at)
+                .bind(x.revoked_at.unwrap_or(0)),
+            Mutation::RotateSession {
+                user_id,
+                session_id,
+                generation,
+                secret_hash,
+                used_at,
+                expires_at,
+            } => sqlx::query(
+                "UPDATE sessions SET generation = ?, secret_hash = ?, used_at = ?, expires_at = ? \
+                 WHERE user_id = ? AND id = ? AND generation = ? AND revoked_at = 0 \
+                 AND expires_at > ?",
+            )
+            .bind(generation.saturating_add(1) as i64)
+            .bind(secret_hash.clone())
+            .bind(*used_at)
+            .bind(*expires_at)
+            .bind(to_sql(user_id.0))
+            .bind(to_sql(*session_id))
+            .bind(*generation as i64)
+            .bind(*used_at),
+            Mutation::RevokeSessions {
+                user_id,
+                session_id: Some(id),
+                at,
+            } => sqlx::query(
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id = ? AND revoked_at = 0",
+            )
+            .bind(*at)
+            .bind(to_sql(user_id.0))
+            .bind(to_sql(*id)),
+            Mutation::RevokeSessions {
+                user_id,
+                session_id: None,
+                at,
+            } => sqlx::query(
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0",
+            )
+            .bind(*at)
+            .bind(to_sql(user_id.0)),
+            Mutation::PurgeSessions { user_id, before } => sqlx::query(
+                "DELETE FROM sessions WHERE user_id = ? \
+                 AND (expires_at < ? OR (revoked_at > 0 AND revoked_at < ?))",
+            )
+            .bind(to_sql(user_id.0))
+            .bind(*before)
+            .bind(*before),
             Mutation::PutMembership {
                 user_id,
                 chat_id,

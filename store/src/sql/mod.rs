@@ -33,6 +33,16 @@ pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 pub(crate) const CHAT_COLUMNS: &str =
     "id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message";
 
+macro_rules! session_columns {
+    () => {
+        "user_id, id, generation, secret_hash, device, created_at, used_at, expires_at, revoked_at"
+    };
+}
+pub(crate) use session_columns;
+
+/// The columns a login session is read and written with.
+pub(crate) const SESSION_COLUMNS: &str = session_columns!();
+
 /// Rows per multi-row statement and ids per `IN (…)` list: 500 rows of 14
 /// parameters stay far below SQLite's 32766 and MySQL's 65535.
 pub(crate) const CHUNK: usize = 500;
@@ -130,6 +140,7 @@ pub(crate) struct Statements {
     record_change: SqlStr,
     put_ban: SqlStr,
     put_block: SqlStr,
+    put_session: SqlStr,
     put_chat_settings: SqlStr,
     put_join: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
@@ -167,6 +178,9 @@ impl Statements {
             )),
             put_block: sql(format!(
                 "{insert} user_blocks (user_id, blocked_id, created_at) VALUES (?, ?, ?){new}"
+            )),
+            put_session: sql(format!(
+                "{insert} sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){new}"
             )),
             put_chat_settings: sql(format!(
                 "INSERT INTO chat_settings (chat_id, history_from_join) VALUES (?, ?){}",

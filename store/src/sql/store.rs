@@ -4,13 +4,14 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chat_core::model::{
-    Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message, User, UserRecord,
+    Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message, SessionRecord, User,
+    UserRecord,
 };
 use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
 
-use super::{Bind, CHUNK, SqlStore, message_columns, unavailable};
+use super::{Bind, CHUNK, SqlStore, message_columns, session_columns, unavailable};
 use crate::dialect::Dialect;
 use crate::metrics;
 use crate::rows::{self, Columns};
@@ -234,6 +235,28 @@ where
             }
         }
         Ok(out)
+    }
+
+    async fn session(&self, user: UserId, id: u64) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE user_id = ? AND id = ?"
+        );
+        let found = self
+            .fetch("session", sql, &[to_sql(user.0), to_sql(id)])
+            .await?;
+        found.first().map(rows::session).transpose()
+    }
+
+    async fn sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id"
+        );
+        let found = self.fetch("sessions", sql, &[to_sql(user.0)]).await?;
+        found.iter().map(rows::session).collect()
     }
 
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError> {

@@ -1,7 +1,7 @@
 // The HTTP API under /api/v1: relative URLs, JSON bodies, bearer token. Every error
 // becomes an ApiError carrying the server's machine-readable code.
 
-import type { Chat, ChatListEntry, Id, Member, Message, Role, Session, User } from './types'
+import type { Chat, ChatListEntry, Id, Member, Message, Role, Session, SessionInfo, User } from './types'
 
 export class ApiError extends Error {
   constructor(
@@ -16,14 +16,22 @@ export class ApiError extends Error {
   }
 }
 
-/** Codes that mean the token is no good any more: the user must log in again. */
-export const AUTH_CODES = new Set(['token_expired', 'invalid_token', 'auth_required'])
+/**
+ * Codes that mean the token is no good any more: the user must log in again, except
+ * after `token_expired`, which a refresh cures.
+ */
+export const AUTH_CODES = new Set(['token_expired', 'invalid_token', 'auth_required', 'session_revoked'])
 
 export interface HttpOptions {
   /** The current token, or null when logged out. */
   token: () => string | null
-  /** Called on a 401: the session is over. */
+  /** Called on a 401 that a refresh does not cure: the session is over. */
   onUnauthorized: (code: string) => void
+  /**
+   * Renews the access token after a `token_expired` (true: retry the request);
+   * without it, `token_expired` ends the session like any other 401.
+   */
+  renew?: () => Promise<boolean>
   /** Injected in tests. */
   fetch?: typeof fetch
 }
@@ -43,6 +51,17 @@ export class Api {
   constructor(private readonly opts: HttpOptions) {}
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    try {
+      return await this.requestOnce<T>(method, path, body)
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code !== 'token_expired' || !this.opts.renew) throw e
+      // A renewal that cannot reach the server throws: the request fails as it is.
+      if (!(await this.opts.renew().catch(() => false))) throw e
+      return this.requestOnce<T>(method, path, body)
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' }
     const token = this.opts.token()
     if (token) headers.Authorization = `Bearer ${token}`
@@ -71,7 +90,8 @@ export class Api {
       const err = (data as { error?: { code?: string; message?: string } } | null)?.error
       const code = err?.code ?? `http_${res.status}`
       const e = new ApiError(code, err?.message ?? res.statusText ?? code, res.status)
-      if (res.status === 401 && token) this.opts.onUnauthorized(code)
+      const renewable = code === 'token_expired' && this.opts.renew
+      if (res.status === 401 && token && !renewable) this.opts.onUnauthorized(code)
       throw e
     }
     return data as T
@@ -83,6 +103,21 @@ export class Api {
 
   login(name: string, password: string): Promise<Session> {
     return this.request('POST', '/auth/login', { name, password })
+  }
+
+  /** Ends this session on the server (its tokens stop working everywhere). */
+  logout(): Promise<void> {
+    return this.request('POST', '/auth/logout')
+  }
+
+  /** Ends every session of the user, this one too. */
+  logoutEverywhere(): Promise<void> {
+    return this.request('DELETE', '/me/sessions')
+  }
+
+  async sessions(): Promise<SessionInfo[]> {
+    const r = await this.request<{ sessions: SessionInfo[] }>('GET', '/me/sessions')
+    return r.sessions
   }
 
   me(): Promise<User> {

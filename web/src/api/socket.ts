@@ -22,6 +22,11 @@ export interface SocketOptions {
   onState: (state: ConnState) => void
   /** The server refused the token: the session is over. */
   onAuthFailed: (code: string) => void
+  /**
+   * Renews an expired access token (true: reconnect with the new one; false: the
+   * session is over; a throw: try again after the usual backoff).
+   */
+  renew?: () => Promise<boolean>
   WebSocket?: WsCtor
   delay?: (attempt: number) => number
   /** Ping interval; a connection silent for `idleMs` is considered dead. */
@@ -130,7 +135,7 @@ export class ChatSocket {
         this.opts.onReady(frame)
         return
       }
-      if (frame.type === 'error' && !this.ready && AUTH_CODES.has(frame.code)) {
+      if (frame.type === 'error' && AUTH_CODES.has(frame.code) && !frame.ref) {
         this.authCode = frame.code
       }
       this.opts.onFrame(frame)
@@ -151,6 +156,22 @@ export class ChatSocket {
     if (this.stopped) return
     if (code === CLOSE_AUTH) {
       const reason = this.authCode ?? 'invalid_token'
+      const renew = this.opts.renew
+      if (reason === 'token_expired' && renew) {
+        // The access token ran out: renew it, then resume as after any drop.
+        this.setState('reconnecting')
+        renew().then(
+          (ok) => {
+            if (this.stopped) return
+            if (ok) this.open()
+            else this.stop()
+          },
+          () => {
+            if (!this.stopped) this.scheduleRetry()
+          },
+        )
+        return
+      }
       this.stop()
       this.opts.onAuthFailed(reason)
       return

@@ -13,9 +13,25 @@ export interface User {
 
 export interface Session {
   user: User
+  /** Access token (JWT), valid until `expires_at`. */
   token: string
   /** Unix seconds. */
   expires_at: number
+  /** Spent at POST /auth/refresh for a new pair; presenting it twice ends the session. */
+  refresh_token: string
+  /** When the session ends unless refreshed before, Unix seconds. */
+  refresh_expires_at: number
+  session_id: Id
+}
+
+/** A live login session of the user (GET /me/sessions). */
+export interface SessionInfo {
+  id: Id
+  device: string
+  created_at: number
+  used_at: number
+  expires_at: number
+  current: boolean
 }
 
 export interface LastMessage {

@@ -56,7 +56,11 @@ export class ChatClient {
     this.me = user.id
     this.api =
       opts.api ??
-      new Api({ token: () => session.token, onUnauthorized: (code) => session.expire(code) })
+      new Api({
+        token: () => session.token,
+        onUnauthorized: (code) => session.expire(code),
+        renew: () => session.renew(),
+      })
     this.users = new UsersStore((ids) => this.api.users(ids))
     this.users.put(user)
     this.chats = new ChatsStore(this.me)
@@ -74,6 +78,7 @@ export class ChatClient {
       onReady: () => void this.onReady(),
       onState: (s) => (this.state.conn = s),
       onAuthFailed: (code) => session.expire(code),
+      renew: () => session.renew(),
       ...opts.socket,
     })
     this.outbox = new Outbox({
@@ -189,6 +194,8 @@ export class ChatClient {
       case 'error': {
         const id = (f.type === 'rejected' ? f.client_msg_id : null) ?? f.ref
         if (id && this.outbox.onFailure(id, f.code, f.message)) return
+        // An expired token is renewed when the server closes the socket (4001).
+        if (f.type === 'error' && f.code === 'token_expired') return
         if (f.type === 'error' && AUTH_CODES.has(f.code)) return this.session.expire(f.code)
         if (f.type === 'error' && f.chat_id && !id) {
           // A refused subscribe: too far behind to replay, or over the rate.
