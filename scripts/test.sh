@@ -48,7 +48,8 @@ if [[ -z "${CHAT_SKIP_DISTRIBUTED:-}" ]]; then
     fi
     eval "$(deploy/local/up.sh)"
     eval "$(deploy/local/redis-cluster.sh up)"
-    export CHAT_KAFKA_BROKERS CHAT_MYSQL_SHARDS CHAT_REDIS_URL CHAT_REDIS_CLUSTER_URL
+    export CHAT_KAFKA_BROKERS CHAT_MYSQL_SHARDS CHAT_REDIS_URL CHAT_REDIS_CLUSTER_URL \
+        CHAT_LOCAL_KAFKA_SASL_BROKERS CHAT_LOCAL_REDIS_TLS_URL CHAT_LOCAL_TLS_CA
 fi
 
 step "cargo test (unit, in-process end-to-end, and distributed tests)"

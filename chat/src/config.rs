@@ -35,17 +35,18 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Subcommands.
+/// Subcommands (each role's settings boxed: they are large, and of
+/// different sizes).
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Every role in one process on embedded parts (in-process log, SQLite, in-process cache).
-    Standalone(StandaloneConfig),
+    Standalone(Box<StandaloneConfig>),
     /// Distributed: a WebSocket/HTTP gateway (Kafka, MySQL shards, Redis).
-    Gateway(GatewayArgs),
+    Gateway(Box<GatewayArgs>),
     /// Distributed: a writer consuming commands into the MySQL shards.
-    Writer(WriterArgs),
+    Writer(Box<WriterArgs>),
     /// Distributed: a fanout worker updating Redis and publishing events.
-    Fanout(FanoutArgs),
+    Fanout(Box<FanoutArgs>),
     /// Distributed: what the MySQL shards hold, and what a change of the
     /// ring (adding, removing or re-weighting a shard) would move.
     #[cfg(feature = "distributed")]
@@ -256,6 +257,25 @@ pub struct KafkaSettings {
     /// producer and consumer (e.g. `compression.type=zstd`) [default: none].
     #[arg(long, env = "CHAT_KAFKA_OPTIONS", value_parser = check_kafka_options)]
     pub kafka_options: Option<String>,
+    /// How the clients reach the brokers: `plaintext`, `ssl` (TLS),
+    /// `sasl_plaintext` or `sasl_ssl` (SASL over TLS) [default: plaintext].
+    #[arg(long, env = "CHAT_KAFKA_SECURITY_PROTOCOL")]
+    pub kafka_security_protocol: Option<String>,
+    /// SASL mechanism: `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`
+    /// [default: SCRAM-SHA-512].
+    #[arg(long, env = "CHAT_KAFKA_SASL_MECHANISM")]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user: one per role, so the brokers' ACLs tell gateways, writers
+    /// and fanout workers apart [default: none].
+    #[arg(long, env = "CHAT_KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+    /// SASL password [default: none].
+    #[arg(long, env = "CHAT_KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<String>,
+    /// PEM file of the CA that signed the brokers' certificates (TLS)
+    /// [default: the system's CA store].
+    #[arg(long, env = "CHAT_KAFKA_SSL_CA")]
+    pub kafka_ssl_ca: Option<String>,
 }
 
 /// The MySQL/MariaDB shards (`gateway`, `writer`).

@@ -26,7 +26,23 @@ use crate::config::{
     WorkerSettings, WriterArgs,
 };
 
-async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Result<KafkaLog> {
+/// The topics a role uses: a gateway produces commands; a writer consumes
+/// them and produces events (and parks commands); a fanout worker consumes
+/// events (and parks them). Each role creates and reads only its own, so
+/// that the brokers' ACLs can grant each exactly that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Gateway,
+    Writer,
+    Fanout,
+}
+
+async fn kafka(
+    k: &KafkaSettings,
+    log: &LogSettings,
+    client: &str,
+    role: Role,
+) -> anyhow::Result<KafkaLog> {
     let mut c = KafkaConfig::new(
         k.kafka_brokers
             .clone()
@@ -48,12 +64,25 @@ async fn kafka(k: &KafkaSettings, log: &LogSettings, client: &str) -> anyhow::Re
     if let Some(o) = &k.kafka_options {
         c.extra = crate::config::kafka_options(o).map_err(anyhow::Error::msg)?;
     }
+    c.security = chat_kafka::KafkaSecurity {
+        protocol: k.kafka_security_protocol.clone(),
+        sasl_mechanism: k.kafka_sasl_mechanism.clone(),
+        sasl_username: k.kafka_sasl_username.clone(),
+        sasl_password: k.kafka_sasl_password.clone(),
+        ssl_ca_location: k.kafka_ssl_ca.clone(),
+    };
+    c.security.validate().map_err(anyhow::Error::msg)?;
     let (commands, events) = (log.commands_topic(), log.events_topic());
     let (dead_commands, dead_events) = (
         chat_core::dead_letters_topic(&commands),
         chat_core::dead_letters_topic(&events),
     );
-    KafkaLog::connect(c, &[&commands, &events, &dead_commands, &dead_events])
+    let topics: Vec<&str> = match role {
+        Role::Gateway => vec![&commands],
+        Role::Writer => vec![&commands, &events, &dead_commands],
+        Role::Fanout => vec![&events, &dead_events],
+    };
+    KafkaLog::connect(c, &topics)
         .await
         .context("connecting to Kafka")
 }
@@ -151,7 +180,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
             chat_core::now_ms() % 1_000_000
         )
     });
-    let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, &instance).await?);
+    let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, &instance, Role::Gateway).await?);
     let store: Arc<dyn Store> = Arc::new(shards(&a.mysql, Some("gateway")).await?);
     let redis = RedisCache::connect(redis_cfg(&a.redis, None)).await?;
     let throttle: Arc<dyn chat_core::throttle::Throttle> = Arc::new(redis.clone());
@@ -187,7 +216,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
 pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     a.limits.validate()?;
     a.log.validate()?;
-    let log = kafka(&a.kafka, &a.log, "writer").await?;
+    let log = kafka(&a.kafka, &a.log, "writer", Role::Writer).await?;
     let store = shards(&a.mysql, Some("writer")).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
     let progress = Arc::new(Progress::default());
@@ -233,7 +262,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
 /// Runs a fanout worker until `shutdown` is cancelled.
 pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     a.log.validate()?;
-    let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, "fanout").await?);
+    let log: Arc<dyn Log> = Arc::new(kafka(&a.kafka, &a.log, "fanout", Role::Fanout).await?);
     let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, None)).await?);
     let progress = Arc::new(Progress::default());

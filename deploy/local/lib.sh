@@ -18,6 +18,7 @@ CHAT_KAFKA_SCALA_VERSION="${CHAT_KAFKA_SCALA_VERSION:-2.13}"
 CHAT_KAFKA_LOG4J_VERSION="${CHAT_KAFKA_LOG4J_VERSION:-2.25.3}"
 CHAT_KAFKA_PORT="${CHAT_KAFKA_PORT:-9092}"
 CHAT_KAFKA_CONTROLLER_PORT="${CHAT_KAFKA_CONTROLLER_PORT:-9093}"
+CHAT_KAFKA_SASL_PORT="${CHAT_KAFKA_SASL_PORT:-9094}"            # SASL/SCRAM listener, ACLs enforced
 CHAT_KAFKA_PARTITIONS="${CHAT_KAFKA_PARTITIONS:-8}"          # num.partitions (default for new topics)
 CHAT_KAFKA_AUTO_CREATE_TOPICS="${CHAT_KAFKA_AUTO_CREATE_TOPICS:-false}"
 CHAT_KAFKA_HEAP="${CHAT_KAFKA_HEAP:-512m}"
@@ -30,6 +31,7 @@ CHAT_MYSQL_DATABASE="${CHAT_MYSQL_DATABASE:-chat}"
 CHAT_MYSQL_BUFFER_POOL="${CHAT_MYSQL_BUFFER_POOL:-128M}"
 
 CHAT_REDIS_PORT="${CHAT_REDIS_PORT:-6380}"
+CHAT_REDIS_TLS_PORT="${CHAT_REDIS_TLS_PORT:-6381}"             # the same Redis over TLS
 
 # ------------------------------------------------------------------ layout --
 LOCAL_LOGS="$CHAT_LOCAL_DIR/logs"
@@ -42,6 +44,9 @@ KAFKA_LOG4J="$KAFKA_HOME/log4j2.properties"
 MAVEN_REPO="$CHAT_LOCAL_DIR/maven-repo"
 MYSQL_HOME="$CHAT_LOCAL_DIR/mysql"
 REDIS_HOME="$CHAT_LOCAL_DIR/redis"
+# A local CA and a certificate for 127.0.0.1/localhost it signed: the TLS of
+# Kafka's SASL_SSL listener, the MariaDB shards and Redis's TLS port.
+TLS_DIR="$CHAT_LOCAL_DIR/tls"
 
 # ----------------------------------------------------------------- output --
 # Progress goes to stderr, so that `eval "$(deploy/local/up.sh)"` only sees the exports.
@@ -207,6 +212,11 @@ print_env() {
   echo "export CHAT_KAFKA_BROKERS=127.0.0.1:$CHAT_KAFKA_PORT"
   echo "export CHAT_MYSQL_SHARDS='$(mysql_shards_setting)'"
   echo "export CHAT_REDIS_URL=redis://127.0.0.1:$CHAT_REDIS_PORT"
+  # The same services behind TLS (and Kafka's SASL/ACL listener): where the
+  # tests of service-to-service trust find them.
+  echo "export CHAT_LOCAL_KAFKA_SASL_BROKERS=127.0.0.1:$CHAT_KAFKA_SASL_PORT"
+  echo "export CHAT_LOCAL_REDIS_TLS_URL=rediss://127.0.0.1:$CHAT_REDIS_TLS_PORT"
+  echo "export CHAT_LOCAL_TLS_CA=$TLS_DIR/ca.pem"
 }
 
 # --------------------------------------------------------------- binaries --
@@ -223,6 +233,35 @@ find_bin() {
 mysqld_bin() { find_bin mariadbd mysqld; }
 mysql_client_bin() { find_bin mariadb mysql; }
 mysql_install_db_bin() { find_bin mariadb-install-db mysql_install_db; }
+
+# tls_certs: creates the local CA and the server certificate once (kept across
+# restarts and purges; delete $TLS_DIR for new ones).
+tls_certs() {
+  [[ -s "$TLS_DIR/server-bundle.pem" ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "tls: openssl not found (apt-get install openssl)"
+  local tmp="$TLS_DIR.tmp" out
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  if ! out=$(
+    set -e
+    cd "$tmp"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=chat local CA" \
+      -keyout ca.key -out ca.pem 2>&1
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+      -keyout server.key -out server.csr 2>&1
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+      "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -sha256 -days 3650 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+      -extfile server.ext -out server.pem 2>&1
+    cat server.key server.pem >server-bundle.pem
+    chmod 600 ca.key server.key server-bundle.pem
+  ); then
+    printf '%s\n' "$out" >&2
+    rm -rf "$tmp"
+    die "tls: could not create the local certificates"
+  fi
+  rm -rf "$TLS_DIR"; mv "$tmp" "$TLS_DIR"
+  log "tls: a local CA ($TLS_DIR/ca.pem) and a certificate for 127.0.0.1"
+}
 
 # kafka_classpath: the jars fetched by up.sh, as a java -cp argument.
 kafka_classpath() { echo "$KAFKA_LIB/*"; }

@@ -42,6 +42,7 @@ install_packages() {
     find_bin redis-server >/dev/null || pkgs+=(redis-server)
     find_bin redis-cli >/dev/null || pkgs+=(redis-tools)
   fi
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   ((${#pkgs[@]})) || return 0
 
   local apt_log="$LOCAL_LOGS/apt.log" policy=/usr/sbin/policy-rc.d made_policy=0
@@ -134,11 +135,22 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CHAT_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$CHAT_KAFKA_PORT,CONTROLLER://127.0.0.1:$CHAT_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$CHAT_KAFKA_PORT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+# Two client listeners: PLAINTEXT for development and the tests (its clients are
+# the ANONYMOUS super user), and SASL_SSL (SCRAM over TLS, the local CA's
+# certificate) where the ACLs hold (users and ACLs: deploy/local/kafka-sasl.sh).
+listeners=PLAINTEXT://127.0.0.1:$CHAT_KAFKA_PORT,SASL_SSL://127.0.0.1:$CHAT_KAFKA_SASL_PORT,CONTROLLER://127.0.0.1:$CHAT_KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$CHAT_KAFKA_PORT,SASL_SSL://127.0.0.1:$CHAT_KAFKA_SASL_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/server-bundle.pem
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
 log.dirs=$KAFKA_DATA
 num.partitions=$CHAT_KAFKA_PARTITIONS
 default.replication.factor=1
@@ -187,8 +199,8 @@ EOF
 kafka_start() {
   local logf pid fmt_log="$LOCAL_LOGS/kafka-format.log" p
   logf=$(service_log kafka)
-  for p in "$CHAT_KAFKA_PORT" "$CHAT_KAFKA_CONTROLLER_PORT"; do
-    port_open "$p" && die "kafka: port 127.0.0.1:$p is taken by a process that is not ours (set CHAT_KAFKA_PORT / CHAT_KAFKA_CONTROLLER_PORT)"
+  for p in "$CHAT_KAFKA_PORT" "$CHAT_KAFKA_CONTROLLER_PORT" "$CHAT_KAFKA_SASL_PORT"; do
+    port_open "$p" && die "kafka: port 127.0.0.1:$p is taken by a process that is not ours (set CHAT_KAFKA_PORT / CHAT_KAFKA_CONTROLLER_PORT / CHAT_KAFKA_SASL_PORT)"
   done
   command -v java >/dev/null 2>&1 || die "kafka: java not found"
   kafka_write_config
@@ -209,7 +221,7 @@ kafka_start() {
     -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true -Dkafka.logs.dir="$LOCAL_LOGS" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
     -cp "$(kafka_classpath)" kafka.Kafka "$KAFKA_CONF")
   echo "$pid" >"$(service_pidfile kafka)"
-  log "kafka: started Kafka $CHAT_KAFKA_VERSION (pid $pid) on 127.0.0.1:$CHAT_KAFKA_PORT, controller 127.0.0.1:$CHAT_KAFKA_CONTROLLER_PORT (log: $logf)"
+  log "kafka: started Kafka $CHAT_KAFKA_VERSION (pid $pid) on 127.0.0.1:$CHAT_KAFKA_PORT, SASL/SCRAM on $CHAT_KAFKA_SASL_PORT, controller 127.0.0.1:$CHAT_KAFKA_CONTROLLER_PORT (log: $logf)"
 }
 
 # kafka_wait FRESH DEADLINE: wait for the broker port and its "started" line;
@@ -260,6 +272,10 @@ max_connections            = 300
 innodb_buffer_pool_size    = $CHAT_MYSQL_BUFFER_POOL
 innodb_log_file_size       = 64M
 performance_schema         = OFF
+# TLS offered (clients choose: sqlx uses it when offered, unless ssl-mode=disabled).
+ssl_cert                   = $TLS_DIR/server.pem
+ssl_key                    = $TLS_DIR/server.key
+ssl_ca                     = $TLS_DIR/ca.pem
 
 [client]
 port                       = $port
@@ -336,6 +352,12 @@ logfile "$logf"
 dir "$REDIS_HOME"
 save ""
 appendonly no
+# The same server over TLS (the local CA's certificate), no client certificates.
+tls-port $CHAT_REDIS_TLS_PORT
+tls-cert-file "$TLS_DIR/server.pem"
+tls-key-file "$TLS_DIR/server.key"
+tls-ca-cert-file "$TLS_DIR/ca.pem"
+tls-auth-clients no
 EOF
   rotate_log "$logf"
   rm -f "$(service_pidfile redis)"
@@ -358,6 +380,7 @@ redis_wait() {
 # -------------------------------------------------------------------- main --
 install_packages
 if wants kafka; then kafka_fetch; fi
+tls_certs
 
 declare -A FRESH=()
 for s in "${SERVICES[@]}"; do

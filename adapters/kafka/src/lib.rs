@@ -11,7 +11,9 @@
 //!   produce request per partition, so `linger_ms` (producer) and `fetch_wait`
 //!   (consumer: the broker holds a fetch until that long has passed or
 //!   `fetch_min_bytes` are ready) bound the request rates under load.
-//! - Topics are created at start-up when absent.
+//! - Topics are created at start-up when absent (and the client may).
+//! - Security ([`KafkaSecurity`]): TLS and SASL (SCRAM) for every client; the
+//!   brokers' ACLs then decide what each role may do.
 //!
 //! Architecture invariant: rdkafka is used here and nowhere else.
 
@@ -61,8 +63,89 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// Client id reported to the brokers.
     pub client_id: String,
-    /// Raw librdkafka options applied last (escape hatch).
+    /// How clients authenticate and protect their connections.
+    pub security: KafkaSecurity,
+    /// Raw librdkafka options applied last to every client (escape hatch).
     pub extra: Vec<(String, String)>,
+}
+
+/// How the clients reach the brokers: TLS, SASL, both or neither. Applied to
+/// every client (producer, consumers, admin).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaSecurity {
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (librdkafka's
+    /// `security.protocol`); `None`: plaintext.
+    pub protocol: Option<String>,
+    /// `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user.
+    pub sasl_username: Option<String>,
+    /// SASL password.
+    pub sasl_password: Option<String>,
+    /// PEM file of the CA that signed the brokers' certificates (TLS); `None`:
+    /// the system's.
+    pub ssl_ca_location: Option<String>,
+}
+
+impl KafkaSecurity {
+    /// Checks the combination: a known protocol; SASL with a known mechanism,
+    /// a user and a password; no SASL settings without SASL.
+    pub fn validate(&self) -> Result<(), String> {
+        let protocol = self.protocol.as_deref().unwrap_or("plaintext");
+        let sasl = match protocol.to_ascii_lowercase().as_str() {
+            "plaintext" | "ssl" => false,
+            "sasl_plaintext" | "sasl_ssl" => true,
+            other => {
+                return Err(format!(
+                    "kafka security protocol {other:?}: expected plaintext, ssl, sasl_plaintext or sasl_ssl"
+                ));
+            }
+        };
+        let given = self.sasl_mechanism.is_some()
+            || self.sasl_username.is_some()
+            || self.sasl_password.is_some();
+        if !sasl {
+            return match given {
+                true => Err(format!(
+                    "SASL settings given, but the kafka security protocol is {protocol}: use sasl_plaintext or sasl_ssl"
+                )),
+                false => Ok(()),
+            };
+        }
+        match self.sasl_mechanism.as_deref().unwrap_or("SCRAM-SHA-512") {
+            "SCRAM-SHA-512" | "SCRAM-SHA-256" | "PLAIN" => {}
+            other => {
+                return Err(format!(
+                    "kafka SASL mechanism {other:?}: expected SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"
+                ));
+            }
+        }
+        if self.sasl_username.is_none() || self.sasl_password.is_none() {
+            return Err("kafka SASL needs a user name and a password".into());
+        }
+        Ok(())
+    }
+
+    fn apply(&self, c: &mut ClientConfig) {
+        if let Some(p) = &self.protocol {
+            c.set("security.protocol", p.to_ascii_lowercase());
+            if p.to_ascii_lowercase().starts_with("sasl") {
+                c.set(
+                    "sasl.mechanism",
+                    self.sasl_mechanism.as_deref().unwrap_or("SCRAM-SHA-512"),
+                );
+            }
+        }
+        if let Some(u) = &self.sasl_username {
+            c.set("sasl.username", u);
+        }
+        if let Some(p) = &self.sasl_password {
+            c.set("sasl.password", p);
+        }
+        if let Some(ca) = &self.ssl_ca_location {
+            c.set("ssl.ca.location", ca);
+        }
+    }
 }
 
 impl KafkaConfig {
@@ -79,15 +162,21 @@ impl KafkaConfig {
             produce_timeout: Duration::from_secs(10),
             session_timeout: Duration::from_secs(15),
             client_id: "chat".into(),
+            security: KafkaSecurity::default(),
             extra: Vec::new(),
         }
     }
 
+    /// The settings every client starts from; the raw options last.
     fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id)
             .set("log_level", "4");
+        self.security.apply(&mut c);
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
         c
     }
 }
@@ -201,6 +290,7 @@ impl KafkaLog {
                 "message.timeout.ms",
                 cfg.produce_timeout.as_millis().to_string(),
             );
+        // The raw options again, over the producer's own.
         for (k, v) in &cfg.extra {
             pc.set(k, v);
         }
@@ -251,6 +341,15 @@ impl KafkaLog {
                     tracing::info!(topic = %t, partitions = self.cfg.partitions, "created topic")
                 }
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                // Under ACLs a role may not create topics: an operator did,
+                // or the partition count read next says they are missing.
+                Err((
+                    t,
+                    RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed,
+                )) => {
+                    tracing::info!(topic = %t, "not allowed to create the topic; expecting it to exist")
+                }
                 Err((t, e)) => return Err(unavailable(format!("creating topic {t}: {e}"))),
             }
         }
@@ -292,7 +391,7 @@ impl KafkaLog {
         }
         // A topic just created (or a broker just started) may not show its
         // partitions in the metadata yet: ask again for a while.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + (self.cfg.produce_timeout * 3).max(Duration::from_secs(5));
         let n = loop {
             let producer = self.producer.get().1;
             let t = topic.to_string();
@@ -300,15 +399,31 @@ impl KafkaLog {
                 let md = producer
                     .client()
                     .fetch_metadata(Some(&t), Duration::from_secs(10))
-                    .map_err(unavailable)?;
-                md.topics()
-                    .first()
-                    .map(|t| t.partitions().len() as u32)
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| unavailable(format!("topic {t} has no partitions")))
+                    .map_err(|e| Ok(unavailable(e)))?;
+                let Some(found) = md.topics().first() else {
+                    return Err(Ok(unavailable(format!("topic {t} has no partitions"))));
+                };
+                // Refused by the brokers' ACLs: asking again changes nothing.
+                if found.error().map(RDKafkaErrorCode::from)
+                    == Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+                {
+                    return Err(Err(unavailable(format!(
+                        "not authorized to use topic {t} (the brokers' ACLs)"
+                    ))));
+                }
+                match found.partitions().len() as u32 {
+                    0 => Err(Ok(unavailable(format!("topic {t} has no partitions")))),
+                    n => Ok(n),
+                }
             })
             .await
             .map_err(unavailable)?;
+            // `Err(Ok(e))`: maybe not yet; `Err(Err(e))`: never.
+            let r = match r {
+                Err(Err(refused)) => return Err(refused),
+                Err(Ok(e)) => Err(e),
+                Ok(n) => Ok(n),
+            };
             match r {
                 Ok(n) => break n,
                 Err(e) if Instant::now() < deadline => {
@@ -446,6 +561,7 @@ impl Log for KafkaLog {
                 "fetch.min.bytes",
                 self.cfg.fetch_min_bytes.max(1).to_string(),
             );
+        // The raw options again, over the consumer's own.
         for (k, v) in &self.cfg.extra {
             c.set(k, v);
         }
