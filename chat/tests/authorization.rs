@@ -361,6 +361,76 @@ async fn a_blocked_user_cannot_message_or_add_the_blocker() {
     s.stop().await;
 }
 
+/// Leaving a direct chat takes it out of one's list, and nothing else: the
+/// other is not told and may still write, which brings it back with only the
+/// new message unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_a_direct_chat_hides_it_until_the_other_writes() {
+    let (s, _, [a, b, c]) = alice_bob_carol().await;
+    let dm = a.create_direct(&b).await.created().id;
+    b.send(&dm, "b1", "one").await.created();
+    b.send(&dm, "b2", "two").await.created();
+    let listed = |who: &Client| {
+        let who = who.clone();
+        async move {
+            who.chats()
+                .await
+                .ok()
+                .chats
+                .into_iter()
+                .map(|e| (e.chat.id, e.unread))
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut a_ws = a.ws().await;
+    a_ws.subscribe(&dm, None).await;
+    let mut b_ws = b.ws().await;
+    b_ws.subscribe(&dm, None).await;
+
+    a.remove_member(&dm, &a.id).await.ok();
+    assert_eq!(a_ws.next_chat_hidden().await.chat_id, dm);
+    assert!(listed(&a).await.is_empty(), "out of alice's list");
+    assert_eq!(listed(&b).await, [(dm.clone(), 0)], "bob's list unchanged");
+    // Leaving again is no error; removing the other, or a ban, is refused.
+    a.remove_member(&dm, &a.id).await.ok();
+    assert_eq!(
+        a.remove_member(&dm, &b.id).await.refused(),
+        (400, "direct_chat")
+    );
+    let ban = format!("/api/v1/chats/{dm}/members/{}?ban=true", b.id);
+    assert_eq!(a.call("DELETE", &ban, None).await.0, 400);
+    // A stranger cannot "leave" it on someone's behalf, nor learn it exists.
+    assert_eq!(
+        c.remove_member(&dm, &c.id).await.refused(),
+        (404, "chat_not_found")
+    );
+    // Bob saw nothing and may still write: it comes back to alice, with
+    // the new message the only unread one, announced before it.
+    b_ws.ping().await;
+    assert!(
+        matches!(b_ws.next().await, Frame::Pong(_)),
+        "bob is not told"
+    );
+    b.send(&dm, "b3", "still there?").await.created();
+    let shown = a_ws.next_chat_shown().await;
+    assert_eq!(
+        (shown.chat.id.as_str(), shown.chat.last_seq),
+        (dm.as_str(), 2)
+    );
+    assert_eq!(a_ws.next_message().await.message.seq, 3);
+    assert_eq!(listed(&a).await, [(dm.clone(), 1)]);
+    // Alice, with no connection following it, leaves and opens it again:
+    // back, read up to where it is.
+    drop(a_ws);
+    a.remove_member(&dm, &a.id).await.ok();
+    assert!(listed(&a).await.is_empty());
+    a.create_direct(&b).await.ok();
+    assert_eq!(listed(&a).await, [(dm.clone(), 0)]);
+    // History stays readable to both throughout.
+    assert_eq!(a.history_forward(&dm, 10).await.len(), 3);
+    s.stop().await;
+}
+
 /// A group may show new members only what is sent after they join: in
 /// history pages, in a resume's replay and for forwards; members named at
 /// creation see everything, and an admin may change the setting.

@@ -37,6 +37,8 @@ impl Mutation {
             | Mutation::RemoveBan { chat_id, .. }
             | Mutation::PutChatSettings { chat_id, .. }
             | Mutation::PutJoin { chat_id, .. }
+            | Mutation::PutHidden { chat_id, .. }
+            | Mutation::RemoveHidden { chat_id, .. }
             | Mutation::EditMessage { chat_id, .. }
             | Mutation::DeleteMessage { chat_id, .. }
             | Mutation::ChatCounters { chat_id, .. }
@@ -124,6 +126,14 @@ mod tests {
                 chat_id: CHAT,
                 user_id: USER,
                 joined_seq: 1,
+            },
+            Mutation::PutHidden {
+                chat_id: CHAT,
+                user_id: USER,
+            },
+            Mutation::RemoveHidden {
+                chat_id: CHAT,
+                user_id: USER,
             },
             Mutation::PutBlock {
                 user_id: USER,
@@ -216,6 +226,8 @@ mod tests {
                 | Mutation::RemoveBan { .. }
                 | Mutation::PutChatSettings { .. }
                 | Mutation::PutJoin { .. }
+                | Mutation::PutHidden { .. }
+                | Mutation::RemoveHidden { .. }
                 | Mutation::InsertMessage(_)
                 | Mutation::EditMessage { .. }
                 | Mutation::DeleteMessage { .. }

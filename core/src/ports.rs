@@ -238,6 +238,21 @@ pub enum Mutation {
         /// The formerly banned user.
         user_id: UserId,
     },
+    /// A member left a direct chat (kept if already there): it is out of
+    /// their list until the other writes.
+    PutHidden {
+        /// Chat.
+        chat_id: ChatId,
+        /// The member.
+        user_id: UserId,
+    },
+    /// The direct chat is back in the member's list.
+    RemoveHidden {
+        /// Chat.
+        chat_id: ChatId,
+        /// The member.
+        user_id: UserId,
+    },
     /// `user_id` blocks `blocked_id` (kept if already there).
     PutBlock {
         /// The user who blocks.
@@ -388,6 +403,8 @@ pub trait Store: Send + Sync + 'static {
     /// The chat's last seq when `user` was last added to it (0 when named at
     /// its creation, or unknown).
     async fn joined_seq(&self, chat: ChatId, user: UserId) -> Result<u64, StoreError>;
+    /// Members of a direct chat who left it (see [`Mutation::PutHidden`]).
+    async fn hidden(&self, chat: ChatId) -> Result<Vec<UserId>, StoreError>;
     /// Users `user` blocked, ascending.
     async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
     /// Which of `among` blocked `user`.

@@ -225,6 +225,22 @@ pub enum Event {
         /// Position in the chat's change stream.
         pts: u64,
     },
+    /// A member left a direct chat: it leaves their chat list (sent to them
+    /// only; the other member sees nothing).
+    ChatHidden {
+        /// Chat.
+        chat_id: ChatId,
+        /// The member who left it.
+        user_id: UserId,
+    },
+    /// A direct chat a member had left is back in their list: the other
+    /// member wrote (sent to the one who left, before the message).
+    ChatShown {
+        /// The chat, as it was before the message.
+        chat: Chat,
+        /// The member it is shown to again.
+        user_id: UserId,
+    },
     /// A member's role changed.
     RoleChanged {
         /// Chat.
@@ -252,10 +268,13 @@ impl Event {
     pub fn chat_id(&self) -> ChatId {
         match self {
             Event::Message { message } => message.chat_id,
-            Event::ChatCreated { chat, .. } | Event::MemberAdded { chat, .. } => chat.id,
+            Event::ChatCreated { chat, .. }
+            | Event::MemberAdded { chat, .. }
+            | Event::ChatShown { chat, .. } => chat.id,
             Event::Edited { chat_id, .. }
             | Event::Deleted { chat_id, .. }
             | Event::MemberRemoved { chat_id, .. }
+            | Event::ChatHidden { chat_id, .. }
             | Event::RoleChanged { chat_id, .. }
             | Event::Read { chat_id, .. } => *chat_id,
         }

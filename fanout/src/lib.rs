@@ -305,6 +305,10 @@ pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
                 ops.push(CacheOp::InvalidateMembers(chat.id));
                 ops.push(CacheOp::InvalidateMemberships(*user_id));
             }
+            // Only the one member's list changes: the chat's members do not.
+            Event::ChatHidden { user_id, .. } | Event::ChatShown { user_id, .. } => {
+                ops.push(CacheOp::InvalidateMemberships(*user_id));
+            }
             Event::MemberRemoved {
                 chat_id, user_id, ..
             }
@@ -385,6 +389,14 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                     }
                     Event::Read { user_id, .. } => {
                         out.push((user_channel(*user_id), env(PubKind::UserEvent, 0)));
+                    }
+                    // To that member only: their connections stop following
+                    // the chat, or follow it again from where it was.
+                    Event::ChatHidden { user_id, .. } => {
+                        out.push((user_channel(*user_id), env(PubKind::Left, 0)));
+                    }
+                    Event::ChatShown { chat: c, user_id } => {
+                        out.push((user_channel(*user_id), env(PubKind::Joined, c.last_seq)));
                     }
                 }
             }

@@ -542,6 +542,35 @@ pub async fn check(store: &dyn Store, base: u64) {
         .await
         .expect("unblock");
     assert!(store.blocks(a).await.expect("blocks").is_empty());
+    // Who left a direct chat.
+    store
+        .apply(&[
+            Mutation::PutHidden {
+                chat_id: c,
+                user_id: b,
+            },
+            Mutation::PutHidden {
+                chat_id: c,
+                user_id: b,
+            },
+            Mutation::PutHidden {
+                chat_id: c,
+                user_id: a,
+            },
+        ])
+        .await
+        .expect("hide");
+    let mut both = vec![a, b];
+    both.sort();
+    assert_eq!(store.hidden(c).await.expect("hidden"), both);
+    store
+        .apply(&[Mutation::RemoveHidden {
+            chat_id: c,
+            user_id: a,
+        }])
+        .await
+        .expect("show");
+    assert_eq!(store.hidden(c).await.expect("hidden"), vec![b]);
     check_sessions(store, a, b).await;
     check_fencing(store, base).await;
     store.ping().await.expect("ping");

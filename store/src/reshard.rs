@@ -892,6 +892,7 @@ impl Migrator {
                 "chat_bans",
                 "member_joins",
                 "chat_settings",
+                "chat_hidden",
             ] {
                 loop {
                     let n =
@@ -1296,6 +1297,14 @@ impl Source<'_> {
         )
     }
 
+    async fn hidden(&self, id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        on!(
+            *self,
+            sqlx::query_as("SELECT chat_id, user_id FROM chat_hidden WHERE chat_id = ?").bind(id),
+            fetch_all
+        )
+    }
+
     async fn settings(&self, id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
         on!(
             *self,
@@ -1462,6 +1471,7 @@ async fn copy_chat(
     let bans = src.bans(id).await?;
     let joins = src.joins(id).await?;
     let settings = src.settings(id).await?;
+    let hidden = src.hidden(id).await?;
     let mut tx = begin_checked(dst, version).await?;
     replace_rows(
         &mut tx,
@@ -1475,9 +1485,9 @@ async fn copy_chat(
         },
     )
     .await?;
-    // Bans, joins and settings change with a pts too (a ban, an add, a
-    // setting), so a chat whose rows of them changed is never skipped as
-    // unchanged above.
+    // Bans, joins, settings and who left a direct chat change with a pts too
+    // (a ban, an add, a setting, a leave), so a chat whose rows of them
+    // changed is never skipped as unchanged above.
     replace_rows(
         &mut tx,
         "chat_bans",
@@ -1517,6 +1527,18 @@ async fn copy_chat(
         },
     )
     .await?;
+    replace_rows(
+        &mut tx,
+        "chat_hidden",
+        "chat_id",
+        &[id],
+        "INSERT INTO chat_hidden (chat_id, user_id) ",
+        &hidden,
+        |mut b, x| {
+            b.push_bind(x.0).push_bind(x.1);
+        },
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
          member_count, last_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -1538,7 +1560,10 @@ async fn copy_chat(
     .await
     .map_err(unavailable("reshard"))?;
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok(rows + (members.len() + bans.len() + joins.len() + settings.len()) as u64 + 1)
+    Ok(
+        rows + (members.len() + bans.len() + joins.len() + settings.len() + hidden.len()) as u64
+            + 1,
+    )
 }
 
 /// Replaces users `ids`' accounts and memberships on `dst` with `src`'s.

@@ -629,6 +629,14 @@ impl<S: Shard> Store for Sharded<S> {
             .await
     }
 
+    async fn hidden(&self, chat: ChatId) -> Result<Vec<UserId>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .hidden(chat)
+            .await
+    }
+
     async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
         self.read_layout()
             .await?

@@ -152,6 +152,21 @@ describe('ChatClient', () => {
     c.stop()
   })
 
+  it('a direct chat left goes out of the list quietly and comes back when the other writes', async () => {
+    const { c } = setup([entry(chat('d', 2, 'direct'))])
+    c.start()
+    FakeWebSocket.last.ready('me')
+    await flush()
+    await c.openChat('d')
+    FakeWebSocket.last.receive({ type: 'chat_hidden', chat_id: 'd', user_id: 'me' })
+    expect(c.chats.get('d')).toBeUndefined()
+    expect(c.state.activeId).toBeNull()
+    expect(c.state.toasts).toEqual([])
+    FakeWebSocket.last.receive({ type: 'chat_shown', chat: chat('d', 2, 'direct'), user_id: 'me' })
+    expect(c.chats.get('d')!.chat.last_seq).toBe(2)
+    c.stop()
+  })
+
   it('another member leaving updates the member count', async () => {
     const { c } = setup([entry(chat('g', 0))])
     c.start()

@@ -19,6 +19,9 @@ pub struct ChatState {
     pub banned: HashSet<UserId>,
     /// A direct chat's members who blocked the other.
     pub blocked_by: HashSet<UserId>,
+    /// A direct chat's members who left it (out of their list until the
+    /// other writes).
+    pub hidden: HashSet<UserId>,
 }
 
 /// Chat states, bounded: between batches, past `cap` entries an arbitrary tenth
@@ -57,6 +60,7 @@ impl States {
                 .collect();
             let mut banned = HashSet::new();
             let mut blocked_by = HashSet::new();
+            let mut hidden = HashSet::new();
             if c.kind == chat_core::model::ChatKind::Group {
                 banned = store
                     .bans(chat)
@@ -71,12 +75,14 @@ impl States {
                         pair[..i].iter().chain(&pair[i + 1..]).copied().collect();
                     blocked_by.extend(store.blockers(*u, &others).await?);
                 }
+                hidden = store.hidden(chat).await?.into_iter().collect();
             }
             self.insert(ChatState {
                 chat: c,
                 members,
                 banned,
                 blocked_by,
+                hidden,
             });
         }
         Ok(self.map.get_mut(&chat))

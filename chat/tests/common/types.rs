@@ -214,6 +214,8 @@ pub enum Frame {
     Edited(Edited),
     Deleted(Deleted),
     ChatCreated(ChatCreated),
+    ChatHidden(ChatHidden),
+    ChatShown(ChatShown),
     MemberAdded(MemberAdded),
     MemberRemoved(MemberRemoved),
     RoleChanged(RoleChanged),
@@ -236,6 +238,8 @@ impl Frame {
             Frame::Edited(_) => "edited",
             Frame::Deleted(_) => "deleted",
             Frame::ChatCreated(_) => "chat_created",
+            Frame::ChatHidden(_) => "chat_hidden",
+            Frame::ChatShown(_) => "chat_shown",
             Frame::MemberAdded(_) => "member_added",
             Frame::MemberRemoved(_) => "member_removed",
             Frame::RoleChanged(_) => "role_changed",
@@ -353,6 +357,20 @@ pub struct Deleted {
     pub chat_id: Id,
     pub seq: u64,
     pub pts: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatHidden {
+    pub chat_id: Id,
+    pub user_id: Id,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatShown {
+    pub chat: Chat,
+    pub user_id: Id,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -200,6 +200,8 @@ next_of! {
     next_edited => Edited(Edited);
     next_deleted => Deleted(Deleted);
     next_chat_created => ChatCreated(ChatCreated);
+    next_chat_hidden => ChatHidden(ChatHidden);
+    next_chat_shown => ChatShown(ChatShown);
     next_member_added => MemberAdded(MemberAdded);
     next_member_removed => MemberRemoved(MemberRemoved);
     next_role_changed => RoleChanged(RoleChanged);

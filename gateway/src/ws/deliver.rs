@@ -93,6 +93,12 @@ impl<S: WsSink> Conn<S> {
                             floor,
                         },
                     );
+                    self.left_seen.remove(&chat_id);
+                    self.write(json).await?;
+                    // Messages published before the subscription took hold
+                    // (the join and the chat's next message travel on two
+                    // channels) are stored already: send them now.
+                    return self.replay(chat_id, last_seq, None).await;
                 }
                 self.left_seen.remove(&chat_id);
                 self.write(json).await

@@ -223,6 +223,14 @@ where
             } => sqlx::query("DELETE FROM user_blocks WHERE user_id = ? AND blocked_id = ?")
                 .bind(to_sql(user_id.0))
                 .bind(to_sql(blocked_id.0)),
+            Mutation::PutHidden { chat_id, user_id } => sqlx::query(self.sql.put_hidden.clone())
+                .bind(to_sql(chat_id.0))
+                .bind(to_sql(user_id.0)),
+            Mutation::RemoveHidden { chat_id, user_id } => {
+                sqlx::query("DELETE FROM chat_hidden WHERE chat_id = ? AND user_id = ?")
+                    .bind(to_sql(chat_id.0))
+                    .bind(to_sql(user_id.0))
+            }
             Mutation::PutSession(x) => sqlx::query(self.sql.put_session.clone())
                 .bind(to_sql(x.user_id.0))
                 .bind(to_sql(x.id))

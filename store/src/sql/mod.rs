@@ -140,6 +140,7 @@ pub(crate) struct Statements {
     record_change: SqlStr,
     put_ban: SqlStr,
     put_block: SqlStr,
+    put_hidden: SqlStr,
     put_session: SqlStr,
     put_chat_settings: SqlStr,
     put_join: SqlStr,
@@ -178,6 +179,9 @@ impl Statements {
             )),
             put_block: sql(format!(
                 "{insert} user_blocks (user_id, blocked_id, created_at) VALUES (?, ?, ?){new}"
+            )),
+            put_hidden: sql(format!(
+                "{insert} chat_hidden (chat_id, user_id) VALUES (?, ?){new}"
             )),
             put_session: sql(format!(
                 "{insert} sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){new}"

@@ -204,6 +204,15 @@ where
         }
     }
 
+    async fn hidden(&self, chat: ChatId) -> Result<Vec<UserId>, StoreError> {
+        let sql = "SELECT user_id FROM chat_hidden WHERE chat_id = ? ORDER BY user_id";
+        let found = self.fetch("hidden", sql, &[to_sql(chat.0)]).await?;
+        found
+            .iter()
+            .map(|r| Ok(UserId(crate::from_sql(r.int("user_id")?))))
+            .collect()
+    }
+
     async fn blocks(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
         let sql = "SELECT blocked_id FROM user_blocks WHERE user_id = ? ORDER BY blocked_id";
         let found = self.fetch("blocks", sql, &[to_sql(user.0)]).await?;

@@ -132,5 +132,7 @@ export type ServerFrame =
   | { type: 'member_removed'; chat_id: Id; user_id: Id; pts: number }
   | { type: 'role_changed'; chat_id: Id; user_id: Id; role: Role; pts: number }
   | { type: 'chat_created'; chat: Chat; members: Member[] }
+  | { type: 'chat_hidden'; chat_id: Id; user_id: Id }
+  | { type: 'chat_shown'; chat: Chat; user_id: Id }
   | { type: 'read'; chat_id: Id; user_id: Id; seq: number }
   | { type: 'pong' }

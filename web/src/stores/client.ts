@@ -226,6 +226,10 @@ export class ChatClient {
         return
       case 'chat_created':
         return this.onJoined(f.chat, f.members.find((m) => m.user_id === this.me)?.role ?? 'member', f.members)
+      case 'chat_hidden':
+        return this.onLeft(f.chat_id, false)
+      case 'chat_shown':
+        return this.onJoined(f.chat, 'member', null)
       case 'member_added':
         if (f.user_id === this.me) this.onJoined(f.chat, f.role, null)
         else this.chats.updateChat(f.chat)
@@ -267,9 +271,9 @@ export class ChatClient {
     }
   }
 
-  private onLeft(chatId: Id): void {
+  private onLeft(chatId: Id, notice = true): void {
     const c = this.chats.get(chatId)
-    if (c) this.toast(`You left or were removed from ${this.chatName(chatId)}`)
+    if (c && notice) this.toast(`You left or were removed from ${this.chatName(chatId)}`)
     this.chats.remove(chatId)
     delete this.timelines[chatId]
     delete this.state.members[chatId]

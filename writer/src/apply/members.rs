@@ -37,6 +37,24 @@ impl Batch<'_> {
                     role: m.role,
                 });
             }
+            // Opening a direct chat one had left brings it back to one's
+            // list, read up to where it is (its row was made again above).
+            if let Some(st) = self.state(chat_id).await?
+                && st.hidden.remove(&actor)
+            {
+                st.chat.last_pts += 1;
+                let last_seq = st.chat.last_seq;
+                self.mutations.push(Mutation::RemoveHidden {
+                    chat_id,
+                    user_id: actor,
+                });
+                self.mutations.push(Mutation::AdvanceCursor {
+                    user_id: actor,
+                    chat_id,
+                    seq: last_seq,
+                });
+                self.touch(chat_id);
+            }
             return Ok(Ok((
                 ok_chat(&chat, true),
                 Some(Event::ChatCreated { chat, members }),
@@ -136,6 +154,7 @@ impl Batch<'_> {
             members: members.iter().map(|m| (m.user_id, m.role)).collect(),
             banned: Default::default(),
             blocked_by,
+            hidden: Default::default(),
         });
         self.touch(chat_id);
         Ok(Ok((
@@ -235,6 +254,9 @@ impl Batch<'_> {
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
         };
+        if st.chat.kind == ChatKind::Direct && actor == user && !ban {
+            return self.hide(actor, chat_id).await;
+        }
         let target = st.members.get(&user).copied();
         let actor_role = st.members.get(&actor).copied();
         if target.is_none() && (actor == user || actor_role.is_some_and(Role::is_staff)) {
@@ -301,6 +323,95 @@ impl Batch<'_> {
                 pts,
             }),
         )))
+    }
+
+    /// A member leaves a direct chat: out of their list (their user-side
+    /// row goes), their connections stop following it; both stay members,
+    /// so the other may still write — which brings it back (see `show`).
+    async fn hide(&mut self, actor: UserId, chat_id: ChatId) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if !st.members.contains_key(&actor) {
+            return Ok(Err(not_found()));
+        }
+        let chat = st.chat.clone();
+        if st.hidden.contains(&actor) {
+            // Left already (or this very command, retried): the same answer,
+            // its effect produced again.
+            self.mutations.push(Mutation::RemoveMembership {
+                user_id: actor,
+                chat_id,
+            });
+            return Ok(Ok((
+                ok_chat(&chat, true),
+                Some(Event::ChatHidden {
+                    chat_id,
+                    user_id: actor,
+                }),
+            )));
+        }
+        st.hidden.insert(actor);
+        // A change of the chat's rows: a migration copying it sees it moved.
+        st.chat.last_pts += 1;
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::PutHidden {
+            chat_id,
+            user_id: actor,
+        });
+        self.mutations.push(Mutation::RemoveMembership {
+            user_id: actor,
+            chat_id,
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::ChatHidden {
+                chat_id,
+                user_id: actor,
+            }),
+        )))
+    }
+
+    /// Brings a direct chat back to the lists of the members who left it,
+    /// before a message of `chat` (as it is before the message): their row
+    /// again, read up to here (only what follows is unread), and an effect
+    /// ahead of the message's so their connections follow the chat first.
+    pub(super) fn show(&mut self, chat: &Chat, hidden: Vec<UserId>, accepted_at: i64) {
+        for user in hidden {
+            self.mutations.push(Mutation::RemoveHidden {
+                chat_id: chat.id,
+                user_id: user,
+            });
+            self.mutations.push(Mutation::PutMembership {
+                user_id: user,
+                chat_id: chat.id,
+                role: Role::Member,
+            });
+            self.mutations.push(Mutation::AdvanceCursor {
+                user_id: user,
+                chat_id: chat.id,
+                seq: chat.last_seq,
+            });
+            self.effects.push((
+                chat.id,
+                EffectRecord {
+                    v: RECORD_VERSION,
+                    accepted_at,
+                    event: Some(Event::ChatShown {
+                        chat: chat.clone(),
+                        user_id: user,
+                    }),
+                    chat: None,
+                    reply_to: None,
+                    outcome: Outcome::Ok {
+                        message: None,
+                        chat: None,
+                        duplicate: false,
+                    },
+                },
+            ));
+        }
     }
 
     /// Records a ban (the caller checked who may): a change of the chat

@@ -35,6 +35,9 @@ pub struct Batch<'a> {
     sent_here: HashSet<(ChatId, UserId, String)>,
     /// Messages written or changed in this batch (newer than the store).
     overlay: HashMap<(ChatId, u64), Message>,
+    /// When the command being handled was accepted (for the effects it
+    /// adds ahead of its own).
+    accepted_at: i64,
 }
 
 type Handled = Result<(Outcome, Option<Event>), Rejection>;
@@ -73,6 +76,7 @@ impl<'a> Batch<'a> {
             sent: HashMap::new(),
             sent_here: HashSet::new(),
             overlay: HashMap::new(),
+            accepted_at: 0,
         }
     }
 
@@ -117,6 +121,7 @@ impl<'a> Batch<'a> {
     /// Applies one command. A store failure aborts the whole batch.
     pub async fn handle(&mut self, rec: CommandRecord) -> Result<(), StoreError> {
         let chat_id = rec.cmd.chat_id();
+        self.accepted_at = rec.accepted_at;
         let result = match rec.cmd.clone() {
             Command::CreateChat {
                 chat_id,
@@ -369,6 +374,15 @@ impl<'a> Batch<'a> {
                 Code::MessageNotFound,
                 "the message replied to does not exist",
             )));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        // Members who left this direct chat get it back with this message.
+        if !st.hidden.is_empty() {
+            let hidden: Vec<UserId> = st.hidden.drain().collect();
+            let before = st.chat.clone();
+            self.show(&before, hidden, self.accepted_at);
         }
         let Some(st) = self.state(chat_id).await? else {
             return Ok(Err(not_found()));
