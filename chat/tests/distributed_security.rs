@@ -96,6 +96,10 @@ async fn a_logout_is_honoured_by_every_gateway_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!(
+        "logout through gateway 0: refused by gateway 1 after {:?}",
+        refused_at.elapsed()
+    );
     let closed = loop {
         match ws.next_within(Duration::from_secs(5)).await {
             Next::Frame(_) => {}

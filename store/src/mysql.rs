@@ -252,6 +252,13 @@ impl Sharded<SqlStore<MySql>> {
 }
 
 /// Opens one shard: its database created if asked, its pool, its migrations.
+/// Prepared statements each connection keeps (sqlx's default is 100): every
+/// text the store uses, with room to spare. What a connection holds is what
+/// it ran, a few dozen texts; the server's `max_prepared_stmt_count` (16,382
+/// by default) bounds them over all connections (processes × pool size ×
+/// texts).
+const STATEMENT_CACHE: usize = 256;
+
 async fn open(cfg: &MySqlConfig, name: &str, url: &str) -> Result<SqlStore<MySql>, StoreError> {
     if cfg.create_databases
         && !MySql::database_exists(url).await.map_err(unavailable("connect"))?
@@ -261,10 +268,20 @@ async fn open(cfg: &MySqlConfig, name: &str, url: &str) -> Result<SqlStore<MySql
     {
         return Err(unavailable("connect")(e));
     }
-    let opts = MySqlConnectOptions::from_str(url).map_err(unavailable("connect"))?;
+    // Room for every statement text (multi-row statements have a bounded
+    // number of them: `sql::padded`), so a connection never closes one to
+    // prepare another.
+    let opts = MySqlConnectOptions::from_str(url)
+        .map_err(unavailable("connect"))?
+        .statement_cache_capacity(STATEMENT_CACHE);
     let pool = MySqlPoolOptions::new()
         .max_connections(cfg.max_connections.max(1))
         .acquire_timeout(Duration::from_secs(5))
+        // No ping before every statement: a broken connection fails its
+        // statement, which the caller retries (the writer its batch) or
+        // answers `unavailable`; idle ones are recycled instead.
+        .test_before_acquire(false)
+        .idle_timeout(Some(Duration::from_secs(60)))
         .connect_with(opts)
         .await
         .map_err(unavailable("connect"))?;

@@ -598,7 +598,7 @@ impl Statements {
         String: Bind<D>,
     {
         let mut q = QueryBuilder::<D>::new(self.insert_messages.as_str());
-        q.push_values(msgs, |mut b, m| {
+        q.push_values(super::padded(msgs), |mut b, m| {
             let f = m.forwarded_from.as_ref();
             b.push_bind(to_sql(m.chat_id.0))
                 .push_bind(m.seq as i64)
@@ -673,7 +673,7 @@ pub(crate) fn update_rows<D: Dialect, T>(
 ) -> QueryBuilder<D> {
     let mut q = QueryBuilder::<D>::new(stmt.head);
     q.push(D::ROWS.open);
-    for (i, r) in rows.iter().enumerate() {
+    for (i, r) in super::padded(rows).enumerate() {
         let first = i == 0;
         q.push(D::ROWS.row[usize::from(!first)]);
         let names = if first { stmt.columns } else { &[] };

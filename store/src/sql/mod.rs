@@ -47,6 +47,25 @@ pub(crate) const SESSION_COLUMNS: &str = session_columns!();
 /// parameters stay far below SQLite's 32766 and MySQL's 65535.
 pub(crate) const CHUNK: usize = 500;
 
+/// The rows a multi-row statement is built for: `rows`, then its last row
+/// again up to the next power of two (at most [`CHUNK`]). Every statement
+/// that pads takes a repeated row as a no-op (an insert that keeps a stored
+/// row, an update to the same value, an `IN` list), so each such statement
+/// has at most ten texts — and a connection's prepared-statement cache,
+/// keyed by text, keeps them all instead of closing and preparing one per
+/// batch size (on MySQL a `COM_STMT_CLOSE` sent right before the next
+/// statement, which then waits on a delayed ACK: sqlx sets no `TCP_NODELAY`).
+pub(crate) fn padded<T>(rows: &[T]) -> impl Iterator<Item = &T> {
+    let n = rows.len();
+    let to = if n <= 1 {
+        n
+    } else {
+        n.next_power_of_two().min(CHUNK.max(n))
+    };
+    rows.iter()
+        .chain(std::iter::repeat_n(rows.last(), to - n).flatten())
+}
+
 /// A Rust value bound as a parameter of `D`'s statements.
 pub trait Bind<D: Database>: for<'q> Encode<'q, D> + Type<D> + Send {}
 impl<D: Database, T> Bind<D> for T where T: for<'q> Encode<'q, D> + Type<D> + Send {}

@@ -83,7 +83,7 @@ where
         for chunk in ids.chunks(CHUNK) {
             let mut q = QueryBuilder::<D>::new(head);
             let mut sep = q.separated(", ");
-            for id in chunk {
+            for id in super::padded(chunk) {
                 sep.push_bind(*id);
             }
             q.push(")");
@@ -230,7 +230,7 @@ where
             q.push_bind(to_sql(user.0));
             q.push(" AND user_id IN (");
             let mut sep = q.separated(", ");
-            for id in chunk {
+            for id in super::padded(chunk) {
                 sep.push_bind(to_sql(id.0));
             }
             q.push(")");
@@ -307,7 +307,7 @@ where
         for chunk in keys.chunks(D::CLIENT_KEYS_CHUNK) {
             let mut q = QueryBuilder::<D>::new(head.as_str());
             let mut sep = q.separated(", ");
-            for (chat, sender, key) in chunk {
+            for (chat, sender, key) in super::padded(chunk) {
                 sep.push("(")
                     .push_bind_unseparated(to_sql(chat.0))
                     .push_unseparated(", ")

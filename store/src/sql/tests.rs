@@ -135,3 +135,23 @@ fn mysql_statements_are_the_tuned_ones() {
     ];
     assert_eq!(statements::<sqlx::MySql>(), expected);
 }
+
+#[test]
+fn multi_row_statements_come_in_a_few_sizes() {
+    use std::collections::BTreeSet;
+    let sizes: BTreeSet<usize> = (1..=super::CHUNK)
+        .map(|n| {
+            let rows: Vec<usize> = (0..n).collect();
+            let padded: Vec<&usize> = super::padded(&rows).collect();
+            // The rows themselves first, then only the last one again.
+            assert!(padded.iter().take(n).copied().eq(rows.iter()));
+            assert!(padded[n..].iter().all(|r| **r == n - 1));
+            padded.len()
+        })
+        .collect();
+    assert_eq!(
+        sizes.into_iter().collect::<Vec<_>>(),
+        [1, 2, 4, 8, 16, 32, 64, 128, 256, 500]
+    );
+    assert_eq!(super::padded::<u8>(&[]).count(), 0);
+}
