@@ -29,7 +29,6 @@ use crate::dialect::Dialect;
 use crate::metrics;
 use crate::routing::{RingState, Route, Routes};
 use crate::rows::Columns;
-use crate::runs::runs;
 use crate::sql::{Bind, SqlStore};
 
 /// A write a shard refused because it routes by another version of the
@@ -115,8 +114,7 @@ where
         version: Option<u64>,
         batch: &[&Mutation],
     ) -> Checked<()> {
-        self.apply_runs(fence, version, runs(batch.iter().copied()))
-            .await
+        self.apply_batch(fence, version, batch).await
     }
 
     async fn bump_fence(&self, topic: &str, partition: u32, version: Option<u64>) -> Checked<u64> {

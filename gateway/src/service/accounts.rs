@@ -236,19 +236,23 @@ impl Service {
         };
         let refresh = crate::auth::RefreshToken::new(user.id, id, 0);
         let expires_at = now.saturating_add(self.refresh_ttl.as_millis() as i64);
-        let mut live: Vec<SessionRecord> = self
-            .store
-            .sessions(user.id)
-            .await?
-            .into_iter()
-            .filter(|s| s.is_live(now))
-            .collect();
+        let all = self.store.sessions(user.id).await?;
+        let before = now - KEEP_ENDED_MS;
+        // Only when there is something to forget: a purge's range delete
+        // takes gap locks that concurrent logins would wait on.
+        let purge = all
+            .iter()
+            .any(|s| s.expires_at < before || s.revoked_at.is_some_and(|r| r < before));
+        let mut live: Vec<SessionRecord> = all.into_iter().filter(|s| s.is_live(now)).collect();
         live.sort_by_key(|s| std::cmp::Reverse(s.used_at));
         let evicted: Vec<u64> = live.iter().skip(MAX_SESSIONS - 1).map(|s| s.id).collect();
-        let mut batch = vec![Mutation::PurgeSessions {
-            user_id: user.id,
-            before: now - KEEP_ENDED_MS,
-        }];
+        let mut batch = Vec::new();
+        if purge {
+            batch.push(Mutation::PurgeSessions {
+                user_id: user.id,
+                before,
+            });
+        }
         batch.extend(evicted.iter().map(|&old| Mutation::RevokeSessions {
             user_id: user.id,
             session_id: Some(old),

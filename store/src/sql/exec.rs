@@ -13,6 +13,15 @@ use crate::runs::{CounterRow, Run};
 use crate::sharded::{Checked, Moved};
 use crate::{from_sql, to_sql};
 
+/// Times a batch is tried when deadlocks keep choosing it.
+const DEADLOCK_ATTEMPTS: u32 = 6;
+
+/// Whether a store error is a deadlock (SQLSTATE 40001, MySQL's 1213): the
+/// transaction was rolled back and may simply run again.
+fn is_deadlock(why: &str) -> bool {
+    why.contains("(40001)")
+}
+
 impl<D: Dialect> SqlStore<D>
 where
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
@@ -24,6 +33,44 @@ where
     Option<String>: Bind<D>,
     &'static str: Bind<D>,
 {
+    /// Applies a batch in one transaction (see [`Self::apply_runs`]), again
+    /// when the database chose it as a deadlock's victim: it was rolled back
+    /// whole, and every mutation is idempotent. Two transactions on
+    /// neighbouring keys can deadlock on InnoDB's gap locks (two logins of new
+    /// users, each purging and inserting its sessions); that is no outage.
+    pub(crate) async fn apply_batch(
+        &self,
+        fence: &Fence,
+        version: Option<u64>,
+        batch: &[&Mutation],
+    ) -> Checked<()> {
+        let mut wait = std::time::Duration::from_millis(2);
+        let mut attempt = 1;
+        loop {
+            match self
+                .apply_runs(fence, version, crate::runs::runs(batch.iter().copied()))
+                .await
+            {
+                Err(StoreError::Unavailable(why))
+                    if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&why) =>
+                {
+                    metrics::ERRORS
+                        .with_label_values(&["apply", "deadlock_retried"])
+                        .inc();
+                    tracing::debug!(attempt, "deadlock victim; applying the batch again");
+                    // Apart, so that the two victims do not meet again.
+                    let jitter = u64::from(std::process::id() ^ attempt)
+                        .wrapping_mul(chat_core::now_ms() as u64)
+                        % (wait.as_millis() as u64 + 1);
+                    tokio::time::sleep(wait + std::time::Duration::from_millis(jitter)).await;
+                    wait = (wait * 2).min(std::time::Duration::from_millis(200));
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Applies runs of a batch (see [`crate::runs`]) in one transaction on the
     /// writer's connection: a batch of sends costs a handful of round trips,
     /// not a few per message.

@@ -15,7 +15,6 @@ use super::{Bind, CHUNK, SqlStore, message_columns, session_columns, unavailable
 use crate::dialect::Dialect;
 use crate::metrics;
 use crate::rows::{self, Columns};
-use crate::runs::runs;
 use crate::to_sql;
 
 /// `SELECT`s a chat's messages: `WHERE chat_id = ?` and `$rest`.
@@ -369,7 +368,8 @@ where
             return Ok(());
         }
         let started = Instant::now();
-        unchecked(self.apply_runs(fence, None, runs(batch)).await)?;
+        let batch: Vec<&Mutation> = batch.iter().collect();
+        unchecked(self.apply_batch(fence, None, &batch).await)?;
         metrics::applied(started, batch.len());
         Ok(())
     }
