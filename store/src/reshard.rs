@@ -48,8 +48,8 @@ const ROWS_PER_TX: i64 = 1000;
 const ROWS_PER_DELETE: u64 = 2000;
 
 /// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until
-/// it is killed) after the first chat of step STEP's bulk copy,
-/// `frozen:STEP` right after step STEP was frozen, `flipped:STEP` right
+/// it is killed) after the first key (a chat, users or names) of step STEP's
+/// bulk copy, `frozen:STEP` right after step STEP was frozen, `flipped:STEP` right
 /// after it flipped (still frozen), `authority:frozen:STEP` when the freeze
 /// is recorded on the authority only — so that a test kills it mid-copy,
 /// mid-flip and mid-publish.
@@ -852,6 +852,8 @@ impl Migrator {
                         copy_users(Source::MySql(&src), &dst, ids, version).await?;
                     if !frozen {
                         self.progress.keys_done += ids.len() as u64;
+                        // A step may move no chat: stop after any key.
+                        failpoint(&format!("copy:{step}")).await;
                     }
                     self.report_sometimes();
                 }
@@ -861,6 +863,7 @@ impl Migrator {
                         copy_names(Source::MySql(&src), &dst, names, version).await?;
                     if !frozen {
                         self.progress.keys_done += names.len() as u64;
+                        failpoint(&format!("copy:{step}")).await;
                     }
                 }
             }
