@@ -2,20 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Api } from '../src/api/http'
 import type { ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
-import { SessionStore } from '../src/stores/session'
-import { FakeWebSocket, MemoryStorage, msg } from './fakes'
-import { chat, entry, flush } from './fixture'
+import { FakeWebSocket, msg } from './fakes'
+import { chat, entry, flush, loggedIn } from './fixture'
 
 function setup(list: ChatListEntry[]) {
-  const session = new SessionStore(new MemoryStorage(), () => 0)
-  session.set({
-    user: { id: 'me', name: 'alice', created_at: 0 },
-    token: 'tok',
-    expires_at: 4_000_000_000,
-    refresh_token: 'rt',
-    refresh_expires_at: 4_000_000_000,
-    session_id: 's1',
-  })
+  const session = loggedIn()
   const history: Record<string, Message[]> = {}
   const api = {
     chats: vi.fn(async () => structuredClone(list)),

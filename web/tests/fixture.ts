@@ -17,7 +17,8 @@ export function chat(id: string, lastSeq: number, kind: Chat['kind'] = 'group', 
 
 export const entry = (c: Chat, read = 0): ChatListEntry => ({ chat: c, role: 'member', read_seq: read, unread: c.last_seq - read })
 
-export async function connectedClient(list: ChatListEntry[], history: Record<string, Message[]> = {}) {
+/** A session store logged in as `me` (alice), far from expiry. */
+export function loggedIn(): SessionStore {
   const session = new SessionStore(new MemoryStorage(), () => 0)
   session.set({
     user: { id: 'me', name: 'alice', created_at: 0 },
@@ -27,6 +28,11 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
     refresh_expires_at: 4_000_000_000,
     session_id: 's1',
   })
+  return session
+}
+
+export async function connectedClient(list: ChatListEntry[], history: Record<string, Message[]> = {}) {
+  const session = loggedIn()
   const api = {
     chats: vi.fn(async () => structuredClone(list)),
     chat: vi.fn(async (id: string) => {

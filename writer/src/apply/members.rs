@@ -335,37 +335,27 @@ impl Batch<'_> {
         if !st.members.contains_key(&actor) {
             return Ok(Err(not_found()));
         }
-        let chat = st.chat.clone();
-        if st.hidden.contains(&actor) {
-            // Left already (or this very command, retried): the same answer,
-            // its effect produced again.
-            self.mutations.push(Mutation::RemoveMembership {
-                user_id: actor,
-                chat_id,
-            });
-            return Ok(Ok((
-                ok_chat(&chat, true),
-                Some(Event::ChatHidden {
-                    chat_id,
-                    user_id: actor,
-                }),
-            )));
+        // Left already (or this very command, retried): the same answer, its
+        // effect produced again.
+        let again = !st.hidden.insert(actor);
+        if !again {
+            // A change of the chat's rows: a migration copying it sees it moved.
+            st.chat.last_pts += 1;
         }
-        st.hidden.insert(actor);
-        // A change of the chat's rows: a migration copying it sees it moved.
-        st.chat.last_pts += 1;
         let chat = st.chat.clone();
-        self.mutations.push(Mutation::PutHidden {
-            chat_id,
-            user_id: actor,
-        });
+        if !again {
+            self.mutations.push(Mutation::PutHidden {
+                chat_id,
+                user_id: actor,
+            });
+            self.touch(chat_id);
+        }
         self.mutations.push(Mutation::RemoveMembership {
             user_id: actor,
             chat_id,
         });
-        self.touch(chat_id);
         Ok(Ok((
-            ok_chat(&chat, false),
+            ok_chat(&chat, again),
             Some(Event::ChatHidden {
                 chat_id,
                 user_id: actor,
