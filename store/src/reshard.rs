@@ -47,12 +47,12 @@ const ROWS_PER_TX: i64 = 1000;
 /// Rows per delete statement of old copies.
 const ROWS_PER_DELETE: u64 = 2000;
 
-/// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until
-/// it is killed) after the first key (a chat, users or names) of step STEP's
-/// bulk copy, `frozen:STEP` right after step STEP was frozen, `flipped:STEP` right
-/// after it flipped (still frozen), `authority:frozen:STEP` when the freeze
-/// is recorded on the authority only — so that a test kills it mid-copy,
-/// mid-flip and mid-publish.
+/// Test-only: `CHAT_FAILPOINT_RESHARD=copy:STEP` stops the migrator (until it
+/// is killed) after the first key (a chat, users or names) of step STEP's bulk
+/// copy (at its end when it moves nothing), `frozen:STEP` right after step STEP
+/// was frozen, `flipped:STEP` right after it flipped (still frozen),
+/// `authority:frozen:STEP` when the freeze is recorded on the authority only —
+/// so that a test kills it mid-copy, mid-flip and mid-publish.
 #[cfg(feature = "failpoints")]
 async fn failpoint(at: &str) {
     if std::env::var("CHAT_FAILPOINT_RESHARD").is_ok_and(|v| v == at) {
@@ -867,6 +867,10 @@ impl Migrator {
                     }
                 }
             }
+        }
+        if !frozen {
+            // A step whose bulk copy moved nothing stops at its end.
+            failpoint(&format!("copy:{step}")).await;
         }
         Ok(())
     }
