@@ -109,8 +109,8 @@ pub struct GatewaySettings {
     /// derived from the process id, time and node].
     #[arg(long, env = "CHAT_INSTANCE_ID")]
     pub instance_id: Option<String>,
-    /// Directory of the built web client, served at `/` [default: web/dist
-    /// when it holds a build].
+    /// Directory of a build of the web client (`web/dist`), served at `/`
+    /// instead of the one embedded at build time [default: the embedded one].
     #[arg(long, env = "CHAT_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
     /// On SIGTERM, seconds for connections and requests to finish [default: 10].
@@ -561,7 +561,10 @@ impl GatewaySettings {
                 .membership_recheck_secs
                 .map_or(d.membership_recheck, |s| Duration::from_secs(s.max(1))),
             commands_topic: log.commands_topic(),
-            web_dir: self.web_dir.clone().or_else(default_web_dir),
+            web: chat_gateway::web::WebClient::choose(
+                self.web_dir.clone(),
+                Some(crate::web::FILES),
+            ),
             drain: self.drain_secs.map_or(d.drain, Duration::from_secs),
             conns: chat_gateway::listen::ConnLimits {
                 max_connections: self.max_connections.unwrap_or(d.conns.max_connections),
@@ -634,12 +637,6 @@ impl GatewaySettings {
         }
         Ok(())
     }
-}
-
-/// `web/dist` when it holds a build.
-fn default_web_dir() -> Option<PathBuf> {
-    let d = PathBuf::from("web/dist");
-    d.join("index.html").exists().then_some(d)
 }
 
 impl StandaloneConfig {

@@ -6,6 +6,10 @@ pub mod config;
 pub mod distributed;
 #[cfg(feature = "distributed")]
 pub mod shards;
+/// The web client embedded at build time (see `build.rs`).
+pub mod web {
+    include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+}
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,8 +32,8 @@ pub use config::StandaloneConfig;
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
-    /// The web client's files it serves, if any.
-    pub web_dir: Option<std::path::PathBuf>,
+    /// The web client it serves.
+    pub web: chat_gateway::web::WebClient,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -157,7 +161,7 @@ pub async fn start_standalone(
             )
         })
     };
-    let web_dir = gw_cfg.web_dir.clone();
+    let web = gw_cfg.web.clone();
     let st = chat_gateway::build(gw_cfg, deps).await?;
     let addr = listener.local_addr()?;
     let token = shutdown.clone();
@@ -173,7 +177,7 @@ pub async fn start_standalone(
     });
     Ok(Running {
         addr,
-        web_dir,
+        web,
         shutdown,
         task,
     })

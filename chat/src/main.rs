@@ -65,7 +65,6 @@ async fn run() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(cfg.gateway.listen()).await?;
             let data = cfg.data_dir().display().to_string();
             let running = chat::start_standalone(cfg, listener).await?;
-            let web = running.web_dir.as_ref().map(|d| d.display().to_string());
             // Stdout may be a closed pipe: printing must not bring the server down.
             let mut out = std::io::stdout();
             let addr = running.addr;
@@ -73,12 +72,18 @@ async fn run() -> anyhow::Result<()> {
                 out,
                 "chat standalone listening on http://{addr} (data in {data})"
             );
-            let _ = match web {
-                Some(w) => writeln!(out, "web client: http://{addr}/ (from {w})"),
-                None => writeln!(
+            let _ = if running.web.is_served() {
+                writeln!(
                     out,
-                    "web client not built: API at http://{addr}/api/v1, WebSocket at ws://{addr}/ws"
-                ),
+                    "open http://{addr}/ in a browser (web client {})",
+                    running.web.describe()
+                )
+            } else {
+                writeln!(
+                    out,
+                    "no web client ({}): API at http://{addr}/api/v1, WebSocket at ws://{addr}/ws",
+                    chat::web::ORIGIN
+                )
             };
             let stop = running.shutdown_token();
             tokio::spawn(async move {

@@ -492,8 +492,9 @@ def check_dockerfile() -> None:
     user = re.findall(r"^USER (\S+)", runtime, re.M)
     if not user or not user[-1].split(":")[0].isdigit() or user[-1].split(":")[0] == "0":
         p.append("the runtime stage must end with a numeric non-root USER")
-    if not re.search(r"CHAT_WEB_DIR=\S+", runtime):
-        p.append("CHAT_WEB_DIR is not set in the runtime stage")
+    build = next((st for st in stages if "cargo build" in st), "")
+    if not re.search(r"COPY --from=web-build \S+ (\S+)", build) or "CHAT_WEB_DIST=" not in build:
+        p.append("the build stage must embed the web client (COPY --from=web-build, CHAT_WEB_DIST)")
     exposed = set(re.findall(r"\d+", " ".join(re.findall(r"^EXPOSE (.*)$", runtime, re.M))))
     if exposed != {str(GATEWAY_PORT), str(WORKER_PORT)}:
         p.append(f"EXPOSE {sorted(exposed)}, expected {GATEWAY_PORT} and {WORKER_PORT}")

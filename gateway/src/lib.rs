@@ -17,6 +17,7 @@ mod reads;
 pub mod service;
 pub mod sessions;
 mod state;
+pub mod web;
 pub mod ws;
 
 use std::sync::Arc;
@@ -152,7 +153,7 @@ pub fn app(st: AppState) -> Router {
             st.cfg.conns.request_timeout,
             listen::deadline,
         ));
-    let mut router = Router::new()
+    let router = Router::new()
         .nest("/api/v1", api)
         // The nest does not take its own path with a trailing slash: answer
         // it as the API would, not with the web client.
@@ -161,14 +162,9 @@ pub fn app(st: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
-    router = match &st.cfg.web_dir {
-        Some(dir) => router.fallback_service(
-            tower_http::services::ServeDir::new(dir)
-                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
-        ),
-        None => router.fallback(no_web_client),
-    };
-    router
+    st.cfg
+        .web
+        .route(router)
         .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -195,14 +191,6 @@ async fn api_method_not_allowed() -> ApiError {
         Code::MethodNotAllowed,
         "this endpoint does not take that method",
     )
-}
-
-async fn no_web_client() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        "the web client is not built; run `npm --prefix web ci && npm --prefix web run build` or use the API under /api/v1",
-    )
-        .into_response()
 }
 
 /// Ready unless draining. Dependencies are reported but do not fail readiness:

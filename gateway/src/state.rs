@@ -1,7 +1,6 @@
 //! The gateway's configuration, dependencies and shared state.
 
 use std::ops::Deref;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -59,8 +58,8 @@ pub struct GatewayConfig {
     pub max_page: u32,
     /// Topic commands are produced to.
     pub commands_topic: String,
-    /// Directory of the built web client, served at `/` when set.
-    pub web_dir: Option<PathBuf>,
+    /// The web client served at `/`.
+    pub web: crate::web::WebClient,
     /// On shutdown, how long connections and requests have to finish.
     pub drain: Duration,
     /// Connection caps and HTTP timeouts.
@@ -98,7 +97,7 @@ impl Default for GatewayConfig {
             write_timeout: Duration::from_secs(10),
             max_page: 200,
             commands_topic: COMMANDS_TOPIC.into(),
-            web_dir: None,
+            web: crate::web::WebClient::None,
             drain: Duration::from_secs(10),
             conns: ConnLimits::default(),
             ws_ping: Duration::from_secs(30),

@@ -2,7 +2,11 @@
 // playwright-core, two browser contexts as two users. Prints one line per step and
 // "e2e: N passed, N failed"; exits non-zero on any failure; always stops the server.
 //
-// Env: CHAT_BIN (default ../target/debug/chat from web/), E2E_KEEP=1 keeps the data dir.
+// The client tested is the one embedded in the binary at build time (what a user gets);
+// E2E_WEB_DIR=dist tests a build in that directory instead.
+//
+// Env: CHAT_BIN (default ../target/debug/chat from web/), E2E_WEB_DIR, E2E_KEEP=1 keeps
+// the data dir.
 
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,7 +20,7 @@ import * as more from './steps-more.mjs'
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = resolve(web, process.env.CHAT_BIN ?? '../target/debug/chat')
-const dist = join(web, 'dist')
+const webDir = process.env.E2E_WEB_DIR ? resolve(web, process.env.E2E_WEB_DIR) : undefined
 const shots = join(web, 'e2e', 'screenshots')
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ARGS = [
@@ -24,7 +28,9 @@ const ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ]
 
-for (const [what, path] of [['server binary (CHAT_BIN)', bin], ['web build (npm run build)', join(dist, 'index.html')], ['chromium (e2e/install-browser.sh)', CHROMIUM]]) {
+const needed = [['server binary (CHAT_BIN)', bin], ['chromium (e2e/install-browser.sh)', CHROMIUM]]
+if (webDir) needed.push(['web build (npm run build)', join(webDir, 'index.html')])
+for (const [what, path] of needed) {
   if (!existsSync(path)) {
     console.error(`missing ${what}: ${path}`)
     console.log('e2e: 0 passed, 1 failed')
@@ -62,7 +68,7 @@ const t = {
     let lastErr
     for (let i = 0; i < 20; i++) {
       try {
-        t.server = await startServer({ bin, dataDir, webDir: dist, listen, logFile })
+        t.server = await startServer({ bin, dataDir, webDir, listen, logFile })
         t.log(`server restarted at ${t.server.url}`)
         return
       } catch (e) {
@@ -77,9 +83,23 @@ const t = {
 let code = 1
 try {
   await h.step('server starts', async () => {
-    t.server = await startServer({ bin, dataDir, webDir: dist, logFile })
+    t.server = await startServer({ bin, dataDir, webDir, logFile })
     t.url = t.server.url
     t.log(`server at ${t.url}, data in ${dataDir}`)
+  })
+  await h.step(webDir ? `the server serves the client from ${webDir}` : 'the server serves the client embedded in it', async () => {
+    const page = await fetch(`${t.url}/`)
+    const html = await page.text()
+    const src = html.match(/<script type="module"[^>]* src="([^"]+)"/)?.[1]
+    if (page.status !== 200 || !/text\/html/.test(page.headers.get('content-type') ?? '') || !src) {
+      throw new Error(`GET / answered ${page.status} ${page.headers.get('content-type')}: ${html.slice(0, 200)}`)
+    }
+    const asset = await fetch(new URL(src, t.url), { headers: { 'accept-encoding': 'gzip' } })
+    const js = await asset.text()
+    if (asset.status !== 200 || !/javascript/.test(asset.headers.get('content-type') ?? '') || js.length < 1000) {
+      throw new Error(`GET ${src} answered ${asset.status} ${asset.headers.get('content-type')}, ${js.length} bytes`)
+    }
+    t.log(`GET / and ${src} (${js.length} bytes) served`)
   })
   await h.step('browser starts', async () => {
     // launch() gives the browser a fresh, empty user data dir of its own.

@@ -1,5 +1,6 @@
 // Starts and stops the real server binary for the end-to-end tests:
-// `chat standalone --listen ADDR --data-dir DIR --web-dir DIST`. The address is read
+// `chat standalone --listen ADDR --data-dir DIR [--web-dir DIST]` (without it, the client
+// embedded in the binary at build time is the one tested). The address is read
 // from its "chat standalone listening on http://ADDR" line; stdout and stderr keep
 // being drained (into a log file) so the server never blocks on a full pipe.
 
@@ -10,12 +11,13 @@ import { createInterface } from 'node:readline'
 const LISTENING = /chat standalone listening on http:\/\/(\S+)/
 
 /**
- * @param {{ bin: string, dataDir: string, webDir: string, listen?: string, logFile: string, timeoutMs?: number }} o
+ * @param {{ bin: string, dataDir: string, webDir?: string, listen?: string, logFile: string, timeoutMs?: number }} o
  * @returns {Promise<{ url: string, addr: string, port: number, stop: () => Promise<number | null>, proc: import('node:child_process').ChildProcess }>}
  */
 export async function startServer(o) {
   const log = createWriteStream(o.logFile, { flags: 'a' })
-  const args = ['standalone', '--listen', o.listen ?? '127.0.0.1:0', '--data-dir', o.dataDir, '--web-dir', o.webDir]
+  const args = ['standalone', '--listen', o.listen ?? '127.0.0.1:0', '--data-dir', o.dataDir]
+  if (o.webDir) args.push('--web-dir', o.webDir)
   log.write(`\n=== ${new Date().toISOString()} ${o.bin} ${args.join(' ')}\n`)
   const proc = spawn(o.bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
