@@ -9,7 +9,9 @@
 #     docs/operations.md against each other and the code
 #     (deploy/tools/check_deploy.py: drain vs grace period, replicas vs
 #     partitions, CHAT_* keys the binary reads, probes, resources, pod security,
-#     every setting and metric documented, alert rules parse…);
+#     every setting and metric documented, alert rules parse, Grafana dashboards
+#     well-formed with queries that parse and read real metrics, Prometheus and
+#     Grafana of the compose stack wired…);
 #   - loads deploy/compose/compose.yaml with compose-go, the loader of
 #     `docker compose` (schema, interpolation, references);
 #   - lints the Dockerfile (hadolint) and the shell scripts (ShellCheck).

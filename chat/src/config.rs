@@ -51,6 +51,17 @@ pub enum Command {
     /// ring (adding, removing or re-weighting a shard) would move.
     #[cfg(feature = "distributed")]
     Shards(crate::shards::ShardsArgs),
+    /// Applies the database migrations and exits: a standalone data
+    /// directory's SQLite file, or every MySQL shard.
+    ///
+    /// Examples:
+    ///   chat migrate --data-dir /var/lib/chat
+    ///   CHAT_MYSQL_SHARDS='shard0=mysql://…,shard1=mysql://…' chat migrate
+    Migrate(crate::admin::Target),
+    /// Accounts: create, disable, enable, reset a password.
+    User(crate::admin::UserArgs),
+    /// Chats as stored: `chat chat inspect ID`.
+    Chat(crate::admin::ChatArgs),
 }
 
 // ------------------------------------------------------------ groups
@@ -763,6 +774,9 @@ mod tests {
                 Command::Fanout(c) => c.layered().unwrap().log,
                 #[cfg(feature = "distributed")]
                 Command::Shards(_) => unreachable!("not parsed here"),
+                Command::Migrate(_) | Command::User(_) | Command::Chat(_) => {
+                    unreachable!("not parsed here")
+                }
             };
             assert_eq!(log.commands_topic(), "c.3", "{sub}");
         }

@@ -139,7 +139,7 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn redis_cfg(r: &RedisSettings, inbox: Option<usize>) -> RedisConfig {
+pub(crate) fn redis_cfg(r: &RedisSettings, inbox: Option<usize>) -> RedisConfig {
     let mut c = RedisConfig::new(
         r.redis_url
             .clone()
@@ -220,6 +220,7 @@ pub async fn writer(a: WriterArgs, shutdown: CancellationToken) -> anyhow::Resul
     let store = shards(&a.mysql, Some("writer")).await?;
     let ready_store: Arc<dyn Store> = Arc::new(store.clone());
     let progress = Arc::new(Progress::default());
+    chat_writer::metrics::init();
     let addr = ops_server(
         metrics_listen(&a.worker),
         Ready {
@@ -266,6 +267,7 @@ pub async fn fanout(a: FanoutArgs, shutdown: CancellationToken) -> anyhow::Resul
     let cache: Arc<dyn Cache> = Arc::new(RedisCache::connect(redis_cfg(&a.redis, None)).await?);
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, None)).await?);
     let progress = Arc::new(Progress::default());
+    chat_fanout::metrics::init();
     let addr = ops_server(
         metrics_listen(&a.worker),
         Ready {

@@ -1,6 +1,7 @@
 //! The chat binary as a library: configuration and the wiring of each mode, so
 //! that tests boot the whole server in-process.
 
+pub mod admin;
 pub mod config;
 #[cfg(feature = "distributed")]
 pub mod distributed;
@@ -126,6 +127,9 @@ pub async fn start_standalone(
         throttle: None,
     };
 
+    // Exported from the first scrape, before the roles' tasks start.
+    chat_writer::metrics::init();
+    chat_fanout::metrics::init();
     let shutdown = CancellationToken::new();
     // The writer and fanout stop once the gateway has drained.
     let roles = CancellationToken::new();

@@ -32,10 +32,14 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // An admin command prints its report; only warnings beside it.
+    let admin = matches!(
+        cli.command,
+        Command::Migrate(_) | Command::User(_) | Command::Chat(_)
+    );
     #[cfg(feature = "distributed")]
-    let quiet = matches!(cli.command, Command::Shards(_));
+    let quiet = admin || matches!(cli.command, Command::Shards(_));
     #[cfg(not(feature = "distributed"))]
-    let quiet = false;
+    let quiet = admin;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(if quiet { "warn" } else { "info" }));
     if cli.log_format == "json" {
@@ -100,6 +104,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Fanout(a) => chat::distributed::fanout(a.layered()?, shutdown).await,
         #[cfg(feature = "distributed")]
         Command::Shards(a) => chat::shards::run(a).await,
+        Command::Migrate(t) => chat::admin::migrate(t).await,
+        Command::User(a) => chat::admin::user(a).await,
+        Command::Chat(a) => chat::admin::chat(a).await,
         #[cfg(not(feature = "distributed"))]
         Command::Gateway(_) | Command::Writer(_) | Command::Fanout(_) => anyhow::bail!(
             "this binary was built without the distributed roles; rebuild with `cargo build --release --features distributed`"

@@ -1,7 +1,8 @@
 //! Rate limits and logouts across gateways (docs/security.md): in distributed
 //! mode the counts live in Redis, so a client alternating between gateways
 //! gets no more than through one; a logout through one gateway is honoured
-//! by every other at once.
+//! by every other at once; an account disabled from the command line is
+//! refused by every gateway at once.
 
 #![cfg(feature = "distributed")]
 
@@ -121,5 +122,64 @@ async fn a_logout_is_honoured_by_every_gateway_at_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(other.me().await.refused(), (401, "session_revoked"));
+    cl.cleanup().await;
+}
+
+/// `chat user disable` on the shards, with Redis: every gateway drops the
+/// user's sessions at once (their periodic check set to an hour); `chat chat
+/// inspect` names the shard holding a chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_commands_work_on_the_shards() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let env = [("CHAT_SESSION_CHECK_SECS", "3600")];
+    let addr = cl.spawn_with("gateway", "gw-0", &env);
+    let gw = Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30));
+    let erin = gw.register("erin").await;
+    let fred = gw.register("fred").await;
+    let chat = erin.group("ops", &[&fred]).await;
+    erin.me().await.ok();
+
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+            .args(args)
+            .envs(cl.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run chat");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "chat {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let inspected: serde_json::Value =
+        serde_json::from_str(&admin(&["chat", "inspect", &chat])).unwrap();
+    let store = cl.store().await;
+    let shard = store.chat_shard(chat_core::ChatId(chat.parse().unwrap()));
+    store.close().await;
+    assert_eq!(inspected["shard"], shard.as_str());
+    assert_eq!(inspected["member_count"], 2);
+    assert!(admin(&["migrate"]).contains("up to date"));
+
+    let out = admin(&["user", "disable", "erin"]);
+    assert!(out.contains("every gateway told"), "{out}");
+    let refused_at = tokio::time::Instant::now();
+    while erin.me().await.status != 401 {
+        assert!(
+            refused_at.elapsed() < Duration::from_secs(5),
+            "the gateway still accepts a disabled user's session"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(erin.me().await.refused(), (401, "session_revoked"));
+    assert_eq!(
+        gw.try_login("erin", common::api::PASSWORD).await.refused(),
+        (403, "account_disabled")
+    );
+    fred.me().await.ok();
     cl.cleanup().await;
 }

@@ -57,6 +57,9 @@ pub enum Code {
     /// A quota is used up: groups created today, members of a group, chats
     /// of a user.
     QuotaExceeded,
+    /// The account was disabled by an administrator (`chat user disable`);
+    /// told only to whoever gave its right password.
+    AccountDisabled,
     /// The user is banned from the group: an admin must lift the ban before
     /// they can be added again.
     Banned,
@@ -110,6 +113,11 @@ impl Code {
             .map(|(_, n)| *n)
             .unwrap_or("internal")
     }
+
+    /// Every code (for labels known in advance, such as the metrics').
+    pub fn all() -> impl Iterator<Item = Code> {
+        CODE_NAMES.iter().map(|(c, _)| *c)
+    }
 }
 
 const CODE_NAMES: &[(Code, &str)] = &[
@@ -135,6 +143,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::Silenced, "silenced"),
     (Code::Forbidden, "forbidden"),
     (Code::Banned, "banned"),
+    (Code::AccountDisabled, "account_disabled"),
     (Code::QuotaExceeded, "quota_exceeded"),
     (Code::Blocked, "blocked"),
     (Code::ChatNotFound, "chat_not_found"),

@@ -50,6 +50,7 @@ impl Mutation {
             | Mutation::RotateSession { user_id, .. }
             | Mutation::RevokeSessions { user_id, .. }
             | Mutation::PurgeSessions { user_id, .. }
+            | Mutation::SetPasswordHash { user_id, .. }
             | Mutation::AdvanceCursor { user_id, .. } => Placement::User(*user_id),
             Mutation::PutSession(s) => Placement::User(s.user_id),
         }
@@ -172,6 +173,10 @@ mod tests {
                 user_id: USER,
                 before: 4,
             },
+            Mutation::SetPasswordHash {
+                user_id: USER,
+                password_hash: "!h".into(),
+            },
             Mutation::PutMembership {
                 user_id: USER,
                 chat_id: CHAT,
@@ -241,6 +246,7 @@ mod tests {
                 | Mutation::RotateSession { .. }
                 | Mutation::RevokeSessions { .. }
                 | Mutation::PurgeSessions { .. }
+                | Mutation::SetPasswordHash { .. }
                 | Mutation::AdvanceCursor { .. } => Placement::User(USER),
             };
             assert_eq!(m.placement(), expected, "{m:?}");

@@ -305,6 +305,14 @@ pub enum Mutation {
         /// Unix ms.
         before: i64,
     },
+    /// Replaces a user's password hash: a reset, or the account disabled or
+    /// enabled again (see [`crate::rules::DISABLED_HASH_PREFIX`]).
+    SetPasswordHash {
+        /// User.
+        user_id: UserId,
+        /// The PHC string, prefixed when the account is disabled.
+        password_hash: String,
+    },
     /// User-side membership upsert, keeping an existing cursor.
     PutMembership {
         /// User.

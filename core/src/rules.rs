@@ -126,6 +126,12 @@ pub fn check_user_name(name: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The start of a disabled account's password hash (`!` and the hash it
+/// had, as a locked password in `/etc/shadow`): no login matches it, the
+/// hash comes back when the account is enabled again, and the rows move and
+/// copy like any other.
+pub const DISABLED_HASH_PREFIX: &str = "!";
+
 /// A password: 8..=256 bytes.
 pub fn check_password(pw: &str) -> Result<(), Rejection> {
     if !(8..=256).contains(&pw.len()) {

@@ -4,7 +4,8 @@
 Schemas say whether a manifest is well-formed; these say whether it is right for
 this program: the gateway's grace period covers its drain, writers and fanout
 workers do not outnumber the partitions, every CHAT_* variable is one the binary
-reads, the docs name every setting and metric, and so on.
+reads, the docs name every setting and metric, the Grafana dashboards are
+well-formed and read only metrics of the code, and so on.
 
     check_deploy.py ROOT RENDERED_DIR
 
@@ -15,6 +16,7 @@ Prints one line per check, `ok NAME` or `FAIL NAME: why`, and exits 0; the calle
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import tomllib
@@ -89,6 +91,16 @@ def metric_names() -> set[str]:
 
 
 METRICS = metric_names()
+HISTOGRAMS = {
+    m.group(1)
+    for f in list(ROOT.glob("*/src/metrics.rs")) + list(ROOT.glob("adapters/*/src/metrics.rs"))
+    for m in re.finditer(r'HistogramOpts::new\(\s*"([a-z_][a-z0-9_]*)"', f.read_text())
+}
+DASHBOARDS = ROOT / "deploy/monitoring/dashboards"
+
+
+def dashboard_files() -> list[Path]:
+    return sorted(DASHBOARDS.glob("*.json"))
 
 # ------------------------------------------------------- the manifests -------
 
@@ -405,6 +417,26 @@ def check_overlay(overlay: str) -> None:
                 p.append(f"{w['metadata']['name']}: no wait-for-topics init container")
     report(f"{tag} Kafka topics Job and waits", p)
 
+    # The Grafana dashboards, for the sidecar: a labelled ConfigMap holding
+    # every file of deploy/monitoring/dashboards as it is.
+    p = []
+    cms = [
+        cm for cm in find(docs, "ConfigMap")
+        if cm["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
+    held = {k: v for cm in cms for k, v in cm.get("data", {}).items()}
+    for f in dashboard_files():
+        if f.name not in held:
+            p.append(f"{f.name} is in no ConfigMap labelled grafana_dashboard=1")
+        elif json.loads(held[f.name]) != json.loads(f.read_text()):
+            p.append(f"{f.name} differs from the file")
+    for k in sorted(set(held) - {f.name for f in dashboard_files()}):
+        p.append(f"{k} is not a file of deploy/monitoring/dashboards")
+    for cm in cms:
+        if cm["metadata"]["name"] != "chat-grafana-dashboards":
+            p.append(f"{cm['metadata']['name']}: not chat-grafana-dashboards (a name hash keeps old copies)")
+    report(f"{tag} Grafana dashboards ConfigMap (sidecar label)", p)
+
 
 # ---------------------------------------------------------------- compose ----
 
@@ -462,11 +494,75 @@ def check_compose() -> None:
             p.append(f"{name}: CHAT_JWT_SECRET has a default ({secret}); require it with :?")
         cmd = s.get("command") or []
         for port in s.get("ports", []) or []:
-            if cmd[:1] != ["gateway"]:
-                p.append(f"{name}: publishes {port} (only gateways are published)")
+            if cmd[:1] != ["gateway"] and name != "grafana":
+                p.append(f"{name}: publishes {port} (only gateways and Grafana are published)")
             elif not str(port).startswith("${CHAT_GATEWAY_BIND:-127.0.0.1}:"):
                 p.append(f"{name}: {port} is not bound to ${{CHAT_GATEWAY_BIND:-127.0.0.1}}")
-    report("compose exposure: required secret, gateways on localhost unless asked", p)
+    report("compose exposure: required secret, gateways and Grafana on localhost unless asked", p)
+
+    # Monitoring: Prometheus scrapes every role and loads the alert rules;
+    # Grafana is provisioned with it and with the dashboards.
+    p = []
+
+    def mounts(s) -> dict[Path, str]:
+        out = {}
+        for v in s.get("volumes", []) or []:
+            if isinstance(v, str) and v.startswith("."):
+                src, dst = v.split(":")[:2]
+                out[(path.parent / src).resolve()] = dst
+        return out
+
+    prom = svcs.get("prometheus")
+    graf = svcs.get("grafana")
+    if not prom or not graf:
+        p.append("no prometheus or grafana service")
+    else:
+        pm = mounts(prom)
+        cfg_file = next((f for f, d in pm.items() if d == "/etc/prometheus/prometheus.yml"), None)
+        if not cfg_file:
+            p.append("prometheus: no configuration mounted at /etc/prometheus/prometheus.yml")
+        else:
+            cfg = yaml.safe_load(cfg_file.read_text())
+            alerts = pm.get((ROOT / "deploy/monitoring/alerts.yaml").resolve())
+            if not alerts or alerts not in cfg.get("rule_files", []):
+                p.append("prometheus: deploy/monitoring/alerts.yaml is not mounted as a rule file")
+            targets = {
+                t for sc in cfg.get("scrape_configs", []) for st in sc.get("static_configs", [])
+                for t in st.get("targets", [])
+            }
+            for name, s in svcs.items():
+                cmd = s.get("command") or []
+                role = cmd[0] if cmd and str(s.get("image", "")).startswith("chat") else None
+                if role not in ROLE_COMPONENTS:
+                    continue
+                env = s.get("environment", {}) or {}
+                listen = str(env.get("CHAT_LISTEN" if role == "gateway" else "CHAT_METRICS_LISTEN", ""))
+                want = f"{name}:{listen.rsplit(':', 1)[-1]}"
+                if want not in targets:
+                    p.append(f"prometheus does not scrape {want} ({role})")
+        gm = mounts(graf)
+        dash = gm.get(DASHBOARDS.resolve())
+        if not dash:
+            p.append("grafana: deploy/monitoring/dashboards is not mounted")
+        provs = {d: f for f, d in gm.items() if d.startswith("/etc/grafana/provisioning/")}
+        paths = [
+            pr.get("options", {}).get("path")
+            for d, f in provs.items() if d.startswith("/etc/grafana/provisioning/dashboards/")
+            for pr in yaml.safe_load(f.read_text()).get("providers", [])
+        ]
+        if dash and dash not in paths:
+            p.append(f"grafana: no dashboard provider reads {dash}")
+        sources = [
+            ds
+            for d, f in provs.items() if d.startswith("/etc/grafana/provisioning/datasources/")
+            for ds in yaml.safe_load(f.read_text()).get("datasources", [])
+        ]
+        if not any(
+            ds.get("type") == "prometheus" and re.match(r"https?://prometheus:9090/?$", ds.get("url", ""))
+            for ds in sources
+        ):
+            p.append("grafana: no Prometheus data source on http://prometheus:9090")
+    report("compose monitoring: Prometheus scrapes every role, Grafana has the dashboards", p)
 
 
 # ------------------------------------------------------------- Dockerfile ----
@@ -557,12 +653,139 @@ def check_docs() -> None:
     report("alert rules and prometheus-adapter rules are well-formed", p)
 
 
+# ------------------------------------------------------------- dashboards ----
+
+# Grafana's variables, replaced before parsing: the interval ones by
+# durations, any other by a name (they stand in label values).
+GRAFANA_INTERVALS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+
+
+def promql_metrics(expr: str) -> set[str | None]:
+    """The metric names an expression reads (None: a selector naming none).
+    Raises when the expression does not parse."""
+    for var, value in GRAFANA_INTERVALS.items():
+        expr = expr.replace(var, value)
+    expr = re.sub(r"\$(?:\{[^}]*\}|\w+)", "var", expr)
+    names: set[str | None] = set()
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
+
+
+def metric_of(series: str) -> str | None:
+    """The code's metric a series name belongs to (a histogram's
+    `_bucket`, `_sum` and `_count` resolve to it)."""
+    if series in METRICS:
+        return series
+    for suffix in ("_bucket", "_sum", "_count"):
+        if series.endswith(suffix) and series.removesuffix(suffix) in HISTOGRAMS:
+            return series.removesuffix(suffix)
+    return None
+
+
+def all_panels(panels: list[dict]):
+    for pnl in panels:
+        yield pnl
+        yield from all_panels(pnl.get("panels", []))
+
+
+def check_dashboards() -> None:
+    files = dashboard_files()
+    docs = (ROOT / "docs/operations.md").read_text()
+    structure, names = [], []
+    uids: dict[str, str] = {}
+    if not files:
+        structure.append("no dashboards in deploy/monitoring/dashboards")
+    for f in files:
+        try:
+            d = json.loads(f.read_text())
+        except ValueError as e:
+            structure.append(f"{f.name}: not JSON: {e}")
+            continue
+        where = f.name
+        for key in ("uid", "title", "schemaVersion", "panels", "templating"):
+            if key not in d:
+                structure.append(f"{where}: no {key}")
+        uid = d.get("uid", "")
+        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,40}", uid):
+            structure.append(f"{where}: uid {uid!r} is not 1-40 letters, digits, - or _")
+        if uid in uids:
+            structure.append(f"{where}: uid {uid} also in {uids[uid]}")
+        uids[uid] = f.name
+        if not isinstance(d.get("schemaVersion"), int) or d["schemaVersion"] < 36:
+            structure.append(f"{where}: schemaVersion {d.get('schemaVersion')} < 36")
+        variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
+        ds = variables.get("datasource", {})
+        if ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+            structure.append(f"{where}: no `datasource` variable of Prometheus data sources")
+        ids = []
+        for pnl in all_panels(d.get("panels", [])):
+            title = pnl.get("title", "")
+            at = f"{where}: panel {title!r}"
+            ids.append(pnl.get("id"))
+            g = pnl.get("gridPos", {})
+            if not title or not pnl.get("type"):
+                structure.append(f"{at}: no title or type")
+            if not all(isinstance(g.get(k), int) for k in "hwxy") or g["x"] + g["w"] > 24:
+                structure.append(f"{at}: gridPos {g} is not within 24 columns")
+            if pnl.get("type") in ("row", "text"):
+                continue
+            targets = pnl.get("targets", [])
+            if not targets:
+                structure.append(f"{at}: no targets")
+            if pnl.get("datasource", {}).get("uid") != "${datasource}":
+                structure.append(f"{at}: datasource is not ${{datasource}}")
+            refs = [t.get("refId") for t in targets]
+            if len(set(refs)) != len(refs) or None in refs:
+                structure.append(f"{at}: refIds {refs} not unique")
+            for t in targets:
+                if t.get("datasource", {}).get("uid", "${datasource}") != "${datasource}":
+                    structure.append(f"{at}: a target's datasource is not ${{datasource}}")
+                expr = t.get("expr", "")
+                try:
+                    used = promql_metrics(expr)
+                except Exception as e:  # the parser raises plain exceptions
+                    names.append(f"{at}: PromQL does not parse: {e}")
+                    continue
+                for m in sorted(used, key=str):
+                    metric = metric_of(m) if m else None
+                    if m is None:
+                        names.append(f"{at}: a selector names no metric ({expr})")
+                    elif metric is None:
+                        names.append(f"{at}: {m} is not a metric of the code")
+                    elif f"`{metric}`" not in docs:
+                        names.append(f"{at}: {metric} is not in docs/operations.md")
+        if len(set(ids)) != len(ids) or not all(isinstance(i, int) for i in ids):
+            structure.append(f"{where}: panel ids are not unique integers")
+    report("Grafana dashboards are well-formed (uid, title, datasource variable, panels, targets)", structure)
+    report("Grafana dashboards' PromQL parses and reads metrics of the code and the docs", names)
+
+    # The alert rules, by the same parser: every selector a metric of the code.
+    p = []
+    rules = yaml.safe_load((ROOT / "deploy/monitoring/alerts.yaml").read_text())
+    for g in rules.get("groups", []):
+        for r in g.get("rules", []):
+            try:
+                used = promql_metrics(r.get("expr", ""))
+            except Exception:  # reported by check_docs
+                continue
+            for m in sorted(used, key=str):
+                if m is None or metric_of(m) is None:
+                    p.append(f"rule {r.get('alert', '?')}: {m} is not a metric of the code")
+    report("alert rules read metrics of the code (parsed)", p)
+
+
 def main() -> None:
     for o in OVERLAYS:
         check_overlay(o)
     check_compose()
     check_dockerfile()
     check_docs()
+    check_dashboards()
 
 
 main()

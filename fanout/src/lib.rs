@@ -95,6 +95,7 @@ pub async fn run(
     pubsub: Arc<dyn PubSub>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), FanoutError> {
+    metrics::init();
     let mut consumer = log.consumer(&cfg.events_topic, &cfg.group).await?;
     let mut cache_writes = CacheWrites::new(&cfg);
     tokio::pin!(shutdown);

@@ -104,3 +104,17 @@ pub static FAILING_SINCE: LazyLock<IntGauge> = LazyLock::new(|| {
         .expect("valid gauge"),
     )
 });
+
+/// Registers every fanout metric, so that `/metrics` exports them (at zero)
+/// from start-up rather than from their first use.
+pub fn init() {
+    LazyLock::force(&BATCH_SIZE);
+    LazyLock::force(&BATCH_SECONDS);
+    LazyLock::force(&PUBLISHED);
+    LazyLock::force(&CACHE_ERRORS);
+    LazyLock::force(&BAD_RECORDS);
+    LazyLock::force(&CACHE_BACKLOG);
+    LazyLock::force(&DEAD_LETTERS);
+    LazyLock::force(&LAST_BATCH);
+    LazyLock::force(&FAILING_SINCE);
+}

@@ -70,7 +70,7 @@ pub fn status_of(code: Code) -> StatusCode {
         AuthRequired | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials => {
             StatusCode::UNAUTHORIZED
         }
-        NotMember | Silenced | Forbidden | Banned | QuotaExceeded | Blocked => {
+        NotMember | Silenced | Forbidden | Banned | QuotaExceeded | Blocked | AccountDisabled => {
             StatusCode::FORBIDDEN
         }
         ChatNotFound | MessageNotFound | UserNotFound | SessionNotFound | NotFound => {

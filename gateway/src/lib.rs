@@ -56,6 +56,7 @@ pub enum GatewayError {
 
 /// Builds the gateway state and starts its pub/sub dispatcher.
 pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayError> {
+    metrics::init();
     let tokens = auth::Tokens::rotating(&cfg.jwt_secret, &cfg.jwt_previous_secrets, cfg.token_ttl)?;
     let (subscriber, inbox) = deps.pubsub.subscriber().await?;
     let sessions = Arc::new(sessions::Sessions::new(

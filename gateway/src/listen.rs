@@ -154,11 +154,11 @@ impl Admission {
         let address = address_key(ip);
         let mut per = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
         if self.total.load(Ordering::Relaxed) >= self.limits.max_connections {
-            return Err("per_gateway");
+            return Err(metrics::REFUSED_PER_GATEWAY);
         }
         let n = per.entry(address).or_insert(0);
         if self.limits.max_per_address > 0 && *n >= self.limits.max_per_address {
-            return Err("per_address");
+            return Err(metrics::REFUSED_PER_ADDRESS);
         }
         *n += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +287,7 @@ pub(crate) async fn serve(
             if let Err(e) = result {
                 if e.is_timeout() {
                     metrics::IDLE_CLOSED
-                        .with_label_values(&["http_header"])
+                        .with_label_values(&[metrics::IDLE_HTTP_HEADER])
                         .inc();
                 }
                 tracing::trace!(error = %e, "connection ended");

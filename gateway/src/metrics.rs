@@ -196,6 +196,63 @@ pub static E2E_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// `reason` of a connection refused by `max_connections`.
+pub const REFUSED_PER_GATEWAY: &str = "per_gateway";
+/// `reason` of a connection refused by `max_connections_per_ip`.
+pub const REFUSED_PER_ADDRESS: &str = "per_address";
+/// `kind` of a connection closed without a request head in time.
+pub const IDLE_HTTP_HEADER: &str = "http_header";
+/// `kind` of a WebSocket closed after two unanswered pings.
+pub const IDLE_WEBSOCKET: &str = "websocket";
+/// `code` of a session check that failed (the token was let through).
+pub const ERROR_SESSION_CHECK: &str = "session_check";
+/// `code` of a login refused because the password hashing queue was full.
+pub const ERROR_PASSWORD_QUEUE_FULL: &str = "password_queue_full";
+/// `code` of a refresh token used twice (its session ends).
+pub const ERROR_REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
+/// `code` of a revocation that could not be published to the gateways.
+pub const ERROR_REVOCATION_PUBLISH: &str = "revocation_publish";
+
+/// Registers every gateway metric, with a series at zero for each label
+/// value known in advance (refusal reasons, idle kinds, rate limits, error
+/// codes), so that `/metrics` exports them from start-up rather than from
+/// their first increment.
+pub fn init() {
+    LazyLock::force(&CONNECTIONS);
+    LazyLock::force(&CHANNELS);
+    LazyLock::force(&DELIVERIES);
+    LazyLock::force(&DUPLICATES_DROPPED);
+    LazyLock::force(&GAPS_FILLED);
+    LazyLock::force(&REMOVALS_FOUND);
+    LazyLock::force(&STALE_JOINS_IGNORED);
+    LazyLock::force(&SLOW_DROPPED);
+    LazyLock::force(&TCP_CONNECTIONS);
+    LazyLock::force(&THROTTLE_FALLBACK);
+    LazyLock::force(&COMMANDS);
+    LazyLock::force(&E2E_SECONDS);
+    for reason in [REFUSED_PER_GATEWAY, REFUSED_PER_ADDRESS] {
+        CONNECTIONS_REFUSED.with_label_values(&[reason]);
+    }
+    for kind in [IDLE_HTTP_HEADER, IDLE_WEBSOCKET] {
+        IDLE_CLOSED.with_label_values(&[kind]);
+    }
+    for action in crate::limits::Action::ALL {
+        THROTTLED.with_label_values(&[action.name()]);
+    }
+    let own = [
+        ERROR_SESSION_CHECK,
+        ERROR_PASSWORD_QUEUE_FULL,
+        ERROR_REFRESH_TOKEN_REUSED,
+        ERROR_REVOCATION_PUBLISH,
+    ];
+    for code in chat_core::Code::all()
+        .map(chat_core::Code::as_str)
+        .chain(own)
+    {
+        ERRORS.with_label_values(&[code]);
+    }
+}
+
 /// The default registry in the Prometheus text format.
 pub fn render() -> String {
     let mut buf = Vec::new();

@@ -89,7 +89,9 @@ impl Sessions {
                 Err(revoked())
             }
             Err(e) => {
-                metrics::ERRORS.with_label_values(&["session_check"]).inc();
+                metrics::ERRORS
+                    .with_label_values(&[metrics::ERROR_SESSION_CHECK])
+                    .inc();
                 tracing::warn!(error = %e, user = %v.user, "session check failed; letting the token through");
                 Ok(())
             }

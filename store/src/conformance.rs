@@ -79,6 +79,24 @@ pub async fn check(store: &dyn Store, base: u64) {
         .expect("found");
     assert_eq!(found.user.id, a);
     assert_eq!(found.password_hash, "$argon2id$x");
+    // A new hash (an admin's reset or disable) replaces it; b's is kept.
+    store
+        .apply(&[Mutation::SetPasswordHash {
+            user_id: a,
+            password_hash: "!$argon2id$x".into(),
+        }])
+        .await
+        .expect("set hash");
+    let hash_of = |name: String| async move {
+        store
+            .user_by_name(&name)
+            .await
+            .expect("by name")
+            .expect("found")
+            .password_hash
+    };
+    assert_eq!(hash_of(name_a.clone()).await, "!$argon2id$x");
+    assert_eq!(hash_of(format!("conf_b_{base}")).await, "$argon2id$x");
     assert!(
         store
             .user_by_name("conf_nobody")

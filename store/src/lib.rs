@@ -8,7 +8,7 @@
 
 pub mod conformance;
 mod dialect;
-mod metrics;
+pub mod metrics;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "mysql")]

@@ -256,6 +256,8 @@ impl<S: Shard> Sharded<S> {
     }
 
     pub(crate) fn with_layout(layout: Layout<S>, follow: Option<Arc<dyn Follow<S>>>) -> Self {
+        metrics::init();
+        metrics::shards(layout.routes.names().iter().map(String::as_str));
         metrics::RING_VERSION.set(layout.routes.version() as i64);
         Sharded {
             #[cfg(feature = "failpoints")]
@@ -383,6 +385,7 @@ impl<S: Shard> Sharded<S> {
 
     fn install(&self, have: &Layout<S>, new: Layout<S>) {
         tracing::info!(from = %have.routes.state(), to = %new.routes.state(), "routing by a new ring state");
+        metrics::shards(new.routes.names().iter().map(String::as_str));
         metrics::RING_VERSION.set(new.routes.version() as i64);
         *self.layout.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     }

@@ -125,6 +125,8 @@ impl Dialect for Sqlite {
 impl SqlStore<Sqlite> {
     /// Opens (or creates) the database and applies the migrations.
     pub async fn open(cfg: &SqliteConfig) -> Result<SqliteStore, StoreError> {
+        metrics::init();
+        metrics::init_sqlite();
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", cfg.path.display()))
             .map_err(unavailable("open"))?
             .create_if_missing(true)

@@ -202,6 +202,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), WriterError> {
+    metrics::init();
     let mut consumer = log.consumer(&cfg.commands_topic, &cfg.group).await?;
     let mut states = States::new(cfg.max_chats_in_memory);
     let mut fences = Fences::new(&cfg.commands_topic);
@@ -247,9 +248,9 @@ pub async fn run(
                 // acknowledged. Start over as a new member: no state, no
                 // epochs, and positions from the group's committed offsets.
                 let reason = if matches!(e, StoreError::Fenced(_)) {
-                    "fenced"
+                    metrics::REFUSED_FENCED
                 } else {
-                    "conflict"
+                    metrics::REFUSED_CONFLICT
                 };
                 metrics::REFUSED_BATCHES.with_label_values(&[reason]).inc();
                 tracing::warn!(error = %e, "batch refused; rejoining the group");

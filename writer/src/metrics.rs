@@ -140,3 +140,30 @@ pub static FAILING_SINCE: LazyLock<IntGauge> = LazyLock::new(|| {
         .expect("valid gauge"),
     )
 });
+
+/// `reason` of a batch refused because another writer took a partition.
+pub const REFUSED_FENCED: &str = "fenced";
+/// `reason` of a batch refused because the store disagreed with the writer.
+pub const REFUSED_CONFLICT: &str = "conflict";
+
+/// Registers every writer metric, with a series at zero for each label value
+/// known in advance (rejection codes, refusal reasons), so that `/metrics`
+/// exports them from start-up rather than from their first increment.
+pub fn init() {
+    LazyLock::force(&BATCH_SIZE);
+    LazyLock::force(&BATCH_SECONDS);
+    LazyLock::force(&MESSAGES);
+    LazyLock::force(&RETRIES);
+    LazyLock::force(&BAD_RECORDS);
+    LazyLock::force(&PARKED);
+    LazyLock::force(&CHATS_IN_MEMORY);
+    LazyLock::force(&FENCES_ACQUIRED);
+    LazyLock::force(&LAST_BATCH);
+    LazyLock::force(&FAILING_SINCE);
+    for code in chat_core::Code::all() {
+        REJECTED.with_label_values(&[code.as_str()]);
+    }
+    for reason in [REFUSED_FENCED, REFUSED_CONFLICT] {
+        REFUSED_BATCHES.with_label_values(&[reason]);
+    }
+}

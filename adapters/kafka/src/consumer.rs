@@ -22,6 +22,9 @@ struct Ctx {
     revoked: Arc<Mutex<Vec<u32>>>,
     /// Partitions held now (to report them revoked if the client is replaced).
     assigned: Arc<Mutex<BTreeSet<u32>>>,
+    /// The topic and group, for the lag series of assigned partitions.
+    topic: String,
+    group: String,
 }
 
 impl ClientContext for Ctx {}
@@ -41,6 +44,7 @@ impl ConsumerContext for Ctx {
             Rebalance::Assign(tpl) => {
                 let ps: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 lock(&self.assigned).extend(ps.iter().map(|p| *p as u32));
+                metrics::assigned(&self.topic, &self.group, ps.iter().copied());
                 tracing::info!(partitions = ?ps, "partitions assigned");
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
@@ -89,7 +93,7 @@ impl KafkaConsumer {
         let revoked = Arc::new(Mutex::new(Vec::new()));
         let assigned = Arc::new(Mutex::new(BTreeSet::new()));
         let lost = Arc::new(AtomicBool::new(false));
-        let consumer = join(&config, topic, &revoked, &assigned)?;
+        let consumer = join(&config, topic, group, &revoked, &assigned)?;
         let c = KafkaConsumer {
             consumer,
             config,
@@ -135,23 +139,30 @@ impl KafkaConsumer {
         // one's partitions (revocations it reports are harmless: the role
         // takes those partitions' fences again).
         self.assigned = Arc::default();
-        let fresh = join(&self.config, &self.topic, &self.revoked, &self.assigned)?;
+        let fresh = join(
+            &self.config,
+            &self.topic,
+            &self.group,
+            &self.revoked,
+            &self.assigned,
+        )?;
         let old = std::mem::replace(&mut self.consumer, fresh);
         tokio::task::spawn_blocking(move || leave(&old));
         self.lost.store(false, Ordering::SeqCst);
         self.watch();
         metrics::CLIENTS_RECREATED
-            .with_label_values(&["consumer"])
+            .with_label_values(&[metrics::CLIENT_CONSUMER])
             .inc();
         tracing::warn!(group = %self.group, topic = %self.topic, "the Kafka consumer was lost; replaced by a new one");
         Ok(())
     }
 }
 
-/// A new client subscribed to `topic`.
+/// A new client subscribed to `topic` as a member of `group`.
 fn join(
     config: &ClientConfig,
     topic: &str,
+    group: &str,
     revoked: &Arc<Mutex<Vec<u32>>>,
     assigned: &Arc<Mutex<BTreeSet<u32>>>,
 ) -> Result<Arc<StreamConsumer<Ctx>>, LogError> {
@@ -159,6 +170,8 @@ fn join(
         .create_with_context(Ctx {
             revoked: revoked.clone(),
             assigned: assigned.clone(),
+            topic: topic.to_string(),
+            group: group.to_string(),
         })
         .map_err(unavailable)?;
     consumer.subscribe(&[topic]).map_err(unavailable)?;

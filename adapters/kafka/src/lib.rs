@@ -20,7 +20,7 @@
 mod consumer;
 #[cfg(feature = "failpoints")]
 mod failpoints;
-mod metrics;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -258,7 +258,7 @@ impl ProducerSlot {
             Ok(fresh) => {
                 *current = (generation + 1, fresh);
                 metrics::CLIENTS_RECREATED
-                    .with_label_values(&["producer"])
+                    .with_label_values(&[metrics::CLIENT_PRODUCER])
                     .inc();
                 tracing::error!(cause = %why, "the Kafka producer is stuck; replaced by a new one");
             }
@@ -281,6 +281,7 @@ pub struct KafkaLog {
 impl KafkaLog {
     /// Connects, creates `topics` when absent, and reads their partition counts.
     pub async fn connect(cfg: KafkaConfig, topics: &[&str]) -> Result<KafkaLog, LogError> {
+        metrics::init();
         let mut pc = cfg.client();
         pc.set("enable.idempotence", "true")
             .set("acks", "all")

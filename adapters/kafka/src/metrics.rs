@@ -69,3 +69,30 @@ pub static CLIENTS_RECREATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
         .expect("valid counter"),
     )
 });
+
+/// `client` of a replaced producer.
+pub const CLIENT_PRODUCER: &str = "producer";
+/// `client` of a replaced consumer.
+pub const CLIENT_CONSUMER: &str = "consumer";
+
+/// Registers every metric of the Kafka log, with a series at zero for each
+/// label value known in advance (the clients), so that `/metrics` exports
+/// them from start-up rather than from their first use. The lag's series
+/// appear as partitions are assigned ([`assigned`]).
+pub fn init() {
+    LazyLock::force(&PRODUCE_SECONDS);
+    LazyLock::force(&PRODUCE_BATCH);
+    LazyLock::force(&PRODUCE_ERRORS);
+    for client in [CLIENT_PRODUCER, CLIENT_CONSUMER] {
+        CLIENTS_RECREATED.with_label_values(&[client]);
+    }
+}
+
+/// Creates the lag series of partitions just assigned to a member of
+/// `group` (at zero until the consumer's next lag check, within 5 s; a
+/// series it had already keeps its value).
+pub fn assigned(topic: &str, group: &str, partitions: impl IntoIterator<Item = i32>) {
+    for p in partitions {
+        LAG.with_label_values(&[topic, group, &p.to_string()]);
+    }
+}

@@ -184,10 +184,19 @@ impl Service {
             Some(r) => r.password_hash.clone(),
             None => DUMMY_HASH.clone(),
         };
+        let disabled = phc.starts_with(rules::DISABLED_HASH_PREFIX);
         let ok = self
-            .password_work(move || auth::verify_password(&password, &phc))
+            .password_work(move || {
+                let phc = phc.trim_start_matches(rules::DISABLED_HASH_PREFIX);
+                auth::verify_password(&password, phc)
+            })
             .await?;
         match rec {
+            // Only the account's owner learns it is disabled.
+            Some(_) if ok && disabled => Err(ApiError::new(
+                Code::AccountDisabled,
+                "this account is disabled; ask an administrator",
+            )),
             Some(r) if ok => self.start_session(r.user, device).await,
             _ => Err(bad()),
         }
@@ -201,7 +210,7 @@ impl Service {
     ) -> Result<T, ApiError> {
         let busy = || {
             metrics::ERRORS
-                .with_label_values(&["password_queue_full"])
+                .with_label_values(&[metrics::ERROR_PASSWORD_QUEUE_FULL])
                 .inc();
             ApiError::new(
                 Code::Unavailable,
@@ -355,7 +364,7 @@ impl Service {
     /// A refresh token used twice: ends its session.
     async fn reused(&self, user: UserId, session: u64) -> ApiError {
         metrics::ERRORS
-            .with_label_values(&["refresh_token_reused"])
+            .with_label_values(&[metrics::ERROR_REFRESH_TOKEN_REUSED])
             .inc();
         tracing::warn!(%user, session, "a refresh token was used twice: ending its session");
         if let Err(e) = self.end_sessions(user, Some(session)).await {
@@ -392,7 +401,7 @@ impl Service {
         let env = Envelope::encode(PubKind::Revoked, ChatId(0), user.0, now_ms(), &json);
         if let Err(e) = self.pubsub.publish(SESSIONS_CHANNEL, env).await {
             metrics::ERRORS
-                .with_label_values(&["revocation_publish"])
+                .with_label_values(&[metrics::ERROR_REVOCATION_PUBLISH])
                 .inc();
             tracing::warn!(error = %e, %user, "revocation not published; gateways will read it");
         }

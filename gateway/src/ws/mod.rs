@@ -341,7 +341,9 @@ impl<S: WsSink> Conn<S> {
                 _ = slow.notified() => return slow_close(),
                 _ = ping.tick() => {
                     if heard.elapsed() >= ping_every * 2 {
-                        metrics::IDLE_CLOSED.with_label_values(&["websocket"]).inc();
+                        metrics::IDLE_CLOSED
+                            .with_label_values(&[metrics::IDLE_WEBSOCKET])
+                            .inc();
                         return End::Close(CLOSE_IDLE, "idle: no frame or pong within two pings");
                     }
                     self.ping().await

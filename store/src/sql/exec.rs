@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Database, Executor, IntoArguments, QueryBuilder};
 
 use super::{Bind, CHUNK, SqlStore, Statements, unavailable};
 use crate::dialect::{Dialect, UpdateFrom};
-use crate::metrics;
+use crate::metrics::{self, ErrorKind};
 use crate::rows::{self, Columns};
 use crate::runs::{CounterRow, Run};
 use crate::sharded::{Checked, Moved};
@@ -54,9 +54,7 @@ where
                 Err(StoreError::Unavailable(why))
                     if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&why) =>
                 {
-                    metrics::ERRORS
-                        .with_label_values(&["apply", "deadlock_retried"])
-                        .inc();
+                    metrics::error("apply", ErrorKind::DeadlockRetried);
                     tracing::debug!(attempt, "deadlock victim; applying the batch again");
                     // Apart, so that the two victims do not meet again.
                     let jitter = u64::from(std::process::id() ^ attempt)
@@ -186,9 +184,7 @@ where
                     .await
                     .map_err(unavailable("apply"))?;
                 if stored.map(|r| r.int("id")).transpose()? != Some(to_sql(m.id.0)) {
-                    metrics::ERRORS
-                        .with_label_values(&["apply", "conflict"])
-                        .inc();
+                    metrics::error("apply", ErrorKind::Conflict);
                     return Err(StoreError::Conflict(format!(
                         "message {} of chat {} conflicts with a stored one",
                         m.seq, m.chat_id
@@ -334,6 +330,12 @@ where
             .bind(to_sql(user_id.0))
             .bind(*before)
             .bind(*before),
+            Mutation::SetPasswordHash {
+                user_id,
+                password_hash,
+            } => sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                .bind(password_hash.clone())
+                .bind(to_sql(user_id.0)),
             Mutation::PutMembership {
                 user_id,
                 chat_id,
@@ -426,9 +428,7 @@ where
             .map_err(unavailable("create_user"))?
             .int("user_id")?;
             if owner != id {
-                metrics::ERRORS
-                    .with_label_values(&["create_user", "conflict"])
-                    .inc();
+                metrics::error("create_user", ErrorKind::Conflict);
                 return Err(StoreError::Conflict(format!("login name {key:?} is taken")));
             }
         }
@@ -472,6 +472,19 @@ where
             give_back.await;
         }
         user.map_err(unavailable("create_user"))
+    }
+
+    /// The schema migrations applied, oldest first: version and description.
+    pub async fn migrations(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable("migrations"))?;
+        rows.iter()
+            .map(|r| Ok((r.int("version")?, r.text("description")?)))
+            .collect()
     }
 
     /// Every key this shard holds rows of, with the rows (see
@@ -563,7 +576,7 @@ where
     if shard_version == version {
         Ok(Ok(()))
     } else {
-        metrics::ERRORS.with_label_values(&["apply", "moved"]).inc();
+        metrics::error("apply", ErrorKind::Moved);
         Ok(Err(Moved { shard_version }))
     }
 }
@@ -601,9 +614,7 @@ where
     for (part, epoch) in &fence.epochs {
         let now = current.get(part).copied();
         if now != Some(*epoch) {
-            metrics::ERRORS
-                .with_label_values(&["apply", "fenced"])
-                .inc();
+            metrics::error("apply", ErrorKind::Fenced);
             return Err(StoreError::Fenced(format!(
                 "partition {part} of {}: epoch {epoch}, current {}",
                 fence.topic,

@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Database, Encode, Pool, SqlSafeStr, SqlStr, Type};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::dialect::Dialect;
-use crate::metrics;
+use crate::metrics::{self, ErrorKind};
 
 pub(crate) mod exec;
 mod store;
@@ -223,6 +223,7 @@ impl<D: Dialect> SqlStore<D> {
     /// A store on `pool`, writing through `writer`, with `background` stopped on
     /// [`close`](Self::close).
     pub(crate) fn new(pool: Pool<D>, writer: Writer<D>, background: Option<Background>) -> Self {
+        metrics::init();
         SqlStore {
             pool,
             writer,
@@ -284,21 +285,31 @@ impl<D: Dialect> SqlStore<D> {
 pub(crate) fn unavailable(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| {
         let (kind, err) = match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                ("conflict", StoreError::Conflict(d.message().to_string()))
-            }
+            sqlx::Error::Database(d) if d.is_unique_violation() => (
+                ErrorKind::Conflict,
+                StoreError::Conflict(d.message().to_string()),
+            ),
             sqlx::Error::Database(d)
                 if d.is_foreign_key_violation()
                     || d.is_check_violation()
                     || matches!(d.kind(), sqlx::error::ErrorKind::NotNullViolation)
                     || d.code().is_some_and(|c| c.starts_with("22")) =>
             {
-                ("rejected", StoreError::Rejected(format!("{op}: {e}")))
+                (
+                    ErrorKind::Rejected,
+                    StoreError::Rejected(format!("{op}: {e}")),
+                )
             }
-            sqlx::Error::Encode(_) => ("rejected", StoreError::Rejected(format!("{op}: {e}"))),
-            _ => ("unavailable", StoreError::Unavailable(format!("{op}: {e}"))),
+            sqlx::Error::Encode(_) => (
+                ErrorKind::Rejected,
+                StoreError::Rejected(format!("{op}: {e}")),
+            ),
+            _ => (
+                ErrorKind::Unavailable,
+                StoreError::Unavailable(format!("{op}: {e}")),
+            ),
         };
-        metrics::ERRORS.with_label_values(&[op, kind]).inc();
+        metrics::error(op, kind);
         err
     }
 }
