@@ -97,6 +97,9 @@ struct ErrorInner<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
+    /// The request's id (also in `x-request-id`), for finding its log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -109,6 +112,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: &self.message,
                 retry_after_ms: self.retry_after_ms(),
+                request_id: crate::reqid::current(),
             },
         };
         let mut resp = (status_of(self.code), Json(body)).into_response();

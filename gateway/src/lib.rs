@@ -14,6 +14,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 mod reads;
+pub mod reqid;
 pub mod service;
 pub mod sessions;
 mod state;
@@ -160,6 +161,9 @@ pub fn app(st: AppState) -> Router {
         // it as the API would, not with the web client.
         .route("/api/v1/", axum::routing::any(api_not_found))
         .route("/ws", get(ws::upgrade))
+        // A request id and span for the API and WebSocket upgrades (not for
+        // probes, metrics and the client's files).
+        .layer(axum::middleware::from_fn(reqid::layer))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));

@@ -41,13 +41,18 @@ impl Reads {
     }
 
     /// The role of `user` in `chat`, if a member.
+    /// (Recorded on the current request's span.)
     pub async fn role(&self, user: UserId, chat: ChatId) -> Result<Option<Role>, ApiError> {
-        Ok(self
+        let role = self
             .members(chat)
             .await?
             .into_iter()
             .find(|m| m.user_id == user)
-            .map(|m| m.role))
+            .map(|m| m.role);
+        if let Some(r) = role {
+            crate::reqid::record_role(r);
+        }
+        Ok(role)
     }
 
     /// Chat summaries, in no particular order; missing ids are skipped.

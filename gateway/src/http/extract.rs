@@ -41,7 +41,9 @@ impl FromRequestParts<AppState> for AuthSession {
         let token = crate::auth::bearer(&parts.headers).ok_or_else(|| {
             ApiError::new(Code::AuthRequired, "send Authorization: Bearer <token>")
         })?;
-        state.service.authenticate(token).await.map(AuthSession)
+        let v = state.service.authenticate(token).await?;
+        crate::reqid::record_user(v.user);
+        Ok(AuthSession(v))
     }
 }
 
@@ -157,9 +159,11 @@ pub fn parse_id(s: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::new(Code::InvalidId, format!("{s:?} is not a valid id")))
 }
 
-/// A chat id from a path segment.
+/// A chat id from a path segment (recorded on the request's span).
 pub fn chat_id(s: &str) -> Result<ChatId, ApiError> {
-    parse_id(s).map(ChatId)
+    let chat = parse_id(s).map(ChatId)?;
+    crate::reqid::record_chat(chat);
+    Ok(chat)
 }
 
 /// A user id from a path segment.

@@ -79,6 +79,14 @@ pub async fn upgrade(
         return ApiError::new(Code::Unavailable, "gateway is draining; connect to another")
             .into_response();
     }
+    // The connection's log lines carry the upgrade's request id and, once
+    // authenticated, the user — at debug level: an enabled span costs every
+    // idle connection its fields and every wake-up an enter and exit.
+    let span = tracing::debug_span!(
+        "ws",
+        request_id = crate::reqid::current().unwrap_or_default(),
+        user_id = tracing::field::Empty,
+    );
     let limit = st.cfg.max_frame_bytes.saturating_mul(2).max(1024);
     // Small transport buffers: an idle connection should cost a few KiB, not the
     // 2 × 128 KiB tungstenite allocates by default. Reads of larger frames grow
@@ -88,11 +96,16 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
-        .on_upgrade(move |socket| async move {
-            // The connection keeps its place under the caps while it lives.
-            let _slot = slot;
-            let (sink, stream) = socket.split();
-            serve_verified(st, sink, stream, pre).await
+        .on_upgrade(move |socket| {
+            tracing::Instrument::instrument(
+                async move {
+                    // The connection keeps its place under the caps while it lives.
+                    let _slot = slot;
+                    let (sink, stream) = socket.split();
+                    serve_verified(st, sink, stream, pre).await
+                },
+                span,
+            )
         })
 }
 
@@ -130,6 +143,7 @@ async fn serve_verified<S, R>(
             None => return,
         },
     };
+    crate::reqid::record_user(who.user);
     Conn::serve(st, sink, stream, who).await
 }
 
