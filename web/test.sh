@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI needs for the web client, from a fresh clone: install (npm ci),
-# unit and component tests (Vitest), production build, the browser if missing,
-# and the end-to-end tests against the real server binary.
+# the check that the wire types generated from the contracts are current, unit and
+# component tests (Vitest), production build, the browser if missing, and the
+# end-to-end tests against the real server binary.
 #
 # The server must be built already: CHAT_BIN, or $CARGO_TARGET_DIR/debug/chat, or
 # ../target/debug/chat (relative to web/).
@@ -26,6 +27,8 @@ echo "== lockfile"
 node scripts/check-lock.mjs
 echo "== npm ci"
 npm ci --no-audit --no-fund
+echo "== generated API types are current (gateway/src/openapi.json, docs/frames.schema.json)"
+npm run check:api
 echo "== unit and component tests"
 npm test
 echo "== build"

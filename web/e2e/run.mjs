@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
+import { frameValidator } from '../scripts/frame-schema.mjs'
 import { Harness } from './harness.mjs'
 import { startServer } from './server.mjs'
 import * as chat from './steps-chat.mjs'
@@ -50,6 +51,8 @@ const t = {
   A: { name: `alice_${rnd}` }, B: { name: `bob_${rnd}` },
   group: `Team ${rnd}`, history: `History ${rnd}`,
   dialogs: [], pageErrors: [], cspViolations: [],
+  /** WebSocket frames seen, by direction and type, and those docs/frames.schema.json refuses. */
+  frames: { sent: {}, received: {}, problems: [] },
   log: (s) => console.log(`     ${s}`),
   /** Records dialogs, page errors and CSP violations of a page. */
   watch(page) {
@@ -60,6 +63,10 @@ const t = {
     page.on('pageerror', (e) => t.pageErrors.push(String(e)))
     page.on('console', (m) => {
       if (/Content.Security.Policy|Refused to (execute|load|apply)/i.test(m.text())) t.cspViolations.push(m.text())
+    })
+    page.on('websocket', (ws) => {
+      ws.on('framesent', (f) => checkFrame('sent', f.payload))
+      ws.on('framereceived', (f) => checkFrame('received', f.payload))
     })
   },
   /** Starts the server again on the same data dir and the same port. */
@@ -78,6 +85,22 @@ const t = {
     }
     throw lastErr
   },
+}
+
+const frames = frameValidator()
+/** Counts a frame by type and records what the frame schema finds wrong with it. */
+function checkFrame(dir, payload) {
+  let frame
+  try {
+    frame = JSON.parse(String(payload))
+  } catch {
+    t.frames.problems.push(`${dir}: not JSON: ${String(payload).slice(0, 80)}`)
+    return
+  }
+  const type = String(frame?.type)
+  t.frames[dir][type] = (t.frames[dir][type] ?? 0) + 1
+  const problems = frames.check(frame, dir === 'sent' ? '#/$defs/ClientFrame' : '#/$defs/ServerFrame')
+  if (problems.length && t.frames.problems.length < 20) t.frames.problems.push(`${dir} ${type}: ${problems.join('; ')}`)
 }
 
 let code = 1
@@ -131,6 +154,7 @@ try {
     ['phone-sized screen', more.mobile],
     ['expired or refused token asks to log in again', more.expiry],
     ['logout', more.logout],
+    ['every WebSocket frame matches docs/frames.schema.json', more.framesMatchSchema],
     ['no dialogs, page errors or CSP violations', more.clean],
   ]
   for (const [name, fn] of steps) await h.step(name, () => fn(t), { timeoutMs: 90_000 })

@@ -235,3 +235,13 @@ export async function clean(t) {
   assertEq(t.pageErrors, [], 'no uncaught page errors')
   assertEq(t.cspViolations, [], 'no Content-Security-Policy violations')
 }
+
+export async function framesMatchSchema(t) {
+  const { sent, received, problems } = t.frames
+  const count = (m) => Object.values(m).reduce((a, b) => a + b, 0)
+  const list = (m) => Object.entries(m).map(([k, n]) => `${k} ${n}`).join(', ')
+  t.log(`sent ${count(sent)}: ${list(sent)}`)
+  t.log(`received ${count(received)}: ${list(received)}`)
+  if (!count(sent) || !count(received)) throw new Error('no WebSocket frames were seen')
+  assertEq(problems, [], 'frames the schema refuses')
+}

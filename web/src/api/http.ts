@@ -1,7 +1,20 @@
 // The HTTP API under /api/v1: relative URLs, JSON bodies, bearer token. Every error
 // becomes an ApiError carrying the server's machine-readable code.
 
-import type { Chat, ChatListEntry, Id, Member, Message, Role, Session, SessionInfo, User } from './types'
+import type {
+  Chat,
+  ChatListEntry,
+  Id,
+  Member,
+  MessageResult,
+  OkBody,
+  OperationId,
+  RequestBody,
+  Role,
+  Session,
+  SessionInfo,
+  User,
+} from './types'
 
 export class ApiError extends Error {
   constructor(
@@ -34,11 +47,6 @@ export interface HttpOptions {
   renew?: () => Promise<boolean>
   /** Injected in tests. */
   fetch?: typeof fetch
-}
-
-export interface MessageResult {
-  message: Message
-  duplicate: boolean
 }
 
 export interface HistoryQuery {
@@ -97,91 +105,101 @@ export class Api {
     return data as T
   }
 
+  /** One operation of the document, by its operationId: body and answer typed from it. */
+  private call<Op extends OperationId>(
+    _op: Op,
+    method: string,
+    path: string,
+    body?: RequestBody<Op>,
+  ): Promise<OkBody<Op>> {
+    return this.request<OkBody<Op>>(method, path, body)
+  }
+
   register(name: string, password: string): Promise<Session> {
-    return this.request('POST', '/auth/register', { name, password })
+    return this.call('register', 'POST', '/auth/register', { name, password })
   }
 
   login(name: string, password: string): Promise<Session> {
-    return this.request('POST', '/auth/login', { name, password })
+    return this.call('login', 'POST', '/auth/login', { name, password })
   }
 
   /** Ends this session on the server (its tokens stop working everywhere). */
   logout(): Promise<void> {
-    return this.request('POST', '/auth/logout')
+    return this.call('logout', 'POST', '/auth/logout')
   }
 
   /** Ends every session of the user, this one too. */
   logoutEverywhere(): Promise<void> {
-    return this.request('DELETE', '/me/sessions')
+    return this.call('logoutEverywhere', 'DELETE', '/me/sessions')
   }
 
   async sessions(): Promise<SessionInfo[]> {
-    const r = await this.request<{ sessions: SessionInfo[] }>('GET', '/me/sessions')
+    const r = await this.call('sessions', 'GET', '/me/sessions')
     return r.sessions
   }
 
   me(): Promise<User> {
-    return this.request('GET', '/me')
+    return this.call('me', 'GET', '/me')
   }
 
   users(ids: Id[]): Promise<User[]> {
-    return this.request('GET', `/users?ids=${ids.map(encodeURIComponent).join(',')}`)
+    return this.call('users', 'GET', `/users?ids=${ids.map(encodeURIComponent).join(',')}`)
   }
 
   userByName(name: string): Promise<User> {
-    return this.request('GET', `/users/by-name/${encodeURIComponent(name)}`)
+    return this.call('userByName', 'GET', `/users/by-name/${encodeURIComponent(name)}`)
   }
 
   async chats(): Promise<ChatListEntry[]> {
-    const r = await this.request<{ chats: ChatListEntry[] }>('GET', '/chats')
+    const r = await this.call('chatList', 'GET', '/chats')
     return r.chats
   }
 
   chat(id: Id): Promise<ChatListEntry> {
-    return this.request('GET', `/chats/${id}`)
+    return this.call('getChat', 'GET', `/chats/${id}`)
   }
 
   createDirect(peer: Id): Promise<Chat> {
-    return this.request('POST', '/chats', { kind: 'direct', members: [peer] })
+    return this.call('createChat', 'POST', '/chats', { kind: 'direct', members: [peer] })
   }
 
   createGroup(title: string, members: Id[]): Promise<Chat> {
-    return this.request('POST', '/chats', { kind: 'group', title, members })
+    return this.call('createChat', 'POST', '/chats', { kind: 'group', title, members })
   }
 
   async members(chat: Id): Promise<Member[]> {
-    const r = await this.request<{ members: Member[] }>('GET', `/chats/${chat}/members`)
+    const r = await this.call('members', 'GET', `/chats/${chat}/members`)
     return r.members
   }
 
   addMember(chat: Id, user: Id, role: Role = 'member'): Promise<Chat> {
-    return this.request('POST', `/chats/${chat}/members`, { user_id: user, role })
+    return this.call('addMember', 'POST', `/chats/${chat}/members`, { user_id: user, role })
   }
 
   setRole(chat: Id, user: Id, role: Role): Promise<Chat> {
-    return this.request('PATCH', `/chats/${chat}/members/${user}`, { role })
+    return this.call('setRole', 'PATCH', `/chats/${chat}/members/${user}`, { role })
   }
 
   removeMember(chat: Id, user: Id): Promise<Chat> {
-    return this.request('DELETE', `/chats/${chat}/members/${user}`)
+    return this.call('removeMember', 'DELETE', `/chats/${chat}/members/${user}`)
   }
 
-  history(chat: Id, q: HistoryQuery = {}): Promise<{ messages: Message[]; last_seq: number }> {
+  history(chat: Id, q: HistoryQuery = {}): Promise<OkBody<'history'>> {
     const params = new URLSearchParams()
     if (q.before !== undefined) params.set('before', String(q.before))
     if (q.after !== undefined) params.set('after', String(q.after))
     if (q.limit !== undefined) params.set('limit', String(q.limit))
     const qs = params.toString()
-    return this.request('GET', `/chats/${chat}/messages${qs ? `?${qs}` : ''}`)
+    return this.call('history', 'GET', `/chats/${chat}/messages${qs ? `?${qs}` : ''}`)
   }
 
   send(chat: Id, clientMsgId: string, text: string, replyToSeq?: number): Promise<MessageResult> {
-    const body: Record<string, unknown> = { client_msg_id: clientMsgId, text }
+    const body: RequestBody<'send'> = { client_msg_id: clientMsgId, text }
     if (replyToSeq) body.reply_to_seq = replyToSeq
-    return this.request('POST', `/chats/${chat}/messages`, body)
+    return this.call('send', 'POST', `/chats/${chat}/messages`, body)
   }
 
-  read(chat: Id, seq: number): Promise<{ chat_id: Id; read_seq: number }> {
-    return this.request('PUT', `/chats/${chat}/read`, { seq })
+  read(chat: Id, seq: number): Promise<OkBody<'read'>> {
+    return this.call('read', 'PUT', `/chats/${chat}/read`, { seq })
   }
 }

@@ -4,7 +4,7 @@
 // reports its state. Resuming subscriptions is the owner's job, in `onReady`.
 
 import { backoffDelay } from '../lib/backoff'
-import type { ClientFrame, ServerFrame } from './types'
+import type { ClientFrame, ServerFrame, ServerFrameOf } from './types'
 import { AUTH_CODES } from './http'
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed'
@@ -18,7 +18,7 @@ export interface SocketOptions {
   url: () => string
   token: () => string | null
   onFrame: (frame: ServerFrame) => void
-  onReady: (frame: Extract<ServerFrame, { type: 'ready' }>) => void
+  onReady: (frame: ServerFrameOf<'ready'>) => void
   onState: (state: ConnState) => void
   /** The server refused the token: the session is over. */
   onAuthFailed: (code: string) => void

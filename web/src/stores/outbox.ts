@@ -5,7 +5,7 @@
 // server stores it once whatever happens.
 
 import type { ChatSocket } from '../api/socket'
-import type { ClientFrame, Id } from '../api/types'
+import type { ClientFrame, ClientFrameOf, Id } from '../api/types'
 import { newClientMsgId, newRef } from '../lib/ids'
 import type { Timeline } from './timeline'
 
@@ -141,7 +141,7 @@ export class Outbox {
   private transmit(tl: Timeline, clientMsgId: string) {
     const p = tl.pendingById(clientMsgId)
     if (!p) return
-    const frame: Extract<Frame, { type: 'send' }> = { type: 'send', chat_id: tl.chatId, client_msg_id: clientMsgId, text: p.text }
+    const frame: ClientFrameOf<'send'> = { type: 'send', chat_id: tl.chatId, client_msg_id: clientMsgId, text: p.text }
     if (p.replyToSeq) frame.reply_to_seq = p.replyToSeq
     this.clearTimer(clientMsgId)
     // Not connected: it stays pending and goes out on the next `ready`; the

@@ -10,7 +10,7 @@
 // ran out is dropped and the user is asked to log in again.
 
 import { reactive } from 'vue'
-import type { Session, User } from '../api/types'
+import type { RequestBody, Session, User } from '../api/types'
 
 const KEY = 'chat.session'
 /** Renew this long before the access token expires. */
@@ -33,7 +33,7 @@ const defaultRefresh: Refresh = (refreshToken) =>
   fetch('/api/v1/auth/refresh', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ refresh_token: refreshToken }),
+    body: JSON.stringify({ refresh_token: refreshToken } satisfies RequestBody<'refresh'>),
   })
 
 /** Runs `fn` while holding the browser-wide refresh lock (where there is one). */

@@ -1,0 +1,388 @@
+// GENERATED from docs/frames.schema.json by json-schema-to-typescript (web/scripts/gen-api.mjs): do not edit.
+// Change the source, then regenerate with `npm run gen:api` in web/ and commit both;
+// `npm run check:api` (run by web/test.sh) fails while this file is not current.
+
+import type { components } from './openapi.gen'
+
+type Schemas = components['schemas']
+
+/**
+ * The JSON text frames of the WebSocket at /ws (docs/protocol.md), as core/src/wire.rs defines them: ClientFrame (client to server), and ServerFrame plus Event (server to client). The shapes shared with the HTTP API (Id, Message, Chat, Member, Role, the error codes) are those of gateway/src/openapi.json. The web client's TypeScript types are generated from this file (web/src/api/frames.gen.ts, `npm run gen:api` in web/).
+ */
+export type WebSocketFrames = ClientFrame | ServerFrame
+/**
+ * A frame from the client. Unknown fields are ignored (newer clients work with older servers); an unknown `type` is answered by an `error` frame with code unknown_type.
+ */
+export type ClientFrame =
+  | AuthFrame
+  | SubscribeFrame
+  | UnsubscribeFrame
+  | SendFrame
+  | EditFrame
+  | DeleteFrame
+  | ForwardFrame
+  | ReadFrame
+  | PingFrame
+export type Id = Schemas['Id']
+/**
+ * Idempotency key chosen by the client: 1 to 64 printable ASCII characters, no space
+ */
+export type ClientMsgId = string
+/**
+ * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+ */
+export type Seq = number
+/**
+ * A frame from the server: an answer (ServerFrame in core/src/wire.rs) or a chat or user event (Event). The server sends no field beyond those listed.
+ */
+export type ServerFrame =
+  | ReadyFrame
+  | SubscribedFrame
+  | SyncedFrame
+  | UnsubscribedFrame
+  | AckFrame
+  | RejectedFrame
+  | ErrorFrame
+  | PongFrame
+  | ChatMessageEvent
+  | EditedEvent
+  | DeletedEvent
+  | ChatCreatedEvent
+  | MemberAddedEvent
+  | MemberRemovedEvent
+  | ChatHiddenEvent
+  | ChatShownEvent
+  | RoleChangedEvent
+  | ReadEvent
+export type ErrorCode = Schemas['Error']['error']['code']
+export type Message = Schemas['Message']
+/**
+ * A position in the chat's change stream
+ */
+export type Pts = number
+export type Chat = Schemas['Chat']
+export type Member = Schemas['Member']
+export type Role = Schemas['Role']
+
+/**
+ * First frame of a connection (unless the upgrade carried a bearer token); answered by `ready`, or `error` and close 4001.
+ */
+export interface AuthFrame {
+  type: 'auth'
+  /**
+   * The access token (JWT) from login or refresh
+   */
+  token: string
+}
+/**
+ * Receive a chat's events; answered by `subscribed`, then (with since_pts) the changes after it, (with since_seq) every stored message after it and `synced`, then live events.
+ */
+export interface SubscribeFrame {
+  type: 'subscribe'
+  chat_id: Id
+  /**
+   * Highest seq the client holds; omitted means from now on
+   */
+  since_seq?: number
+  /**
+   * Highest change position the client has seen
+   */
+  since_pts?: number
+}
+/**
+ * Stop receiving a chat's events; answered by `unsubscribed`.
+ */
+export interface UnsubscribeFrame {
+  type: 'unsubscribe'
+  chat_id: Id
+}
+/**
+ * Post a message; answered by `ack` (with the stored message) or `rejected` / `error`.
+ */
+export interface SendFrame {
+  type: 'send'
+  chat_id: Id
+  client_msg_id: ClientMsgId
+  text: string
+  /**
+   * Seq of the message answered
+   */
+  reply_to_seq?: number
+}
+/**
+ * Edit one's own message; answered by `ack` / `rejected` / `error` carrying `ref`.
+ */
+export interface EditFrame {
+  type: 'edit'
+  chat_id: Id
+  seq: Seq
+  text: string
+  /**
+   * Echoed in the answer
+   */
+  ref?: string
+}
+/**
+ * Delete a message; answered by `ack` / `rejected` / `error` carrying `ref`.
+ */
+export interface DeleteFrame {
+  type: 'delete'
+  chat_id: Id
+  seq: Seq
+  /**
+   * Echoed in the answer
+   */
+  ref?: string
+}
+/**
+ * Forward a message to another chat; answered by `ack` / `rejected` / `error` carrying `client_msg_id`.
+ */
+export interface ForwardFrame {
+  type: 'forward'
+  from_chat_id: Id
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  seq: number
+  to_chat_id: Id
+  /**
+   * Idempotency key chosen by the client: 1 to 64 printable ASCII characters, no space
+   */
+  client_msg_id: string
+}
+/**
+ * Move the read cursor (forward only); answered by `ack` / `rejected` / `error`.
+ */
+export interface ReadFrame {
+  type: 'read'
+  chat_id: Id
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  seq: number
+}
+/**
+ * Keep-alive; answered by `pong`.
+ */
+export interface PingFrame {
+  type: 'ping'
+}
+/**
+ * Authentication succeeded.
+ */
+export interface ReadyFrame {
+  type: 'ready'
+  user_id: Id
+  /**
+   * Instance id of the gateway serving the connection
+   */
+  gateway: string
+}
+/**
+ * A subscription is active; missed changes and messages (if asked) follow, then live ones.
+ */
+export interface SubscribedFrame {
+  type: 'subscribed'
+  chat_id: Id
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  last_seq: number
+  /**
+   * Newest change position at subscribe time
+   */
+  last_pts: number
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  read_seq: number
+}
+/**
+ * Every message up to last_seq requested by a since_seq subscribe was sent.
+ */
+export interface SyncedFrame {
+  type: 'synced'
+  chat_id: Id
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  last_seq: number
+}
+/**
+ * The subscription ended (on request, or because the user left the chat).
+ */
+export interface UnsubscribedFrame {
+  type: 'unsubscribed'
+  chat_id: Id
+}
+/**
+ * A command succeeded and is durable.
+ */
+export interface AckFrame {
+  type: 'ack'
+  chat_id: Id
+  /**
+   * For sends and forwards: the client's key
+   */
+  client_msg_id?: string
+  /**
+   * For edits and deletes: the client's ref
+   */
+  ref?: string
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  seq?: number
+  /**
+   * The message as stored
+   */
+  message?: Schemas['Message']
+  /**
+   * The command repeated an earlier one; for a send, message is the original
+   */
+  duplicate: boolean
+}
+/**
+ * The writer refused a command; nothing changed.
+ */
+export interface RejectedFrame {
+  type: 'rejected'
+  chat_id: Id
+  /**
+   * The client's key
+   */
+  client_msg_id?: string
+  /**
+   * The client's ref
+   */
+  ref?: string
+  code: ErrorCode
+  /**
+   * Explanation
+   */
+  message: string
+}
+/**
+ * The gateway refused a frame; nothing changed.
+ */
+export interface ErrorFrame {
+  type: 'error'
+  code: ErrorCode
+  /**
+   * Explanation
+   */
+  message: string
+  /**
+   * The client's key or ref, when the frame had one
+   */
+  ref?: string
+  /**
+   * The chat the refused frame was about, when it named one
+   */
+  chat_id?: Schemas['Id']
+  /**
+   * With too_many_requests: milliseconds until the request would be allowed
+   */
+  retry_after_ms?: number
+}
+/**
+ * Answer to `ping`.
+ */
+export interface PongFrame {
+  type: 'pong'
+}
+/**
+ * A new message, or a replayed one (a message frame for a seq the client holds replaces it).
+ */
+export interface ChatMessageEvent {
+  type: 'message'
+  message: Message
+}
+/**
+ * A message's text changed.
+ */
+export interface EditedEvent {
+  type: 'edited'
+  chat_id: Id
+  seq: Seq
+  text: string
+  /**
+   * Unix ms
+   */
+  edited_at: number
+  pts: Pts
+}
+/**
+ * A message was deleted: its text is gone, its seq stays.
+ */
+export interface DeletedEvent {
+  type: 'deleted'
+  chat_id: Id
+  seq: Seq
+  pts: Pts
+}
+/**
+ * A chat was created; sent to each first member.
+ */
+export interface ChatCreatedEvent {
+  type: 'chat_created'
+  chat: Chat
+  members: Member[]
+}
+/**
+ * A member joined; chat is the chat as it is now.
+ */
+export interface MemberAddedEvent {
+  type: 'member_added'
+  chat: Chat
+  user_id: Id
+  role: Role
+  pts: Pts
+}
+/**
+ * A member left or was removed.
+ */
+export interface MemberRemovedEvent {
+  type: 'member_removed'
+  chat_id: Id
+  user_id: Id
+  pts: Pts
+}
+/**
+ * To the user only: they left this direct chat; it leaves their chat list.
+ */
+export interface ChatHiddenEvent {
+  type: 'chat_hidden'
+  chat_id: Id
+  user_id: Id
+}
+/**
+ * To the user only: a direct chat they left is back in their list (the other member wrote; the message follows).
+ */
+export interface ChatShownEvent {
+  type: 'chat_shown'
+  chat: Chat
+  user_id: Id
+}
+/**
+ * A member's role changed.
+ */
+export interface RoleChangedEvent {
+  type: 'role_changed'
+  chat_id: Id
+  user_id: Id
+  role: Role
+  pts: Pts
+}
+/**
+ * The user's read cursor moved (sent to that user's other connections).
+ */
+export interface ReadEvent {
+  type: 'read'
+  chat_id: Id
+  user_id: Id
+  /**
+   * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
+   */
+  seq: number
+}
