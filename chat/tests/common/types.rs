@@ -181,7 +181,7 @@ pub struct ReadCursor {
     pub read_seq: u64,
 }
 
-/// Every error answer: `{"error": {"code", "message"}}`.
+/// Every error answer: `{"error": {"code", "message", "request_id"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
@@ -196,6 +196,9 @@ pub struct ErrorDetail {
     /// With `too_many_requests`.
     #[serde(default)]
     pub retry_after_ms: Option<u64>,
+    /// The request's id (an HTTP answer's; not in WebSocket error frames).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// A frame from the server (docs/protocol.md, "Server → client frames").
@@ -329,6 +332,9 @@ pub struct ErrorFrame {
     /// With `too_many_requests`.
     #[serde(default)]
     pub retry_after_ms: Option<u64>,
+    /// The request's id (an HTTP answer's; not in WebSocket error frames).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
