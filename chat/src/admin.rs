@@ -1,5 +1,6 @@
 //! Admin commands on the store, in the same binary: `chat migrate`,
-//! `chat user create|disable|enable|reset-password`, `chat chat inspect`.
+//! `chat user create|disable|enable|reset-password`, `chat chat inspect`,
+//! `chat export` and `chat import`.
 //!
 //! Each works on a standalone deployment's data directory (its SQLite file;
 //! the server may be running: SQLite takes writers from several processes),
@@ -526,4 +527,337 @@ async fn inspect(o: &Opened, id: ChatId) -> anyhow::Result<Inspection> {
 /// Prints a report; stdout may be a closed pipe.
 fn print(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// `chat export`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The file to write (JSON Lines) [default: stdout].
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// `chat import`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The export to read (JSON Lines); `-` reads stdin.
+    pub file: PathBuf,
+}
+
+/// Progress on stderr: a line every few seconds and at the end.
+struct Tally {
+    started: std::time::Instant,
+    last: std::time::Instant,
+    rows: u64,
+    per_table: std::collections::BTreeMap<&'static str, u64>,
+    verb: &'static str,
+}
+
+impl Tally {
+    fn new(verb: &'static str) -> Tally {
+        let now = std::time::Instant::now();
+        Tally {
+            started: now,
+            last: now,
+            rows: 0,
+            per_table: Default::default(),
+            verb,
+        }
+    }
+
+    fn add(&mut self, table: &'static str) {
+        self.rows += 1;
+        *self.per_table.entry(table).or_default() += 1;
+        if self.last.elapsed() >= std::time::Duration::from_secs(2) {
+            self.last = std::time::Instant::now();
+            eprintln!("{} {} rows…", self.verb, self.rows);
+        }
+    }
+
+    fn summary(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let tables: Vec<String> = chat_store::dump::TABLES
+            .iter()
+            .map(|t| format!("{} {}", t.name, self.per_table.get(t.name).unwrap_or(&0)))
+            .collect();
+        format!(
+            "{} {} rows in {secs:.1} s ({:.0} rows/s): {}",
+            self.verb,
+            self.rows,
+            self.rows as f64 / secs.max(0.001),
+            tables.join(", ")
+        )
+    }
+}
+
+/// `chat export`: every table, as JSON Lines, from the standalone database
+/// or from the shards (each row from the shard the ring places it on).
+pub async fn export(a: ExportArgs) -> anyhow::Result<()> {
+    use chat_store::dump;
+    let opened = Opened::open(&a.target, false).await?;
+    let out: Box<dyn Write + Send> = match &a.output {
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Some(p) if p.as_os_str() == "-" => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+    };
+    let out = std::sync::Mutex::new(out);
+    let tally = std::sync::Mutex::new(Tally::new("exported"));
+    let line = |v: &serde_json::Value| -> Result<(), StoreError> {
+        let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::to_writer(&mut *w, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(|e| StoreError::Unavailable(format!("writing the export: {e}")))
+    };
+    let result = async {
+        line(&dump::header(&opened.place))?;
+        for t in dump::TABLES {
+            let mut give = |row: serde_json::Map<String, serde_json::Value>| {
+                let v = serde_json::Value::Object(row);
+                line(&v)?;
+                tally.lock().unwrap_or_else(|e| e.into_inner()).add(t.name);
+                Ok(())
+            };
+            match &opened.kind {
+                Kind::Sqlite(s) => {
+                    s.export_table(t, &|_| true, &mut give).await?;
+                }
+                #[cfg(feature = "distributed")]
+                Kind::Shards(s, _) => {
+                    for (name, shard) in s.shard_stores() {
+                        // Only the rows the ring places there: not a copy
+                        // left behind by an aborted migration.
+                        let keep = |owner: i64| {
+                            let placed = match t.owner {
+                                dump::Owner::Chat(_) => {
+                                    chat_core::Placement::Chat(ChatId(owner as u64))
+                                }
+                                dump::Owner::User(_) => {
+                                    chat_core::Placement::User(UserId(owner as u64))
+                                }
+                            };
+                            s.shard_of(placed) == name
+                        };
+                        shard.export_table(t, &keep, &mut give).await?;
+                    }
+                }
+            }
+        }
+        let rows = tally.lock().unwrap_or_else(|e| e.into_inner()).rows;
+        line(&serde_json::json!({ "end": { "rows": rows } }))?;
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    opened.close().await;
+    result?;
+    out.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .flush()
+        .context("writing the export")?;
+    eprintln!(
+        "{}",
+        tally
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .summary()
+    );
+    Ok(())
+}
+
+/// `chat import`: reads an export into a new SQLite file, whole and checked
+/// line by line, then makes it the standalone database (which must hold no
+/// user and no chat) or copies it into the shards (as `chat shards
+/// import`). A file cut short is refused before anything is replaced.
+pub async fn import(a: ImportArgs) -> anyhow::Result<()> {
+    #[cfg(feature = "distributed")]
+    if a.target.mysql.mysql_shards.is_some() {
+        let dir = tempfile_dir()?;
+        let path = dir.join("import.db");
+        let tally = load(&a.file, &path).await?;
+        eprintln!("{}", tally.summary());
+        let r = crate::shards::import_into_shards(&a.target.mysql, &path).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return r;
+    }
+    let dir = a
+        .target
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("data"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let db = dir.join("chat.db");
+    if db.is_file() {
+        let s = SqliteStore::open(&SqliteConfig::new(&db)).await?;
+        let empty = s.is_empty().await;
+        s.close().await;
+        if !empty? {
+            bail!(
+                "{} holds users or chats already: import into a new data directory",
+                db.display()
+            );
+        }
+    }
+    let tmp = dir.join("chat.db.import");
+    let tally = load(&a.file, &tmp).await;
+    let tally = match tally {
+        Ok(t) => t,
+        Err(e) => {
+            remove_db(&tmp);
+            return Err(e);
+        }
+    };
+    remove_db(&db);
+    std::fs::rename(&tmp, &db).with_context(|| format!("moving the import to {}", db.display()))?;
+    print(&format!("{} into {}\n", tally.summary(), db.display()));
+    Ok(())
+}
+
+/// A SQLite database file and its WAL and shared-memory files, removed.
+fn remove_db(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// A new private directory under the system's temporary one.
+#[cfg(feature = "distributed")]
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "chat-import-{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    Ok(d)
+}
+
+/// Reads the export `file` into a new SQLite database at `db`: the header,
+/// every row checked against its table, the end line and its count.
+async fn load(file: &std::path::Path, db: &std::path::Path) -> anyhow::Result<Tally> {
+    remove_db(db);
+    let mut cfg = SqliteConfig::new(db);
+    cfg.fsync_every_commit = false;
+    let store = SqliteStore::open(&cfg)
+        .await
+        .with_context(|| format!("creating {}", db.display()))?;
+    // Lines are read and checked on a blocking thread, a batch at a time.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<Batch>>(4);
+    let file = file.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || read_batches(&file, &tx));
+    let mut tally = Tally::new("imported");
+    let mut result = Ok(());
+    while let Some(batch) = rx.recv().await {
+        match batch {
+            Ok(rows) => {
+                if let Err(e) = store.import_rows(&rows).await {
+                    result = Err(anyhow::anyhow!("{e}"));
+                    break;
+                }
+                for (t, _) in &rows {
+                    tally.add(t.name);
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let read = reader.await?;
+    store.close().await;
+    result?;
+    let rows = read?;
+    if rows != tally.rows {
+        bail!(
+            "the export's end line counts {rows} rows, {} were read",
+            tally.rows
+        );
+    }
+    Ok(tally)
+}
+
+type Batch = Vec<(
+    &'static chat_store::dump::Table,
+    serde_json::Map<String, serde_json::Value>,
+)>;
+
+/// Reads `file` (`-`: stdin), sending checked rows in batches; the row count
+/// of its end line.
+fn read_batches(
+    file: &std::path::Path,
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<Batch>>,
+) -> anyhow::Result<u64> {
+    use chat_store::dump;
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+        ))
+    };
+    let fail = |e: anyhow::Error| {
+        let text = e.to_string();
+        let _ = tx.blocking_send(Err(e));
+        anyhow::anyhow!(text)
+    };
+    let mut batch: Batch = Vec::with_capacity(dump::IMPORT_BATCH);
+    let mut end = None;
+    for (i, line) in input.lines().enumerate() {
+        let n = i + 1;
+        let line = line
+            .with_context(|| format!("reading line {n}"))
+            .map_err(fail)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if end.is_some() {
+            return Err(fail(anyhow::anyhow!("line {n}: a line after the end line")));
+        }
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("line {n} is not JSON"))
+            .map_err(fail)?;
+        if n == 1 {
+            dump::check_header(&v).map_err(|e| fail(anyhow::anyhow!(e)))?;
+            continue;
+        }
+        if let Some(rows) = v.get("end") {
+            end =
+                Some(rows["rows"].as_u64().ok_or_else(|| {
+                    fail(anyhow::anyhow!("line {n}: the end line has no row count"))
+                })?);
+            continue;
+        }
+        let serde_json::Value::Object(row) = v else {
+            return Err(fail(anyhow::anyhow!("line {n} is not an object")));
+        };
+        let name = row.get("table").and_then(|t| t.as_str()).unwrap_or("");
+        let t = dump::table(name)
+            .ok_or_else(|| fail(anyhow::anyhow!("line {n}: unknown table {name:?}")))?;
+        t.check(&row, &format!("line {n}"))
+            .map_err(|e| fail(anyhow::anyhow!(e)))?;
+        batch.push((t, row));
+        if batch.len() == dump::IMPORT_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(dump::IMPORT_BATCH));
+            if tx.blocking_send(Ok(full)).is_err() {
+                bail!("the import stopped");
+            }
+        }
+    }
+    if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+        bail!("the import stopped");
+    }
+    end.ok_or_else(|| {
+        fail(anyhow::anyhow!(
+            "the export ends without its end line: it was cut short"
+        ))
+    })
 }

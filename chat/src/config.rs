@@ -62,6 +62,25 @@ pub enum Command {
     User(crate::admin::UserArgs),
     /// Chats as stored: `chat chat inspect ID`.
     Chat(crate::admin::ChatArgs),
+    /// Writes every user, session, chat, member and message as JSON Lines
+    /// (standalone's database or the shards), a page at a time; progress on
+    /// stderr. Stop the roles first for a consistent copy (each table is read
+    /// in pages under traffic).
+    ///
+    /// Examples:
+    ///   chat export --data-dir /var/lib/chat -o chat.jsonl
+    ///   CHAT_MYSQL_SHARDS='shard0=mysql://…,shard1=mysql://…' chat export | gzip > chat.jsonl.gz
+    #[command(verbatim_doc_comment)]
+    Export(crate::admin::ExportArgs),
+    /// Reads an export (from either mode) into a new standalone data
+    /// directory, or into the shards: checked whole before anything is
+    /// replaced; a file cut short is refused.
+    ///
+    /// Examples:
+    ///   chat import chat.jsonl --data-dir /var/lib/chat-new
+    ///   gunzip -c chat.jsonl.gz | CHAT_MYSQL_SHARDS='shard0=mysql://…' chat import -
+    #[command(verbatim_doc_comment)]
+    Import(crate::admin::ImportArgs),
 }
 
 // ------------------------------------------------------------ groups
@@ -774,7 +793,11 @@ mod tests {
                 Command::Fanout(c) => c.layered().unwrap().log,
                 #[cfg(feature = "distributed")]
                 Command::Shards(_) => unreachable!("not parsed here"),
-                Command::Migrate(_) | Command::User(_) | Command::Chat(_) => {
+                Command::Migrate(_)
+                | Command::User(_)
+                | Command::Chat(_)
+                | Command::Export(_)
+                | Command::Import(_) => {
                     unreachable!("not parsed here")
                 }
             };

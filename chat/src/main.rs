@@ -34,7 +34,11 @@ async fn run() -> anyhow::Result<()> {
     // An admin command prints its report; only warnings beside it.
     let admin = matches!(
         cli.command,
-        Command::Migrate(_) | Command::User(_) | Command::Chat(_)
+        Command::Migrate(_)
+            | Command::User(_)
+            | Command::Chat(_)
+            | Command::Export(_)
+            | Command::Import(_)
     );
     #[cfg(feature = "distributed")]
     let quiet = admin || matches!(cli.command, Command::Shards(_));
@@ -107,6 +111,8 @@ async fn run() -> anyhow::Result<()> {
         Command::Migrate(t) => chat::admin::migrate(t).await,
         Command::User(a) => chat::admin::user(a).await,
         Command::Chat(a) => chat::admin::chat(a).await,
+        Command::Export(a) => chat::admin::export(a).await,
+        Command::Import(a) => chat::admin::import(a).await,
         #[cfg(not(feature = "distributed"))]
         Command::Gateway(_) | Command::Writer(_) | Command::Fanout(_) => anyhow::bail!(
             "this binary was built without the distributed roles; rebuild with `cargo build --release --features distributed`"

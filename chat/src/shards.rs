@@ -166,11 +166,20 @@ async fn migrate(mysql: &MysqlSettings, m: Option<&ShardsMigrate>) -> anyhow::Re
 
 /// `chat shards import`.
 async fn import(mysql: &MysqlSettings, i: &ShardsImport) -> anyhow::Result<()> {
+    import_into_shards(mysql, &i.sqlite).await
+}
+
+/// Copies a standalone SQLite file into the shards (`chat shards import`,
+/// and `chat import` of an export); the summary on stdout.
+pub(crate) async fn import_into_shards(
+    mysql: &MysqlSettings,
+    sqlite: &std::path::Path,
+) -> anyhow::Result<()> {
     let cfg = crate::distributed::mysql_config(mysql, Some("importer"))?;
     let mut migrator = Migrator::connect(&cfg, &cfg.process, reporter())
         .await
         .context("connecting to the shards")?;
-    let r = migrator.import_sqlite(&i.sqlite).await;
+    let r = migrator.import_sqlite(sqlite).await;
     migrator.release().await;
     let s = r.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(

@@ -192,3 +192,98 @@ async fn chat_inspect_shows_a_chat_as_stored() {
     assert!(!ok && err.contains("no database at"), "{err}");
     server.stop().await;
 }
+
+/// The export's rows (without its header, which names the source and time).
+fn rows_of(export: &str) -> Vec<String> {
+    export.lines().skip(1).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn an_export_imports_into_a_new_data_directory_whole() {
+    let server = TestServer::start().await;
+    let data = server.dir.path().join("data");
+    let api = server.api();
+    let ann = api.register("ann").await;
+    let ben = api.register("ben").await;
+    let cid = api.register("cid").await;
+    let chat = ann.group("export", &[&ben]).await;
+    for i in 0..1100 {
+        ann.send(&chat, &format!("k{i}"), &format!("message {i}"))
+            .await
+            .created();
+    }
+    ann.edit(&chat, 2, "edited").await.ok();
+    ann.delete(&chat, 3).await.ok();
+    let direct = ben.create_direct(&cid).await.created().id;
+    ben.send(&direct, "d1", "hi cid").await.created();
+    let before_list = ben.call("GET", "/api/v1/chats", None).await;
+    let before_history = ben
+        .call(
+            "GET",
+            &format!("/api/v1/chats/{chat}/messages?limit=50"),
+            None,
+        )
+        .await;
+    // Stopped, its directory kept.
+    let mut server = server;
+    server.running.take().unwrap().stop().await.unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("chat.jsonl");
+    let (ok, _, err) = run(&["export", "-o", file.to_str().unwrap()], &data, None).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("exported"), "{err}");
+    let export = std::fs::read_to_string(&file).unwrap();
+    assert!(export.lines().count() > 1100, "{}", export.lines().count());
+    assert!(export.lines().last().unwrap().contains("\"end\""));
+
+    // Into a new data directory: the same accounts, chats and messages.
+    let copy = out.path().join("copy");
+    let (ok, report, err) = run(&["import", file.to_str().unwrap()], &copy, None).await;
+    assert!(ok, "{err}");
+    assert!(report.contains("imported"), "{report}");
+    let (ok, again, err) = run(&["export"], &copy, None).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        rows_of(&again),
+        rows_of(&export),
+        "an export of the import is the same"
+    );
+
+    let copied = TestServer::start_with(|c| c.embedded.data_dir = Some(copy.clone())).await;
+    let api = copied.api();
+    let ben = api.login("ben").await;
+    assert_eq!(ben.call("GET", "/api/v1/chats", None).await, before_list);
+    assert_eq!(
+        ben.call(
+            "GET",
+            &format!("/api/v1/chats/{chat}/messages?limit=50"),
+            None
+        )
+        .await,
+        before_history
+    );
+    // Importing into a directory that holds data is refused.
+    let (ok, _, err) = run(&["import", file.to_str().unwrap()], &copy, None).await;
+    assert!(!ok && err.contains("holds users or chats"), "{err}");
+    copied.stop().await;
+
+    // A file cut short, or with a bad line, changes nothing.
+    let cut: String = export.lines().take(100).map(|l| format!("{l}\n")).collect();
+    let cut_file = out.path().join("cut.jsonl");
+    std::fs::write(&cut_file, cut).unwrap();
+    let fresh = out.path().join("fresh");
+    let (ok, _, err) = run(&["import", cut_file.to_str().unwrap()], &fresh, None).await;
+    assert!(!ok && err.contains("cut short"), "{err}");
+    assert!(!fresh.join("chat.db").exists());
+    let mut lines: Vec<&str> = export.lines().collect();
+    lines[5] = r#"{"table":"messages","chat_id":"not a number"}"#;
+    let bad_file = out.path().join("bad.jsonl");
+    std::fs::write(&bad_file, lines.join("\n")).unwrap();
+    let (ok, _, err) = run(&["import", bad_file.to_str().unwrap()], &fresh, None).await;
+    assert!(!ok && err.contains("line 6"), "{err}");
+    assert!(!fresh.join("chat.db").exists());
+    std::fs::write(&bad_file, "{\"format\":\"other\"}\n").unwrap();
+    let (ok, _, err) = run(&["import", bad_file.to_str().unwrap()], &fresh, None).await;
+    assert!(!ok && err.contains("header"), "{err}");
+}

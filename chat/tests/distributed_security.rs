@@ -127,7 +127,8 @@ async fn a_logout_is_honoured_by_every_gateway_at_once() {
 
 /// `chat user disable` on the shards, with Redis: every gateway drops the
 /// user's sessions at once (their periodic check set to an hour); `chat chat
-/// inspect` names the shard holding a chat.
+/// inspect` names the shard holding a chat; `chat export` of the shards
+/// imports into a standalone data directory and into other shards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_commands_work_on_the_shards() {
     let mut cl = Cluster::new();
@@ -181,5 +182,65 @@ async fn the_admin_commands_work_on_the_shards() {
         (403, "account_disabled")
     );
     fred.me().await.ok();
+    fred.send(&chat, "f1", "from the shards").await.created();
+
+    // Export from the shards, import into a standalone data directory: the
+    // same rows; and that export into another deployment's shards.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shards.jsonl");
+    admin(&["export", "-o", file.to_str().unwrap()]);
+    let export = std::fs::read_to_string(&file).unwrap();
+    let standalone = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("standalone"))
+            .env_remove("CHAT_MYSQL_SHARDS")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run chat");
+        assert!(
+            out.status.success(),
+            "chat {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    standalone(&["import", file.to_str().unwrap()]);
+    let again = standalone(&["export"]);
+    // (In key order per database: a shards export goes shard by shard.)
+    let rows = |e: &str| {
+        let mut r = e.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+        r.sort();
+        r
+    };
+    assert_eq!(rows(&again), rows(&export));
+    assert!(export.contains("from the shards"));
     cl.cleanup().await;
+
+    let mut other = Cluster::new();
+    other.spawn("writer", "writer-0");
+    let addr = other.spawn_with("gateway", "gw-0", &env);
+    let gw = Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args(["import", file.to_str().unwrap()])
+        .envs(other.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run chat");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fred = gw.login("fred").await;
+    let (status, history) = fred
+        .call("GET", &format!("/api/v1/chats/{chat}/messages"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(history.to_string().contains("from the shards"), "{history}");
+    assert_eq!(
+        gw.try_login("erin", common::api::PASSWORD).await.refused(),
+        (403, "account_disabled")
+    );
+    other.cleanup().await;
 }

@@ -8,6 +8,7 @@
 
 pub mod conformance;
 mod dialect;
+pub mod dump;
 pub mod metrics;
 #[cfg(feature = "mysql")]
 mod mysql;

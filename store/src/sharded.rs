@@ -491,8 +491,13 @@ impl<S: Shard> Sharded<S> {
 
     /// The shard a chat is on now.
     pub fn chat_shard(&self, c: ChatId) -> String {
+        self.shard_of(Placement::Chat(c))
+    }
+
+    /// The shard a key (a chat, a user, a login name) is on now.
+    pub fn shard_of(&self, p: Placement<'_>) -> String {
         let l = self.layout();
-        l.routes.names()[l.route(Placement::Chat(c)).shard].clone()
+        l.routes.names()[l.route(p).shard].clone()
     }
 
     /// `read` on every shard with a group, in parallel; their rows together.
