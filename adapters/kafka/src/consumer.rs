@@ -39,6 +39,12 @@ impl ConsumerContext for Ctx {
                     r.push(e.partition() as u32);
                     held.remove(&(e.partition() as u32));
                 }
+                let gone: Vec<u32> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| e.partition() as u32)
+                    .collect();
+                metrics::revoked(&self.topic, &self.group, gone);
                 tracing::info!(partitions = ?r, "partitions revoked");
             }
             Rebalance::Assign(tpl) => {
@@ -131,6 +137,7 @@ impl KafkaConsumer {
         let held: Vec<u32> = std::mem::take(&mut *lock(&self.assigned))
             .into_iter()
             .collect();
+        metrics::revoked(&self.topic, &self.group, held.iter().copied());
         lock(&self.revoked).extend(held);
         self.replacements += 1;
         self.client_id = format!("{}-r{}", self.base_id, self.replacements);

@@ -88,11 +88,59 @@ pub fn init() {
     }
 }
 
+/// Removes the lag series of partitions this member no longer holds: a
+/// series left behind would keep its last value (and an alert on it
+/// firing) while another member consumes the partition.
+pub fn revoked(topic: &str, group: &str, partitions: impl IntoIterator<Item = u32>) {
+    for p in partitions {
+        let _ = LAG.remove_label_values(&[topic, group, &p.to_string()]);
+    }
+}
+
 /// Creates the lag series of partitions just assigned to a member of
 /// `group` (at zero until the consumer's next lag check, within 5 s; a
 /// series it had already keeps its value).
 pub fn assigned(topic: &str, group: &str, partitions: impl IntoIterator<Item = i32>) {
     for p in partitions {
         LAG.with_label_values(&[topic, group, &p.to_string()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partitions of `topic` with a lag series, from the text format.
+    fn series(topic: &str) -> Vec<String> {
+        let mut buf = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&prometheus::gather(), &mut buf)
+            .expect("encode");
+        let mut parts: Vec<String> = buf
+            .lines()
+            .filter(|l| {
+                l.starts_with("log_consumer_lag{") && l.contains(&format!("topic=\"{topic}\""))
+            })
+            .filter_map(|l| {
+                l.split("partition=\"")
+                    .nth(1)?
+                    .split('"')
+                    .next()
+                    .map(str::to_string)
+            })
+            .collect();
+        parts.sort();
+        parts
+    }
+
+    #[test]
+    fn a_revoked_partition_leaves_no_lag_series_behind() {
+        assigned("lag-test", "g", [0, 1, 2]);
+        LAG.with_label_values(&["lag-test", "g", "1"]).set(500);
+        assert_eq!(series("lag-test").len(), 3);
+        revoked("lag-test", "g", [1, 2]);
+        assert_eq!(series("lag-test"), vec!["0".to_string()]);
+        // Unknown partitions are no error.
+        revoked("lag-test", "g", [7]);
     }
 }
