@@ -56,7 +56,7 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 30, "operations in the document");
+    assert_eq!(ops, 31, "operations in the document");
     // An undocumented path is the fallback's 404.
     let (st, v) = api.call("GET", "/api/v1/undocumented", None, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
@@ -131,6 +131,21 @@ async fn answers_have_the_documented_shapes() {
     a.messages(&chat, "limit=0").await.refused();
     a.messages("12345", "").await.refused();
     a.messages("abc", "").await.refused();
+    // Search: a hit with its highlights, a page with a cursor, refusals.
+    let (st, found) = a.call("GET", "/api/v1/search?q=hello&limit=1", None).await;
+    assert_eq!(st, 200, "{found}");
+    assert_eq!(found["hits"][0]["highlights"], json!([[0, 5]]), "{found}");
+    let (st, found) = a
+        .call("GET", &format!("/api/v1/search?q=hi&chat_id={chat}"), None)
+        .await;
+    assert_eq!((st, found["hits"][0]["text"].clone()), (200, json!("hi")));
+    assert_eq!(a.call("GET", "/api/v1/search?q=%20", None).await.0, 400);
+    assert_eq!(
+        c.call("GET", &format!("/api/v1/search?q=hi&chat_id={chat}"), None)
+            .await
+            .0,
+        403
+    );
     a.call(
         "POST",
         &format!("/api/v1/chats/{chat}/messages"),
@@ -217,6 +232,9 @@ async fn answers_have_the_documented_shapes() {
         ("forward", 201),
         ("forward", 200),
         ("read", 200),
+        ("search", 200),
+        ("search", 400),
+        ("search", 403),
     ];
     let missing: Vec<_> = want
         .iter()

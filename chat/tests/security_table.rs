@@ -162,6 +162,7 @@ impl World {
             "read_chat" => ("GET", format!("/chats/{g}"), None),
             "members" => ("GET", format!("/chats/{g}/members"), None),
             "history" => ("GET", format!("/chats/{g}/messages"), None),
+            "search_chat" => ("GET", format!("/search?q=hi&chat_id={g}"), None),
             "send" => (
                 "POST",
                 format!("/chats/{g}/messages"),

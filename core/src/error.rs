@@ -32,6 +32,8 @@ pub enum Code {
     InvalidName,
     /// Password has the wrong length.
     InvalidPassword,
+    /// A search holds no word, or too many, or is too long.
+    InvalidQuery,
     /// The user name is taken.
     NameTaken,
     /// Wrong name or password.
@@ -133,6 +135,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::InvalidTitle, "invalid_title"),
     (Code::InvalidName, "invalid_name"),
     (Code::InvalidPassword, "invalid_password"),
+    (Code::InvalidQuery, "invalid_query"),
     (Code::NameTaken, "name_taken"),
     (Code::InvalidCredentials, "invalid_credentials"),
     (Code::AuthRequired, "auth_required"),

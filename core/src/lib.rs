@@ -15,6 +15,7 @@ pub mod placement;
 pub mod ports;
 pub mod progress;
 pub mod rules;
+pub mod search;
 pub mod throttle;
 pub mod wire;
 

@@ -79,6 +79,16 @@ pub struct Fence {
     pub epochs: Vec<(u32, u64)>,
 }
 
+/// Messages a search found (see [`Store::search`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchHits {
+    /// Newest first (by message id).
+    pub messages: Vec<Message>,
+    /// A shard holding some of the chats did not answer: its messages are
+    /// missing.
+    pub partial: bool,
+}
+
 /// Which page of history to read. Results are always in ascending `seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HistoryPage {
@@ -442,6 +452,16 @@ pub trait Store: Send + Sync + 'static {
         chat: ChatId,
         user: UserId,
     ) -> Result<Option<(u64, MemberChange)>, StoreError>;
+
+    /// Stored, not deleted messages of `chats` matching `query`, newest first
+    /// (by message id), older than `before` when given, at most `limit`.
+    async fn search(
+        &self,
+        query: &crate::search::Query,
+        chats: &[ChatId],
+        before: Option<crate::MessageId>,
+        limit: u32,
+    ) -> Result<SearchHits, StoreError>;
 
     /// Changes of a chat after position `since_pts`, in pts order, at most
     /// `limit`: messages whose latest change is newer (edited, deleted, or new)

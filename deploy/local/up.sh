@@ -271,6 +271,10 @@ skip-name-resolve
 max_connections            = 300
 innodb_buffer_pool_size    = $CHAT_MYSQL_BUFFER_POOL
 innodb_log_file_size       = 64M
+# Message search (FULLTEXT): index two-letter words, and every word (no
+# English stopword list hiding "about" or "will").
+innodb_ft_min_token_size   = 2
+innodb_ft_enable_stopword  = OFF
 performance_schema         = OFF
 # TLS offered (clients choose: sqlx uses it when offered, unless ssl-mode=disabled).
 ssl_cert                   = $TLS_DIR/server.pem

@@ -63,9 +63,8 @@ pub fn status_of(code: Code) -> StatusCode {
     match code {
         BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
         | InvalidClientMsgId | InvalidClientChatId | InvalidTitle | InvalidName
-        | InvalidPassword | InvalidMembers | DirectChat | SlowConsumer | ReplayTooLong => {
-            StatusCode::BAD_REQUEST
-        }
+        | InvalidPassword | InvalidQuery | InvalidMembers | DirectChat | SlowConsumer
+        | ReplayTooLong => StatusCode::BAD_REQUEST,
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AuthRequired | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials => {
             StatusCode::UNAUTHORIZED

@@ -148,6 +148,7 @@ pub fn app(st: AppState) -> Router {
         )
         .route("/chats/{id}/messages/{seq}/forward", post(http::forward))
         .route("/chats/{id}/read", put(http::read))
+        .route("/search", get(http::search))
         .fallback(api_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
         .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes))

@@ -35,6 +35,8 @@ pub enum Action {
     CreateChat,
     /// History pages, per user.
     History,
+    /// Message searches, per user.
+    Search,
     /// Subscriptions, per WebSocket connection.
     Subscribe,
     /// Users looked up by id, per user (a lookup of n ids counts n): the
@@ -48,7 +50,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the table.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::LoginAddress,
         Action::LoginName,
         Action::Register,
@@ -57,6 +59,7 @@ impl Action {
         Action::Edit,
         Action::CreateChat,
         Action::History,
+        Action::Search,
         Action::Subscribe,
         Action::Lookup,
         Action::LookupName,
@@ -74,6 +77,7 @@ impl Action {
             Action::Edit => "edit",
             Action::CreateChat => "create_chat",
             Action::History => "history",
+            Action::Search => "search",
             Action::Subscribe => "subscribe",
             Action::Lookup => "lookup",
             Action::LookupName => "lookup_name",
@@ -91,6 +95,7 @@ impl Action {
             Action::Edit => "edits and deletions",
             Action::CreateChat => "new chats",
             Action::History => "history reads",
+            Action::Search => "searches",
             Action::Subscribe => "subscriptions",
             Action::Lookup => "user lookups",
             Action::LookupName => "lookups by name",
@@ -112,6 +117,7 @@ impl Action {
             Action::Edit => Rate::new(10, s).burst(20),
             Action::CreateChat => Rate::new(20, min),
             Action::History => Rate::new(20, s).burst(50),
+            Action::Search => Rate::new(2, s).burst(10),
             Action::Subscribe => Rate::new(50, s).burst(500),
             Action::Lookup => Rate::new(600, min).burst(2000),
             Action::LookupName => Rate::new(30, min).burst(60),

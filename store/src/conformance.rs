@@ -36,7 +36,8 @@ pub fn chat(id: ChatId, by: UserId) -> Chat {
 
 fn msg(chat: ChatId, seq: u64, sender: UserId, key: &str) -> Message {
     Message {
-        id: MessageId(1000 + seq),
+        // Unique per chat and run, as generated ids are.
+        id: MessageId(((chat.0 & 0xFFFF_FFFF) << 16) | seq),
         chat_id: chat,
         seq,
         sender_id: sender,
@@ -591,6 +592,7 @@ pub async fn check(store: &dyn Store, base: u64) {
     assert_eq!(store.hidden(c).await.expect("hidden"), vec![b]);
     check_sessions(store, a, b).await;
     check_fencing(store, base).await;
+    check_search(store, base, a).await;
     store.ping().await.expect("ping");
 }
 
@@ -710,6 +712,96 @@ async fn check_sessions(store: &dyn Store, a: UserId, b: UserId) {
         vec![7],
         "revoked before the purge's time: forgotten"
     );
+}
+
+/// Search finds stored messages of the chats asked, newest first, a page at
+/// a time; an edit replaces the indexed text and a delete removes it at once.
+async fn check_search(store: &dyn Store, base: u64, a: UserId) {
+    use chat_core::search::parse;
+    let (c1, c2, other) = (ChatId(base + 31), ChatId(base + 32), ChatId(base + 33));
+    let texts = [
+        (c1, 1, "Deploy the GREEN build today"),
+        (c1, 2, "лёгкий ветер и дождь"),
+        (c1, 3, "a café near the station"),
+        (c2, 1, "deployment finished: green"),
+        (c2, 2, "nothing to see"),
+        (other, 1, "deploy green elsewhere"),
+    ];
+    let mut batch = Vec::new();
+    for (c, seq, text) in texts {
+        let mut m = msg(c, seq, a, &format!("s{seq}"));
+        m.text = text.into();
+        batch.push(Mutation::InsertMessage(m));
+    }
+    store.apply(&batch).await.expect("messages");
+    let mine = [c1, c2];
+    let find = |q: &str, before: Option<MessageId>, limit: u32| {
+        let q = parse(q).expect("query");
+        async move {
+            store
+                .search(&q, &mine, before, limit)
+                .await
+                .expect("search")
+                .messages
+                .iter()
+                .map(|m| (m.chat_id, m.seq))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        find("green", None, 10).await,
+        vec![(c2, 1), (c1, 1)],
+        "newest first, only those chats"
+    );
+    assert_eq!(find("deploy*", None, 10).await, vec![(c2, 1), (c1, 1)]);
+    assert_eq!(
+        find("deploy", None, 10).await,
+        vec![(c1, 1)],
+        "a word, not a prefix"
+    );
+    assert_eq!(find("\"green build\"", None, 10).await, vec![(c1, 1)]);
+    assert_eq!(
+        find("Cafe", None, 10).await,
+        vec![(c1, 3)],
+        "case and accents folded"
+    );
+    assert_eq!(find("легкий", None, 10).await, vec![(c1, 2)], "ё as е");
+    assert_eq!(find("ДОЖДЬ", None, 10).await, vec![(c1, 2)]);
+    assert!(find("absent", None, 10).await.is_empty());
+    // Pages.
+    let first = find("green", None, 1).await;
+    assert_eq!(first, vec![(c2, 1)]);
+    let older = msg(c2, 1, a, "").id;
+    assert_eq!(find("green", Some(older), 1).await, vec![(c1, 1)]);
+    assert!(
+        store
+            .search(&parse("green").unwrap(), &[], None, 10)
+            .await
+            .expect("no chats")
+            .messages
+            .is_empty()
+    );
+
+    // An edit and a delete show at once.
+    store
+        .apply(&[
+            Mutation::EditMessage {
+                chat_id: c1,
+                seq: 1,
+                text: "Deploy the blue build".into(),
+                edited_at: 500,
+                pts: 10,
+            },
+            Mutation::DeleteMessage {
+                chat_id: c2,
+                seq: 1,
+                pts: 11,
+            },
+        ])
+        .await
+        .expect("edit and delete");
+    assert!(find("green", None, 10).await.is_empty());
+    assert_eq!(find("blue", None, 10).await, vec![(c1, 1)]);
 }
 
 /// Each acquisition of a partition outranks the ones before; a batch under an

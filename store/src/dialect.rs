@@ -52,6 +52,13 @@ pub trait Dialect: Database {
     /// of `(chat_id, sender_id, client_msg_id)` rows; `columns` are selected.
     fn client_keys_lookup(columns: &str) -> [String; 2];
 
+    /// A search's match condition on `message_search` (one parameter, the
+    /// query as [`Dialect::search_query`] writes it) and its id column.
+    const SEARCH: [&'static str; 2];
+
+    /// A parsed search in the engine's own syntax.
+    fn search_query(q: &chat_core::search::Query) -> String;
+
     /// Rows an `INSERT` or `UPDATE` changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }

@@ -81,6 +81,10 @@ impl MySqlConfig {
 }
 
 impl Dialect for MySql {
+    const SEARCH: [&'static str; 2] = ["MATCH (text) AGAINST (? IN BOOLEAN MODE)", "id"];
+    fn search_query(q: &chat_core::search::Query) -> String {
+        q.boolean_mode()
+    }
     const INSERT_NEW: [&'static str; 2] = ["INSERT IGNORE INTO", ""];
     const INSERT_NEW_ROWS: [&'static str; 2] = Self::INSERT_NEW;
     /// A derived table of `SELECT`s, the first naming the columns.

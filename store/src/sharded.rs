@@ -603,6 +603,46 @@ impl<S: Shard> Store for Sharded<S> {
         Self::read_each(&l, &groups, |s, ids| s.chats(ids)).await
     }
 
+    async fn search(
+        &self,
+        query: &chat_core::search::Query,
+        chats: &[ChatId],
+        before: Option<chat_core::MessageId>,
+        limit: u32,
+    ) -> Result<chat_core::ports::SearchHits, StoreError> {
+        // One query per shard holding some of the chats, in parallel; a
+        // shard that does not answer leaves its part out (`partial`).
+        let l = self.read_layout().await?;
+        let groups = l.split(chats.iter().copied(), |id| Placement::Chat(*id));
+        let work = l
+            .stores
+            .iter()
+            .zip(&groups)
+            .filter(|(_, g)| !g.is_empty())
+            .map(|(shard, g)| shard.search(query, g, before, limit));
+        let mut hits = chat_core::ports::SearchHits::default();
+        let (mut answered, mut failed) = (0, None);
+        for r in join_all(work).await {
+            match r {
+                Ok(h) => {
+                    answered += 1;
+                    hits.messages.extend(h.messages);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            if answered == 0 {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "search: a shard did not answer; a partial result");
+            hits.partial = true;
+        }
+        hits.messages.sort_by_key(|m| std::cmp::Reverse(m.id));
+        hits.messages.truncate(limit as usize);
+        Ok(hits)
+    }
+
     async fn members(&self, chat: ChatId) -> Result<Vec<Member>, StoreError> {
         self.read_layout()
             .await?

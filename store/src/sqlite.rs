@@ -59,6 +59,10 @@ impl SqliteConfig {
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Dialect for Sqlite {
+    const SEARCH: [&'static str; 2] = ["message_search MATCH ?", "rowid"];
+    fn search_query(q: &chat_core::search::Query) -> String {
+        q.fts5()
+    }
     const INSERT_NEW: [&'static str; 2] = ["INSERT INTO", " ON CONFLICT DO NOTHING"];
     /// The batched statements here say `OR FAIL`: a failing statement keeps
     /// the rows it already changed instead of undoing them. With the default

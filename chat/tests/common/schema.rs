@@ -206,6 +206,15 @@ impl OpenApi {
                         }
                     }
                 }
+                "minItems" | "maxItems" => {
+                    if let Some(items) = v.as_array() {
+                        let n = items.len() as u64;
+                        let bound = kv.as_u64().expect("items bound");
+                        if (k == "minItems" && n < bound) || (k == "maxItems" && n > bound) {
+                            errs.push(format!("{at}: {n} items break {k} {bound}"));
+                        }
+                    }
+                }
                 "minimum" | "maximum" => {
                     if let (Some(n), Some(bound)) = (v.as_f64(), kv.as_f64())
                         && ((k == "minimum" && n < bound) || (k == "maximum" && n > bound))

@@ -391,6 +391,9 @@ pub struct HistoryQuery {
     before: Option<String>,
     after: Option<String>,
     limit: Option<String>,
+    /// A page with this seq in its middle (a search hit opened in context).
+    #[serde(default)]
+    around: Option<String>,
 }
 
 /// The history page a query asks for.
@@ -437,8 +440,51 @@ pub async fn history(
     let chat = extract::chat_id(&id)?;
     let axum::extract::Query(q) =
         q.map_err(|e| ApiError::new(Code::InvalidLimit, e.body_text()))?;
+    if let Some(around) = q.around.as_deref() {
+        if q.before.is_some() || q.after.is_some() {
+            return Err(ApiError::new(
+                Code::InvalidLimit,
+                "give around alone, without before or after",
+            ));
+        }
+        let seq = extract::seq(around)?;
+        let limit = match history_page(&q, st.cfg.max_page)? {
+            HistoryPage::Latest { limit } => limit,
+            _ => unreachable!("neither before nor after"),
+        };
+        return Ok(Json(st.service.history_around(me, chat, seq, limit).await?));
+    }
     let page = history_page(&q, st.cfg.max_page)?;
     Ok(Json(st.service.history(me, chat, page).await?))
+}
+
+/// Query of `GET /search`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    q: String,
+    #[serde(default)]
+    chat_id: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /search`: messages the caller may read, newest first.
+pub async fn search(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    q: Result<axum::extract::Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<crate::service::SearchView>> {
+    let axum::extract::Query(p) =
+        q.map_err(|e| ApiError::new(Code::InvalidQuery, e.body_text()))?;
+    let chat = p.chat_id.as_deref().map(extract::chat_id).transpose()?;
+    let view = st
+        .service
+        .search(me, &p.q, chat, p.before.as_deref(), p.limit.unwrap_or(20))
+        .await?;
+    Ok(Json(view))
 }
 
 /// Body of `POST /chats/{id}/messages`.

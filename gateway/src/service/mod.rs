@@ -9,6 +9,9 @@
 //! authority). Errors are [`ApiError`]s: a [`chat_core::Code`] and a message.
 
 mod accounts;
+mod search;
+
+pub use search::{SearchHit, SearchView};
 
 use std::sync::Arc;
 
@@ -331,6 +334,49 @@ impl Service {
             p => p,
         };
         let mut messages = self.store.messages(chat, page).await?;
+        messages.retain(|m| m.seq > floor);
+        Ok(HistoryView {
+            messages,
+            last_seq: c.last_seq,
+        })
+    }
+
+    /// A page of history with `seq` in its middle: up to half of `limit`
+    /// before it, it, and the rest after.
+    pub async fn history_around(
+        &self,
+        me: UserId,
+        chat: ChatId,
+        seq: u64,
+        limit: u32,
+    ) -> Result<HistoryView, ApiError> {
+        self.limiter.check(Action::History, &me.to_string()).await?;
+        let (c, _) = self.reads.authorize(me, chat).await?;
+        let floor = self.history_floor(me, chat).await?;
+        let older = (limit / 2 + 1).min(limit);
+        let mut messages = self
+            .store
+            .messages(
+                chat,
+                HistoryPage::Before {
+                    before: seq.saturating_add(1),
+                    limit: older,
+                },
+            )
+            .await?;
+        if limit > older {
+            messages.extend(
+                self.store
+                    .messages(
+                        chat,
+                        HistoryPage::After {
+                            after: seq.max(floor),
+                            limit: limit - older,
+                        },
+                    )
+                    .await?,
+            );
+        }
         messages.retain(|m| m.seq > floor);
         Ok(HistoryView {
             messages,

@@ -7,7 +7,9 @@ use chat_core::model::{
     Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message, SessionRecord, User,
     UserRecord,
 };
-use chat_core::ports::{Change, ClientKey, Fence, HistoryPage, Membership, Mutation, Store};
+use chat_core::ports::{
+    Change, ClientKey, Fence, HistoryPage, Membership, Mutation, SearchHits, Store,
+};
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
 
@@ -287,6 +289,47 @@ where
             out.reverse();
         }
         Ok(out)
+    }
+
+    async fn search(
+        &self,
+        query: &chat_core::search::Query,
+        chats: &[ChatId],
+        before: Option<chat_core::MessageId>,
+        limit: u32,
+    ) -> Result<SearchHits, StoreError> {
+        if chats.is_empty() || limit == 0 {
+            return Ok(SearchHits::default());
+        }
+        // The index's newest matches in those chats, then their messages by
+        // primary key.
+        let [cond, id] = D::SEARCH;
+        let sql = format!(
+            "SELECT {} FROM (SELECT chat_id AS c, seq AS s, {id} AS r FROM message_search \
+             WHERE {cond} AND {id} < ? AND chat_id IN ({}) ORDER BY {id} DESC LIMIT ?) h \
+             JOIN messages ON messages.chat_id = h.c AND messages.seq = h.s ORDER BY h.r DESC",
+            super::MESSAGE_COLUMNS,
+            vec!["?"; chats.len()].join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(D::search_query(query))
+            .bind(before.map_or(i64::MAX, |b| to_sql(b.0)));
+        for c in chats {
+            q = q.bind(to_sql(c.0));
+        }
+        let rows = q
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable("search"))?;
+        Ok(SearchHits {
+            messages: rows
+                .iter()
+                .map(rows::message)
+                .filter(|m| m.as_ref().map_or(true, |m| !m.deleted))
+                .collect::<Result<_, _>>()?,
+            partial: false,
+        })
     }
 
     async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError> {

@@ -394,6 +394,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search messages the caller may read, newest first
+         * @description Words, "phrases" and prefix* terms, all required; case and Latin diacritics folded, ё as е. Any input is either terms or a 400 invalid_query (empty, more than 16 terms, over 1000 bytes); no syntax error of the engines. Only chats the caller is a member of (after their join point where a group says so); an edit or delete shows at once. In distributed mode a shard that does not answer leaves its chats out and sets partial.
+         */
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -406,7 +426,7 @@ export interface components {
                  * @description Machine-readable code, e.g. not_member, text_too_long
                  * @enum {string}
                  */
-                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
+                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_query" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
                 message: string;
                 /** @description With too_many_requests: milliseconds until the request would be allowed (also the Retry-After header, in seconds) */
                 retry_after_ms?: number;
@@ -534,6 +554,19 @@ export interface components {
             expires_at: number;
             /** @description Whether it is the session of the request's token */
             current: boolean;
+        };
+        SearchHit: {
+            chat_id: components["schemas"]["Id"];
+            seq: number;
+            id: components["schemas"]["Id"];
+            sender_id: components["schemas"]["Id"];
+            /** @description Unix ms */
+            created_at: number;
+            /** @description Unix ms of the last edit; absent when never edited */
+            edited_at?: number;
+            text: string;
+            /** @description The parts of text that matched: [start, end) in UTF-16 code units (JavaScript string indices), sorted, not overlapping */
+            highlights: number[][];
         };
     };
     responses: never;
@@ -2114,6 +2147,8 @@ export interface operations {
                 after?: number;
                 /** @description Page size, 1..200 (default 50) */
                 limit?: number;
+                /** @description A page with this seq in its middle: up to half of limit before it, it, the rest after (alone: without before or after) */
+                around?: number;
             };
             header?: never;
             path: {
@@ -2600,6 +2635,95 @@ export interface operations {
             };
             /** @description Error; see `error.code` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search: {
+        parameters: {
+            query: {
+                /** @description What to search for */
+                q: string;
+                /** @description Only this chat (decimal string); without it, every chat of the caller's */
+                chat_id?: string;
+                /** @description A page's next_cursor: the next (older) page */
+                before?: string;
+                /** @description Page size, 1..50 (default 20) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of hits */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        hits: components["schemas"]["SearchHit"][];
+                        /** @description Give as before for the next page; absent on the last page */
+                        next_cursor?: string;
+                        /** @description A shard holding some of the chats did not answer */
+                        partial: boolean;
+                    };
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,173 @@
+//! Message search in distributed mode (MariaDB FULLTEXT on each shard): a
+//! user's chats on both shards are searched in parallel and merged newest
+//! first, page by page; edits and deletes show at once; languages and
+//! hostile queries as standalone.
+
+#![cfg(feature = "distributed")]
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::*;
+use serde_json::Value;
+
+fn hits(v: &Value) -> Vec<(String, u64)> {
+    v["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits: {v}"))
+        .iter()
+        .map(|h| {
+            (
+                h["chat_id"].as_str().unwrap().to_string(),
+                h["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_merges_the_shards_newest_first() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let addr = cl.spawn("gateway", "gw-0");
+    let gw = Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30));
+    let ann = gw.register("ann").await;
+    let ben = gw.register("ben").await;
+
+    // Groups until both shards hold some.
+    let store = cl.store().await;
+    let mut chats: Vec<String> = Vec::new();
+    let mut shards = HashSet::new();
+    for i in 0..12 {
+        let g = ann.group(&format!("g{i}"), &[&ben]).await;
+        shards.insert(store.chat_shard(chat_core::ChatId(g.parse().unwrap())));
+        chats.push(g);
+        if shards.len() == 2 && chats.len() >= 3 {
+            break;
+        }
+    }
+    store.close().await;
+    assert_eq!(shards.len(), 2, "both shards hold a group");
+
+    // Sent one after the other, round the chats: the newest is the last.
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        let g = &chats[i % chats.len()];
+        let seq = ann
+            .send(g, &format!("k{i}"), &format!("rocket launch {i}"))
+            .await
+            .created()
+            .message
+            .seq;
+        sent.push((g.clone(), seq));
+    }
+    sent.reverse();
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (st, v) = ben
+            .call(
+                "GET",
+                &format!("/api/v1/search?q=rocket&limit=7{cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["partial"], false);
+        seen.extend(hits(&v));
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&before={}", enc(c)),
+            None => break,
+        }
+        assert!(seen.len() <= 30, "{seen:?}");
+    }
+    assert_eq!(seen, sent, "every hit once, newest first across the shards");
+
+    // An edit and a delete show at once; one chat only.
+    let (g0, s0) = sent[0].clone();
+    ann.edit(&g0, s0, "quiet evening").await.ok();
+    let (g1, s1) = sent[1].clone();
+    ann.delete(&g1, s1).await.ok();
+    let (_, v) = ben
+        .call("GET", "/api/v1/search?q=rocket&limit=2", None)
+        .await;
+    assert_eq!(hits(&v), sent[2..4].to_vec());
+    let (_, v) = ben
+        .call("GET", &format!("/api/v1/search?q=quiet&chat_id={g0}"), None)
+        .await;
+    assert_eq!(hits(&v), vec![(g0.clone(), s0)]);
+
+    // Languages, folding, phrases, prefixes; hostile input.
+    let g = &chats[0];
+    for (k, text) in [
+        ("r1", "Зелёная ёлка стоит в лесу"),
+        ("r2", "Café crème, s'il vous plaît"),
+        ("r3", "we go to the big sea"),
+    ] {
+        ann.send(g, k, text).await.created();
+    }
+    for (q, want) in [
+        ("зеленая елка", "r1"),
+        ("ЁЛКА", "r1"),
+        ("лес*", "r1"),
+        ("cafe creme", "r2"),
+        ("\"big sea\"", "r3"),
+        ("go", "r3"),
+    ] {
+        let (st, v) = ben
+            .call(
+                "GET",
+                &format!("/api/v1/search?q={}&chat_id={g}", enc(q)),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{q}: {v}");
+        let texts: Vec<&str> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts.len(), 1, "{q}: {texts:?}");
+        let expect = match want {
+            "r1" => "Зелёная ёлка стоит в лесу",
+            "r2" => "Café crème, s'il vous plaît",
+            _ => "we go to the big sea",
+        };
+        assert_eq!(texts[0], expect, "{q}");
+    }
+    for hostile in [
+        "\"",
+        "a\" OR \"b",
+        "-x +y",
+        "(",
+        "*",
+        "😀",
+        "'; DROP TABLE messages; --",
+        "@x ~y <z",
+    ] {
+        let (st, v) = ben
+            .call("GET", &format!("/api/v1/search?q={}", enc(hostile)), None)
+            .await;
+        assert!(
+            st == 200 || (st == 400 && v["error"]["code"] == "invalid_query"),
+            "{hostile}: {st} {v}"
+        );
+    }
+    cl.cleanup().await;
+}
