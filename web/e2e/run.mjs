@@ -18,6 +18,7 @@ import { Harness } from './harness.mjs'
 import { startServer } from './server.mjs'
 import * as chat from './steps-chat.mjs'
 import * as more from './steps-more.mjs'
+import * as search from './steps-search.mjs'
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = resolve(web, process.env.CHAT_BIN ?? '../target/debug/chat')
@@ -150,6 +151,7 @@ try {
     ['300 messages seeded through the API', more.seedHistory],
     ['scroll back to the beginning, each page once', more.scrollBack],
     ['read only when visible; jump to first unread', more.readByVisibility],
+    ['search: find, open at the message, page newer, more, errors, in a chat', search.searchMessages],
     ['server restart: reconnect and resume', more.restartResume],
     ['phone-sized screen', more.mobile],
     ['expired or refused token asks to log in again', more.expiry],

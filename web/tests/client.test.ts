@@ -3,7 +3,7 @@ import type { Api } from '../src/api/http'
 import type { ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
 import { FakeWebSocket, msg } from './fakes'
-import { chat, entry, flush, loggedIn } from './fixture'
+import { chat, connectedClient, entry, flush, loggedIn } from './fixture'
 
 function setup(list: ChatListEntry[]) {
   const session = loggedIn()
@@ -206,6 +206,98 @@ describe('ChatClient', () => {
     expect(renew).toHaveBeenCalledTimes(1)
     FakeWebSocket.last.open()
     expect(FakeWebSocket.last.framesOf('auth')).toHaveLength(1)
+    c.stop()
+  })
+})
+
+describe('ChatClient open at a message', () => {
+  const many = (n: number) => Array.from({ length: n }, (_, i) => msg(i + 1, { chat_id: 'a' }))
+  const seqsOf = (c: ChatClient) => c.timeline('a')!.state.messages.map((m) => m.seq)
+
+  it('moves the window to the page around a hit not held, and asks the pane to show it', async () => {
+    const { client: c, api } = await connectedClient([entry(chat('a', 300), 300)], { a: many(300) })
+    await c.openChat('a')
+    expect(seqsOf(c).at(0)).toBe(251)
+    await c.openAt('a', 40)
+    expect(api.history).toHaveBeenLastCalledWith('a', { around: 40, limit: 50 })
+    expect(seqsOf(c)).toEqual(Array.from({ length: 50 }, (_, i) => 15 + i))
+    expect(c.state).toMatchObject({ activeId: 'a', focus: { chatId: 'a', seq: 40 } })
+    expect(c.timeline('a')!.state.hasNewer).toBe(true)
+    c.stop()
+  })
+
+  it('asks nothing for a hit already held', async () => {
+    const { client: c, api } = await connectedClient([entry(chat('a', 300), 300)], { a: many(300) })
+    await c.openChat('a')
+    const calls = vi.mocked(api.history).mock.calls.length
+    await c.openAt('a', 280)
+    expect(vi.mocked(api.history).mock.calls.length).toBe(calls)
+    expect(c.state.focus).toMatchObject({ chatId: 'a', seq: 280 })
+    expect(seqsOf(c).at(-1)).toBe(300)
+    c.stop()
+  })
+
+  it('opens a chat not yet open at the hit, without loading its newest page first', async () => {
+    const { client: c, api } = await connectedClient([entry(chat('a', 300), 300)], { a: many(300) })
+    await c.openAt('a', 100)
+    expect(vi.mocked(api.history).mock.calls).toEqual([['a', { around: 100, limit: 50 }]])
+    expect(c.timeline('a')!.find(100)).toBeDefined()
+    c.stop()
+  })
+
+  it('a moved window takes no live message and resumes from the chat’s newest seq', async () => {
+    const { client: c, ws } = await connectedClient([entry(chat('a', 300), 300)], { a: many(300) })
+    await c.openAt('a', 100)
+    ws.receive({ type: 'message', message: msg(301, { chat_id: 'a' }) })
+    expect(seqsOf(c).at(-1)).toBe(124)
+    expect(c.chats.get('a')!.chat.last_seq).toBe(301)
+    ws.serverClose(1012)
+    await new Promise((r) => setTimeout(r, 20))
+    FakeWebSocket.last.ready('me')
+    await flush()
+    expect(FakeWebSocket.last.framesOf('subscribe').find((f) => f.chat_id === 'a')).toMatchObject({ since_seq: 301 })
+    c.stop()
+  })
+
+  it('opening the chat from the list while the jump loads makes no second window', async () => {
+    const { client: c, api } = await connectedClient([entry(chat('a', 300), 300)], { a: many(300) })
+    const jump = c.openAt('a', 100)
+    await c.openChat('a')
+    await jump
+    expect(vi.mocked(api.history).mock.calls).toEqual([
+      ['a', { around: 100, limit: 50 }],
+      ['a', { limit: 50 }],
+    ])
+    // The list's open wins: the newest messages, without a gap, no focus left over.
+    const s = seqsOf(c)
+    expect(s.every((x, i) => i === 0 || x === s[i - 1]! + 1)).toBe(true)
+    expect(s.at(-1)).toBe(300)
+    expect(c.state.focus).toBeNull()
+    c.stop()
+  })
+
+  it('opening a moved-back chat from the list goes back to its newest messages', async () => {
+    const { client: c } = await connectedClient([entry(chat('a', 300), 300), entry(chat('b', 0))], { a: many(300) })
+    await c.openAt('a', 100)
+    await c.openChat('b')
+    await c.openChat('a')
+    expect(seqsOf(c)).toEqual(Array.from({ length: 50 }, (_, i) => 251 + i))
+    expect(c.timeline('a')!.state.hasNewer).toBe(false)
+    c.stop()
+  })
+
+  it('sending from a moved window goes back to the newest messages, where the send shows', async () => {
+    const { client: c, ws } = await connectedClient([entry(chat('a', 300), 300)], { a: many(300) })
+    await c.openAt('a', 100)
+    c.send('a', 'hello')
+    const tl = c.timeline('a')!
+    expect(tl.state.hasNewer).toBe(false)
+    const sent = ws.framesOf('send')[0] as { client_msg_id: string }
+    const m = msg(301, { chat_id: 'a', sender_id: 'me', client_msg_id: sent.client_msg_id, text: 'hello' })
+    ws.receive({ type: 'ack', chat_id: 'a', client_msg_id: m.client_msg_id, seq: 301, message: m, duplicate: false })
+    await flush()
+    expect(seqsOf(c)).toEqual(Array.from({ length: 51 }, (_, i) => 251 + i))
+    expect(tl.state.pending).toEqual([])
     c.stop()
   })
 })

@@ -88,3 +88,24 @@ export function msg(seq: number, over: Partial<import('../src/api/types').Messag
     ...over,
   }
 }
+
+/**
+ * A page of `all` (messages sorted by seq) as GET /chats/{id}/messages answers it:
+ * the newest `limit` before `before`, the oldest `limit` after `after`, the page
+ * around `around` (limit/2 + 1 up to it, the rest after), or the newest page.
+ */
+export function historyPage<M extends { seq: number }>(
+  all: M[],
+  q: { before?: number; after?: number; around?: number; limit?: number },
+): { messages: M[]; last_seq: number } {
+  const limit = q.limit ?? 50
+  const last_seq = all.length ? all[all.length - 1]!.seq : 0
+  const below = (before: number, n: number) => all.filter((m) => m.seq < before).slice(-n)
+  const above = (after: number, n: number) => (n > 0 ? all.filter((m) => m.seq > after).slice(0, n) : [])
+  if (q.around !== undefined) {
+    const older = Math.min(limit, Math.floor(limit / 2) + 1)
+    return { messages: [...below(q.around + 1, older), ...above(q.around, limit - older)], last_seq }
+  }
+  if (q.after !== undefined) return { messages: above(q.after, limit), last_seq }
+  return { messages: below(q.before ?? Infinity, limit), last_seq }
+}

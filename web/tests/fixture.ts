@@ -4,7 +4,7 @@ import type { Api } from '../src/api/http'
 import type { Chat, ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
 import { SessionStore } from '../src/stores/session'
-import { FakeWebSocket, MemoryStorage } from './fakes'
+import { FakeWebSocket, historyPage, MemoryStorage } from './fakes'
 
 export const flush = () => new Promise((r) => setTimeout(r, 0))
 
@@ -44,12 +44,10 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
       { user_id: 'me', role: 'member' },
       { user_id: 'u2', role: 'member' },
     ]),
-    history: vi.fn(async (id: string, q: { before?: number; limit?: number }) => {
-      const all = history[id] ?? []
-      const upto = q.before !== undefined ? q.before - 1 : all.length
-      const from = Math.max(1, upto - (q.limit ?? 50) + 1)
-      return { messages: all.slice(from - 1, upto), last_seq: all.length }
-    }),
+    history: vi.fn(async (id: string, q: { before?: number; after?: number; around?: number; limit?: number }) =>
+      structuredClone(historyPage(history[id] ?? [], q)),
+    ),
+    search: vi.fn(async () => ({ hits: [], partial: false })),
   } as unknown as Api
   const client = new ChatClient(session, {
     api,

@@ -1,17 +1,15 @@
 import { describe, expect, it, vi } from 'vitest'
 import type { Message } from '../src/api/types'
 import { PAGE, Timeline } from '../src/stores/timeline'
-import { msg } from './fakes'
+import { historyPage, msg } from './fakes'
 
 /** A server history of `n` messages answering like GET /chats/{id}/messages. */
 function server(n: number) {
-  const all = Array.from({ length: n }, (_, i) => msg(i + 1))
-  const calls: { before?: number; limit: number }[] = []
-  const fetchPage = vi.fn(async (q: { before?: number; limit: number }) => {
+  const all: Message[] = Array.from({ length: n }, (_, i) => msg(i + 1))
+  const calls: { before?: number; after?: number; around?: number; limit: number }[] = []
+  const fetchPage = vi.fn(async (q: { before?: number; after?: number; around?: number; limit: number }) => {
     calls.push(q)
-    const upto = q.before !== undefined ? q.before - 1 : n
-    const from = Math.max(1, upto - q.limit + 1)
-    return { messages: all.slice(from - 1, upto), last_seq: n }
+    return historyPage(all, q)
   })
   return { all, calls, fetchPage }
 }
@@ -186,5 +184,174 @@ describe('Timeline new-messages line', () => {
     expect(tl.state.separatorSeq).toBe(10)
     tl.noteIncoming(msg(13, { sender_id: 'me' }), 12)
     expect(tl.state.separatorSeq).toBe(10)
+  })
+})
+
+describe('Timeline jump to a seq', () => {
+  type Q = { before?: number; after?: number; around?: number; limit: number }
+  /** A server of `n` messages whose answers the test releases one by one. */
+  function slowServer(n: number) {
+    const all = Array.from({ length: n }, (_, i) => msg(i + 1))
+    const waiting: { q: Q; release: () => void }[] = []
+    const fetchPage = vi.fn(
+      (q: Q) =>
+        new Promise<{ messages: Message[]; last_seq: number }>((resolve) => {
+          // The answer is computed when released, as the server would when it runs.
+          waiting.push({ q, release: () => resolve(historyPage(all, q)) })
+        }),
+    )
+    return { all, waiting, fetchPage }
+  }
+  const seqsOf = (tl: Timeline) => tl.state.messages.map((m) => m.seq)
+  const contiguous = (s: number[]) => s.every((x, i) => i === 0 || x === s[i - 1]! + 1)
+
+  it('replaces the window with the page around the seq, then pages older and newer from there', async () => {
+    const s = server(300)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    await tl.loadInitial(0, 300)
+    await tl.jumpTo(100)
+    expect(s.calls.at(-1)).toEqual({ around: 100, limit: PAGE })
+    expect(seqsOf(tl)).toEqual(Array.from({ length: PAGE }, (_, i) => 75 + i))
+    expect(tl.state).toMatchObject({ loaded: true, hasOlder: true, hasNewer: true })
+    // Older pages from the window's start, newer ones from its end, each once.
+    while (tl.state.hasOlder) await tl.loadOlder()
+    while (tl.state.hasNewer) expect(await tl.loadNewer()).toBe(true)
+    expect(seqsOf(tl)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
+    const afters = s.calls.filter((q) => q.after !== undefined).map((q) => q.after)
+    expect(afters).toEqual([124, 174, 224, 274])
+    expect(new Set(s.calls.map((q) => JSON.stringify(q))).size).toBe(s.calls.length)
+    // Back at the live end: a live message appends again.
+    tl.upsert(msg(301))
+    expect(tl.newestSeq).toBe(301)
+    expect(await tl.loadNewer()).toBe(false)
+  })
+
+  it('is attached at once when the page around the seq reaches the newest message', async () => {
+    const s = server(30)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    await tl.jumpTo(20)
+    expect(seqsOf(tl)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+    expect(tl.state).toMatchObject({ hasNewer: false, hasOlder: false, loaded: true })
+    expect(tl.resumeSeq(30)).toBe(30)
+  })
+
+  it('never leaves a gap: live messages past a moved window wait for loadNewer, and it resumes from the chat', async () => {
+    const s = server(300)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    await tl.jumpTo(100)
+    tl.upsert(msg(301))
+    tl.upsert(msg(302))
+    expect(tl.newestSeq).toBe(124)
+    expect(contiguous(seqsOf(tl))).toBe(true)
+    // The window holds no live end: a resume starts from the chat's newest seq.
+    expect(tl.resumeSeq(302)).toBe(302)
+    // Edits to held messages still apply.
+    tl.onEdited(100, 'changed', 5, 1000)
+    expect(tl.find(100)!.text).toBe('changed')
+    s.all.push(msg(301), msg(302))
+    while (tl.state.hasNewer) await tl.loadNewer()
+    expect(seqsOf(tl)).toEqual(Array.from({ length: 228 }, (_, i) => 75 + i))
+    expect(tl.resumeSeq(0)).toBe(302)
+  })
+
+  it('stays detached when a message came live after the last page was read', async () => {
+    const s = slowServer(120)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    const jump = tl.jumpTo(90)
+    s.waiting.shift()!.release()
+    await jump
+    expect(tl.newestSeq).toBe(114)
+    const newer = tl.loadNewer()
+    s.waiting.shift()!.release() // 115..120, last_seq 120
+    // Stored and delivered live before the page is handled.
+    s.all.push(msg(121))
+    tl.upsert(msg(121))
+    await newer
+    expect(tl.newestSeq).toBe(120)
+    expect(tl.state.hasNewer).toBe(true)
+    const last = tl.loadNewer()
+    s.waiting.shift()!.release()
+    await last
+    expect(seqsOf(tl).at(-1)).toBe(121)
+    expect(tl.state.hasNewer).toBe(false)
+    expect(contiguous(seqsOf(tl))).toBe(true)
+  })
+
+  it('drops the answers of requests made before the jump', async () => {
+    const s = slowServer(500)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    const initial = tl.loadInitial(0, 500)
+    const jump = tl.jumpTo(100)
+    expect(s.waiting.map((w) => w.q)).toEqual([{ limit: PAGE }, { around: 100, limit: PAGE }])
+    // The jump's page first, the newest page (stale) after it.
+    s.waiting[1]!.release()
+    await jump
+    s.waiting[0]!.release()
+    await initial
+    expect(seqsOf(tl)).toEqual(Array.from({ length: PAGE }, (_, i) => 75 + i))
+    // An older page asked before a second jump lands nowhere either.
+    s.waiting.length = 0
+    const older = tl.loadOlder()
+    const jump2 = tl.jumpTo(400)
+    s.waiting[1]!.release()
+    await jump2
+    s.waiting[0]!.release()
+    expect(await older).toBe(false)
+    expect(seqsOf(tl)).toEqual(Array.from({ length: PAGE }, (_, i) => 375 + i))
+    expect(tl.state.loadingOlder).toBe(false)
+    expect(contiguous(seqsOf(tl))).toBe(true)
+  })
+
+  it('opening the chat while a jump loads waits for the jump instead of loading the newest page too', async () => {
+    const s = slowServer(300)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    const jump = tl.jumpTo(100)
+    const open = tl.loadInitial(0, 300)
+    expect(s.waiting.map((w) => w.q)).toEqual([{ around: 100, limit: PAGE }])
+    s.waiting.shift()!.release()
+    await Promise.all([jump, open])
+    expect(seqsOf(tl)).toEqual(Array.from({ length: PAGE }, (_, i) => 75 + i))
+    // Once it is in, nothing is in flight any more: a reload loads again.
+    const again = tl.reload()
+    expect(s.waiting.map((w) => w.q)).toEqual([{ limit: PAGE }])
+    s.waiting.shift()!.release()
+    await again
+    expect(tl.newestSeq).toBe(300)
+  })
+
+  it('takes no live message into the empty window while the jump loads', async () => {
+    const s = slowServer(300)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    const jump = tl.jumpTo(50)
+    tl.upsert(msg(300))
+    expect(tl.state.messages).toHaveLength(0)
+    s.waiting.shift()!.release()
+    await jump
+    expect(seqsOf(tl)).toEqual(Array.from({ length: PAGE }, (_, i) => 25 + i))
+    expect(tl.state.hasNewer).toBe(true)
+  })
+
+  it('keeps pending sends across a jump, and reload() returns to the newest page', async () => {
+    const s = server(300)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    await tl.loadInitial(0, 300)
+    tl.addPending({ clientMsgId: 'p1', text: 'hi', createdAt: 0 })
+    await tl.jumpTo(10)
+    expect(tl.state.pending).toHaveLength(1)
+    expect(tl.oldestSeq).toBe(1)
+    expect(tl.state.hasOlder).toBe(false) // seq 1 is held
+    await tl.reload()
+    expect(seqsOf(tl)).toEqual(Array.from({ length: PAGE }, (_, i) => 251 + i))
+    expect(tl.state).toMatchObject({ hasNewer: false, loaded: true })
+    expect(tl.state.pending).toHaveLength(1)
+  })
+
+  it('opens the newest page when nothing is found around the seq', async () => {
+    const s = server(40)
+    const tl = new Timeline('c1', 'me', s.fetchPage)
+    s.fetchPage.mockResolvedValueOnce({ messages: [], last_seq: 40 })
+    await tl.jumpTo(999)
+    expect(tl.newestSeq).toBe(40)
+    expect(tl.state).toMatchObject({ hasNewer: false, loaded: true })
   })
 })

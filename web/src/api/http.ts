@@ -9,6 +9,7 @@ import type {
   MessageResult,
   OkBody,
   OperationId,
+  QueryParams,
   RequestBody,
   Role,
   Session,
@@ -23,6 +24,8 @@ export class ApiError extends Error {
     message: string,
     /** HTTP status; 0 when the request never got an answer. */
     readonly status: number,
+    /** With `too_many_requests`: milliseconds until a retry would be allowed. */
+    readonly retryAfterMs?: number,
   ) {
     super(message)
     this.name = 'ApiError'
@@ -49,27 +52,30 @@ export interface HttpOptions {
   fetch?: typeof fetch
 }
 
-export interface HistoryQuery {
-  before?: number
-  after?: number
-  limit?: number
-}
+/** A history page: `before` or `after` a seq, or `around` one (alone), or the newest. */
+export type HistoryQuery = QueryParams<'history'>
+
+/** A search: `q` required; `before` is a previous page's `next_cursor`. */
+export type SearchQuery = QueryParams<'search'>
+
+/** Code of the ApiError thrown when the caller aborted the request (its AbortSignal). */
+export const ABORTED = 'aborted'
 
 export class Api {
   constructor(private readonly opts: HttpOptions) {}
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     try {
-      return await this.requestOnce<T>(method, path, body)
+      return await this.requestOnce<T>(method, path, body, signal)
     } catch (e) {
       if (!(e instanceof ApiError) || e.code !== 'token_expired' || !this.opts.renew) throw e
       // A renewal that cannot reach the server throws: the request fails as it is.
       if (!(await this.opts.renew().catch(() => false))) throw e
-      return this.requestOnce<T>(method, path, body)
+      return this.requestOnce<T>(method, path, body, signal)
     }
   }
 
-  private async requestOnce<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async requestOnce<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' }
     const token = this.opts.token()
     if (token) headers.Authorization = `Bearer ${token}`
@@ -81,11 +87,19 @@ export class Api {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       })
     } catch (e) {
+      if (signal?.aborted) throw new ApiError(ABORTED, 'request cancelled', 0)
       throw new ApiError('network', `network error: ${String(e)}`, 0)
     }
-    const text = await res.text()
+    let text: string
+    try {
+      text = await res.text()
+    } catch (e) {
+      if (signal?.aborted) throw new ApiError(ABORTED, 'request cancelled', 0)
+      throw new ApiError('network', `network error: ${String(e)}`, 0)
+    }
     let data: unknown = null
     if (text) {
       try {
@@ -95,9 +109,9 @@ export class Api {
       }
     }
     if (!res.ok) {
-      const err = (data as { error?: { code?: string; message?: string } } | null)?.error
+      const err = (data as { error?: { code?: string; message?: string; retry_after_ms?: number } } | null)?.error
       const code = err?.code ?? `http_${res.status}`
-      const e = new ApiError(code, err?.message ?? res.statusText ?? code, res.status)
+      const e = new ApiError(code, err?.message ?? res.statusText ?? code, res.status, err?.retry_after_ms)
       const renewable = code === 'token_expired' && this.opts.renew
       if (res.status === 401 && token && !renewable) this.opts.onUnauthorized(code)
       throw e
@@ -111,8 +125,9 @@ export class Api {
     method: string,
     path: string,
     body?: RequestBody<Op>,
+    signal?: AbortSignal,
   ): Promise<OkBody<Op>> {
-    return this.request<OkBody<Op>>(method, path, body)
+    return this.request<OkBody<Op>>(method, path, body, signal)
   }
 
   register(name: string, password: string): Promise<Session> {
@@ -185,12 +200,13 @@ export class Api {
   }
 
   history(chat: Id, q: HistoryQuery = {}): Promise<OkBody<'history'>> {
-    const params = new URLSearchParams()
-    if (q.before !== undefined) params.set('before', String(q.before))
-    if (q.after !== undefined) params.set('after', String(q.after))
-    if (q.limit !== undefined) params.set('limit', String(q.limit))
-    const qs = params.toString()
+    const qs = query(q)
     return this.call('history', 'GET', `/chats/${chat}/messages${qs ? `?${qs}` : ''}`)
+  }
+
+  /** Messages the caller may read that match `q.q`, newest first, a page at a time. */
+  search(q: SearchQuery, signal?: AbortSignal): Promise<OkBody<'search'>> {
+    return this.call('search', 'GET', `/search?${query(q)}`, undefined, signal)
   }
 
   send(chat: Id, clientMsgId: string, text: string, replyToSeq?: number): Promise<MessageResult> {
@@ -202,4 +218,11 @@ export class Api {
   read(chat: Id, seq: number): Promise<OkBody<'read'>> {
     return this.call('read', 'PUT', `/chats/${chat}/read`, { seq })
   }
+}
+
+/** A query string of the parameters that are set, in the order given. */
+function query(q: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
+  return params.toString()
 }

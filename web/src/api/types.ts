@@ -30,6 +30,8 @@ export type ForwardedFrom = Schemas['ForwardedFrom']
 export type Message = Schemas['Message']
 export type MessageResult = Schemas['MessageResult']
 export type HistoryVisibility = Schemas['HistoryVisibility']
+/** A message found by GET /search; `highlights` are [start, end) UTF-16 ranges into `text`. */
+export type SearchHit = Schemas['SearchHit']
 
 // ---- HTTP operations, by the document's operationId ----
 
@@ -39,6 +41,8 @@ type SuccessStatus<Op extends OperationId> = Extract<keyof Responses<Op>, 200 | 
 type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : void
 /** The JSON a successful answer of the operation carries (void for 204). */
 export type OkBody<Op extends OperationId> = JsonOf<Responses<Op>[SuccessStatus<Op>]>
+/** The query parameters the operation takes (never when it takes none). */
+export type QueryParams<Op extends OperationId> = NonNullable<operations[Op]['parameters']['query']>
 /** The JSON body the operation takes (never when it takes none). */
 export type RequestBody<Op extends OperationId> = [NonNullable<operations[Op]['requestBody']>] extends [never]
   ? never

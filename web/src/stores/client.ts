@@ -17,9 +17,19 @@ export interface Toast {
   text: string
 }
 
+/** A message the open chat's pane is asked to show (scroll to and flash): a search hit. */
+export interface Focus {
+  chatId: Id
+  seq: number
+  /** Tells two requests for the same message apart. */
+  n: number
+}
+
 export interface ClientState {
   conn: ConnState
   activeId: Id | null
+  /** Taken (set back to null) by the pane once it has shown the message. */
+  focus: Focus | null
   listLoaded: boolean
   toasts: Toast[]
   /** Members of chats whose member list was asked for. */
@@ -44,6 +54,7 @@ export class ChatClient {
   readonly socket: ChatSocket
   readonly outbox: Outbox
   private toastSeq = 0
+  private focusSeq = 0
   private stopped = false
   private readyCount = 0
 
@@ -67,6 +78,7 @@ export class ChatClient {
     this.state = reactive<ClientState>({
       conn: 'closed',
       activeId: null,
+      focus: null,
       listLoaded: false,
       toasts: [],
       members: {},
@@ -278,6 +290,7 @@ export class ChatClient {
     delete this.timelines[chatId]
     delete this.state.members[chatId]
     if (this.state.activeId === chatId) this.state.activeId = null
+    if (this.state.focus?.chatId === chatId) this.state.focus = null
   }
 
   // ---- names ----
@@ -312,26 +325,65 @@ export class ChatClient {
 
   // ---- actions ----
 
-  /** Opens a chat: loads its newest page once; the "new messages" line starts at the cursor. */
+  /**
+   * Opens a chat: loads its newest page once; the "new messages" line starts at the
+   * cursor. A window moved back by `openAt` goes back to the newest messages.
+   */
   async openChat(chatId: Id | null): Promise<void> {
     this.state.activeId = chatId
+    this.state.focus = null
     if (!chatId) return
     const c = this.chats.get(chatId)
     if (!c) return
-    let tl = this.timelines[chatId]
-    if (!tl) {
-      tl = new Timeline(chatId, this.me, (q) => this.api.history(chatId, q))
-      this.timelines[chatId] = tl
-    }
-    tl = this.timelines[chatId]!
+    const tl = this.ensureTimeline(chatId)
     tl.state.separatorSeq = c.readSeq
-    if (!tl.state.loaded) {
-      try {
-        await tl.loadInitial(this.chats.unread(chatId), c.readSeq)
-      } catch (e) {
-        this.toast(`Could not load messages: ${(e as Error).message}`)
-      }
+    try {
+      if (tl.state.hasNewer) await tl.reload()
+      else if (!tl.state.loaded) await tl.loadInitial(this.chats.unread(chatId), c.readSeq)
+    } catch (e) {
+      this.toast(`Could not load messages: ${(e as Error).message}`)
     }
+  }
+
+  /**
+   * Opens a chat at one of its messages (a search hit, an old quoted message): the
+   * timeline moves to the page around it unless it is held already, and the pane
+   * scrolls to it (`state.focus`). Paging older and newer goes on from there.
+   */
+  async openAt(chatId: Id, seq: number): Promise<void> {
+    const c = this.chats.get(chatId)
+    if (!c) {
+      this.toast('That chat is not in your list any more')
+      return
+    }
+    this.state.activeId = chatId
+    const tl = this.ensureTimeline(chatId)
+    tl.state.separatorSeq = c.readSeq
+    this.state.focus = { chatId, seq, n: ++this.focusSeq }
+    if (tl.state.loaded && tl.find(seq)) return
+    try {
+      await tl.jumpTo(seq)
+    } catch (e) {
+      this.toast(`Could not load messages: ${(e as Error).message}`)
+    }
+  }
+
+  /** Back to a chat's newest messages from a window moved back by `openAt`. */
+  async showLatest(chatId: Id): Promise<void> {
+    const tl = this.timelines[chatId]
+    if (!tl) return
+    try {
+      await tl.reload()
+    } catch (e) {
+      this.toast(`Could not load messages: ${(e as Error).message}`)
+    }
+  }
+
+  private ensureTimeline(chatId: Id): Timeline {
+    if (!this.timelines[chatId]) {
+      this.timelines[chatId] = new Timeline(chatId, this.me, (q) => this.api.history(chatId, q))
+    }
+    return this.timelines[chatId]!
   }
 
   timeline(chatId: Id | null): Timeline | undefined {
@@ -340,7 +392,11 @@ export class ChatClient {
 
   send(chatId: Id, text: string, replyToSeq?: number): void {
     const tl = this.timelines[chatId]
-    if (tl && text.trim()) this.outbox.send(tl, text, replyToSeq)
+    if (!tl || !text.trim()) return
+    // Sent from a window moved back: to the newest messages, where it shows. The
+    // reset is synchronous, so the ack lands in the window being reloaded.
+    if (tl.state.hasNewer) void this.showLatest(chatId)
+    this.outbox.send(tl, text, replyToSeq)
   }
 
   /** Messages seen in the viewport with the window focused: the cursor moves forward. */
