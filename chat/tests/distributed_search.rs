@@ -1,7 +1,8 @@
 //! Message search in distributed mode (MariaDB FULLTEXT on each shard): a
 //! user's chats on both shards are searched in parallel and merged newest
 //! first, page by page; edits and deletes show at once; languages and
-//! hostile queries as standalone.
+//! hostile queries as standalone; a shard whose index does not answer gives
+//! the others' hits, flagged partial.
 
 #![cfg(feature = "distributed")]
 
@@ -169,5 +170,68 @@ async fn search_merges_the_shards_newest_first() {
             "{hostile}: {st} {v}"
         );
     }
+    cl.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_that_fails_gives_a_partial_result() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let addr = cl.spawn("gateway", "gw-0");
+    let gw = Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30));
+    let ann = gw.register("ann").await;
+    let store = cl.store().await;
+    let mut on: std::collections::HashMap<String, String> = Default::default();
+    for i in 0..16 {
+        let g = ann.group(&format!("p{i}"), &[]).await;
+        let shard = store.chat_shard(chat_core::ChatId(g.parse().unwrap()));
+        on.entry(shard).or_insert(g);
+        if on.len() == 2 {
+            break;
+        }
+    }
+    store.close().await;
+    assert_eq!(on.len(), 2, "a group on each shard");
+    for (shard, g) in &on {
+        ann.send(g, "k", &format!("lantern on {shard}"))
+            .await
+            .created();
+    }
+    let (st, v) = ann.call("GET", "/api/v1/search?q=lantern", None).await;
+    assert_eq!(
+        (st, v["partial"].clone(), hits(&v).len()),
+        (200, false.into(), 2)
+    );
+
+    // shard1's index goes away (as a shard that is down, to a query).
+    let (name, url) = cl.shard_urls().into_iter().nth(1).unwrap();
+    let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+    sqlx::query("RENAME TABLE message_search TO message_search_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (st, v) = ann.call("GET", "/api/v1/search?q=lantern", None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["partial"], true, "{v}");
+    let left: Vec<String> = hits(&v).into_iter().map(|(c, _)| c).collect();
+    let other = on.iter().find(|(s, _)| **s != name).unwrap().1.clone();
+    assert_eq!(left, vec![other], "the other shard's hit");
+    // Only that shard asked, and failing: an error, not an empty page.
+    let (st, v) = ann
+        .call(
+            "GET",
+            &format!("/api/v1/search?q=lantern&chat_id={}", on[&name]),
+            None,
+        )
+        .await;
+    assert_eq!(st, 503, "{v}");
+    sqlx::query("RENAME TABLE message_search_away TO message_search")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (_, v) = ann.call("GET", "/api/v1/search?q=lantern", None).await;
+    assert_eq!((v["partial"].clone(), hits(&v).len()), (false.into(), 2));
     cl.cleanup().await;
 }
