@@ -13,40 +13,20 @@ use std::time::Duration;
 
 use common::cluster::Cluster;
 use common::*;
-use serde_json::Value;
 
-fn hits(v: &Value) -> Vec<(String, u64)> {
-    v["hits"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no hits: {v}"))
-        .iter()
-        .map(|h| {
-            (
-                h["chat_id"].as_str().unwrap().to_string(),
-                h["seq"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_merges_the_shards_newest_first() {
+/// A writer, a fanout worker and a gateway; the gateway's API.
+fn cluster() -> (Cluster, Api) {
     let mut cl = Cluster::new();
     cl.spawn("writer", "writer-0");
     cl.spawn("fanout", "fanout-0");
     let addr = cl.spawn("gateway", "gw-0");
     let gw = Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30));
+    (cl, gw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_merges_the_shards_newest_first() {
+    let (cl, gw) = cluster();
     let ann = gw.register("ann").await;
     let ben = gw.register("ben").await;
 
@@ -90,9 +70,9 @@ async fn search_merges_the_shards_newest_first() {
             .await;
         assert_eq!(st, 200, "{v}");
         assert_eq!(v["partial"], false);
-        seen.extend(hits(&v));
+        seen.extend(search_hits(&v));
         match v["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&before={}", enc(c)),
+            Some(c) => cursor = format!("&before={}", url_encode(c)),
             None => break,
         }
         assert!(seen.len() <= 30, "{seen:?}");
@@ -107,11 +87,11 @@ async fn search_merges_the_shards_newest_first() {
     let (_, v) = ben
         .call("GET", "/api/v1/search?q=rocket&limit=2", None)
         .await;
-    assert_eq!(hits(&v), sent[2..4].to_vec());
+    assert_eq!(search_hits(&v), sent[2..4].to_vec());
     let (_, v) = ben
         .call("GET", &format!("/api/v1/search?q=quiet&chat_id={g0}"), None)
         .await;
-    assert_eq!(hits(&v), vec![(g0.clone(), s0)]);
+    assert_eq!(search_hits(&v), vec![(g0.clone(), s0)]);
 
     // Languages, folding, phrases, prefixes; hostile input.
     let g = &chats[0];
@@ -133,7 +113,7 @@ async fn search_merges_the_shards_newest_first() {
         let (st, v) = ben
             .call(
                 "GET",
-                &format!("/api/v1/search?q={}&chat_id={g}", enc(q)),
+                &format!("/api/v1/search?q={}&chat_id={g}", url_encode(q)),
                 None,
             )
             .await;
@@ -163,7 +143,11 @@ async fn search_merges_the_shards_newest_first() {
         "@x ~y <z",
     ] {
         let (st, v) = ben
-            .call("GET", &format!("/api/v1/search?q={}", enc(hostile)), None)
+            .call(
+                "GET",
+                &format!("/api/v1/search?q={}", url_encode(hostile)),
+                None,
+            )
             .await;
         assert!(
             st == 200 || (st == 400 && v["error"]["code"] == "invalid_query"),
@@ -175,11 +159,7 @@ async fn search_merges_the_shards_newest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_that_fails_gives_a_partial_result() {
-    let mut cl = Cluster::new();
-    cl.spawn("writer", "writer-0");
-    cl.spawn("fanout", "fanout-0");
-    let addr = cl.spawn("gateway", "gw-0");
-    let gw = Api::new(format!("http://{addr}")).with_timeout(Duration::from_secs(30));
+    let (cl, gw) = cluster();
     let ann = gw.register("ann").await;
     let store = cl.store().await;
     let mut on: std::collections::HashMap<String, String> = Default::default();
@@ -200,7 +180,7 @@ async fn a_shard_that_fails_gives_a_partial_result() {
     }
     let (st, v) = ann.call("GET", "/api/v1/search?q=lantern", None).await;
     assert_eq!(
-        (st, v["partial"].clone(), hits(&v).len()),
+        (st, v["partial"].clone(), search_hits(&v).len()),
         (200, false.into(), 2)
     );
 
@@ -214,7 +194,7 @@ async fn a_shard_that_fails_gives_a_partial_result() {
     let (st, v) = ann.call("GET", "/api/v1/search?q=lantern", None).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["partial"], true, "{v}");
-    let left: Vec<String> = hits(&v).into_iter().map(|(c, _)| c).collect();
+    let left: Vec<String> = search_hits(&v).into_iter().map(|(c, _)| c).collect();
     let other = on.iter().find(|(s, _)| **s != name).unwrap().1.clone();
     assert_eq!(left, vec![other], "the other shard's hit");
     // Only that shard asked, and failing: an error, not an empty page.
@@ -232,6 +212,9 @@ async fn a_shard_that_fails_gives_a_partial_result() {
         .unwrap();
     pool.close().await;
     let (_, v) = ann.call("GET", "/api/v1/search?q=lantern", None).await;
-    assert_eq!((v["partial"].clone(), hits(&v).len()), (false.into(), 2));
+    assert_eq!(
+        (v["partial"].clone(), search_hits(&v).len()),
+        (false.into(), 2)
+    );
     cl.cleanup().await;
 }

@@ -16,32 +16,6 @@ async fn search(c: &Client, query: &str) -> (u16, Value) {
         .await
 }
 
-/// The `(chat_id, seq)` of a page's hits.
-fn hits(v: &Value) -> Vec<(String, u64)> {
-    v["hits"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no hits: {v}"))
-        .iter()
-        .map(|h| {
-            (
-                h["chat_id"].as_str().unwrap().to_string(),
-                h["seq"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn members_find_their_messages_newest_first_page_by_page() {
     let s = TestServer::start().await;
@@ -69,9 +43,9 @@ async fn members_find_their_messages_newest_first_page_by_page() {
         let q = format!("q=needle&limit=20{cursor}");
         let (st, v) = search(&ben, &q).await;
         assert_eq!(st, 200, "{v}");
-        seen.extend(hits(&v));
+        seen.extend(search_hits(&v));
         match v["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&before={}", enc(c)),
+            Some(c) => cursor = format!("&before={}", url_encode(c)),
             None => break,
         }
         assert!(page < 5, "too many pages");
@@ -87,8 +61,12 @@ async fn members_find_their_messages_newest_first_page_by_page() {
     );
 
     // One chat; a phrase; a prefix; highlights.
-    let (_, v) = search(&ben, &format!("q={}&chat_id={g}", enc("\"number 7\""))).await;
-    assert_eq!(hits(&v), vec![(g.clone(), 7)]);
+    let (_, v) = search(
+        &ben,
+        &format!("q={}&chat_id={g}", url_encode("\"number 7\"")),
+    )
+    .await;
+    assert_eq!(search_hits(&v), vec![(g.clone(), 7)]);
     assert_eq!(v["hits"][0]["highlights"], serde_json::json!([[7, 15]]));
     // Opened in context: the hit in the middle of a history page.
     let (st, page) = ben
@@ -115,15 +93,15 @@ async fn members_find_their_messages_newest_first_page_by_page() {
         .await;
     assert_eq!(st, 400);
     let (_, v) = search(&ben, &format!("q=nee*&chat_id={d}")).await;
-    assert_eq!(hits(&v), vec![(d.clone(), 1)]);
+    assert_eq!(search_hits(&v), vec![(d.clone(), 1)]);
 
     // Edits replace the indexed text, deletes remove it, at once.
     ann.edit(&g, 45, "haystack only").await.ok();
     ann.delete(&g, 44).await.ok();
     let (_, v) = search(&ben, &format!("q=needle&chat_id={g}&limit=2")).await;
-    assert_eq!(hits(&v), vec![(g.clone(), 43), (g.clone(), 42)]);
+    assert_eq!(search_hits(&v), vec![(g.clone(), 43), (g.clone(), 42)]);
     let (_, v) = search(&ben, "q=haystack").await;
-    assert_eq!(hits(&v), vec![(g.clone(), 45)]);
+    assert_eq!(search_hits(&v), vec![(g.clone(), 45)]);
 
     // A stranger: the chat answers as any chat they are not in, and a
     // search everywhere finds only their own.
@@ -135,7 +113,7 @@ async fn members_find_their_messages_newest_first_page_by_page() {
         (404, "chat_not_found".into())
     );
     let (_, v) = search(&eve, "q=needle").await;
-    assert_eq!(hits(&v), vec![(theirs.clone(), 1)]);
+    assert_eq!(search_hits(&v), vec![(theirs.clone(), 1)]);
 
     // Removed from the group: its messages are gone from their results (as
     // soon as the membership cache follows, which fanout updates).
@@ -143,7 +121,7 @@ async fn members_find_their_messages_newest_first_page_by_page() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (_, v) = search(&ben, "q=needle").await;
-        if hits(&v) == vec![(d.clone(), 1)] {
+        if search_hits(&v) == vec![(d.clone(), 1)] {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{v}");
@@ -171,9 +149,9 @@ async fn a_group_showing_history_from_the_join_hides_earlier_hits() {
     ann.add_member(&g, &cid.id, None).await.ok();
     ann.send(&g, "k2", "plan after the join").await.created();
     let (_, v) = search(&cid, "q=plan").await;
-    assert_eq!(hits(&v), vec![(g.clone(), 2)]);
+    assert_eq!(search_hits(&v), vec![(g.clone(), 2)]);
     let (_, v) = search(&ann, "q=plan").await;
-    assert_eq!(hits(&v).len(), 2);
+    assert_eq!(search_hits(&v).len(), 2);
     s.stop().await;
 }
 
@@ -193,9 +171,12 @@ async fn languages_and_hostile_queries_are_answered_cleanly() {
     let found = |q: &'static str| {
         let ann = &ann;
         async move {
-            let (st, v) = search(ann, &format!("q={}", enc(q))).await;
+            let (st, v) = search(ann, &format!("q={}", url_encode(q))).await;
             assert_eq!(st, 200, "{q}: {v}");
-            hits(&v).into_iter().map(|(_, s)| s).collect::<Vec<_>>()
+            search_hits(&v)
+                .into_iter()
+                .map(|(_, s)| s)
+                .collect::<Vec<_>>()
         }
     };
     assert_eq!(found("зеленая елка").await, vec![1]);
@@ -203,7 +184,7 @@ async fn languages_and_hostile_queries_are_answered_cleanly() {
     assert_eq!(found("лес*").await, vec![1]);
     assert_eq!(found("cafe creme").await, vec![2]);
     assert_eq!(found("\"then word\"").await, vec![3]);
-    let (_, v) = search(&ann, &format!("q={}", enc("word"))).await;
+    let (_, v) = search(&ann, &format!("q={}", url_encode("word"))).await;
     // "emoji 😀 then word": the emoji is two UTF-16 units.
     assert_eq!(v["hits"][0]["highlights"], serde_json::json!([[14, 18]]));
 
@@ -225,7 +206,7 @@ async fn languages_and_hostile_queries_are_answered_cleanly() {
         "%",
         long.as_str(),
     ] {
-        let (st, v) = search(&ann, &format!("q={}", enc(hostile))).await;
+        let (st, v) = search(&ann, &format!("q={}", url_encode(hostile))).await;
         assert!(
             st == 200 || (st == 400 && v["error"]["code"] == "invalid_query"),
             "{hostile:.40}: {st} {v}"

@@ -120,3 +120,30 @@ pub fn standalone_process(dir: &Path, log_name: &str) -> proc::Spawn {
         .arg("--data-dir")
         .arg(dir.join("data"))
 }
+
+/// `s` percent-encoded for a query string (every byte but the unreserved).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The `(chat_id, seq)` of a search page's hits (`GET /search`).
+pub fn search_hits(v: &serde_json::Value) -> Vec<(String, u64)> {
+    v["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits: {v}"))
+        .iter()
+        .map(|h| {
+            (
+                h["chat_id"].as_str().expect("chat_id").to_string(),
+                h["seq"].as_u64().expect("seq"),
+            )
+        })
+        .collect()
+}

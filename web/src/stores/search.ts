@@ -85,17 +85,7 @@ export class SearchStore {
   ) {
     this.debounceMs = opts.debounceMs ?? DEBOUNCE_MS
     this.limit = opts.limit ?? SEARCH_PAGE
-    this.state = reactive<SearchState>({
-      input: '',
-      query: '',
-      hits: [],
-      nextCursor: null,
-      partial: false,
-      status: 'idle',
-      loadingMore: false,
-      error: null,
-      errorCode: null,
-    })
+    this.state = reactive<SearchState>({ input: '', ...noResults() })
   }
 
   /** Something was typed: searched once typing rests; an empty box is no search. */
@@ -226,20 +216,25 @@ export class SearchStore {
 
   private reset(): void {
     this.cancel()
-    Object.assign(this.state, {
-      query: '',
-      hits: [],
-      nextCursor: null,
-      partial: false,
-      status: 'idle',
-      loadingMore: false,
-      error: null,
-      errorCode: null,
-    })
+    Object.assign(this.state, noResults())
   }
 
   private stopTimer(): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
+  }
+}
+
+/** The state of no search (everything but the typed input). */
+function noResults(): Omit<SearchState, 'input'> {
+  return {
+    query: '',
+    hits: [],
+    nextCursor: null,
+    partial: false,
+    status: 'idle',
+    loadingMore: false,
+    error: null,
+    errorCode: null,
   }
 }
