@@ -16,9 +16,14 @@ INSERT INTO message_search (rowid, text, chat_id, seq)
 SELECT id, replace(replace(text, 'ё', 'е'), 'Ё', 'Е'), chat_id, seq
 FROM messages WHERE deleted = 0;
 
+-- Ids are unique by construction; should two messages ever share one, the
+-- newer takes the index entry rather than failing its write (a writer's
+-- batch statement says OR FAIL, which a trigger's own OR clause cannot
+-- override, hence the delete first).
 CREATE TRIGGER message_search_insert AFTER INSERT ON messages
 WHEN NEW.deleted = 0
 BEGIN
+    DELETE FROM message_search WHERE rowid = NEW.id;
     INSERT INTO message_search (rowid, text, chat_id, seq)
     VALUES (NEW.id, replace(replace(NEW.text, 'ё', 'е'), 'Ё', 'Е'), NEW.chat_id, NEW.seq);
 END;
