@@ -144,23 +144,19 @@ fn every_documented_metric_is_registered_at_start_up() {
     assert!(extra.is_empty(), "registered but not documented: {extra:?}");
 }
 
-/// PromQL words that are not metric names: aggregations and functions are
-/// told by the `(` after them, these by their place.
-const PROMQL_WORDS: &[&str] = &[
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
+/// PromQL words followed by a list of label names.
+const LABEL_LISTS: &[&str] = &[
     "by",
     "without",
     "on",
     "ignoring",
     "group_left",
     "group_right",
-    "inf",
-    "nan",
 ];
+
+/// Other PromQL words that are not metric names: aggregations and
+/// functions are told by the `(` after them, these by their place.
+const PROMQL_WORDS: &[&str] = &["and", "or", "unless", "bool", "offset", "inf", "nan"];
 
 /// The metric names a PromQL expression reads: every identifier that is not
 /// a function or aggregation (followed by `(`), a keyword, a label name
@@ -219,14 +215,6 @@ fn promql_metrics(expr: &str) -> BTreeSet<String> {
                 k += 1;
             }
             let lower = word.to_ascii_lowercase();
-            let lists = [
-                "by",
-                "without",
-                "on",
-                "ignoring",
-                "group_left",
-                "group_right",
-            ];
             // An aggregation may have its `by (…)` or `without (…)` first.
             let next = expr[k..]
                 .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
@@ -234,12 +222,14 @@ fn promql_metrics(expr: &str) -> BTreeSet<String> {
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             if b.get(k) == Some(&b'(') {
-                if lists.contains(&lower.as_str()) {
+                if LABEL_LISTS.contains(&lower.as_str()) {
                     i = skip_to(k + 1, b')');
                 }
             } else if next == "by" || next == "without" {
                 // An aggregation: its list is skipped next.
-            } else if !PROMQL_WORDS.contains(&lower.as_str()) {
+            } else if !PROMQL_WORDS.contains(&lower.as_str())
+                && !LABEL_LISTS.contains(&lower.as_str())
+            {
                 out.insert(word);
             }
         } else {
