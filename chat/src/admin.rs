@@ -307,11 +307,11 @@ async fn user_action(
     match action {
         UserAction::Create { name, .. } => {
             let hash = hash(password.unwrap_or_default()).await?;
-            let user = User {
-                id: UserId(chat_core::IdGenerator::new(rand::random::<u16>()).next()),
-                name: name.clone(),
-                created_at: now_ms(),
-            };
+            let user = User::new(
+                UserId(chat_core::IdGenerator::new(rand::random::<u16>()).next()),
+                name.clone(),
+                now_ms(),
+            );
             let rec = UserRecord {
                 user: user.clone(),
                 password_hash: hash,

@@ -170,6 +170,10 @@ pub struct GatewaySettings {
     /// refused with `replay_too_long` (page history over HTTP) [default: 10000].
     #[arg(long, env = "CHAT_MAX_REPLAY")]
     pub max_replay: Option<u64>,
+    /// Largest avatar upload in bytes (`too_large`, 413, beyond) [default:
+    /// 5242880].
+    #[arg(long, env = "CHAT_MAX_AVATAR_BYTES")]
+    pub max_avatar_bytes: Option<usize>,
     /// Rate limits over their defaults: `off`, or `key=N/s|min|h|d[:BURST]`
     /// or `key=off`, comma-separated; keys `login_ip`, `login_name_ip`,
     /// `register_ip`, `send`, `edit`, `create_chat`, `history`, `subscribe`,
@@ -612,6 +616,7 @@ impl GatewaySettings {
                 .ws_ping_secs
                 .map_or(d.ws_ping, |s| Duration::from_secs(s.max(1))),
             max_replay: self.max_replay.unwrap_or(d.max_replay),
+            max_avatar_bytes: self.max_avatar_bytes.unwrap_or(d.max_avatar_bytes),
             // Checked when parsed (the flag's value parser, `validate`).
             rate_limits: self
                 .rate_limits

@@ -56,7 +56,7 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 31, "operations in the document");
+    assert_eq!(ops, 35, "operations in the document");
     // An undocumented path is the fallback's 404.
     let (st, v) = api.call("GET", "/api/v1/undocumented", None, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
@@ -88,6 +88,24 @@ async fn answers_have_the_documented_shapes() {
     a.user_by_name("bob").await.ok();
     a.users(&[&a.id, &b.id]).await.ok();
     a.user("42").await.refused();
+
+    // Profiles.
+    a.update_me(json!({"display_name": "Alice A.", "about": "hi"}))
+        .await
+        .ok();
+    a.update_me(json!({"display_name": ""})).await.refused();
+    let with = a.put_avatar(common::profiles::png(40, 30)).await.ok();
+    a.put_avatar(b"not an image".to_vec()).await.refused();
+    a.put_avatar(common::profiles::png_bomb(5_000))
+        .await
+        .refused();
+    let tag = with.avatar.expect("a tag");
+    let (st, _, _) = api
+        .get_bytes(&format!("/api/v1/users/{}/avatar?v={tag}", a.id), None, &[])
+        .await;
+    assert_eq!(st, 200);
+    b.avatar(&b.id).await;
+    a.delete_avatar().await.ok();
 
     // Sessions: refresh, list, end one, log out, log out everywhere.
     let a2 = api.client(api.login("alice").await.refresh().await.ok());
@@ -235,6 +253,14 @@ async fn answers_have_the_documented_shapes() {
         ("search", 200),
         ("search", 400),
         ("search", 403),
+        ("updateMe", 200),
+        ("updateMe", 400),
+        ("putAvatar", 200),
+        ("putAvatar", 400),
+        ("putAvatar", 413),
+        ("deleteAvatar", 200),
+        ("avatar", 200),
+        ("avatar", 404),
     ];
     let missing: Vec<_> = want
         .iter()

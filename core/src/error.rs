@@ -15,7 +15,8 @@ pub enum Code {
     InvalidId,
     /// A page `limit` or a position is out of range.
     InvalidLimit,
-    /// A frame or body exceeds the configured size.
+    /// A frame or body exceeds the configured size (or an image its
+    /// largest width and height).
     TooLarge,
     /// Message text is empty or blank.
     EmptyText,
@@ -32,6 +33,13 @@ pub enum Code {
     InvalidName,
     /// Password has the wrong length.
     InvalidPassword,
+    /// Display name empty, too long or with control characters.
+    InvalidDisplayName,
+    /// About text too long or with control characters.
+    InvalidAbout,
+    /// An upload is not a PNG, JPEG or WebP image, is damaged, or carries
+    /// data after the image (a polyglot file).
+    InvalidImage,
     /// A search holds no word, or too many, or is too long.
     InvalidQuery,
     /// The user name is taken.
@@ -73,6 +81,9 @@ pub enum Code {
     SessionNotFound,
     /// The user does not exist.
     UserNotFound,
+    /// The user has no avatar (or, asked without a token, `v` is not its
+    /// tag).
+    AvatarNotFound,
     /// Something else that was named does not exist.
     NotFound,
     /// The path exists, not with this method.
@@ -135,6 +146,9 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::InvalidTitle, "invalid_title"),
     (Code::InvalidName, "invalid_name"),
     (Code::InvalidPassword, "invalid_password"),
+    (Code::InvalidDisplayName, "invalid_display_name"),
+    (Code::InvalidAbout, "invalid_about"),
+    (Code::InvalidImage, "invalid_image"),
     (Code::InvalidQuery, "invalid_query"),
     (Code::NameTaken, "name_taken"),
     (Code::InvalidCredentials, "invalid_credentials"),
@@ -152,6 +166,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::ChatNotFound, "chat_not_found"),
     (Code::MessageNotFound, "message_not_found"),
     (Code::UserNotFound, "user_not_found"),
+    (Code::AvatarNotFound, "avatar_not_found"),
     (Code::SessionNotFound, "session_not_found"),
     (Code::NotFound, "not_found"),
     (Code::MethodNotAllowed, "method_not_allowed"),

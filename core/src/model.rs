@@ -75,15 +75,62 @@ impl ChatKind {
     }
 }
 
-/// A user as others see them.
+/// A user as others see them: the account and its profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// The user's id.
     pub id: UserId,
-    /// Unique login and display name.
+    /// Unique login name (never changes).
     pub name: String,
+    /// The name shown to others (1–64 characters, changeable); the login
+    /// name until the user sets one.
+    pub display_name: String,
+    /// A few lines about the user; empty when none.
+    #[serde(default)]
+    pub about: String,
+    /// The avatar's tag (a hash of the image) when the user has one:
+    /// `GET /users/{id}/avatar?v={tag}` serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// Unix milliseconds of the last profile change (`created_at` until one).
+    pub updated_at: i64,
+}
+
+impl User {
+    /// A new account's public part: no profile set yet.
+    pub fn new(id: UserId, name: String, created_at: i64) -> User {
+        User {
+            id,
+            display_name: name.clone(),
+            name,
+            about: String::new(),
+            avatar: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+}
+
+/// What a user sets of their profile (`PATCH /me`); `None` keeps a field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfilePatch {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New about text.
+    pub about: Option<String>,
+}
+
+/// A user's avatar as stored: the re-encoded image and its tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Avatar {
+    /// Hash of the image (hex), also its ETag and the `v` of its URL.
+    pub tag: String,
+    /// Media type of `bytes` (`image/webp`).
+    pub content_type: String,
+    /// The image.
+    pub bytes: Vec<u8>,
 }
 
 /// A user with the secret needed to log in; never leaves the server.

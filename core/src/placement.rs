@@ -51,6 +51,8 @@ impl Mutation {
             | Mutation::RevokeSessions { user_id, .. }
             | Mutation::PurgeSessions { user_id, .. }
             | Mutation::SetPasswordHash { user_id, .. }
+            | Mutation::SetProfile { user_id, .. }
+            | Mutation::SetAvatar { user_id, .. }
             | Mutation::AdvanceCursor { user_id, .. } => Placement::User(*user_id),
             Mutation::PutSession(s) => Placement::User(s.user_id),
         }
@@ -177,6 +179,16 @@ mod tests {
                 user_id: USER,
                 password_hash: "!h".into(),
             },
+            Mutation::SetProfile {
+                user_id: USER,
+                patch: crate::model::ProfilePatch::default(),
+                at: 5,
+            },
+            Mutation::SetAvatar {
+                user_id: USER,
+                avatar: None,
+                at: 6,
+            },
             Mutation::PutMembership {
                 user_id: USER,
                 chat_id: CHAT,
@@ -247,6 +259,8 @@ mod tests {
                 | Mutation::RevokeSessions { .. }
                 | Mutation::PurgeSessions { .. }
                 | Mutation::SetPasswordHash { .. }
+                | Mutation::SetProfile { .. }
+                | Mutation::SetAvatar { .. }
                 | Mutation::AdvanceCursor { .. } => Placement::User(USER),
             };
             assert_eq!(m.placement(), expected, "{m:?}");

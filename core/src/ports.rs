@@ -323,6 +323,24 @@ pub enum Mutation {
         /// The PHC string, prefixed when the account is disabled.
         password_hash: String,
     },
+    /// Changes a user's display name and/or about text (`None` keeps one).
+    SetProfile {
+        /// User.
+        user_id: UserId,
+        /// What changes.
+        patch: crate::model::ProfilePatch,
+        /// Unix ms (the profile's new `updated_at`).
+        at: i64,
+    },
+    /// Sets (or, with `None`, removes) a user's avatar.
+    SetAvatar {
+        /// User.
+        user_id: UserId,
+        /// The new image.
+        avatar: Option<crate::model::Avatar>,
+        /// Unix ms (the profile's new `updated_at`).
+        at: i64,
+    },
     /// User-side membership upsert, keeping an existing cursor.
     PutMembership {
         /// User.
@@ -409,6 +427,11 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Users by id (missing ids are skipped).
     async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
+    /// A user's avatar, when they have one.
+    async fn avatar(&self, user: UserId) -> Result<Option<crate::model::Avatar>, StoreError>;
+    /// Users whose profile changed after `since` (Unix ms), oldest change
+    /// first, at most `limit` (every shard is asked).
+    async fn profiles_since(&self, since: i64, limit: u32) -> Result<Vec<User>, StoreError>;
 
     /// Chats by id (missing ids are skipped).
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError>;

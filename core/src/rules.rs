@@ -126,6 +126,53 @@ pub fn check_user_name(name: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+/// Longest "about" text, in characters.
+pub const MAX_ABOUT_CHARS: usize = 500;
+
+/// A display name: 1..=64 characters once trimmed, no control characters
+/// (line breaks included) and not only invisible ones. Returns it trimmed.
+pub fn check_display_name(name: &str) -> Result<String, Rejection> {
+    let t = name.trim();
+    let n = t.chars().count();
+    let visible = t.chars().any(|c| !c.is_whitespace() && !is_invisible(c));
+    if !(1..=MAX_DISPLAY_NAME_CHARS).contains(&n) || !visible || t.chars().any(char::is_control) {
+        return Err(Rejection::new(
+            Code::InvalidDisplayName,
+            format!("display name must be 1 to {MAX_DISPLAY_NAME_CHARS} characters on one line"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// An about text: at most 500 characters once trimmed; line breaks and tabs
+/// are kept, other control characters refused. Returns it trimmed.
+pub fn check_about(about: &str) -> Result<String, Rejection> {
+    let t = about.trim();
+    if t.chars().count() > MAX_ABOUT_CHARS
+        || t.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(Rejection::new(
+            Code::InvalidAbout,
+            format!(
+                "about must be at most {MAX_ABOUT_CHARS} characters, without control characters"
+            ),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// Characters that print as nothing (zero-width spaces and joiners, the
+/// byte-order mark, fillers): a name of only these would look empty.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{3164}' | '\u{115F}' | '\u{1160}' | '\u{FFA0}' | '\u{00AD}' | '\u{034F}' | '\u{180E}'
+    )
+}
+
 /// The start of a disabled account's password hash (`!` and the hash it
 /// had, as a locked password in `/etc/shadow`): no login matches it, the
 /// hash comes back when the account is enabled again, and the rows move and

@@ -542,6 +542,14 @@ pub enum ClientFrame {
         /// Highest seq read.
         seq: u64,
     },
+    /// Profiles of the user's contacts changed since `since` (the `as_of` of
+    /// the previous `profiles` answer); without it, only a starting point.
+    /// Answered by `profiles`.
+    SyncProfiles {
+        /// Unix ms from the previous `profiles` frame.
+        #[serde(default)]
+        since: Option<i64>,
+    },
     /// Keep-alive; answered by `pong`.
     Ping,
 }
@@ -557,6 +565,7 @@ impl ClientFrame {
         "delete",
         "forward",
         "read",
+        "sync_profiles",
         "ping",
     ];
 
@@ -701,6 +710,23 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+    /// A user's profile changed (to their contacts, live: members of a chat
+    /// with them, and their own devices).
+    UserUpdated {
+        /// The user as they are now.
+        user: crate::model::User,
+    },
+    /// Answer to `sync_profiles`: the profiles of contacts changed since the
+    /// time asked (and maybe a few seen before: replacing is harmless).
+    Profiles {
+        /// Changed users, oldest change first.
+        users: Vec<crate::model::User>,
+        /// Send this as `since` next time.
+        as_of: i64,
+        /// False when too much changed (or `since` is too old) to list: fetch
+        /// the users you show again (`GET /users?ids=`).
+        complete: bool,
+    },
     /// Answer to `ping`.
     Pong,
 }
@@ -805,6 +831,7 @@ mod tests {
                 chat_id: ChatId(1),
                 seq: 1,
             },
+            ClientFrame::SyncProfiles { since: Some(1) },
             ClientFrame::Ping,
         ];
         let mut types: Vec<String> = frames

@@ -64,7 +64,9 @@ pub fn status_of(code: Code) -> StatusCode {
         BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
         | InvalidClientMsgId | InvalidClientChatId | InvalidTitle | InvalidName
         | InvalidPassword | InvalidQuery | InvalidMembers | DirectChat | SlowConsumer
-        | ReplayTooLong => StatusCode::BAD_REQUEST,
+        | ReplayTooLong | InvalidDisplayName | InvalidAbout | InvalidImage => {
+            StatusCode::BAD_REQUEST
+        }
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AuthRequired | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials => {
             StatusCode::UNAUTHORIZED
@@ -72,9 +74,8 @@ pub fn status_of(code: Code) -> StatusCode {
         NotMember | Silenced | Forbidden | Banned | QuotaExceeded | Blocked | AccountDisabled => {
             StatusCode::FORBIDDEN
         }
-        ChatNotFound | MessageNotFound | UserNotFound | SessionNotFound | NotFound => {
-            StatusCode::NOT_FOUND
-        }
+        ChatNotFound | MessageNotFound | UserNotFound | AvatarNotFound | SessionNotFound
+        | NotFound => StatusCode::NOT_FOUND,
         NameTaken | AlreadyMember | LastAdmin | MessageDeleted => StatusCode::CONFLICT,
         TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

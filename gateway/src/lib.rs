@@ -6,6 +6,7 @@
 //! change to a chat goes through the log to the writer.
 
 pub mod auth;
+pub mod avatar;
 mod commands;
 pub mod error;
 mod http;
@@ -94,6 +95,9 @@ pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayEr
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),
         password_queue: Default::default(),
+        image_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
         limiter: limits::Limiter::new(cfg.rate_limits.clone(), deps.throttle.clone()),
     };
     Ok(AppState(Arc::new(Gateway {
@@ -115,7 +119,13 @@ pub fn app(st: AppState) -> Router {
         .route("/auth/login", post(http::login))
         .route("/auth/refresh", post(http::refresh))
         .route("/auth/logout", post(http::logout))
-        .route("/me", get(http::me))
+        .route("/me", get(http::me).patch(http::update_me))
+        .route(
+            "/me/avatar",
+            put(http::put_avatar)
+                .delete(http::delete_avatar)
+                .layer(DefaultBodyLimit::max(st.cfg.max_avatar_bytes)),
+        )
         .route("/me/sessions", get(http::sessions).delete(http::logout_all))
         .route(
             "/me/sessions/{id}",
@@ -126,6 +136,7 @@ pub fn app(st: AppState) -> Router {
         .route("/users", get(http::users))
         .route("/users/by-name/{name}", get(http::user_by_name))
         .route("/users/{id}", get(http::user))
+        .route("/users/{id}/avatar", get(http::avatar))
         .route("/chats", get(http::chat_list).post(http::create_chat))
         .route("/chats/{id}", get(http::get_chat).patch(http::update_chat))
         .route(

@@ -46,11 +46,13 @@ pub enum Action {
     LookupName,
     /// Groups created, per user: a daily quota (`quota_exceeded`).
     GroupsPerDay,
+    /// Profile changes (display name, about, avatar), per user.
+    Profile,
 }
 
 impl Action {
     /// Every action, in the order of the table.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::LoginAddress,
         Action::LoginName,
         Action::Register,
@@ -64,6 +66,7 @@ impl Action {
         Action::Lookup,
         Action::LookupName,
         Action::GroupsPerDay,
+        Action::Profile,
     ];
 
     /// The key in `--rate-limits`, the metric label and the throttle key prefix.
@@ -82,6 +85,7 @@ impl Action {
             Action::Lookup => "lookup",
             Action::LookupName => "lookup_name",
             Action::GroupsPerDay => "groups_per_day",
+            Action::Profile => "profile",
         }
     }
 
@@ -100,6 +104,7 @@ impl Action {
             Action::Lookup => "user lookups",
             Action::LookupName => "lookups by name",
             Action::GroupsPerDay => "groups created today",
+            Action::Profile => "profile changes",
         }
     }
 
@@ -122,6 +127,7 @@ impl Action {
             Action::Lookup => Rate::new(600, min).burst(2000),
             Action::LookupName => Rate::new(30, min).burst(60),
             Action::GroupsPerDay => Rate::new(50, Duration::from_secs(86_400)),
+            Action::Profile => Rate::new(10, min).burst(20),
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub max_frame_bytes: usize,
     /// Largest HTTP request body.
     pub max_body_bytes: usize,
+    /// Largest avatar upload (`PUT /me/avatar`'s body).
+    pub max_avatar_bytes: usize,
     /// Events queued per connection before it counts as a slow consumer.
     pub conn_queue: usize,
     /// How often a connection checks, against the store, that its user is
@@ -89,6 +91,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             max_frame_bytes: 64 * 1024,
             max_body_bytes: 64 * 1024,
+            max_avatar_bytes: 5 * 1024 * 1024,
             conn_queue: 1024,
             membership_recheck: Duration::from_secs(60),
             max_inflight: 256,

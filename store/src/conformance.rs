@@ -10,11 +10,7 @@ use chat_core::{ChatId, MessageId, StoreError, UserId};
 
 fn user(id: u64, name: &str) -> UserRecord {
     UserRecord {
-        user: User {
-            id: UserId(id),
-            name: name.into(),
-            created_at: 1,
-        },
+        user: User::new(UserId(id), name.into(), 1),
         password_hash: "$argon2id$x".into(),
     }
 }
@@ -593,11 +589,137 @@ pub async fn check(store: &dyn Store, base: u64) {
     check_sessions(store, a, b).await;
     check_fencing(store, base).await;
     check_search(store, base, a).await;
+    check_profiles(store, base, a, b).await;
     store.ping().await.expect("ping");
 }
 
 /// Sessions: a login is kept once, a rotation is a compare-and-set on the
 /// generation, revocation ends one session or all, purging forgets the dead.
+/// Profiles: defaults until set, partial changes, avatars set and removed,
+/// and who changed since a time.
+async fn check_profiles(store: &dyn Store, base: u64, a: UserId, b: UserId) {
+    use chat_core::model::{Avatar, ProfilePatch};
+    let one = |id: UserId| async move {
+        store
+            .users(&[id])
+            .await
+            .expect("users")
+            .pop()
+            .expect("found")
+    };
+    let fresh = one(b).await;
+    assert_eq!(fresh.display_name, fresh.name, "the login name until set");
+    assert_eq!((fresh.about.as_str(), &fresh.avatar), ("", &None));
+    assert_eq!(fresh.updated_at, fresh.created_at);
+
+    // Times of this run only (other runs may share the database).
+    let t0 = chat_core::now_ms() + 10_000_000 + (base % 1000) as i64 * 1000;
+    let patch = |d: Option<&str>, a: Option<&str>| ProfilePatch {
+        display_name: d.map(str::to_string),
+        about: a.map(str::to_string),
+    };
+    let set = |p: ProfilePatch, at: i64| async move {
+        store
+            .apply(&[Mutation::SetProfile {
+                user_id: a,
+                patch: p,
+                at,
+            }])
+            .await
+            .expect("set profile")
+    };
+    set(patch(Some("Алиса 🌸 Ünïcode"), None), t0 + 1).await;
+    let u = one(a).await;
+    assert_eq!(u.display_name, "Алиса 🌸 Ünïcode");
+    assert_eq!((u.about.as_str(), u.updated_at), ("", t0 + 1));
+    set(patch(None, Some("line one\nline two")), t0 + 2).await;
+    let u = one(a).await;
+    assert_eq!(u.display_name, "Алиса 🌸 Ünïcode", "kept when not given");
+    assert_eq!(
+        (u.about.as_str(), u.updated_at),
+        ("line one\nline two", t0 + 2)
+    );
+    let by_name = store
+        .user_by_name(&u.name)
+        .await
+        .expect("by name")
+        .expect("found");
+    assert_eq!(by_name.user, u, "a login answers the profile too");
+
+    let image = Avatar {
+        tag: format!("tag{base}"),
+        content_type: "image/webp".into(),
+        bytes: (0..=255u8).cycle().take(40_000).collect(),
+    };
+    store
+        .apply(&[Mutation::SetAvatar {
+            user_id: a,
+            avatar: Some(image.clone()),
+            at: t0 + 3,
+        }])
+        .await
+        .expect("set avatar");
+    assert_eq!(store.avatar(a).await.expect("avatar"), Some(image.clone()));
+    assert_eq!(store.avatar(b).await.expect("avatar"), None);
+    let u = one(a).await;
+    assert_eq!(u.avatar.as_deref(), Some(image.tag.as_str()));
+    assert_eq!(
+        u.display_name, "Алиса 🌸 Ünïcode",
+        "an avatar keeps the rest"
+    );
+
+    let changed = |since: i64| async move {
+        store
+            .profiles_since(since, 10_000)
+            .await
+            .expect("profiles since")
+            .into_iter()
+            .filter(|u| u.id == a || u.id == b)
+            .collect::<Vec<_>>()
+    };
+    let seen = changed(t0).await;
+    assert_eq!(seen.len(), 1, "a once, b never changed: {seen:?}");
+    assert_eq!((seen[0].id, seen[0].updated_at), (a, t0 + 3));
+    assert!(
+        changed(t0 + 3).await.is_empty(),
+        "nothing after the last change"
+    );
+    let page = store.profiles_since(t0, 1).await.expect("limit");
+    assert!(page.len() <= 1);
+
+    store
+        .apply(&[Mutation::SetAvatar {
+            user_id: a,
+            avatar: None,
+            at: t0 + 4,
+        }])
+        .await
+        .expect("remove avatar");
+    assert_eq!(store.avatar(a).await.expect("avatar"), None);
+    let u = one(a).await;
+    assert_eq!((u.avatar, u.updated_at), (None, t0 + 4));
+    // A first change that is an avatar creates the profile with defaults.
+    store
+        .apply(&[Mutation::SetAvatar {
+            user_id: b,
+            avatar: Some(image.clone()),
+            at: t0 + 5,
+        }])
+        .await
+        .expect("avatar of b");
+    let u = one(b).await;
+    assert_eq!(u.display_name, u.name);
+    assert_eq!(u.avatar.as_deref(), Some(image.tag.as_str()));
+    let seen = changed(t0 + 3).await;
+    assert_eq!(
+        seen.iter()
+            .map(|u| (u.id, u.updated_at))
+            .collect::<Vec<_>>(),
+        vec![(a, t0 + 4), (b, t0 + 5)],
+        "oldest change first"
+    );
+}
+
 async fn check_sessions(store: &dyn Store, a: UserId, b: UserId) {
     let session = |id: u64, at: i64| SessionRecord {
         user_id: a,

@@ -48,6 +48,10 @@ pub trait Dialect: Database {
     /// stored under the key `key` (the key's columns, comma-separated).
     fn upsert(key: &str, column: &str) -> String;
 
+    /// The clause after an `INSERT`'s values that updates the row stored
+    /// under the key `key` instead; the assignments follow it.
+    fn on_conflict_update(key: &str) -> String;
+
     /// Messages by idempotency key: the text before and after the keys, a list
     /// of `(chat_id, sender_id, client_msg_id)` rows; `columns` are selected.
     fn client_keys_lookup(columns: &str) -> [String; 2];

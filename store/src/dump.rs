@@ -14,6 +14,8 @@
 //! which becomes the standalone database or is copied into the shards the
 //! way `chat shards import` copies one.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
 use sqlx::{Executor, IntoArguments};
 
@@ -39,6 +41,8 @@ enum Kind {
     NullInt,
     Text,
     NullText,
+    /// Bytes, as base64 (standard alphabet, padded) or `null`.
+    NullBlob,
 }
 
 use Kind::*;
@@ -76,6 +80,20 @@ pub static TABLES: &[Table] = &[
         ],
         key: 1,
         owner: Owner::User("id"),
+    },
+    Table {
+        name: "user_profiles",
+        cols: &[
+            ("user_id", Int),
+            ("display_name", NullText),
+            ("about", Text),
+            ("avatar_tag", NullText),
+            ("avatar_type", NullText),
+            ("updated_at", Int),
+            ("avatar", NullBlob),
+        ],
+        key: 1,
+        owner: Owner::User("user_id"),
     },
     Table {
         name: "user_blocks",
@@ -221,6 +239,7 @@ impl Table {
                 NullInt => v.is_i64() || v.is_null(),
                 Text => v.is_string(),
                 NullText => v.is_string() || v.is_null(),
+                NullBlob => v.is_null() || v.as_str().is_some_and(|s| BASE64.decode(s).is_ok()),
             };
             if !ok {
                 return Err(format!("{what}: {}.{name} is not {kind:?}: {v}", self.name));
@@ -253,6 +272,7 @@ where
     Option<i64>: Bind<D>,
     String: Bind<D>,
     Option<String>: Bind<D>,
+    Option<Vec<u8>>: Bind<D>,
 {
     /// Every row of `t` whose owner `keep` accepts, a page at a time, in key
     /// order, each given to `out` as a line's object (with `table`); the
@@ -307,6 +327,9 @@ where
                         NullInt => r.opt_int(c)?.map_or(Value::Null, Value::from),
                         Text => Value::from(r.text(c)?),
                         NullText => r.opt_text(c)?.map_or(Value::Null, Value::from),
+                        NullBlob => r
+                            .opt_blob(c)?
+                            .map_or(Value::Null, |b| Value::from(BASE64.encode(b))),
                     };
                     obj.insert((*c).to_string(), v);
                 }
@@ -360,6 +383,7 @@ impl SqlStore<sqlx::Sqlite> {
                 q = match kind {
                     Int | NullInt => q.bind(v.as_i64()),
                     Text | NullText => q.bind(v.as_str().map(str::to_string)),
+                    NullBlob => q.bind(v.as_str().and_then(|s| BASE64.decode(s).ok())),
                 };
             }
             if t.name == "users" {

@@ -120,6 +120,10 @@ impl Dialect for MySql {
         format!(" ON DUPLICATE KEY UPDATE {column} = VALUES({column})")
     }
 
+    fn on_conflict_update(_key: &str) -> String {
+        " ON DUPLICATE KEY UPDATE ".to_string()
+    }
+
     fn client_keys_lookup(columns: &str) -> [String; 2] {
         [
             format!(

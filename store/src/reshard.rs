@@ -938,6 +938,8 @@ impl Migrator {
             self.progress.rows_deleted +=
                 delete_checked(pool, version, "sessions", "user_id", ids, None).await?;
             self.progress.rows_deleted +=
+                delete_checked(pool, version, "user_profiles", "user_id", ids, None).await?;
+            self.progress.rows_deleted +=
                 delete_checked(pool, version, "users", "id", ids, None).await?;
         }
         for names in keys.names.chunks(KEYS_PER_TX) {
@@ -1182,6 +1184,22 @@ type MessageRow = (
     i64,
 );
 
+/// A `user_profiles` row: user, display name, about, avatar tag and type,
+/// change time, image.
+type ProfileRow = (
+    i64,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<Vec<u8>>,
+);
+
+/// Profiles per statement when copying: each may hold an image (up to a few
+/// tens of KiB), and a statement must stay under `max_allowed_packet`.
+const PROFILES_PER_INSERT: usize = 50;
+
 /// A `sessions` row, in the order of `SESSION_COLUMNS`.
 type SessionRow = (i64, i64, i64, String, String, i64, i64, i64, i64);
 
@@ -1337,6 +1355,18 @@ impl Source<'_> {
             *self,
             (i64, i64, String, i64),
             "SELECT user_id, chat_id, role, read_seq FROM memberships WHERE user_id IN (",
+            ids
+        )
+    }
+
+    async fn profiles(&self, ids: &[i64]) -> Result<Vec<ProfileRow>, StoreError> {
+        in_list!(
+            *self,
+            ProfileRow,
+            concat!(
+                "SELECT user_id, display_name, about, avatar_tag, avatar_type, updated_at, avatar ",
+                "FROM user_profiles WHERE user_id IN ("
+            ),
             ids
         )
     }
@@ -1585,6 +1615,7 @@ async fn copy_users(
     let memberships = src.memberships(&ids).await?;
     let blocks = src.blocks(&ids).await?;
     let sessions = src.sessions(&ids).await?;
+    let profiles = src.profiles(&ids).await?;
     let mut tx = begin_checked(dst, version).await?;
     if !users.is_empty() {
         let mut q =
@@ -1655,8 +1686,28 @@ async fn copy_users(
         },
     )
     .await?;
+    delete_in(&mut tx, "user_profiles", "user_id", &ids, None).await?;
+    for chunk in profiles.chunks(PROFILES_PER_INSERT) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO user_profiles \
+             (user_id, display_name, about, avatar_tag, avatar_type, updated_at, avatar) ",
+        );
+        q.push_values(chunk, |mut b, p| {
+            b.push_bind(p.0)
+                .push_bind(p.1.clone())
+                .push_bind(p.2.clone())
+                .push_bind(p.3.clone())
+                .push_bind(p.4.clone())
+                .push_bind(p.5)
+                .push_bind(p.6.clone());
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+    }
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok((users.len() + memberships.len() + blocks.len() + sessions.len()) as u64)
+    Ok((users.len() + memberships.len() + blocks.len() + sessions.len() + profiles.len()) as u64)
 }
 
 /// Copies login names to `dst` (a name never changes owner once taken).

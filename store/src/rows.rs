@@ -27,12 +27,15 @@ pub trait Columns {
     fn text(&self, c: &str) -> Result<String, StoreError>;
     /// A nullable text column.
     fn opt_text(&self, c: &str) -> Result<Option<String>, StoreError>;
+    /// A nullable binary column.
+    fn opt_blob(&self, c: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 impl<R: Row> Columns for R
 where
     i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
     String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: for<'r> Decode<'r, R::Database> + Type<R::Database>,
     for<'s> &'s str: ColumnIndex<R>,
     R::Database: Database,
 {
@@ -46,6 +49,9 @@ where
         self.try_get(c).map_err(|_| corrupt(c))
     }
     fn opt_text(&self, c: &str) -> Result<Option<String>, StoreError> {
+        self.try_get(c).map_err(|_| corrupt(c))
+    }
+    fn opt_blob(&self, c: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.try_get(c).map_err(|_| corrupt(c))
     }
 }
@@ -121,14 +127,36 @@ pub(crate) fn chat(r: &impl Columns) -> Result<Chat, StoreError> {
     })
 }
 
-/// An account (`id, name, password_hash, created_at`).
+/// Selects accounts (`u`) with their profiles (`p`) if they have one, in
+/// the columns [`user`] and [`user_record`] read; a `WHERE` follows.
+macro_rules! select_users {
+    () => {
+        "SELECT u.id, u.name, u.password_hash, u.created_at, p.display_name, p.about, \
+         p.avatar_tag, p.updated_at FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id"
+    };
+}
+pub(crate) use select_users;
+
+/// A user as others see them ([`USER_COLUMNS`]): what is not set of the
+/// profile reads as its default.
+pub(crate) fn user(r: &impl Columns) -> Result<User, StoreError> {
+    let name = r.text("name")?;
+    let created_at = r.int("created_at")?;
+    Ok(User {
+        id: UserId(from_sql(r.int("id")?)),
+        display_name: r.opt_text("display_name")?.unwrap_or_else(|| name.clone()),
+        name,
+        about: r.opt_text("about")?.unwrap_or_default(),
+        avatar: r.opt_text("avatar_tag")?,
+        created_at,
+        updated_at: r.opt_int("updated_at")?.unwrap_or(created_at),
+    })
+}
+
+/// An account with its profile ([`USER_COLUMNS`]).
 pub(crate) fn user_record(r: &impl Columns) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
-        user: User {
-            id: UserId(from_sql(r.int("id")?)),
-            name: r.text("name")?,
-            created_at: r.int("created_at")?,
-        },
+        user: user(r)?,
         password_hash: r.text("password_hash")?,
     })
 }

@@ -89,6 +89,7 @@ where
     Option<i64>: Bind<D>,
     String: Bind<D>,
     Option<String>: Bind<D>,
+    Option<Vec<u8>>: Bind<D>,
     &'static str: Bind<D>,
 {
     async fn create_user_on(
@@ -595,6 +596,30 @@ impl<S: Shard> Store for Sharded<S> {
         let l = self.read_layout().await?;
         let groups = l.split(ids.iter().copied(), |id| Placement::User(*id));
         Self::read_each(&l, &groups, |s, ids| s.users(ids)).await
+    }
+
+    async fn avatar(&self, user: UserId) -> Result<Option<chat_core::model::Avatar>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::User(user))
+            .avatar(user)
+            .await
+    }
+
+    async fn profiles_since(&self, since: i64, limit: u32) -> Result<Vec<User>, StoreError> {
+        // Every shard in parallel, merged by change time. A user being moved
+        // can be on two shards: the newer change wins.
+        let l = self.read_layout().await?;
+        let work = l.stores.iter().map(|s| s.profiles_since(since, limit));
+        let mut all: Vec<User> = Vec::new();
+        for r in join_all(work).await {
+            all.extend(r?);
+        }
+        all.sort_by_key(|u| (u.id, std::cmp::Reverse(u.updated_at)));
+        all.dedup_by_key(|u| u.id);
+        all.sort_by_key(|u| (u.updated_at, u.id));
+        all.truncate(limit as usize);
+        Ok(all)
     }
 
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {

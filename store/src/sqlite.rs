@@ -107,6 +107,10 @@ impl Dialect for Sqlite {
         format!(" ON CONFLICT ({key}) DO UPDATE SET {column} = excluded.{column}")
     }
 
+    fn on_conflict_update(key: &str) -> String {
+        format!(" ON CONFLICT ({key}) DO UPDATE SET ")
+    }
+
     /// The keys as a `VALUES` list that drives the loop (`CROSS JOIN` keeps
     /// them outside): each is one search of the `messages_client_msg_id`
     /// index. (The shorter `WHERE (chat_id, sender_id, client_msg_id) IN

@@ -51,11 +51,7 @@ async fn world() -> World {
         // SQLite shards keep accounts whole on the user's shard.
         shards[ring.shard_index_for(Key::User(id.0))]
             .create_user(&UserRecord {
-                user: User {
-                    id,
-                    name: format!("user{}", id.0),
-                    created_at: 0,
-                },
+                user: User::new(id, format!("user{}", id.0), 0),
                 password_hash: "x".into(),
             })
             .await

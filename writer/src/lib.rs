@@ -685,11 +685,7 @@ mod tests {
             .await
             .unwrap();
         for (id, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
-            let user = User {
-                id: UserId(id),
-                name: name.into(),
-                created_at: 0,
-            };
+            let user = User::new(UserId(id), name.into(), 0);
             store
                 .create_user(&UserRecord {
                     user,
@@ -812,11 +808,7 @@ mod tests {
             .unwrap();
         store
             .create_user(&UserRecord {
-                user: User {
-                    id: UserId(1),
-                    name: "alice".into(),
-                    created_at: 0,
-                },
+                user: User::new(UserId(1), "alice".into(), 0),
                 password_hash: "x".into(),
             })
             .await

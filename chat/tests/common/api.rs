@@ -108,6 +108,61 @@ impl Api {
         self.finish(method, path, rb).await
     }
 
+    /// An upload: `body` as is, with `content_type`; the answer as [`Api::call`].
+    pub async fn upload(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self
+            .http
+            .request(m, format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        self.finish(method, path, rb)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A `GET` whose answer is bytes (an image): status, headers, body.
+    pub async fn get_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut rb = self.http.get(format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let resp = rb
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        let body = resp.bytes().await.expect("body").to_vec();
+        if let Some(r) = &self.recorded {
+            r.lock().unwrap().push(Exchange {
+                method: "GET".into(),
+                path: path.split('?').next().unwrap_or(path).to_string(),
+                status,
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            });
+        }
+        (status, h, body)
+    }
+
     /// A raw body sent as `application/json`.
     pub async fn raw(
         &self,
@@ -256,6 +311,42 @@ impl Client {
 
     pub async fn me(&self) -> Resp<User> {
         self.typed("GET", "/api/v1/me", None).await
+    }
+
+    /// `PATCH /me`.
+    pub async fn update_me(&self, body: Value) -> Resp<User> {
+        self.typed("PATCH", "/api/v1/me", Some(body)).await
+    }
+
+    /// `PUT /me/avatar` with `image` as the body.
+    pub async fn put_avatar(&self, image: Vec<u8>) -> Resp<User> {
+        let (status, body) = self
+            .api
+            .upload(
+                "PUT",
+                "/api/v1/me/avatar",
+                Some(&self.token),
+                "application/octet-stream",
+                image,
+            )
+            .await;
+        Resp::new("PUT", "/api/v1/me/avatar", status, body)
+    }
+
+    /// `DELETE /me/avatar`.
+    pub async fn delete_avatar(&self) -> Resp<User> {
+        self.typed("DELETE", "/api/v1/me/avatar", None).await
+    }
+
+    /// `GET /users/{id}/avatar` with this user's token.
+    pub async fn avatar(&self, id: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        self.api
+            .get_bytes(
+                &format!("/api/v1/users/{id}/avatar"),
+                Some(&self.token),
+                &[],
+            )
+            .await
     }
 
     /// `POST /auth/refresh` with this client's refresh token: on success, the

@@ -32,7 +32,12 @@ pub enum ChatKind {
 pub struct User {
     pub id: Id,
     pub name: String,
+    pub display_name: String,
+    pub about: String,
+    #[serde(default)]
+    pub avatar: Option<String>,
     pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// Answer of register, login and refresh.
@@ -223,6 +228,8 @@ pub enum Frame {
     MemberRemoved(MemberRemoved),
     RoleChanged(RoleChanged),
     Read(ReadFrame),
+    UserUpdated(UserUpdated),
+    Profiles(Profiles),
 }
 
 impl Frame {
@@ -247,6 +254,8 @@ impl Frame {
             Frame::MemberRemoved(_) => "member_removed",
             Frame::RoleChanged(_) => "role_changed",
             Frame::Read(_) => "read",
+            Frame::UserUpdated(_) => "user_updated",
+            Frame::Profiles(_) => "profiles",
         }
     }
 
@@ -363,6 +372,20 @@ pub struct Deleted {
     pub chat_id: Id,
     pub seq: u64,
     pub pts: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdated {
+    pub user: User,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profiles {
+    pub users: Vec<User>,
+    pub as_of: i64,
+    pub complete: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -206,4 +206,6 @@ next_of! {
     next_member_removed => MemberRemoved(MemberRemoved);
     next_role_changed => RoleChanged(RoleChanged);
     next_read => Read(ReadFrame);
+    next_user_updated => UserUpdated(UserUpdated);
+    next_profiles => Profiles(Profiles);
 }

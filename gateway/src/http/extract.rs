@@ -116,6 +116,24 @@ where
     }
 }
 
+/// A raw body (an upload) whose rejections are `too_large` (413) or
+/// `bad_json` (400, a body that could not be read).
+pub struct ApiBytes(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(ApiBytes(b)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(Code::TooLarge, "request body too large"))
+            }
+            Err(r) => Err(ApiError::new(Code::BadJson, r.body_text())),
+        }
+    }
+}
+
 /// `Path<T>` whose rejection (a segment that is not UTF-8 once decoded, a
 /// missing or malformed one) is `invalid_id` (400) in our error format.
 pub struct ApiPath<T>(pub T);

@@ -15,7 +15,9 @@ use chat_core::wire::Outcome;
 use chat_core::{ChatId, Code, UserId};
 use serde::Deserialize;
 
-pub use extract::{ApiJson, ApiPath, ApiQuery, AuthSession, AuthUser, ClientIp, UserAgent};
+pub use extract::{
+    ApiBytes, ApiJson, ApiPath, ApiQuery, AuthSession, AuthUser, ClientIp, UserAgent,
+};
 
 use crate::error::ApiError;
 use crate::service::{ChatView, CursorView, HistoryView, Intent, Session, SessionView};
@@ -113,6 +115,91 @@ pub async fn end_session(
 
 pub async fn me(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Json<User>> {
     Ok(Json(st.service.me(me).await?))
+}
+
+/// Body of `PATCH /me`: the fields to change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    about: Option<String>,
+}
+
+/// `PATCH /me`: display name and/or about text.
+pub async fn update_me(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiJson(b): ApiJson<ProfileBody>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(
+        st.service
+            .update_profile(me, b.display_name, b.about)
+            .await?,
+    ))
+}
+
+/// `PUT /me/avatar`: the image is the body (PNG, JPEG or WebP).
+pub async fn put_avatar(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Json<User>> {
+    Ok(Json(st.service.set_avatar(me, body).await?))
+}
+
+/// `DELETE /me/avatar`.
+pub async fn delete_avatar(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+) -> ApiResult<Json<User>> {
+    Ok(Json(st.service.remove_avatar(me).await?))
+}
+
+/// `GET /users/{id}/avatar[?v=TAG]`: the image, to a signed-in caller or
+/// to whoever names its tag (an `<img>` sends no token). With the current
+/// tag the answer never changes (cached for a year); without, it is
+/// revalidated by its ETag.
+pub async fn avatar(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    use axum::http::header;
+    let id = extract::user_id(&id)?;
+    let viewer = match crate::auth::bearer(&headers) {
+        Some(token) => Some(st.service.authenticate(token).await?.user),
+        None => None,
+    };
+    let v = q.get("v").map(String::as_str);
+    let a = st.service.avatar(viewer, id, v).await?;
+    let etag = format!("\"{}\"", a.tag);
+    let cache = if v == Some(a.tag.as_str()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "private, no-cache"
+    };
+    let fixed = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, cache.to_string()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox".to_string(),
+        ),
+    ];
+    let unchanged = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .any(|t| t.trim() == etag || t.trim() == "*");
+    if unchanged {
+        return Ok((StatusCode::NOT_MODIFIED, fixed).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, a.content_type)], fixed, a.bytes).into_response())
 }
 
 pub async fn user(

@@ -131,11 +131,7 @@ impl Service {
         let hash = self
             .password_work(move || auth::hash_password(&password))
             .await??;
-        let user = User {
-            id: UserId(self.ids.next()),
-            name,
-            created_at: now_ms(),
-        };
+        let user = User::new(UserId(self.ids.next()), name, now_ms());
         let rec = UserRecord {
             user: user.clone(),
             password_hash: hash,

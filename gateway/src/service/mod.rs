@@ -9,6 +9,7 @@
 //! authority). Errors are [`ApiError`]s: a [`chat_core::Code`] and a message.
 
 mod accounts;
+mod profiles;
 mod search;
 
 pub use search::{SearchHit, SearchView};
@@ -61,6 +62,9 @@ pub struct Service {
     /// Requests waiting for a password slot; beyond [`MAX_PASSWORD_QUEUE`]
     /// a request is refused at once.
     pub(crate) password_queue: std::sync::atomic::AtomicUsize,
+    /// Avatar uploads decoded at once (each may take tens of MiB and
+    /// tens of ms of CPU).
+    pub(crate) image_slots: tokio::sync::Semaphore,
     /// Rate limits.
     pub(crate) limiter: crate::limits::Limiter,
 }

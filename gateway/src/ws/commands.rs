@@ -35,6 +35,20 @@ impl<S: WsSink> Conn<S> {
                 .write(encode(&ServerFrame::Pong))
                 .await
                 .map_err(Failure::Socket),
+            ClientFrame::SyncProfiles { since } => {
+                // Counted with the connection's subscriptions (both come in
+                // a burst after a reconnect).
+                self.sub_limit
+                    .check(self.st.service.limiter.limits(), Action::Subscribe)
+                    .map_err(|e| Failure::api(e, None))?;
+                let frame = self
+                    .st
+                    .service
+                    .sync_profiles(self.user, since)
+                    .await
+                    .map_err(|e| Failure::api(e, None))?;
+                self.write(encode(&frame)).await.map_err(Failure::Socket)
+            }
             ClientFrame::Auth { .. } => Err(Failure::api(
                 ApiError::new(Code::BadJson, "already authenticated"),
                 None,

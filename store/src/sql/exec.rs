@@ -31,6 +31,7 @@ where
     Option<i64>: Bind<D>,
     String: Bind<D>,
     Option<String>: Bind<D>,
+    Option<Vec<u8>>: Bind<D>,
     &'static str: Bind<D>,
 {
     /// Applies a batch in one transaction (see [`Self::apply_runs`]), again
@@ -336,6 +337,35 @@ where
             } => sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
                 .bind(password_hash.clone())
                 .bind(to_sql(user_id.0)),
+            Mutation::SetProfile { user_id, patch, at } => {
+                sqlx::query(self.sql.set_profile.clone())
+                    .bind(to_sql(user_id.0))
+                    .bind(patch.display_name.clone())
+                    .bind(patch.about.clone())
+                    .bind(*at)
+                    .bind(patch.display_name.clone())
+                    .bind(patch.about.clone())
+                    .bind(*at)
+            }
+            Mutation::SetAvatar {
+                user_id,
+                avatar,
+                at,
+            } => {
+                let tag = avatar.as_ref().map(|a| a.tag.clone());
+                let kind = avatar.as_ref().map(|a| a.content_type.clone());
+                let bytes = avatar.as_ref().map(|a| a.bytes.clone());
+                sqlx::query(self.sql.set_avatar.clone())
+                    .bind(to_sql(user_id.0))
+                    .bind(tag.clone())
+                    .bind(kind.clone())
+                    .bind(bytes.clone())
+                    .bind(*at)
+                    .bind(tag)
+                    .bind(kind)
+                    .bind(bytes)
+                    .bind(*at)
+            }
             Mutation::PutMembership {
                 user_id,
                 chat_id,
@@ -540,7 +570,7 @@ where
 
     /// An account by id.
     pub(crate) async fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE id = ?")
+        let row = sqlx::query(concat!(rows::select_users!(), " WHERE u.id = ?"))
             .bind(to_sql(id.0))
             .fetch_optional(&self.pool)
             .await
@@ -694,6 +724,7 @@ pub(crate) fn bind_counters<D: Database>(row: &mut RowBinds<'_, D>, r: &CounterR
 where
     i64: Bind<D>,
     Option<String>: Bind<D>,
+    Option<Vec<u8>>: Bind<D>,
 {
     row.bind(to_sql(r.chat_id.0))
         .bind(r.last_seq as i64)

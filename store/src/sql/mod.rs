@@ -163,6 +163,8 @@ pub(crate) struct Statements {
     put_session: SqlStr,
     put_chat_settings: SqlStr,
     put_join: SqlStr,
+    set_profile: SqlStr,
+    set_avatar: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
     insert_messages: String,
     /// Messages by idempotency key: before and after the keys.
@@ -212,6 +214,18 @@ impl Statements {
             put_join: sql(format!(
                 "INSERT INTO member_joins (chat_id, user_id, joined_seq) VALUES (?, ?, ?){}",
                 D::upsert("chat_id, user_id", "joined_seq")
+            )),
+            // A field given `NULL` keeps what is stored (or the default).
+            set_profile: sql(format!(
+                "INSERT INTO user_profiles (user_id, display_name, about, updated_at) \
+                 VALUES (?, ?, COALESCE(?, ''), ?){}display_name = COALESCE(?, display_name), \
+                 about = COALESCE(?, about), updated_at = ?",
+                D::on_conflict_update("user_id")
+            )),
+            set_avatar: sql(format!(
+                "INSERT INTO user_profiles (user_id, avatar_tag, avatar_type, avatar, updated_at) \
+                 VALUES (?, ?, ?, ?, ?){}avatar_tag = ?, avatar_type = ?, avatar = ?, updated_at = ?",
+                D::on_conflict_update("user_id")
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),
             client_keys: D::client_keys_lookup(MESSAGE_COLUMNS),

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chat_core::model::{
-    Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message, SessionRecord, User,
-    UserRecord,
+    Avatar, Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message,
+    SessionRecord, User, UserRecord,
 };
 use chat_core::ports::{
     Change, ClientKey, Fence, HistoryPage, Membership, Mutation, SearchHits, Store,
@@ -109,6 +109,7 @@ where
     Option<i64>: Bind<D>,
     String: Bind<D>,
     Option<String>: Bind<D>,
+    Option<Vec<u8>>: Bind<D>,
     &'static str: Bind<D>,
 {
     async fn create_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
@@ -137,24 +138,50 @@ where
                 None => Ok(None),
             };
         }
-        let row =
-            sqlx::query("SELECT id, name, password_hash, created_at FROM users WHERE name_key = ?")
-                .bind(name_key(name))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable("user_by_name"))?;
+        let row = sqlx::query(concat!(
+            crate::rows::select_users!(),
+            " WHERE u.name_key = ?"
+        ))
+        .bind(name_key(name))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable("user_by_name"))?;
         row.as_ref().map(rows::user_record).transpose()
     }
 
     async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
-        let head = "SELECT id, name, password_hash, created_at FROM users WHERE id IN (";
+        let head = concat!(crate::rows::select_users!(), " WHERE u.id IN (");
         let found = self
             .fetch_in("users", head, ids.iter().map(|id| to_sql(id.0)))
             .await?;
-        found
-            .iter()
-            .map(|r| rows::user_record(r).map(|u| u.user))
-            .collect()
+        found.iter().map(rows::user).collect()
+    }
+
+    async fn avatar(&self, user: UserId) -> Result<Option<Avatar>, StoreError> {
+        let sql = "SELECT avatar_tag, avatar_type, avatar FROM user_profiles \
+                   WHERE user_id = ? AND avatar_tag IS NOT NULL";
+        let found = self.fetch("avatar", sql, &[to_sql(user.0)]).await?;
+        let Some(r) = found.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Avatar {
+            tag: r.text("avatar_tag")?,
+            content_type: r.opt_text("avatar_type")?.unwrap_or_default(),
+            bytes: r.opt_blob("avatar")?.unwrap_or_default(),
+        }))
+    }
+
+    async fn profiles_since(&self, since: i64, limit: u32) -> Result<Vec<User>, StoreError> {
+        // The profiles first (by the index on `updated_at`), then their accounts.
+        let sql = concat!(
+            "SELECT u.id, u.name, u.password_hash, u.created_at, p.display_name, p.about, ",
+            "p.avatar_tag, p.updated_at FROM user_profiles p JOIN users u ON u.id = p.user_id ",
+            "WHERE p.updated_at > ? ORDER BY p.updated_at, p.user_id LIMIT ?"
+        );
+        let found = self
+            .fetch("profiles_since", sql, &[since, i64::from(limit)])
+            .await?;
+        found.iter().map(rows::user).collect()
     }
 
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {

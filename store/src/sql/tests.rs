@@ -50,6 +50,7 @@ where
     Option<i64>: super::Bind<D>,
     String: super::Bind<D>,
     Option<String>: super::Bind<D>,
+    Option<Vec<u8>>: super::Bind<D>,
 {
     let sql = Statements::of::<D>();
     let (a, b) = (message(1), message(2));

@@ -7,7 +7,7 @@ import type { components } from './openapi.gen'
 type Schemas = components['schemas']
 
 /**
- * The JSON text frames of the WebSocket at /ws (docs/protocol.md), as core/src/wire.rs defines them: ClientFrame (client to server), and ServerFrame plus Event (server to client). The shapes shared with the HTTP API (Id, Message, Chat, Member, Role, the error codes) are those of gateway/src/openapi.json. The web client's TypeScript types are generated from this file (web/src/api/frames.gen.ts, `npm run gen:api` in web/).
+ * The JSON text frames of the WebSocket at /ws (docs/protocol.md), as core/src/wire.rs defines them: ClientFrame (client to server), and ServerFrame plus Event (server to client). The shapes shared with the HTTP API (Id, Message, Chat, Member, User, Role, the error codes) are those of gateway/src/openapi.json. The web client's TypeScript types are generated from this file (web/src/api/frames.gen.ts, `npm run gen:api` in web/).
  */
 export type WebSocketFrames = ClientFrame | ServerFrame
 /**
@@ -22,6 +22,7 @@ export type ClientFrame =
   | DeleteFrame
   | ForwardFrame
   | ReadFrame
+  | SyncProfilesFrame
   | PingFrame
 export type Id = Schemas['Id']
 /**
@@ -44,6 +45,8 @@ export type ServerFrame =
   | RejectedFrame
   | ErrorFrame
   | PongFrame
+  | UserUpdatedFrame
+  | ProfilesFrame
   | ChatMessageEvent
   | EditedEvent
   | DeletedEvent
@@ -55,6 +58,7 @@ export type ServerFrame =
   | RoleChangedEvent
   | ReadEvent
 export type ErrorCode = Schemas['Error']['error']['code']
+export type User = Schemas['User']
 export type Message = Schemas['Message']
 /**
  * A position in the chat's change stream
@@ -160,6 +164,16 @@ export interface ReadFrame {
    * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
    */
   seq: number
+}
+/**
+ * Asks for the profiles of the user's contacts (members of a chat with them, and themselves) changed since `since`: the `as_of` of the previous `profiles` answer. Without `since`, only a starting point. Answered by `profiles`.
+ */
+export interface SyncProfilesFrame {
+  type: 'sync_profiles'
+  /**
+   * Unix ms: `as_of` of the previous `profiles` frame
+   */
+  since?: number
 }
 /**
  * Keep-alive; answered by `pong`.
@@ -290,6 +304,28 @@ export interface ErrorFrame {
  */
 export interface PongFrame {
   type: 'pong'
+}
+/**
+ * A user's profile changed (display name, about, avatar): sent live to the subscribers of every chat they are in and to their own connections. Replace the user you hold.
+ */
+export interface UserUpdatedFrame {
+  type: 'user_updated'
+  user: User
+}
+/**
+ * Answer to `sync_profiles`: contacts whose profile changed since the time asked (a few seen before may come again).
+ */
+export interface ProfilesFrame {
+  type: 'profiles'
+  users: User[]
+  /**
+   * Unix ms: send it as `since` next time
+   */
+  as_of: number
+  /**
+   * False when too much changed, or `since` is older than 7 days: fetch the users you show again (`GET /users?ids=`)
+   */
+  complete: boolean
 }
 /**
  * A new message, or a replayed one (a message frame for a seq the client holds replaces it).

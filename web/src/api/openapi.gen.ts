@@ -91,6 +91,31 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /**
+         * Change the caller's profile
+         * @description Sets the display name (1–64 characters on one line) and/or the about text (at most 500 characters; line breaks kept); a field not given is kept, at least one must be. The change reaches the caller's contacts as a `user_updated` frame (live) and through `sync_profiles` (on resume). Rate key `profile`.
+         */
+        patch: operations["updateMe"];
+        trace?: never;
+    };
+    "/me/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the caller's avatar
+         * @description The body is the image itself: PNG, JPEG or WebP (any `Content-Type`; the bytes decide), at most `max_avatar_bytes` (5 MiB by default) and 4096×4096 pixels. Nothing may follow the image (`invalid_image`: a file that is also an archive or a page is refused). What is kept is the central square, turned upright, scaled to 160×160 and encoded again as WebP: no metadata of the upload survives. Rate key `profile`.
+         */
+        put: operations["putAvatar"];
+        post?: never;
+        /** Remove the caller's avatar */
+        delete: operations["deleteAvatar"];
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -207,6 +232,26 @@ export interface paths {
         };
         /** A user */
         get: operations["user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's avatar image
+         * @description To a signed-in caller (`Authorization`), the current image; to anyone else (an `<img>` sends no token) only when `v` is the tag the user's profile names — else 404, so an id alone tells nothing. With the current `v` the answer is cacheable for a year (`immutable`); without, it is revalidated by its `ETag` (`If-None-Match` → 304).
+         */
+        get: operations["avatar"];
         put?: never;
         post?: never;
         delete?: never;
@@ -426,7 +471,7 @@ export interface components {
                  * @description Machine-readable code, e.g. not_member, text_too_long
                  * @enum {string}
                  */
-                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_query" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
+                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_display_name" | "invalid_about" | "invalid_image" | "invalid_query" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "avatar_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
                 message: string;
                 /** @description With too_many_requests: milliseconds until the request would be allowed (also the Retry-After header, in seconds) */
                 retry_after_ms?: number;
@@ -440,9 +485,18 @@ export interface components {
         };
         User: {
             id: components["schemas"]["Id"];
+            /** @description Unique login name; never changes */
             name: string;
+            /** @description The name shown to others (1–64 characters); the login name until set */
+            display_name: string;
+            /** @description A few lines about the user (at most 500 characters); empty when none */
+            about: string;
+            /** @description Tag of the avatar image, when the user has one: `GET /users/{id}/avatar?v={tag}` serves it (absent: show initials) */
+            avatar?: string;
             /** @description Unix ms */
             created_at: number;
+            /** @description Unix ms of the last profile change (`created_at` until one) */
+            updated_at: number;
         };
         Session: {
             user: components["schemas"]["User"];
@@ -840,6 +894,196 @@ export interface operations {
             };
             /** @description Error; see `error.code` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    display_name?: string;
+                    about?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The caller, changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putAvatar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/png": string;
+                "image/jpeg": string;
+                "image/webp": string;
+            };
+        };
+        responses: {
+            /** @description The caller, changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteAvatar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller, changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1375,6 +1619,75 @@ export interface operations {
             };
             /** @description Error; see `error.code` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    avatar: {
+        parameters: {
+            query?: {
+                /** @description The avatar's tag (`User.avatar`) */
+                v?: string;
+            };
+            header?: never;
+            path: {
+                /** @description User id (decimal string) */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image (160×160 WebP) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/webp": string;
+                };
+            };
+            /** @description Not modified (the `If-None-Match` tag is current) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
