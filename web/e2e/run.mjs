@@ -18,6 +18,7 @@ import { Harness } from './harness.mjs'
 import { startServer } from './server.mjs'
 import * as chat from './steps-chat.mjs'
 import * as more from './steps-more.mjs'
+import * as profiles from './steps-profiles.mjs'
 import * as search from './steps-search.mjs'
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -156,6 +157,10 @@ try {
     ['phone-sized screen', more.mobile],
     ['expired or refused token asks to log in again', more.expiry],
     ['logout', more.logout],
+    // After the steps that find A's chats by her login name: from here on she has a display name.
+    ['profile: display name, about and an avatar uploaded (scaled down in the page)', profiles.editProfile],
+    ['profile: the other user sees it live (chat list, messages, members, profile card)', profiles.liveProfile],
+    ['profile: a tab offline during a rename shows it after reconnecting (sync_profiles)', profiles.resumeProfiles],
     ['every WebSocket frame matches docs/frames.schema.json', more.framesMatchSchema],
     ['no dialogs, page errors or CSP violations', more.clean],
   ]

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Api } from '../src/api/http'
 import type { ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
-import { FakeWebSocket, msg } from './fakes'
+import { FakeWebSocket, msg, user } from './fakes'
 import { chat, connectedClient, entry, flush, loggedIn } from './fixture'
 
 function setup(list: ChatListEntry[]) {
@@ -14,7 +14,8 @@ function setup(list: ChatListEntry[]) {
       const e = list.find((x) => x.chat.id === id)!
       return { ...structuredClone(e), chat: { ...structuredClone(e.chat), member_count: 1 } }
     }),
-    users: vi.fn(async (ids: string[]) => ids.map((id) => ({ id, name: `name-${id}`, created_at: 0 }))),
+    users: vi.fn(async (ids: string[]) => ids.map((id) => user(id, `name-${id}`))),
+    me: vi.fn(async () => user('me', 'alice')),
     members: vi.fn(async () => [
       { user_id: 'me', role: 'member' },
       { user_id: 'u2', role: 'member' },

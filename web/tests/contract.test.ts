@@ -118,7 +118,7 @@ describe('docs/frames.schema.json', () => {
 
   it('has the server frames and events of core/src/wire.rs, field by field', () => {
     const rust = new Map([...rustEnum('ServerFrame', 'writes'), ...rustEnum('Event', 'writes')])
-    expect(rust.size).toBe(18)
+    expect(rust.size).toBe(20)
     expect(sorted(schemaFrames('ServerFrame'))).toEqual(sorted(rust))
   })
 
@@ -133,12 +133,15 @@ describe('docs/frames.schema.json', () => {
       id: '7', chat_id: '5', seq: 3, sender_id: '2', client_msg_id: 'k-1', text: 'hi',
       reply_to_seq: 2, created_at: 1, edited_at: 2, deleted: false, pts: 9,
     }
+    const user = { id: '2', name: 'bob', display_name: 'Bob B.', about: 'line\nbreak', created_at: 1, updated_at: 2 }
     const client: ClientFrame[] = [
       { type: 'auth', token: 'jwt' },
       { type: 'subscribe', chat_id: '5', since_seq: 3, since_pts: 9 },
       { type: 'send', chat_id: '5', client_msg_id: 'k-2', text: 'yes', reply_to_seq: 3 },
       { type: 'edit', chat_id: '5', seq: 3, text: 'x', ref: 'e1' },
       { type: 'forward', from_chat_id: '5', seq: 3, to_chat_id: '6', client_msg_id: 'f-1' },
+      { type: 'sync_profiles' },
+      { type: 'sync_profiles', since: 1_700_000_000_000 },
       { type: 'ping' },
     ]
     for (const f of client) expect(v.check(f, '#/$defs/ClientFrame'), f.type).toEqual([])
@@ -149,6 +152,10 @@ describe('docs/frames.schema.json', () => {
       { type: 'error', code: 'too_many_requests', message: 'slow down', chat_id: '5', retry_after_ms: 100 },
       { type: 'message', message },
       { type: 'pong' },
+      { type: 'user_updated', user },
+      { type: 'user_updated', user: { ...user, avatar: 'a1b2' } },
+      { type: 'profiles', users: [user], as_of: 1_700_000_000_000, complete: true },
+      { type: 'profiles', users: [], as_of: 1_700_000_000_000, complete: false },
     ]
     for (const f of server) expect(v.check(f, '#/$defs/ServerFrame'), f.type).toEqual([])
 
@@ -163,6 +170,10 @@ describe('docs/frames.schema.json', () => {
     ])
     expect(v.check({ type: 'send', chat_id: 'x', client_msg_id: 'k', text: '' }, '#/$defs/ClientFrame')).toEqual([
       '$.chat_id: does not match ^[0-9]+$',
+    ])
+    const { display_name: _, ...unnamed } = user
+    expect(v.check({ type: 'user_updated', user: unnamed }, '#/$defs/ServerFrame')).toEqual([
+      '$.user: required property display_name is missing',
     ])
     expect(v.check({ type: 'hello' }, '#/$defs/ClientFrame')[0]).toMatch(/^\$\.type: "hello" is none of auth, /)
   })

@@ -74,6 +74,11 @@ export class MemoryStorage implements Storage {
   }
 }
 
+/** A user as the server describes one: the display name is the login name until set. */
+export function user(id: string, name: string, over: Partial<import('../src/api/types').User> = {}) {
+  return { id, name, display_name: name, about: '', created_at: 0, updated_at: 0, ...over }
+}
+
 export function msg(seq: number, over: Partial<import('../src/api/types').Message> = {}) {
   return {
     id: String(1000 + seq),

@@ -4,7 +4,7 @@ import type { Api } from '../src/api/http'
 import type { Chat, ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
 import { SessionStore } from '../src/stores/session'
-import { FakeWebSocket, historyPage, MemoryStorage } from './fakes'
+import { FakeWebSocket, historyPage, MemoryStorage, user } from './fakes'
 
 export const flush = () => new Promise((r) => setTimeout(r, 0))
 
@@ -21,7 +21,7 @@ export const entry = (c: Chat, read = 0): ChatListEntry => ({ chat: c, role: 'me
 export function loggedIn(): SessionStore {
   const session = new SessionStore(new MemoryStorage(), () => 0)
   session.set({
-    user: { id: 'me', name: 'alice', created_at: 0 },
+    user: user('me', 'alice'),
     token: 'tok',
     expires_at: 4_000_000_000,
     refresh_token: 'rt',
@@ -39,7 +39,8 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
       const e = list.find((x) => x.chat.id === id)!
       return { ...structuredClone(e), chat: { ...structuredClone(e.chat), member_count: 1 } }
     }),
-    users: vi.fn(async (ids: string[]) => ids.map((id) => ({ id, name: `name-${id}`, created_at: 0 }))),
+    users: vi.fn(async (ids: string[]) => ids.map((id) => user(id, `name-${id}`))),
+    me: vi.fn(async () => user('me', 'alice')),
     members: vi.fn(async () => [
       { user_id: 'me', role: 'member' },
       { user_id: 'u2', role: 'member' },

@@ -2,11 +2,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Api, ApiError } from '../src/api/http'
 import type { Session } from '../src/api/types'
 import { SessionStore } from '../src/stores/session'
-import { MemoryStorage } from './fakes'
+import { MemoryStorage, user } from './fakes'
 
 const NOW = 1_800_000_000_000
 const session = (expiresInS: number, token = 't1', id = 'u1', refresh = `r-${token}`): Session => ({
-  user: { id, name: 'alice', created_at: 0 },
+  user: user(id, 'alice'),
   token,
   expires_at: Math.floor(NOW / 1000) + expiresInS,
   refresh_token: refresh,
@@ -33,6 +33,21 @@ describe('SessionStore', () => {
     const b = new SessionStore(st, () => NOW)
     expect(b.token).toBe('t1')
     expect(b.user?.name).toBe('alice')
+    a.dispose()
+    b.dispose()
+  })
+
+  it('follows a change of the own profile, keeping tokens, and ignores other users', () => {
+    const st = new MemoryStorage()
+    const a = new SessionStore(st, () => NOW)
+    a.set(session(3600))
+    a.updateUser(user('u1', 'alice', { display_name: 'Alice L.', avatar: 't1', updated_at: 5 }))
+    a.updateUser(user('u9', 'mallory', { display_name: 'Not me' }))
+    expect(a.user).toMatchObject({ name: 'alice', display_name: 'Alice L.', avatar: 't1' })
+    expect(a.token).toBe('t1')
+    const b = new SessionStore(st, () => NOW)
+    expect(b.user?.display_name).toBe('Alice L.')
+    expect(b.token).toBe('t1')
     a.dispose()
     b.dispose()
   })

@@ -79,14 +79,17 @@ export class Api {
     const headers: Record<string, string> = { Accept: 'application/json' }
     const token = this.opts.token()
     if (token) headers.Authorization = `Bearer ${token}`
-    if (body !== undefined) headers['Content-Type'] = 'application/json'
+    // A Blob (an image) is the body itself; anything else is sent as JSON.
+    const raw = typeof Blob !== 'undefined' && body instanceof Blob
+    if (raw) headers['Content-Type'] = body.type || 'application/octet-stream'
+    else if (body !== undefined) headers['Content-Type'] = 'application/json'
     const doFetch = this.opts.fetch ?? fetch
     let res: Response
     try {
       res = await doFetch(`/api/v1${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: raw ? body : body === undefined ? undefined : JSON.stringify(body),
         signal,
       })
     } catch (e) {
@@ -155,6 +158,20 @@ export class Api {
 
   me(): Promise<User> {
     return this.call('me', 'GET', '/me')
+  }
+
+  /** Changes the caller's display name and/or about text (at least one). */
+  updateMe(patch: RequestBody<'updateMe'>): Promise<User> {
+    return this.call('updateMe', 'PATCH', '/me', patch)
+  }
+
+  /** Sets the caller's avatar: the body is the image (PNG, JPEG or WebP). */
+  putAvatar(image: Blob): Promise<User> {
+    return this.request<OkBody<'putAvatar'>>('PUT', '/me/avatar', image)
+  }
+
+  deleteAvatar(): Promise<User> {
+    return this.call('deleteAvatar', 'DELETE', '/me/avatar')
   }
 
   users(ids: Id[]): Promise<User[]> {

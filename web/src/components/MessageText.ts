@@ -5,12 +5,15 @@ import { linkify } from '../lib/linkify'
 
 export default defineComponent({
   name: 'MessageText',
-  props: { text: { type: String, required: true } },
+  props: {
+    text: { type: String, required: true },
+    testid: { type: String, default: 'message-text' },
+  },
   setup(props) {
     return () =>
       h(
         'span',
-        { class: 'text', 'data-testid': 'message-text' },
+        { class: 'text', 'data-testid': props.testid },
         linkify(props.text).map((s) =>
           s.kind === 'text'
             ? s.text

@@ -1,11 +1,17 @@
 // The logged-in client: owns the HTTP API, the WebSocket and the stores, applies
 // every server frame to them, and resumes every chat by `since_seq` after a
 // reconnect. Components read its stores and call its actions.
+//
+// Profiles: `user_updated` frames replace the user held; after every `ready` a
+// `sync_profiles` asks for what changed while the socket was down (since the
+// `as_of` of the last `profiles` answer, kept for the page's life; the first time
+// without `since`, which only gives a starting point). An answer that is not
+// `complete` means: fetch every user held again.
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
 import { ChatSocket, type ConnState, type SocketOptions, wsUrl } from '../api/socket'
-import type { Chat, ClientFrame, Id, Member, Message, Role, ServerFrame } from '../api/types'
+import type { Chat, ClientFrame, Id, Member, Message, RequestBody, Role, ServerFrame, ServerFrameOf, User } from '../api/types'
 import { ChatsStore } from './chats'
 import { Outbox } from './outbox'
 import type { SessionStore } from './session'
@@ -57,6 +63,11 @@ export class ChatClient {
   private focusSeq = 0
   private stopped = false
   private readyCount = 0
+  /** `as_of` of the last `profiles` answer (Unix ms): the next `sync_profiles` asks since then. */
+  private profilesAsOf: number | null = null
+  /** A `sync_profiles` was sent on this connection and not answered yet. */
+  private profilesPending = false
+  private profilesRetry: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly session: SessionStore,
@@ -108,6 +119,7 @@ export class ChatClient {
 
   stop(): void {
     this.stopped = true
+    clearTimeout(this.profilesRetry)
     this.socket.stop()
     this.outbox.dispose()
   }
@@ -125,6 +137,14 @@ export class ChatClient {
 
   /** Authenticated (first time or after a reconnect): refresh the list, resume every chat. */
   async onReady(): Promise<void> {
+    this.syncProfiles()
+    // The user stored with the session may be older than the account's (changed
+    // on another device while this page was closed): once per page load.
+    if (this.readyCount === 0) {
+      void Promise.resolve()
+        .then(() => this.api.me())
+        .then((u) => this.onUser(u), () => undefined)
+    }
     try {
       await this.refreshList()
     } catch (e) {
@@ -188,6 +208,29 @@ export class ChatClient {
     if (this.state.activeId === chatId) await this.openChat(chatId)
   }
 
+  // ---- profiles ----
+
+  /** Asks what changed in the profiles of the user's contacts since the last answer. */
+  syncProfiles(): void {
+    clearTimeout(this.profilesRetry)
+    const frame: ClientFrame = { type: 'sync_profiles' }
+    if (this.profilesAsOf !== null) frame.since = this.profilesAsOf
+    this.profilesPending = this.socket.send(frame)
+  }
+
+  private onProfiles(f: ServerFrameOf<'profiles'>): void {
+    this.profilesPending = false
+    for (const u of f.users) this.onUser(u)
+    if (!f.complete) void this.users.refresh(this.users.held())
+    // Only after the refetch has started: its answers are at least this new.
+    this.profilesAsOf = f.as_of
+  }
+
+  /** A newer copy of a user (a frame, or an answer to our own change). */
+  private onUser(u: User): void {
+    if (this.users.put(u) && u.id === this.me) this.session.updateUser(u)
+  }
+
   // ---- frames ----
 
   onFrame(f: ServerFrame): void {
@@ -209,6 +252,12 @@ export class ChatClient {
         // An expired token is renewed when the server closes the socket (4001).
         if (f.type === 'error' && f.code === 'token_expired') return
         if (f.type === 'error' && AUTH_CODES.has(f.code)) return this.session.expire(f.code)
+        if (f.type === 'error' && !f.chat_id && !id && f.code === 'too_many_requests' && this.profilesPending) {
+          // The sync_profiles counts with the subscriptions of a reconnect: ask again later.
+          this.profilesPending = false
+          this.profilesRetry = setTimeout(() => this.syncProfiles(), f.retry_after_ms ?? 1000)
+          return
+        }
         if (f.type === 'error' && f.chat_id && !id) {
           // A refused subscribe: too far behind to replay, or over the rate.
           if (f.code === 'replay_too_long') return void this.restartChat(f.chat_id)
@@ -254,6 +303,10 @@ export class ChatClient {
       case 'role_changed':
         if (f.user_id === this.me) this.chats.setRole(f.chat_id, f.role)
         return void this.reloadMembers(f.chat_id)
+      case 'user_updated':
+        return this.onUser(f.user)
+      case 'profiles':
+        return this.onProfiles(f)
       default:
         return
     }
@@ -438,6 +491,26 @@ export class ChatClient {
     const chat = await this.api.addMember(chatId, u.id, role)
     this.chats.updateChat(chat)
     await this.loadMembers(chatId)
+  }
+
+  /** Changes the user's display name and/or about text; the answer is the user now. */
+  async updateProfile(patch: RequestBody<'updateMe'>): Promise<User> {
+    const u = await this.api.updateMe(patch)
+    this.onUser(u)
+    return u
+  }
+
+  /** Sets the user's avatar from an image (PNG, JPEG or WebP). */
+  async setAvatar(image: Blob): Promise<User> {
+    const u = await this.api.putAvatar(image)
+    this.onUser(u)
+    return u
+  }
+
+  async removeAvatar(): Promise<User> {
+    const u = await this.api.deleteAvatar()
+    this.onUser(u)
+    return u
   }
 
   async removeMember(chatId: Id, userId: Id): Promise<void> {

@@ -95,6 +95,18 @@ export class SessionStore {
     this.armTimer()
   }
 
+  /**
+   * The user's own profile changed (here or on another device): the stored copy
+   * follows, so the next page load starts from it. Tokens and timers stay as they are.
+   */
+  updateUser(u: User): void {
+    const s = this.state.session
+    if (!s || s.user.id !== u.id) return
+    const next = { ...s, user: u }
+    this.state.session = next
+    this.storage?.setItem(KEY, JSON.stringify(next))
+  }
+
   logout(): void {
     this.clear(null)
   }
