@@ -20,6 +20,12 @@ pub enum Mode {
     Run(RunArgs),
     /// Hold idle WebSocket connections and report the server's memory per connection.
     Idle(IdleArgs),
+    /// Write a `chat import` file for the search benchmark: users, one user in
+    /// many group chats, and many messages of Zipf-distributed words.
+    SearchData(SearchDataArgs),
+    /// Search benchmark: a fixed mix of queries as one user, with latency per
+    /// kind of query and checks of every answer.
+    Search(SearchArgs),
 }
 
 /// Flags of `loadtest run`.
@@ -111,6 +117,101 @@ pub struct IdleArgs {
     /// Prefix of generated user names (default: `li` and a run id).
     #[arg(long)]
     pub name_prefix: Option<String>,
+    /// Write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Flags of `loadtest search-data`.
+#[derive(Args, Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct SearchDataArgs {
+    /// The export file to write (JSON Lines, as `chat export` writes it).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Where to write what `loadtest search` needs (the user, the chats, the
+    /// queries and their expected hits) [default: OUTPUT.meta.json].
+    #[arg(long)]
+    pub meta: Option<PathBuf>,
+    /// Users, the benchmark user included.
+    #[arg(long, default_value_t = 1000)]
+    pub users: usize,
+    /// Group chats, every one with the benchmark user as a member.
+    #[arg(long, default_value_t = 1000)]
+    pub chats: usize,
+    /// Members per group, the benchmark user included.
+    #[arg(long, default_value_t = 10)]
+    pub group_size: usize,
+    /// Messages, spread over the chats (some chats busier than others).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Seed of the vocabulary, the layout and the texts.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Login name of the benchmark user.
+    #[arg(long, default_value = "searcher")]
+    pub user_name: String,
+    /// Prefix of the other users' names (followed by their number).
+    #[arg(long, default_value = "sd")]
+    pub name_prefix: String,
+    /// Password of every user (what `--password-hash` hashes).
+    #[arg(long, default_value = crate::searchdata::PASSWORD)]
+    pub password: String,
+    /// The argon2id PHC string stored for every user (the default hashes the
+    /// default password, made by the server's own parameters).
+    #[arg(long, default_value = crate::searchdata::PASSWORD_HASH)]
+    pub password_hash: String,
+    /// Unix ms of the first message (the default is 2026-01-01T00:00:00Z; a
+    /// fixed time keeps the file reproducible).
+    #[arg(long, default_value_t = 1_767_225_600_000)]
+    pub start_ms: i64,
+    /// Days over which the messages are spread (evenly in time).
+    #[arg(long, default_value_t = 180)]
+    pub days: u64,
+}
+
+/// Flags of `loadtest search`.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct SearchArgs {
+    /// Gateway base URL; repeat to alternate requests between several.
+    #[arg(long = "gateway", default_value = "http://127.0.0.1:8080")]
+    pub gateways: Vec<String>,
+    /// The meta file `loadtest search-data` wrote beside the export.
+    #[arg(long)]
+    pub meta: PathBuf,
+    /// An access token of the benchmark user (default: log in with the name
+    /// and password of the meta file).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Requests in flight: closed loop, each worker sends its next request
+    /// when the last one is answered. With --rate, the most in flight.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Open loop: first pages due at this many per second (latency counted
+    /// from the due time), at most --concurrency in flight.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Seconds of the same load before, not measured (caches warm up).
+    #[arg(long, default_value_t = 5.0)]
+    pub warmup: f64,
+    /// Hits per page (1 to 50; the API's default is 20).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Follow `next_cursor` to a second page in every Nth round of the query
+    /// mix (0: never).
+    #[arg(long, default_value_t = 2)]
+    pub second_page_every: u64,
+    /// Only these query kinds (common, rare, prefix, phrase, russian, none).
+    #[arg(long = "kind", value_delimiter = ',')]
+    pub kinds: Vec<String>,
+    /// Seed of the chats picked for in-chat searches.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A label for the result (e.g. the mode: standalone, distributed).
+    #[arg(long, default_value = "")]
+    pub label: String,
     /// Write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -1,14 +1,18 @@
 //! `loadtest`: an open-loop, correctness-checking load generator for the chat
-//! platform, and an idle-connection memory probe. See `loadtest/README.md`.
+//! platform, an idle-connection memory probe, and the search benchmark with
+//! its data generator. See `loadtest/README.md`.
 
 mod checker;
 mod cli;
 mod conn;
+mod corpus;
 mod frames;
 mod idle;
 mod rng;
 mod run;
 mod schedule;
+mod search;
+mod searchdata;
 mod setup;
 mod stats;
 mod ws;
@@ -38,6 +42,12 @@ fn main() -> ExitCode {
         match cli.mode {
             cli::Mode::Run(a) => run::run(a).await,
             cli::Mode::Idle(a) => idle::run(a).await.map(|()| true),
+            cli::Mode::SearchData(a) => {
+                tokio::task::spawn_blocking(move || searchdata::run(a).map(|()| true))
+                    .await
+                    .unwrap_or_else(|e| Err(anyhow::anyhow!("the generator failed: {e}")))
+            }
+            cli::Mode::Search(a) => search::run(a).await,
         }
     });
     match result {
