@@ -116,6 +116,7 @@ impl Service {
             let ask = (want + want / 2 + 2) as u32;
             let found = self.store.search(&query, &chats, before, ask).await?;
             partial |= found.partial;
+            self.read_floors(me, &found.messages, &mut floors).await?;
             let got = found.messages.len();
             more = got == ask as usize;
             for m in found.messages {
@@ -140,6 +141,28 @@ impl Service {
             hits,
             partial,
         })
+    }
+
+    /// Reads, all at once, the history floors of the groups among `found`
+    /// not read yet (a page's hits can come from as many chats as hits).
+    async fn read_floors(
+        &self,
+        me: UserId,
+        found: &[chat_core::model::Message],
+        floors: &mut HashMap<ChatId, u64>,
+    ) -> Result<(), ApiError> {
+        let mut todo: Vec<ChatId> = found
+            .iter()
+            .map(|m| m.chat_id)
+            .filter(|c| !c.is_direct() && !floors.contains_key(c))
+            .collect();
+        todo.sort_unstable();
+        todo.dedup();
+        let read = futures_util::future::join_all(todo.iter().map(|c| self.history_floor(me, *c)));
+        for (c, f) in todo.iter().zip(read.await) {
+            floors.insert(*c, f?);
+        }
+        Ok(())
     }
 
     /// Whether `me` may see `m`: after their join point in a group that
