@@ -890,6 +890,48 @@ async fn check_search(store: &dyn Store, base: u64, a: UserId) {
     assert_eq!(find("легкий", None, 10).await, vec![(c1, 2)], "ё as е");
     assert_eq!(find("ДОЖДЬ", None, 10).await, vec![(c1, 2)]);
     assert!(find("absent", None, 10).await.is_empty());
+    // Within one chat (SQLite narrows by the chat's token), a direct
+    // chat's id (top bit set) included; a query word shaped like a chat
+    // token matches text only.
+    let direct = ChatId((1 << 63) | (base + 34));
+    let mut m = msg(direct, 1, a, "d1");
+    m.text = format!("green and c{:x} in a direct chat", c1.0);
+    store
+        .apply(&[Mutation::InsertMessage(m)])
+        .await
+        .expect("direct message");
+    let within = |q: &str, chat: ChatId| {
+        let q = parse(q).expect("query");
+        async move {
+            store
+                .search(&q, &[chat], None, 10)
+                .await
+                .expect("search")
+                .messages
+                .iter()
+                .map(|m| (m.chat_id, m.seq))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(within("green", c1).await, vec![(c1, 1)]);
+    assert_eq!(within("green", direct).await, vec![(direct, 1)]);
+    assert_eq!(within("deploy*", c2).await, vec![(c2, 1)]);
+    assert!(
+        within("green", other)
+            .await
+            .iter()
+            .all(|(c, _)| *c == other)
+    );
+    assert_eq!(
+        within(&format!("c{:x}", c1.0), c1).await,
+        vec![],
+        "the chat's token is not text"
+    );
+    assert_eq!(
+        within(&format!("c{:x}", c1.0), direct).await,
+        vec![(direct, 1)],
+        "but text that spells it is"
+    );
     // Pages.
     let first = find("green", None, 1).await;
     assert_eq!(first, vec![(c2, 1)]);

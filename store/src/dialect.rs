@@ -60,8 +60,9 @@ pub trait Dialect: Database {
     /// query as [`Dialect::search_query`] writes it) and its id column.
     const SEARCH: [&'static str; 2];
 
-    /// A parsed search in the engine's own syntax.
-    fn search_query(q: &chat_core::search::Query) -> String;
+    /// A parsed search in the engine's own syntax, among `chats` (the
+    /// statement also filters by them: the engine may narrow by them first).
+    fn search_query(q: &chat_core::search::Query, chats: &[chat_core::ChatId]) -> String;
 
     /// Rows an `INSERT` or `UPDATE` changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;

@@ -82,7 +82,7 @@ impl MySqlConfig {
 
 impl Dialect for MySql {
     const SEARCH: [&'static str; 2] = ["MATCH (text) AGAINST (? IN BOOLEAN MODE)", "id"];
-    fn search_query(q: &chat_core::search::Query) -> String {
+    fn search_query(q: &chat_core::search::Query, _chats: &[chat_core::ChatId]) -> String {
         q.boolean_mode()
     }
     const INSERT_NEW: [&'static str; 2] = ["INSERT IGNORE INTO", ""];

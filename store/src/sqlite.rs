@@ -60,8 +60,13 @@ pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Dialect for Sqlite {
     const SEARCH: [&'static str; 2] = ["message_search MATCH ?", "rowid"];
-    fn search_query(q: &chat_core::search::Query) -> String {
-        q.fts5()
+    /// The query on the `text` column; in one chat, also the chat's token
+    /// (see migration 0012): FTS5 intersects the two.
+    fn search_query(q: &chat_core::search::Query, chats: &[chat_core::ChatId]) -> String {
+        match chats {
+            [one] => format!("text : ({}) AND chat : \"c{:x}\"", q.fts5(), one.0),
+            _ => format!("text : ({})", q.fts5()),
+        }
     }
     const INSERT_NEW: [&'static str; 2] = ["INSERT INTO", " ON CONFLICT DO NOTHING"];
     /// The batched statements here say `OR FAIL`: a failing statement keeps

@@ -339,7 +339,7 @@ where
             vec!["?"; chats.len()].join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(D::search_query(query))
+            .bind(D::search_query(query, chats))
             .bind(before.map_or(i64::MAX, |b| to_sql(b.0)));
         for c in chats {
             q = q.bind(to_sql(c.0));
