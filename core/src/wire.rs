@@ -401,6 +401,9 @@ impl PubKind {
     }
 }
 
+/// How long a `typing` notice lasts without a refresh, in ms.
+pub const TYPING_TTL_MS: u64 = 6_000;
+
 /// Version byte of the pub/sub envelope.
 pub const ENVELOPE_VERSION: u8 = 1;
 const HEADER_LEN: usize = 2 + 8 + 8 + 8;
@@ -542,6 +545,13 @@ pub enum ClientFrame {
         /// Highest seq read.
         seq: u64,
     },
+    /// The user is typing in a chat: told to its other subscribers for
+    /// [`TYPING_TTL_MS`]; send it again every few seconds while typing.
+    /// Never stored; no answer unless refused.
+    Typing {
+        /// Chat.
+        chat_id: ChatId,
+    },
     /// Profiles of the user's contacts changed since `since` (the `as_of` of
     /// the previous `profiles` answer); without it, only a starting point.
     /// Answered by `profiles`.
@@ -565,6 +575,7 @@ impl ClientFrame {
         "delete",
         "forward",
         "read",
+        "typing",
         "sync_profiles",
         "ping",
     ];
@@ -710,6 +721,16 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+    /// A member is typing in a chat (ephemeral: never stored nor replayed).
+    Typing {
+        /// Chat.
+        chat_id: ChatId,
+        /// Who types.
+        user_id: UserId,
+        /// Show it for this long unless another `typing` or a message from
+        /// them comes first.
+        expires_in_ms: u64,
+    },
     /// A user's profile changed (to their contacts, live: members of a chat
     /// with them, and their own devices).
     UserUpdated {
@@ -832,6 +853,7 @@ mod tests {
                 seq: 1,
             },
             ClientFrame::SyncProfiles { since: Some(1) },
+            ClientFrame::Typing { chat_id: ChatId(1) },
             ClientFrame::Ping,
         ];
         let mut types: Vec<String> = frames

@@ -48,11 +48,14 @@ pub enum Action {
     GroupsPerDay,
     /// Profile changes (display name, about, avatar), per user.
     Profile,
+    /// Typing notices, per WebSocket connection (beyond the one a second
+    /// per chat that is passed on; the rest are dropped quietly).
+    Typing,
 }
 
 impl Action {
     /// Every action, in the order of the table.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::LoginAddress,
         Action::LoginName,
         Action::Register,
@@ -67,6 +70,7 @@ impl Action {
         Action::LookupName,
         Action::GroupsPerDay,
         Action::Profile,
+        Action::Typing,
     ];
 
     /// The key in `--rate-limits`, the metric label and the throttle key prefix.
@@ -86,6 +90,7 @@ impl Action {
             Action::LookupName => "lookup_name",
             Action::GroupsPerDay => "groups_per_day",
             Action::Profile => "profile",
+            Action::Typing => "typing",
         }
     }
 
@@ -105,6 +110,7 @@ impl Action {
             Action::LookupName => "lookups by name",
             Action::GroupsPerDay => "groups created today",
             Action::Profile => "profile changes",
+            Action::Typing => "typing notices",
         }
     }
 
@@ -128,6 +134,7 @@ impl Action {
             Action::LookupName => Rate::new(30, min).burst(60),
             Action::GroupsPerDay => Rate::new(50, Duration::from_secs(86_400)),
             Action::Profile => Rate::new(10, min).burst(20),
+            Action::Typing => Rate::new(10, s).burst(30),
         }
     }
 }

@@ -20,6 +20,7 @@ import * as chat from './steps-chat.mjs'
 import * as more from './steps-more.mjs'
 import * as profiles from './steps-profiles.mjs'
 import * as search from './steps-search.mjs'
+import * as typing from './steps-typing.mjs'
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = resolve(web, process.env.CHAT_BIN ?? '../target/debug/chat')
@@ -161,6 +162,7 @@ try {
     ['profile: display name, about and an avatar uploaded (scaled down in the page)', profiles.editProfile],
     ['profile: the other user sees it live (chat list, messages, members, profile card)', profiles.liveProfile],
     ['profile: a tab offline during a rename shows it after reconnecting (sync_profiles)', profiles.resumeProfiles],
+    ['typing: the other member sees "… is typing…" until the message (or expiry)', typing.typingIndicator],
     ['every WebSocket frame matches docs/frames.schema.json', more.framesMatchSchema],
     ['no dialogs, page errors or CSP violations', more.clean],
   ]

@@ -118,7 +118,7 @@ describe('docs/frames.schema.json', () => {
 
   it('has the server frames and events of core/src/wire.rs, field by field', () => {
     const rust = new Map([...rustEnum('ServerFrame', 'writes'), ...rustEnum('Event', 'writes')])
-    expect(rust.size).toBe(20)
+    expect(rust.size).toBe(21)
     expect(sorted(schemaFrames('ServerFrame'))).toEqual(sorted(rust))
   })
 
@@ -140,6 +140,7 @@ describe('docs/frames.schema.json', () => {
       { type: 'send', chat_id: '5', client_msg_id: 'k-2', text: 'yes', reply_to_seq: 3 },
       { type: 'edit', chat_id: '5', seq: 3, text: 'x', ref: 'e1' },
       { type: 'forward', from_chat_id: '5', seq: 3, to_chat_id: '6', client_msg_id: 'f-1' },
+      { type: 'typing', chat_id: '5' },
       { type: 'sync_profiles' },
       { type: 'sync_profiles', since: 1_700_000_000_000 },
       { type: 'ping' },
@@ -152,6 +153,8 @@ describe('docs/frames.schema.json', () => {
       { type: 'error', code: 'too_many_requests', message: 'slow down', chat_id: '5', retry_after_ms: 100 },
       { type: 'message', message },
       { type: 'pong' },
+      { type: 'typing', chat_id: '5', user_id: '2', expires_in_ms: 6000 },
+      { type: 'error', code: 'silenced', message: 'you may not post in this chat', chat_id: '5' },
       { type: 'user_updated', user },
       { type: 'user_updated', user: { ...user, avatar: 'a1b2' } },
       { type: 'profiles', users: [user], as_of: 1_700_000_000_000, complete: true },
@@ -170,6 +173,12 @@ describe('docs/frames.schema.json', () => {
     ])
     expect(v.check({ type: 'send', chat_id: 'x', client_msg_id: 'k', text: '' }, '#/$defs/ClientFrame')).toEqual([
       '$.chat_id: does not match ^[0-9]+$',
+    ])
+    expect(v.check({ type: 'typing', chat_id: '5', user_id: '2' }, '#/$defs/ServerFrame')).toEqual([
+      '$: required property expires_in_ms is missing',
+    ])
+    expect(v.check({ type: 'typing', chat_id: '5', text: 'h' }, '#/$defs/ClientFrame')).toEqual([
+      '$: property text is not in the schema',
     ])
     const { display_name: _, ...unnamed } = user
     expect(v.check({ type: 'user_updated', user: unnamed }, '#/$defs/ServerFrame')).toEqual([

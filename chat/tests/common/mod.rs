@@ -9,6 +9,7 @@
 pub mod api;
 #[cfg(feature = "distributed")]
 pub mod cluster;
+pub mod live;
 pub mod proc;
 pub mod profiles;
 pub mod schema;

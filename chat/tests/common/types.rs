@@ -230,6 +230,7 @@ pub enum Frame {
     Read(ReadFrame),
     UserUpdated(UserUpdated),
     Profiles(Profiles),
+    Typing(Typing),
 }
 
 impl Frame {
@@ -256,6 +257,7 @@ impl Frame {
             Frame::Read(_) => "read",
             Frame::UserUpdated(_) => "user_updated",
             Frame::Profiles(_) => "profiles",
+            Frame::Typing(_) => "typing",
         }
     }
 
@@ -372,6 +374,14 @@ pub struct Deleted {
     pub chat_id: Id,
     pub seq: u64,
     pub pts: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Typing {
+    pub chat_id: Id,
+    pub user_id: Id,
+    pub expires_in_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

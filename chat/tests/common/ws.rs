@@ -208,4 +208,5 @@ next_of! {
     next_read => Read(ReadFrame);
     next_user_updated => UserUpdated(UserUpdated);
     next_profiles => Profiles(Profiles);
+    next_typing => Typing(Typing);
 }

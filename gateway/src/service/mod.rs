@@ -9,6 +9,7 @@
 //! authority). Errors are [`ApiError`]s: a [`chat_core::Code`] and a message.
 
 mod accounts;
+mod live;
 mod profiles;
 mod search;
 

@@ -35,6 +35,26 @@ impl<S: WsSink> Conn<S> {
                 .write(encode(&ServerFrame::Pong))
                 .await
                 .map_err(Failure::Socket),
+            ClientFrame::Typing { chat_id } => {
+                let fail = |e| Failure::in_chat(e, None, chat_id);
+                self.typing_limit
+                    .check(self.st.service.limiter.limits(), Action::Typing)
+                    .map_err(fail)?;
+                let now = std::time::Instant::now();
+                if let Some((chat, at)) = self.last_typing
+                    && chat == chat_id
+                    && now.duration_since(at) < TYPING_REPEAT
+                {
+                    return Ok(());
+                }
+                self.st
+                    .service
+                    .typing(self.user, chat_id)
+                    .await
+                    .map_err(fail)?;
+                self.last_typing = Some((chat_id, now));
+                Ok(())
+            }
             ClientFrame::SyncProfiles { since } => {
                 // Counted with the connection's subscriptions (both come in
                 // a burst after a reconnect).

@@ -192,7 +192,15 @@ struct Conn<S> {
     unflushed: bool,
     /// The connection's subscribe rate.
     sub_limit: crate::limits::ConnLimit,
+    /// The connection's typing rate.
+    typing_limit: crate::limits::ConnLimit,
+    /// The chat of the last typing notice passed on, and when: a repeat
+    /// within [`TYPING_REPEAT`] is dropped.
+    last_typing: Option<(ChatId, std::time::Instant)>,
 }
+
+/// A connection's typing notices for one chat are passed on at most this often.
+const TYPING_REPEAT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most ready items (events, outcomes) written before one flush.
 const BURST: usize = 64;
@@ -267,6 +275,8 @@ impl<S: WsSink> Conn<S> {
             replies: FuturesUnordered::new(),
             unflushed: false,
             sub_limit: Default::default(),
+            typing_limit: Default::default(),
+            last_typing: None,
             st,
         };
         metrics::CONNECTIONS.inc();

@@ -22,6 +22,7 @@ export type ClientFrame =
   | DeleteFrame
   | ForwardFrame
   | ReadFrame
+  | TypingFrame
   | SyncProfilesFrame
   | PingFrame
 export type Id = Schemas['Id']
@@ -45,6 +46,7 @@ export type ServerFrame =
   | RejectedFrame
   | ErrorFrame
   | PongFrame
+  | TypingEvent
   | UserUpdatedFrame
   | ProfilesFrame
   | ChatMessageEvent
@@ -164,6 +166,13 @@ export interface ReadFrame {
    * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
    */
   seq: number
+}
+/**
+ * The user is typing in the chat: its subscribers are told (ephemeral, never stored). Send it every few seconds while typing; nothing answers it unless it is refused (`not_member`, `silenced`, `too_many_requests`).
+ */
+export interface TypingFrame {
+  type: 'typing'
+  chat_id: Id
 }
 /**
  * Asks for the profiles of the user's contacts (members of a chat with them, and themselves) changed since `since`: the `as_of` of the previous `profiles` answer. Without `since`, only a starting point. Answered by `profiles`.
@@ -304,6 +313,15 @@ export interface ErrorFrame {
  */
 export interface PongFrame {
   type: 'pong'
+}
+/**
+ * A member is typing in a chat you follow (yours come back too: skip your own user). Show it for `expires_in_ms` unless refreshed, or until a message from them arrives.
+ */
+export interface TypingEvent {
+  type: 'typing'
+  chat_id: Id
+  user_id: Id
+  expires_in_ms: number
 }
 /**
  * A user's profile changed (display name, about, avatar): sent live to the subscribers of every chat they are in and to their own connections. Replace the user you hold.

@@ -7,6 +7,14 @@
 // `as_of` of the last `profiles` answer, kept for the page's life; the first time
 // without `since`, which only gives a starting point). An answer that is not
 // `complete` means: fetch every user held again.
+//
+// Typing: while the user types in a chat, `typing` goes out at most once every
+// TYPING_EVERY_MS per chat (not for a silent member, not while disconnected;
+// again at once after a send). Nothing answers it unless refused: such an `error`
+// (with the chat, no ref) is told apart from a refused subscribe by the notice
+// just sent in that chat, and taken quietly — typing pauses for `retry_after_ms`
+// after `too_many_requests`, for TYPING_REFUSED_MS in a chat that refused it.
+// Other members' `typing` events go to `typing` (a TypingStore).
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
@@ -16,6 +24,7 @@ import { ChatsStore } from './chats'
 import { Outbox } from './outbox'
 import type { SessionStore } from './session'
 import { Timeline } from './timeline'
+import { TypingStore } from './typing'
 import { UsersStore } from './users'
 
 export interface Toast {
@@ -50,6 +59,26 @@ export interface ClientOptions {
 /** Errors without a ref that need no toast (e.g. a chat we just left). */
 const QUIET = new Set(['not_member', 'chat_not_found'])
 
+/** A chat's `typing` goes out at most this often while the user types. */
+export const TYPING_EVERY_MS = 3000
+/** An `error` this soon after a `typing` in its chat may be the notice's refusal. */
+export const TYPING_ANSWER_MS = 10_000
+/** No `typing` in a chat for this long after it refused one (`silenced`, `not_member`). */
+export const TYPING_REFUSED_MS = 60_000
+/** The codes a `typing` is refused with. */
+const TYPING_REFUSALS = new Set(['not_member', 'silenced', 'too_many_requests'])
+/** Chats whose last `typing` is remembered (the oldest are forgotten beyond). */
+const TYPING_CHATS_KEPT = 50
+
+interface TypingOut {
+  /** When the last `typing` of the chat went out (Date.now()). */
+  sentAt: number
+  /** The next one may go from then (0 after a send: at once)... */
+  next: number
+  /** ...unless the chat refused the last one: not before then. */
+  refusedUntil: number
+}
+
 export class ChatClient {
   readonly api: Api
   readonly me: Id
@@ -59,6 +88,14 @@ export class ChatClient {
   readonly state: ClientState
   readonly socket: ChatSocket
   readonly outbox: Outbox
+  /** Who else is typing where. */
+  readonly typing = new TypingStore()
+  /** The user's own `typing` notices, by chat. */
+  private readonly typingOut = new Map<Id, TypingOut>()
+  /** No `typing` at all before then (the server said `too_many_requests`). */
+  private typingPausedUntil = 0
+  /** Chats with a `subscribe` sent on this connection and not answered yet. */
+  private readonly subscribing = new Set<Id>()
   private toastSeq = 0
   private focusSeq = 0
   private stopped = false
@@ -122,6 +159,7 @@ export class ChatClient {
     clearTimeout(this.profilesRetry)
     this.socket.stop()
     this.outbox.dispose()
+    this.typing.dispose()
   }
 
   toast(text: string): void {
@@ -137,6 +175,8 @@ export class ChatClient {
 
   /** Authenticated (first time or after a reconnect): refresh the list, resume every chat. */
   async onReady(): Promise<void> {
+    // Answers to the previous connection's subscribes will not come.
+    this.subscribing.clear()
     this.syncProfiles()
     // The user stored with the session may be older than the account's (changed
     // on another device while this page was closed): once per page load.
@@ -189,7 +229,7 @@ export class ChatClient {
     const frame: ClientFrame = { type: 'subscribe', chat_id: chatId, since_seq: since }
     const pts = this.ptsSeen[chatId]
     if (pts !== undefined) frame.since_pts = pts
-    this.socket.send(frame)
+    if (this.socket.send(frame)) this.subscribing.add(chatId)
   }
 
   /** Too far behind to resume by replay: forget what is held of the chat, take
@@ -259,6 +299,8 @@ export class ChatClient {
           return
         }
         if (f.type === 'error' && f.chat_id && !id) {
+          if (this.typingRefused(f)) return
+          this.subscribing.delete(f.chat_id)
           // A refused subscribe: too far behind to replay, or over the rate.
           if (f.code === 'replay_too_long') return void this.restartChat(f.chat_id)
           if (f.code === 'too_many_requests') {
@@ -279,7 +321,12 @@ export class ChatClient {
         this.timelines[f.chat_id]?.onDeleted(f.seq, f.pts)
         return
       case 'subscribed':
+        this.subscribing.delete(f.chat_id)
         return this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
+      case 'typing':
+        if (f.user_id === this.me || !this.chats.get(f.chat_id)) return
+        this.typing.onTyping(f.chat_id, f.user_id, f.expires_in_ms)
+        return this.users.want(f.user_id)
       case 'read':
         if (f.user_id === this.me && this.chats.advanceRead(f.chat_id, f.seq)) {
           this.timelines[f.chat_id]?.noteRead(f.seq, true)
@@ -301,7 +348,12 @@ export class ChatClient {
         void this.api.chat(f.chat_id).then((e) => this.chats.updateChat(e.chat), () => undefined)
         return void this.reloadMembers(f.chat_id)
       case 'role_changed':
-        if (f.user_id === this.me) this.chats.setRole(f.chat_id, f.role)
+        if (f.user_id === this.me) {
+          this.chats.setRole(f.chat_id, f.role)
+          // What the chat refused may be allowed now (a silent role is checked before sending).
+          const out = this.typingOut.get(f.chat_id)
+          if (out) out.refusedUntil = 0
+        }
         return void this.reloadMembers(f.chat_id)
       case 'user_updated':
         return this.onUser(f.user)
@@ -316,6 +368,7 @@ export class ChatClient {
     const c = this.chats.get(m.chat_id)
     const readBefore = c?.readSeq ?? 0
     this.chats.onMessage(m)
+    this.typing.stop(m.chat_id, m.sender_id)
     const tl = this.timelines[m.chat_id]
     if (tl) {
       tl.upsert(m)
@@ -340,10 +393,51 @@ export class ChatClient {
     const c = this.chats.get(chatId)
     if (c && notice) this.toast(`You left or were removed from ${this.chatName(chatId)}`)
     this.chats.remove(chatId)
+    this.typing.clearChat(chatId)
+    this.typingOut.delete(chatId)
+    this.subscribing.delete(chatId)
     delete this.timelines[chatId]
     delete this.state.members[chatId]
     if (this.state.activeId === chatId) this.state.activeId = null
     if (this.state.focus?.chatId === chatId) this.state.focus = null
+  }
+
+  // ---- typing ----
+
+  /**
+   * The user changed the text of a chat's composer (`text`: what it holds now):
+   * tells the chat's other members, at most once every TYPING_EVERY_MS. True when
+   * a `typing` went out.
+   */
+  noteTyping(chatId: Id, text: string): boolean {
+    if (!text.trim()) return false
+    const c = this.chats.get(chatId)
+    if (!c || c.role === 'silent') return false
+    const now = Date.now()
+    const out = this.typingOut.get(chatId)
+    if (now < this.typingPausedUntil || (out && (now < out.next || now < out.refusedUntil))) return false
+    if (!this.socket.send({ type: 'typing', chat_id: chatId })) return false
+    this.typingOut.delete(chatId) // re-inserted: the map is oldest first
+    this.typingOut.set(chatId, { sentAt: now, next: now + TYPING_EVERY_MS, refusedUntil: 0 })
+    if (this.typingOut.size > TYPING_CHATS_KEPT) this.typingOut.delete(this.typingOut.keys().next().value!)
+    return true
+  }
+
+  /** An `error` (with a chat, without a ref) that refuses our `typing`: taken quietly. */
+  private typingRefused(f: ServerFrameOf<'error'>): boolean {
+    const chatId = f.chat_id
+    if (!chatId || !TYPING_REFUSALS.has(f.code)) return false
+    const out = this.typingOut.get(chatId)
+    const now = Date.now()
+    if (!out || now - out.sentAt > TYPING_ANSWER_MS) return false
+    if (f.code === 'too_many_requests') {
+      // A subscribe of that chat waits for its answer: the refusal may be its one.
+      if (this.subscribing.has(chatId)) return false
+      this.typingPausedUntil = now + (f.retry_after_ms ?? 1000)
+    } else {
+      out.refusedUntil = now + TYPING_REFUSED_MS
+    }
+    return true
   }
 
   // ---- names ----
@@ -450,6 +544,9 @@ export class ChatClient {
     // reset is synchronous, so the ack lands in the window being reloaded.
     if (tl.state.hasNewer) void this.showLatest(chatId)
     this.outbox.send(tl, text, replyToSeq)
+    // The message ends the notice for the others: typing again is told at once.
+    const out = this.typingOut.get(chatId)
+    if (out) out.next = 0
   }
 
   /** Messages seen in the viewport with the window focused: the cursor moves forward. */
