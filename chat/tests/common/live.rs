@@ -10,18 +10,6 @@ use serde_json::json;
 
 use super::*;
 
-/// Frames that arrive before the answer to a ping.
-async fn until_pong(ws: &mut Ws) -> Vec<Frame> {
-    ws.ping().await;
-    let mut seen = Vec::new();
-    loop {
-        match ws.next().await {
-            Frame::Pong(_) => return seen,
-            f => seen.push(f),
-        }
-    }
-}
-
 fn typing_of(frames: &[Frame]) -> Vec<Typing> {
     frames
         .iter()
@@ -64,13 +52,13 @@ pub async fn typing_scenario(api: &Api, wait: Duration) {
     for _ in 0..5 {
         ann_ws.send(json!({"type": "typing", "chat_id": g})).await;
     }
-    let answered = until_pong(&mut ann_ws).await;
+    let answered = ann_ws.until_pong().await;
     assert!(
         answered.is_empty(),
         "nothing answers a typing notice: {answered:?}"
     );
     tokio::time::sleep(wait).await;
-    let heard = until_pong(&mut ben_ws).await;
+    let heard = ben_ws.until_pong().await;
     assert!(
         typing_of(&heard).is_empty(),
         "repeats are dropped: {heard:?}"
@@ -101,12 +89,12 @@ pub async fn typing_scenario(api: &Api, wait: Duration) {
 
     // Nobody else heard anything, and nothing was stored.
     tokio::time::sleep(wait).await;
-    let heard = until_pong(&mut eve_ws).await;
+    let heard = eve_ws.until_pong().await;
     assert!(
         typing_of(&heard).is_empty(),
         "a stranger hears no typing: {heard:?}"
     );
-    let heard = until_pong(&mut ben_ws).await;
+    let heard = ben_ws.until_pong().await;
     assert!(
         typing_of(&heard).is_empty(),
         "refused notices go nowhere: {heard:?}"

@@ -96,18 +96,6 @@ async fn updated_about(ws: &mut Ws, who: &str) -> User {
     .await
 }
 
-/// Frames that arrive before the answer to a ping.
-async fn frames_until_pong(ws: &mut Ws) -> Vec<Frame> {
-    ws.ping().await;
-    let mut seen = Vec::new();
-    loop {
-        match ws.next().await {
-            Frame::Pong(_) => return seen,
-            f => seen.push(f),
-        }
-    }
-}
-
 /// `sync_profiles` with `since`; the answer.
 async fn sync(ws: &mut Ws, since: Option<i64>) -> Profiles {
     let mut f = json!({"type": "sync_profiles"});
@@ -323,7 +311,7 @@ pub async fn scenario(api: &Api, wait: Duration) {
 
     // Nobody else heard any of it.
     tokio::time::sleep(wait).await;
-    let heard = frames_until_pong(&mut eve_ws).await;
+    let heard = eve_ws.until_pong().await;
     assert!(
         !heard.iter().any(|f| matches!(f, Frame::UserUpdated(_))),
         "a stranger hears no profile change: {heard:?}"

@@ -116,6 +116,19 @@ impl Ws {
         self.send(json!({"type": "ping"})).await;
     }
 
+    /// Sends a `ping`; the frames that arrive before its `pong` (what the
+    /// server had sent, or answered, before it).
+    pub async fn until_pong(&mut self) -> Vec<Frame> {
+        self.ping().await;
+        let mut seen = Vec::new();
+        loop {
+            match self.next().await {
+                Frame::Pong(_) => return seen,
+                f => seen.push(f),
+            }
+        }
+    }
+
     /// The next frame; panics on close, timeout or an unknown shape.
     pub async fn next(&mut self) -> Frame {
         match self.next_within(FRAME_WAIT).await {
