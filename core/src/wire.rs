@@ -551,6 +551,9 @@ pub enum ClientFrame {
     Typing {
         /// Chat.
         chat_id: ChatId,
+        /// Echoed in the `error` if the notice is refused.
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
     },
     /// Profiles of the user's contacts changed since `since` (the `as_of` of
     /// the previous `profiles` answer); without it, only a starting point.
@@ -853,7 +856,10 @@ mod tests {
                 seq: 1,
             },
             ClientFrame::SyncProfiles { since: Some(1) },
-            ClientFrame::Typing { chat_id: ChatId(1) },
+            ClientFrame::Typing {
+                chat_id: ChatId(1),
+                reference: None,
+            },
             ClientFrame::Ping,
         ];
         let mut types: Vec<String> = frames

@@ -70,9 +70,16 @@ pub async fn typing_scenario(api: &Api, wait: Duration) {
 
     // Who may not: a silent member, a stranger, for a chat that does not exist.
     let mut sam_ws = sam.ws().await;
-    sam_ws.send(json!({"type": "typing", "chat_id": g})).await;
+    sam_ws
+        .send(json!({"type": "typing", "chat_id": g, "ref": "t1"}))
+        .await;
     let e = sam_ws.next_error().await;
     assert_eq!(e.code, "silenced");
+    assert_eq!(
+        e.reference.as_deref(),
+        Some("t1"),
+        "the refusal names the notice"
+    );
     let mut eve_typing = eve.ws().await;
     eve_typing
         .send(json!({"type": "typing", "chat_id": g}))

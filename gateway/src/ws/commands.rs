@@ -35,8 +35,8 @@ impl<S: WsSink> Conn<S> {
                 .write(encode(&ServerFrame::Pong))
                 .await
                 .map_err(Failure::Socket),
-            ClientFrame::Typing { chat_id } => {
-                let fail = |e| Failure::in_chat(e, None, chat_id);
+            ClientFrame::Typing { chat_id, reference } => {
+                let fail = |e| Failure::in_chat(e, reference.clone(), chat_id);
                 self.typing_limit
                     .check(self.st.service.limiter.limits(), Action::Typing)
                     .map_err(fail)?;

@@ -173,6 +173,10 @@ export interface ReadFrame {
 export interface TypingFrame {
   type: 'typing'
   chat_id: Id
+  /**
+   * Echoed in the `error` frame if the notice is refused
+   */
+  ref?: string
 }
 /**
  * Asks for the profiles of the user's contacts (members of a chat with them, and themselves) changed since `since`: the `as_of` of the previous `profiles` answer. Without `since`, only a starting point. Answered by `profiles`.
