@@ -176,8 +176,9 @@ pub struct GatewaySettings {
     pub max_avatar_bytes: Option<usize>,
     /// Rate limits over their defaults: `off`, or `key=N/s|min|h|d[:BURST]`
     /// or `key=off`, comma-separated; keys `login_ip`, `login_name_ip`,
-    /// `register_ip`, `send`, `edit`, `create_chat`, `history`, `subscribe`,
-    /// `lookup`, `lookup_name`, `groups_per_day` (see docs/security.md)
+    /// `register_ip`, `refresh_ip`, `send`, `edit`, `create_chat`,
+    /// `history`, `search`, `subscribe`, `lookup`, `lookup_name`,
+    /// `groups_per_day`, `profile`, `typing` (see docs/security.md)
     /// [default: the table there].
     #[arg(long, env = "CHAT_RATE_LIMITS", value_parser = check_rate_limits)]
     pub rate_limits: Option<String>,

@@ -14,17 +14,6 @@ use std::process::Command;
 #[path = "../../chat/tests/common/proc.rs"]
 mod proc;
 
-fn chat_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CHAT_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("path of the test executable");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join(format!("chat{}", std::env::consts::EXE_SUFFIX)))
-        .expect("target directory of the test executable")
-}
-
 fn run(cmd: &mut Command, what: &str) -> std::process::Output {
     let out = cmd
         .output()
@@ -54,7 +43,7 @@ fn generate(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_generated_set_imports_and_searches_with_every_check_passing() {
-    let bin = chat_bin();
+    let bin = proc::sibling_chat_bin();
     assert!(
         bin.is_file(),
         "the chat server binary is missing at {}: build it first with `cargo build -p chat`, \

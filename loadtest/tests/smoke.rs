@@ -8,7 +8,6 @@
 //! next to this test's own executable. Build it first (`cargo build -p chat`;
 //! `cargo test --workspace` and `scripts/test.sh` build it anyway).
 
-use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -17,19 +16,6 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 #[path = "../../chat/tests/common/proc.rs"]
 mod proc;
-
-/// The `chat` binary to test against.
-fn chat_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CHAT_BIN") {
-        return PathBuf::from(p);
-    }
-    // <target-dir>/debug/deps/smoke-<hash> → <target-dir>/debug/chat
-    let exe = std::env::current_exe().expect("path of the test executable");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join(format!("chat{}", std::env::consts::EXE_SUFFIX)))
-        .expect("target directory of the test executable")
-}
 
 /// A child process killed when dropped.
 struct Killed(Child);
@@ -43,7 +29,7 @@ impl Drop for Killed {
 
 /// Starts `chat standalone` on port 0 and returns it with its base URL.
 fn start_server(dir: &std::path::Path) -> (proc::ChatProc, String) {
-    let bin = chat_bin();
+    let bin = proc::sibling_chat_bin();
     assert!(
         bin.is_file(),
         "the chat server binary is missing at {}: build it first with `cargo build -p chat` \

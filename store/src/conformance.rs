@@ -838,6 +838,24 @@ async fn check_sessions(store: &dyn Store, a: UserId, b: UserId) {
 
 /// Search finds stored messages of the chats asked, newest first, a page at
 /// a time; an edit replaces the indexed text and a delete removes it at once.
+/// A search's hits as `(chat, seq)`.
+async fn search_hits(
+    store: &dyn Store,
+    q: &chat_core::search::Query,
+    chats: &[ChatId],
+    before: Option<MessageId>,
+    limit: u32,
+) -> Vec<(ChatId, u64)> {
+    store
+        .search(q, chats, before, limit)
+        .await
+        .expect("search")
+        .messages
+        .iter()
+        .map(|m| (m.chat_id, m.seq))
+        .collect()
+}
+
 async fn check_search(store: &dyn Store, base: u64, a: UserId) {
     use chat_core::search::parse;
     let (c1, c2, other) = (ChatId(base + 31), ChatId(base + 32), ChatId(base + 33));
@@ -859,16 +877,7 @@ async fn check_search(store: &dyn Store, base: u64, a: UserId) {
     let mine = [c1, c2];
     let find = |q: &str, before: Option<MessageId>, limit: u32| {
         let q = parse(q).expect("query");
-        async move {
-            store
-                .search(&q, &mine, before, limit)
-                .await
-                .expect("search")
-                .messages
-                .iter()
-                .map(|m| (m.chat_id, m.seq))
-                .collect::<Vec<_>>()
-        }
+        async move { search_hits(store, &q, &mine, before, limit).await }
     };
     assert_eq!(
         find("green", None, 10).await,
@@ -902,16 +911,7 @@ async fn check_search(store: &dyn Store, base: u64, a: UserId) {
         .expect("direct message");
     let within = |q: &str, chat: ChatId| {
         let q = parse(q).expect("query");
-        async move {
-            store
-                .search(&q, &[chat], None, 10)
-                .await
-                .expect("search")
-                .messages
-                .iter()
-                .map(|m| (m.chat_id, m.seq))
-                .collect::<Vec<_>>()
-        }
+        async move { search_hits(store, &q, &[chat], None, 10).await }
     };
     assert_eq!(within("green", c1).await, vec![(c1, 1)]);
     assert_eq!(within("green", direct).await, vec![(direct, 1)]);

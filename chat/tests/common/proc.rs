@@ -2,15 +2,29 @@
 //! arguments and environment, wait for the address its banner prints, keep its
 //! stderr in a log file, SIGKILL or SIGTERM it, and kill it when dropped.
 //!
-//! Only `std` here: `loadtest/tests/smoke.rs` includes this file with `#[path]`
-//! (another crate, which finds the binary its own way), so it must not name
-//! anything of the `chat` crate or of `common`.
+//! Only `std` here: `loadtest/tests/` include this file with `#[path]`
+//! (another crate, which finds the binary with [`sibling_chat_bin`]), so it
+//! must not name anything of the `chat` crate or of `common`.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+/// The `chat` binary as another package's tests find it (`loadtest`'s):
+/// `CHAT_BIN`, else `<target-dir>/debug/chat` beside the test's own
+/// executable (`<target-dir>/debug/deps/<test>-<hash>`).
+pub fn sibling_chat_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHAT_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("path of the test executable");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(format!("chat{}", std::env::consts::EXE_SUFFIX)))
+        .expect("target directory of the test executable")
+}
 
 /// How a process is started; [`Spawn::start`] runs it.
 pub struct Spawn {
