@@ -13,6 +13,7 @@ pub mod id;
 pub mod model;
 pub mod placement;
 pub mod ports;
+pub mod presence;
 pub mod progress;
 pub mod rules;
 pub mod search;

@@ -53,6 +53,7 @@ impl Mutation {
             | Mutation::SetPasswordHash { user_id, .. }
             | Mutation::SetProfile { user_id, .. }
             | Mutation::SetAvatar { user_id, .. }
+            | Mutation::SetPresenceVisibility { user_id, .. }
             | Mutation::AdvanceCursor { user_id, .. } => Placement::User(*user_id),
             Mutation::PutSession(s) => Placement::User(s.user_id),
         }
@@ -189,6 +190,10 @@ mod tests {
                 avatar: None,
                 at: 6,
             },
+            Mutation::SetPresenceVisibility {
+                user_id: USER,
+                visibility: crate::presence::Visibility::Nobody,
+            },
             Mutation::PutMembership {
                 user_id: USER,
                 chat_id: CHAT,
@@ -261,6 +266,7 @@ mod tests {
                 | Mutation::SetPasswordHash { .. }
                 | Mutation::SetProfile { .. }
                 | Mutation::SetAvatar { .. }
+                | Mutation::SetPresenceVisibility { .. }
                 | Mutation::AdvanceCursor { .. } => Placement::User(USER),
             };
             assert_eq!(m.placement(), expected, "{m:?}");

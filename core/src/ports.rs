@@ -332,6 +332,13 @@ pub enum Mutation {
         /// Unix ms (the profile's new `updated_at`).
         at: i64,
     },
+    /// Sets who may see a user's presence (online, last seen).
+    SetPresenceVisibility {
+        /// User.
+        user_id: UserId,
+        /// The choice.
+        visibility: crate::presence::Visibility,
+    },
     /// Sets (or, with `None`, removes) a user's avatar.
     SetAvatar {
         /// User.
@@ -429,6 +436,11 @@ pub trait Store: Send + Sync + 'static {
     async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
     /// A user's avatar, when they have one.
     async fn avatar(&self, user: UserId) -> Result<Option<crate::model::Avatar>, StoreError>;
+    /// Who may see `user`'s presence (the default until they choose).
+    async fn presence_visibility(
+        &self,
+        user: UserId,
+    ) -> Result<crate::presence::Visibility, StoreError>;
     /// Users whose profile changed after `since` (Unix ms), oldest change
     /// first, at most `limit` (every shard is asked).
     async fn profiles_since(&self, since: i64, limit: u32) -> Result<Vec<User>, StoreError>;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chat_core::model::{Chat, ChatKind, Member, Role};
 use chat_core::ports::{Cache, CacheOp, Cached, Delivery, Log, Membership, PubSub};
+use chat_core::presence::{Presence, Seen};
 use chat_core::{ChatId, UserId};
 
 /// Log: per-key order, consumer groups resume after their commit, independent
@@ -300,4 +301,78 @@ pub async fn check_pubsub(ps: &dyn PubSub, prefix: &str) {
     ps.publish(&a, Bytes::from_static(b"late")).await.unwrap();
     let late = tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await;
     assert!(late.is_err(), "nothing after unsubscribe (got {late:?})");
+}
+
+/// Presence: several gateways of one user count once, the last one to go
+/// makes the user offline with a last-seen time, a report expires when its
+/// gateway stops beating (a dead gateway), and the visibility travels with
+/// every report. `base` keeps user ids apart from other runs.
+pub async fn check_presence(p: &dyn Presence, base: u64) {
+    use chat_core::presence::Visibility;
+    let (a, b, never) = (UserId(base + 1), UserId(base + 2), UserId(base + 3));
+    let long = Duration::from_secs(60);
+    let before = chat_core::now_ms();
+    assert_eq!(
+        p.beat("gw-a", &[(a, Visibility::Everyone)], long)
+            .await
+            .expect("beat"),
+        vec![false],
+        "a comes online"
+    );
+    let was = p
+        .beat(
+            "gw-b",
+            &[(a, Visibility::Contacts), (b, Visibility::Everyone)],
+            long,
+        )
+        .await
+        .expect("beat");
+    assert_eq!(was, vec![true, false], "a already online; b comes online");
+    let seen = p.seen(&[a, b, never]).await.expect("seen");
+    assert!(seen[0].online && seen[1].online);
+    assert_eq!(seen[0].visibility, Some(Visibility::Contacts), "the latest");
+    assert_eq!(seen[2], Seen::default(), "never seen");
+
+    // a leaves gw-a: still online through gw-b; then leaves gw-b too.
+    assert!(p.gone("gw-a", a).await.expect("gone"), "still on gw-b");
+    assert!(p.seen(&[a]).await.expect("seen")[0].online);
+    assert!(!p.gone("gw-b", a).await.expect("gone"), "gone everywhere");
+    let s = p.seen(&[a]).await.expect("seen")[0];
+    assert!(!s.online);
+    let last = s.last_seen.expect("a last-seen time");
+    assert!(
+        last >= before,
+        "last seen {last} is now-ish (after {before})"
+    );
+    assert_eq!(s.visibility, Some(Visibility::Contacts), "kept offline");
+
+    // b's only gateway stops beating (it died): b expires, nobody said so.
+    p.beat(
+        "gw-dead",
+        &[(b, Visibility::Everyone)],
+        Duration::from_millis(300),
+    )
+    .await
+    .expect("beat");
+    // (gw-b's report of b is still live: gw-b says b left it.)
+    assert!(
+        p.gone("gw-b", b).await.expect("gone"),
+        "gw-dead still holds b"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let s = p.seen(&[b]).await.expect("seen")[0];
+    assert!(!s.online, "a dead gateway's report expires: {s:?}");
+    assert!(s.last_seen.is_some());
+    // And beating again is coming online again.
+    assert_eq!(
+        p.beat("gw-a", &[(b, Visibility::Nobody)], long)
+            .await
+            .expect("beat"),
+        vec![false]
+    );
+    assert!(
+        p.gone("gw-x", b).await.expect("gone"),
+        "another gateway's leaving changes nothing"
+    );
+    assert!(!p.gone("gw-a", b).await.expect("gone"));
 }

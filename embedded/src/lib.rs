@@ -5,8 +5,10 @@
 mod cache;
 pub mod conformance;
 mod log;
+mod presence;
 mod pubsub;
 
 pub use cache::MemCache;
 pub use log::{MemLog, MemLogConfig};
+pub use presence::MemPresence;
 pub use pubsub::MemPubSub;

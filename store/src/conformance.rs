@@ -607,6 +607,27 @@ async fn check_profiles(store: &dyn Store, base: u64, a: UserId, b: UserId) {
             .pop()
             .expect("found")
     };
+    // Presence visibility: everyone until chosen; a choice alone is no
+    // profile change.
+    use chat_core::presence::Visibility;
+    let visibility = |id: UserId| async move {
+        store
+            .presence_visibility(id)
+            .await
+            .expect("presence visibility")
+    };
+    assert_eq!(visibility(b).await, Visibility::Everyone);
+    for v in [Visibility::Contacts, Visibility::Nobody] {
+        store
+            .apply(&[Mutation::SetPresenceVisibility {
+                user_id: b,
+                visibility: v,
+            }])
+            .await
+            .expect("set presence visibility");
+        assert_eq!(visibility(b).await, v);
+    }
+    assert_eq!(visibility(a).await, Visibility::Everyone, "b's alone");
     let fresh = one(b).await;
     assert_eq!(fresh.display_name, fresh.name, "the login name until set");
     assert_eq!((fresh.about.as_str(), &fresh.avatar), ("", &None));
@@ -645,6 +666,15 @@ async fn check_profiles(store: &dyn Store, base: u64, a: UserId, b: UserId) {
         .expect("by name")
         .expect("found");
     assert_eq!(by_name.user, u, "a login answers the profile too");
+    store
+        .apply(&[Mutation::SetPresenceVisibility {
+            user_id: a,
+            visibility: Visibility::Contacts,
+        }])
+        .await
+        .expect("set presence visibility");
+    assert_eq!(one(a).await, u, "the profile is unchanged by it");
+    assert_eq!(visibility(a).await, Visibility::Contacts);
 
     let image = Avatar {
         tag: format!("tag{base}"),
@@ -710,6 +740,7 @@ async fn check_profiles(store: &dyn Store, base: u64, a: UserId, b: UserId) {
     let u = one(b).await;
     assert_eq!(u.display_name, u.name);
     assert_eq!(u.avatar.as_deref(), Some(image.tag.as_str()));
+    assert_eq!(visibility(b).await, Visibility::Nobody, "kept by a change");
     let seen = changed(t0 + 3).await;
     assert_eq!(
         seen.iter()

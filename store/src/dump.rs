@@ -91,6 +91,7 @@ pub static TABLES: &[Table] = &[
             ("avatar_type", NullText),
             ("updated_at", Int),
             ("avatar", NullBlob),
+            ("presence", NullText),
         ],
         key: 1,
         owner: Owner::User("user_id"),
@@ -231,9 +232,13 @@ impl Table {
     /// its type (`what` names the line in errors).
     pub fn check(&self, row: &Map<String, Value>, what: &str) -> Result<(), String> {
         for (name, kind) in self.cols {
-            let v = row
-                .get(*name)
-                .ok_or_else(|| format!("{what}: {}.{name} is missing", self.name))?;
+            // A nullable column a file lacks (one written before the column
+            // was added) is imported as null.
+            let v = match row.get(*name) {
+                Some(v) => v,
+                None if matches!(kind, NullInt | NullText | NullBlob) => &Value::Null,
+                None => return Err(format!("{what}: {}.{name} is missing", self.name)),
+            };
             let ok = match kind {
                 Int => v.is_i64(),
                 NullInt => v.is_i64() || v.is_null(),
@@ -379,7 +384,7 @@ impl SqlStore<sqlx::Sqlite> {
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (c, kind) in t.cols {
-                let v = &row[*c];
+                let v = row.get(*c).unwrap_or(&Value::Null);
                 q = match kind {
                     Int | NullInt => q.bind(v.as_i64()),
                     Text | NullText => q.bind(v.as_str().map(str::to_string)),
@@ -447,6 +452,10 @@ mod tests {
         let mut bad = ok.clone();
         bad.remove("event");
         assert!(t.check(&bad, "line 2").unwrap_err().contains("missing"));
+        // A nullable column added after the file was written reads as null.
+        let mut older = ok.clone();
+        older.remove("user_id");
+        assert!(t.check(&older, "line 2").is_ok());
         let mut bad = ok;
         bad.insert("evil".into(), 1.into());
         assert!(t.check(&bad, "line 2").unwrap_err().contains("no column"));

@@ -1185,7 +1185,7 @@ type MessageRow = (
 );
 
 /// A `user_profiles` row: user, display name, about, avatar tag and type,
-/// change time, image.
+/// change time, image, presence visibility.
 type ProfileRow = (
     i64,
     Option<String>,
@@ -1194,6 +1194,7 @@ type ProfileRow = (
     Option<String>,
     i64,
     Option<Vec<u8>>,
+    Option<String>,
 );
 
 /// Profiles per statement when copying: each may hold an image (up to a few
@@ -1364,7 +1365,8 @@ impl Source<'_> {
             *self,
             ProfileRow,
             concat!(
-                "SELECT user_id, display_name, about, avatar_tag, avatar_type, updated_at, avatar ",
+                "SELECT user_id, display_name, about, avatar_tag, avatar_type, updated_at, avatar, ",
+                "presence ",
                 "FROM user_profiles WHERE user_id IN ("
             ),
             ids
@@ -1690,7 +1692,8 @@ async fn copy_users(
     for chunk in profiles.chunks(PROFILES_PER_INSERT) {
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT INTO user_profiles \
-             (user_id, display_name, about, avatar_tag, avatar_type, updated_at, avatar) ",
+             (user_id, display_name, about, avatar_tag, avatar_type, updated_at, avatar, \
+             presence) ",
         );
         q.push_values(chunk, |mut b, p| {
             b.push_bind(p.0)
@@ -1699,7 +1702,8 @@ async fn copy_users(
                 .push_bind(p.3.clone())
                 .push_bind(p.4.clone())
                 .push_bind(p.5)
-                .push_bind(p.6.clone());
+                .push_bind(p.6.clone())
+                .push_bind(p.7.clone());
         });
         q.build()
             .execute(&mut *tx)

@@ -149,7 +149,8 @@ pub(crate) fn user(r: &impl Columns) -> Result<User, StoreError> {
         about: r.opt_text("about")?.unwrap_or_default(),
         avatar: r.opt_text("avatar_tag")?,
         created_at,
-        updated_at: r.opt_int("updated_at")?.unwrap_or(created_at),
+        // A row made only for a setting has 0: the profile is unchanged.
+        updated_at: r.opt_int("updated_at")?.unwrap_or(0).max(created_at),
     })
 }
 

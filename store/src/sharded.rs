@@ -606,6 +606,17 @@ impl<S: Shard> Store for Sharded<S> {
             .await
     }
 
+    async fn presence_visibility(
+        &self,
+        user: UserId,
+    ) -> Result<chat_core::presence::Visibility, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::User(user))
+            .presence_visibility(user)
+            .await
+    }
+
     async fn profiles_since(&self, since: i64, limit: u32) -> Result<Vec<User>, StoreError> {
         // Every shard in parallel, merged by change time. A user being moved
         // can be on two shards: the newer change wins.

@@ -135,6 +135,11 @@ impl RedisCache {
         })
     }
 
+    /// Presence on the same connection.
+    pub fn presence(&self) -> crate::RedisPresence {
+        crate::RedisPresence::new(self.conn.clone(), self.cfg.prefix.clone())
+    }
+
     fn key(&self, kind: &str, id: u64) -> String {
         format!("{}{kind}:{id}", self.cfg.prefix)
     }

@@ -5,6 +5,8 @@
 //! - `cm:{chat}`: the chat's members (JSON);
 //! - `um:{user}`: hash chat → `role:read_seq` (plus a `_` marker field), cursors
 //!   moved forward only;
+//! - `pr:{user}`: presence (see [`RedisPresence`]; kept 30 days for the
+//!   last-seen time, losing it only forgets that);
 //!
 //! and channels `chat:{id}`, `user:{id}`, `gw:{id}` (prefixed too). Every entry
 //! has a TTL and can be rebuilt from the shards: Redis may be flushed any time.
@@ -17,9 +19,11 @@
 
 mod cache;
 mod conn;
+mod presence;
 mod pubsub;
 
 pub use cache::RedisCache;
+pub use presence::RedisPresence;
 pub use pubsub::RedisPubSub;
 
 use std::time::Duration;

@@ -51,3 +51,17 @@ async fn redis_cluster_sharded_pubsub_satisfies_the_contract() {
         chat_embedded::conformance::check_pubsub(&ps, prefix).await;
     }
 }
+
+#[tokio::test]
+async fn redis_presence_satisfies_the_contract() {
+    let cache = RedisCache::connect(config()).await.expect("connect");
+    chat_embedded::conformance::check_presence(&cache.presence(), 1_000).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_presence_satisfies_the_contract() {
+    let cache = RedisCache::connect(cluster_config())
+        .await
+        .expect("connect");
+    chat_embedded::conformance::check_presence(&cache.presence(), 2_000).await;
+}

@@ -347,6 +347,13 @@ where
                     .bind(patch.about.clone())
                     .bind(*at)
             }
+            Mutation::SetPresenceVisibility {
+                user_id,
+                visibility,
+            } => sqlx::query(self.sql.set_presence.clone())
+                .bind(to_sql(user_id.0))
+                .bind(visibility.as_str())
+                .bind(visibility.as_str()),
             Mutation::SetAvatar {
                 user_id,
                 avatar,

@@ -165,6 +165,7 @@ pub(crate) struct Statements {
     put_join: SqlStr,
     set_profile: SqlStr,
     set_avatar: SqlStr,
+    set_presence: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
     insert_messages: String,
     /// Messages by idempotency key: before and after the keys.
@@ -225,6 +226,13 @@ impl Statements {
             set_avatar: sql(format!(
                 "INSERT INTO user_profiles (user_id, avatar_tag, avatar_type, avatar, updated_at) \
                  VALUES (?, ?, ?, ?, ?){}avatar_tag = ?, avatar_type = ?, avatar = ?, updated_at = ?",
+                D::on_conflict_update("user_id")
+            )),
+            // A row made for this alone has `updated_at` 0: no profile
+            // change for `sync_profiles` to list.
+            set_presence: sql(format!(
+                "INSERT INTO user_profiles (user_id, presence, updated_at) VALUES (?, ?, 0){}\
+                 presence = ?",
                 D::on_conflict_update("user_id")
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),

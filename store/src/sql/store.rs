@@ -10,6 +10,7 @@ use chat_core::model::{
 use chat_core::ports::{
     Change, ClientKey, Fence, HistoryPage, Membership, Mutation, SearchHits, Store,
 };
+use chat_core::presence::Visibility;
 use chat_core::{ChatId, StoreError, UserId, name_key};
 use sqlx::{Executor, IntoArguments, QueryBuilder};
 
@@ -168,6 +169,19 @@ where
             tag: r.text("avatar_tag")?,
             content_type: r.opt_text("avatar_type")?.unwrap_or_default(),
             bytes: r.opt_blob("avatar")?.unwrap_or_default(),
+        }))
+    }
+
+    async fn presence_visibility(&self, user: UserId) -> Result<Visibility, StoreError> {
+        let sql = "SELECT presence FROM user_profiles WHERE user_id = ?";
+        let found = self.fetch("presence", sql, &[to_sql(user.0)]).await?;
+        let stored = match found.first() {
+            Some(r) => r.opt_text("presence")?,
+            None => None,
+        };
+        // An unknown name (a newer release's) shows nothing rather than all.
+        Ok(stored.map_or(Visibility::Everyone, |v| {
+            Visibility::parse(&v).unwrap_or(Visibility::Nobody)
         }))
     }
 
