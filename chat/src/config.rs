@@ -166,6 +166,15 @@ pub struct GatewaySettings {
     /// closed (4009) [default: 30].
     #[arg(long, env = "CHAT_WS_PING_SECS")]
     pub ws_ping_secs: Option<u64>,
+    /// Seconds between two presence reports of a gateway's users; a report
+    /// keeps a user online for three, so a dead gateway's users go offline
+    /// within that [default: 20].
+    #[arg(long, env = "CHAT_PRESENCE_HEARTBEAT_SECS")]
+    pub presence_heartbeat_secs: Option<u64>,
+    /// Groups up to this many members are told each member's presence
+    /// changes; bigger ones only a count of online members [default: 100].
+    #[arg(long, env = "CHAT_PRESENCE_GROUP_LIMIT")]
+    pub presence_group_limit: Option<u32>,
     /// Most messages a subscription replays; a `since_seq` further behind is
     /// refused with `replay_too_long` (page history over HTTP) [default: 10000].
     #[arg(long, env = "CHAT_MAX_REPLAY")]
@@ -617,6 +626,12 @@ impl GatewaySettings {
                 .ws_ping_secs
                 .map_or(d.ws_ping, |s| Duration::from_secs(s.max(1))),
             max_replay: self.max_replay.unwrap_or(d.max_replay),
+            presence: chat_gateway::presence::PresenceSettings {
+                heartbeat: self
+                    .presence_heartbeat_secs
+                    .map_or(d.presence.heartbeat, |s| Duration::from_secs(s.max(1))),
+                group_limit: self.presence_group_limit.unwrap_or(d.presence.group_limit),
+            },
             max_avatar_bytes: self.max_avatar_bytes.unwrap_or(d.max_avatar_bytes),
             // Checked when parsed (the flag's value parser, `validate`).
             rate_limits: self

@@ -184,6 +184,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
     let store: Arc<dyn Store> = Arc::new(shards(&a.mysql, Some("gateway")).await?);
     let redis = RedisCache::connect(redis_cfg(&a.redis, None)).await?;
     let throttle: Arc<dyn chat_core::throttle::Throttle> = Arc::new(redis.clone());
+    let presence: Arc<dyn chat_core::presence::Presence> = Arc::new(redis.presence());
     let cache: Arc<dyn Cache> = Arc::new(redis);
     let inbox = Some(a.gateway.pubsub_inbox());
     let pubsub: Arc<dyn PubSub> = Arc::new(RedisPubSub::connect(redis_cfg(&a.redis, inbox)).await?);
@@ -197,6 +198,7 @@ pub async fn gateway(a: GatewayArgs, shutdown: CancellationToken) -> anyhow::Res
         pubsub,
         ids: Arc::new(IdGenerator::new(node)),
         throttle: Some(throttle),
+        presence,
     };
     let st = chat_gateway::build(cfg, deps).await?;
     let listen = a.gateway.listen();

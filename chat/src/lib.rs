@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chat_core::IdGenerator;
 use chat_core::ports::{Cache, Log, PubSub, Store};
-use chat_embedded::{MemCache, MemLog, MemLogConfig, MemPubSub};
+use chat_embedded::{MemCache, MemLog, MemLogConfig, MemPresence, MemPubSub};
 use chat_gateway::Deps;
 use chat_store::{SqliteConfig, SqliteStore};
 use tokio::net::TcpListener;
@@ -125,6 +125,9 @@ pub async fn start_standalone(
         ids: Arc::new(IdGenerator::new(node)),
         // One process: the gateway's own throttle is the whole truth.
         throttle: None,
+        presence: Arc::new(MemPresence::new(
+            cfg.embedded.cache_entries.unwrap_or(200_000),
+        )),
     };
 
     // Exported from the first scrape, before the roles' tasks start.

@@ -56,7 +56,7 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 35, "operations in the document");
+    assert_eq!(ops, 38, "operations in the document");
     // An undocumented path is the fallback's 404.
     let (st, v) = api.call("GET", "/api/v1/undocumented", None, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
@@ -184,6 +184,18 @@ async fn answers_have_the_documented_shapes() {
     b.chats().await.ok();
     c.chats().await.ok();
 
+    // Presence: the setting, a bad one, a chat's members, a stranger.
+    let _online = b.ws().await;
+    assert_eq!(a.call("GET", "/api/v1/me/presence", None).await.0, 200);
+    let contacts = Some(json!({"visibility": "contacts"}));
+    assert_eq!(a.call("PUT", "/api/v1/me/presence", contacts).await.0, 200);
+    let bad = Some(json!({"visibility": "friends"}));
+    assert_eq!(a.call("PUT", "/api/v1/me/presence", bad).await.0, 400);
+    let presence = format!("/api/v1/chats/{chat}/presence");
+    let (st, body) = a.call("GET", &presence, None).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(c.call("GET", &presence, None).await.0, 403);
+
     let exchanges: Vec<_> = api
         .exchanges()
         .into_iter()
@@ -261,6 +273,11 @@ async fn answers_have_the_documented_shapes() {
         ("deleteAvatar", 200),
         ("avatar", 200),
         ("avatar", 404),
+        ("presenceSetting", 200),
+        ("setPresenceSetting", 200),
+        ("setPresenceSetting", 400),
+        ("chatPresence", 200),
+        ("chatPresence", 403),
     ];
     let missing: Vec<_> = want
         .iter()

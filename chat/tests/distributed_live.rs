@@ -1,5 +1,6 @@
-//! Typing notices in distributed mode: straight through Redis pub/sub from
-//! one gateway to subscribers on another (the scenario is `common/live.rs`).
+//! Typing notices and presence in distributed mode: straight through Redis
+//! pub/sub from one gateway to subscribers on another, presence in Redis
+//! with expiry (the scenarios are `common/live.rs`).
 
 #![cfg(feature = "distributed")]
 
@@ -31,4 +32,53 @@ async fn typing_reaches_the_chat_across_gateways_and_nobody_else() {
     zoe_ws.send(json!({"type": "typing", "chat_id": g})).await;
     let t = yan_ws.next_typing().await;
     assert_eq!((t.chat_id, t.user_id), (g, zoe.id.clone()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_across_gateways_and_after_one_dies() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let settings = [
+        ("CHAT_PRESENCE_GROUP_LIMIT", "3"),
+        ("CHAT_PRESENCE_HEARTBEAT_SECS", "1"),
+    ];
+    let a = cl.spawn_with("gateway", "gw-0", &settings);
+    let b = cl.spawn_with("gateway", "gw-1", &settings);
+    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    let other = Api::new(format!("http://{b}")).with_timeout(Duration::from_secs(30));
+    common::live::presence_scenario(&gw, &other, Duration::from_millis(500)).await;
+
+    // A gateway dies with a user's only connection: nobody says she left,
+    // yet she goes offline once its last report expires (three heartbeats).
+    let kim = gw.register("kim").await;
+    let lou = gw.register("lou").await;
+    let direct = kim.create_direct(&lou).await.created().id;
+    let mut lou_ws = lou.ws().await.with_presence();
+    lou_ws.subscribe(&direct, None).await;
+    let _kim_ws = kim.via(&other).ws().await;
+    let p = lou_ws
+        .next_where(|f| match f {
+            Frame::Presence(p) if p.user_id == kim.id => Some(p),
+            _ => None,
+        })
+        .await;
+    assert_eq!(p.status, "online");
+    cl.kill("gw-1");
+    let died = std::time::Instant::now();
+    let status = loop {
+        lou_ws
+            .send(json!({"type": "get_presence", "chat_id": direct}))
+            .await;
+        let list = lou_ws.next_presence_list().await;
+        let kim_now = list.users.iter().find(|u| u.user_id == kim.id).cloned();
+        let kim_now = kim_now.expect("kim listed");
+        if kim_now.status != "online" || died.elapsed() > Duration::from_secs(20) {
+            break kim_now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(status.status, "offline", "expired, not stuck online");
+    assert!(status.last_seen.is_some());
+    cl.cleanup().await;
 }

@@ -161,6 +161,7 @@ impl World {
         let (method, path, body): (&str, String, Option<Value>) = match key {
             "read_chat" => ("GET", format!("/chats/{g}"), None),
             "members" => ("GET", format!("/chats/{g}/members"), None),
+            "presence" => ("GET", format!("/chats/{g}/presence"), None),
             "history" => ("GET", format!("/chats/{g}/messages"), None),
             "search_chat" => ("GET", format!("/search?q=hi&chat_id={g}"), None),
             "send" => (
@@ -282,6 +283,7 @@ impl World {
             }
             "ws_read" => json!({"type": "read", "chat_id": g, "seq": 1}),
             "ws_typing" => json!({"type": "typing", "chat_id": g}),
+            "ws_get_presence" => json!({"type": "get_presence", "chat_id": g}),
             other => panic!("docs/security.md names a row this test does not know: {other}"),
         };
         let mut ws = match caller {
@@ -301,7 +303,9 @@ impl World {
         loop {
             match ws.next_within(FRAME_WAIT).await {
                 Next::Frame(f) => match *f {
-                    Frame::Subscribed(_) | Frame::Ack(_) => return "ok".into(),
+                    Frame::Subscribed(_) | Frame::Ack(_) | Frame::PresenceList(_) => {
+                        return "ok".into();
+                    }
                     Frame::Pong(_) if silent_on_success => return "ok".into(),
                     Frame::Error(e) => return e.code,
                     Frame::Rejected(r) => return r.code,

@@ -555,6 +555,15 @@ pub enum ClientFrame {
         #[serde(default, rename = "ref")]
         reference: Option<String>,
     },
+    /// Who of a chat's members is online, as the user may see it.
+    /// Answered by `presence_list`.
+    GetPresence {
+        /// Chat.
+        chat_id: ChatId,
+        /// Echoed in the answer, or in the `error` if refused.
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
+    },
     /// Profiles of the user's contacts changed since `since` (the `as_of` of
     /// the previous `profiles` answer); without it, only a starting point.
     /// Answered by `profiles`.
@@ -579,6 +588,7 @@ impl ClientFrame {
         "forward",
         "read",
         "typing",
+        "get_presence",
         "sync_profiles",
         "ping",
     ];
@@ -734,6 +744,47 @@ pub enum ServerFrame {
         /// them comes first.
         expires_in_ms: u64,
     },
+    /// A member came online or went offline (ephemeral: never stored nor
+    /// replayed). Told in direct chats and in groups up to the presence
+    /// group limit; `hidden` when the user stopped showing it here.
+    Presence {
+        /// Chat.
+        chat_id: ChatId,
+        /// Who.
+        user_id: UserId,
+        /// Online, offline or hidden.
+        status: crate::presence::Status,
+        /// With `offline`: Unix ms the user was last seen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen: Option<i64>,
+    },
+    /// Members of a big group online now (instead of `presence` frames;
+    /// sent every few seconds while it changes).
+    OnlineCount {
+        /// Chat.
+        chat_id: ChatId,
+        /// Members online who show it to everyone.
+        online: u32,
+    },
+    /// The user changed who may see their presence (to their own devices).
+    PresenceVisibility {
+        /// The new choice.
+        visibility: crate::presence::Visibility,
+    },
+    /// Answer to `get_presence`.
+    PresenceList {
+        /// Chat.
+        chat_id: ChatId,
+        /// Each member as the user may see them; empty for groups above the
+        /// presence group limit.
+        users: Vec<crate::presence::UserPresence>,
+        /// Members shown online (in big groups: those who show it to
+        /// everyone).
+        online: u32,
+        /// The client's `ref`.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
     /// A user's profile changed (to their contacts, live: members of a chat
     /// with them, and their own devices).
     UserUpdated {
@@ -856,6 +907,10 @@ mod tests {
                 seq: 1,
             },
             ClientFrame::SyncProfiles { since: Some(1) },
+            ClientFrame::GetPresence {
+                chat_id: ChatId(1),
+                reference: None,
+            },
             ClientFrame::Typing {
                 chat_id: ChatId(1),
                 reference: None,

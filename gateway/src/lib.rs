@@ -14,6 +14,7 @@ pub mod hub;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod presence;
 mod reads;
 pub mod reqid;
 pub mod service;
@@ -99,7 +100,17 @@ pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayEr
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ),
         limiter: limits::Limiter::new(cfg.rate_limits.clone(), deps.throttle.clone()),
+        presence: deps.presence.clone(),
+        presence_group_limit: cfg.presence.group_limit,
     };
+    let tracker = presence::Tracker::start(
+        cfg.instance_id.clone(),
+        cfg.presence,
+        deps.presence.clone(),
+        deps.store.clone(),
+        service.reads.clone(),
+        deps.pubsub.clone(),
+    );
     Ok(AppState(Arc::new(Gateway {
         cfg,
         deps,
@@ -107,6 +118,7 @@ pub async fn build(cfg: GatewayConfig, deps: Deps) -> Result<AppState, GatewayEr
         hub,
         draining: CancellationToken::new(),
         accepting: AtomicBool::new(true),
+        presence: tracker,
         open_connections: std::sync::atomic::AtomicUsize::new(0),
     })))
 }
@@ -131,6 +143,10 @@ pub fn app(st: AppState) -> Router {
             "/me/sessions/{id}",
             axum::routing::delete(http::end_session),
         )
+        .route(
+            "/me/presence",
+            get(http::presence_setting).put(http::set_presence_setting),
+        )
         .route("/me/blocks", get(http::blocks))
         .route("/me/blocks/{user}", put(http::block).delete(http::unblock))
         .route("/users", get(http::users))
@@ -147,6 +163,7 @@ pub fn app(st: AppState) -> Router {
             "/chats/{id}/members/{user}",
             axum::routing::patch(http::set_role).delete(http::remove_member),
         )
+        .route("/chats/{id}/presence", get(http::chat_presence))
         .route("/chats/{id}/bans", get(http::bans))
         .route(
             "/chats/{id}/bans/{user}",

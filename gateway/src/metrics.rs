@@ -196,6 +196,42 @@ pub static E2E_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// Users coming online or going offline, as this gateway saw it (`status`).
+pub static PRESENCE_TRANSITIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "gateway_presence_transitions_total",
+                "Users who came online or went offline through this gateway",
+            ),
+            &["status"],
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Presence frames published to chats (transitions and online counts).
+pub static PRESENCE_PUSHED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_presence_pushed_total",
+            "Presence and online-count frames published to chat channels",
+        )
+        .expect("valid counter"),
+    )
+});
+
+/// Reports to the presence tier that failed (retried at the next heartbeat).
+pub static PRESENCE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "gateway_presence_failures_total",
+            "Presence reports that failed (retried at the next heartbeat)",
+        )
+        .expect("valid counter"),
+    )
+});
+
 /// `reason` of a connection refused by `max_connections`.
 pub const REFUSED_PER_GATEWAY: &str = "per_gateway";
 /// `reason` of a connection refused by `max_connections_per_ip`.
@@ -230,6 +266,11 @@ pub fn init() {
     LazyLock::force(&THROTTLE_FALLBACK);
     LazyLock::force(&COMMANDS);
     LazyLock::force(&E2E_SECONDS);
+    LazyLock::force(&PRESENCE_PUSHED);
+    LazyLock::force(&PRESENCE_FAILURES);
+    for status in ["online", "offline"] {
+        PRESENCE_TRANSITIONS.with_label_values(&[status]);
+    }
     for reason in [REFUSED_PER_GATEWAY, REFUSED_PER_ADDRESS] {
         CONNECTIONS_REFUSED.with_label_values(&[reason]);
     }

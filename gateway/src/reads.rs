@@ -11,6 +11,7 @@ use chat_core::{ChatId, Code, UserId};
 use crate::error::ApiError;
 
 /// Cached reads.
+#[derive(Clone)]
 pub struct Reads {
     /// Durable data.
     pub store: Arc<dyn Store>,

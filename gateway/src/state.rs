@@ -77,6 +77,8 @@ pub struct GatewayConfig {
     /// Proxies whose `X-Forwarded-For` names the client (rate limits key on
     /// the client's address).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Presence heartbeat and group limit.
+    pub presence: crate::presence::PresenceSettings,
 }
 
 impl Default for GatewayConfig {
@@ -107,6 +109,7 @@ impl Default for GatewayConfig {
             max_replay: 10_000,
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
+            presence: Default::default(),
         }
     }
 }
@@ -127,6 +130,8 @@ pub struct Deps {
     /// Where rate limits are counted across gateways (Redis); `None`: in
     /// this process only.
     pub throttle: Option<Arc<dyn Throttle>>,
+    /// Who is online (Redis in distributed mode, in-process in standalone).
+    pub presence: Arc<dyn chat_core::presence::Presence>,
 }
 
 /// Everything a request handler or connection needs.
@@ -144,6 +149,8 @@ pub struct Gateway {
     pub draining: CancellationToken,
     /// False while draining, for `/readyz`.
     pub accepting: AtomicBool,
+    /// Where connections report their user's comings and goings.
+    pub presence: crate::presence::Tracker,
     /// WebSocket connections open (drain waits for them to close).
     pub open_connections: std::sync::atomic::AtomicUsize,
 }

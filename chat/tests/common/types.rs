@@ -231,6 +231,10 @@ pub enum Frame {
     UserUpdated(UserUpdated),
     Profiles(Profiles),
     Typing(Typing),
+    Presence(PresenceFrame),
+    OnlineCount(OnlineCount),
+    PresenceList(PresenceList),
+    PresenceVisibility(PresenceVisibility),
 }
 
 impl Frame {
@@ -258,6 +262,10 @@ impl Frame {
             Frame::UserUpdated(_) => "user_updated",
             Frame::Profiles(_) => "profiles",
             Frame::Typing(_) => "typing",
+            Frame::Presence(_) => "presence",
+            Frame::OnlineCount(_) => "online_count",
+            Frame::PresenceList(_) => "presence_list",
+            Frame::PresenceVisibility(_) => "presence_visibility",
         }
     }
 
@@ -382,6 +390,53 @@ pub struct Typing {
     pub chat_id: Id,
     pub user_id: Id,
     pub expires_in_ms: u64,
+}
+
+/// One user's presence (a `presence` frame without its chat, a
+/// `presence_list` entry, `GET /chats/{id}/presence`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPresence {
+    pub user_id: Id,
+    /// `online`, `offline` or `hidden`.
+    pub status: String,
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceFrame {
+    pub chat_id: Id,
+    pub user_id: Id,
+    pub status: String,
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineCount {
+    pub chat_id: Id,
+    pub online: u32,
+}
+
+/// `presence_list`, and the body of `GET /chats/{id}/presence` (without
+/// `ref`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceList {
+    pub chat_id: Id,
+    pub users: Vec<UserPresence>,
+    pub online: u32,
+    #[serde(default, rename = "ref")]
+    pub reference: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceVisibility {
+    pub visibility: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -22,6 +22,8 @@ pub const FRAME_WAIT: Duration = Duration::from_secs(15);
 pub struct Ws {
     pub tx: WsSink,
     pub rx: WsStream,
+    /// Keep `presence` and `online_count` frames (see [`Ws::with_presence`]).
+    pub presence: bool,
 }
 
 /// What arrived within a wait.
@@ -64,7 +66,19 @@ impl Ws {
             .ok()?
             .ok()?;
         let (tx, rx) = stream.split();
-        Some(Ws { tx, rx })
+        Some(Ws {
+            tx,
+            rx,
+            presence: false,
+        })
+    }
+
+    /// Keeps the presence changes pushed to the connection's chats; without
+    /// it they are skipped (they come whenever a member connects, and the
+    /// scenarios of other features do not expect them).
+    pub fn with_presence(mut self) -> Ws {
+        self.presence = true;
+        self
     }
 
     /// Any JSON frame.
@@ -147,7 +161,10 @@ impl Ws {
                 Ok(Some(Ok(m))) => m,
             };
             match m {
-                WsMsg::Text(t) => return Next::Frame(Box::new(parse_frame(t.as_str()))),
+                WsMsg::Text(t) => match parse_frame(t.as_str()) {
+                    Frame::Presence(_) | Frame::OnlineCount(_) if !self.presence => continue,
+                    f => return Next::Frame(Box::new(f)),
+                },
                 WsMsg::Close(c) => return Next::Closed(c.map(|c| u16::from(c.code))),
                 _ => continue,
             }
@@ -222,4 +239,8 @@ next_of! {
     next_user_updated => UserUpdated(UserUpdated);
     next_profiles => Profiles(Profiles);
     next_typing => Typing(Typing);
+    next_presence => Presence(PresenceFrame);
+    next_online_count => OnlineCount(OnlineCount);
+    next_presence_list => PresenceList(PresenceList);
+    next_presence_visibility => PresenceVisibility(PresenceVisibility);
 }

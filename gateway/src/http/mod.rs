@@ -140,6 +140,44 @@ pub async fn update_me(
     ))
 }
 
+/// Body of `PUT /me/presence`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceBody {
+    visibility: chat_core::presence::Visibility,
+}
+
+/// `GET /me/presence`: who may see the user's online status and last seen.
+pub async fn presence_setting(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+) -> ApiResult<Json<crate::service::PresenceSetting>> {
+    Ok(Json(st.service.presence_setting(me).await?))
+}
+
+/// `PUT /me/presence`: `everyone`, `contacts` or `nobody`.
+pub async fn set_presence_setting(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiJson(b): ApiJson<PresenceBody>,
+) -> ApiResult<Json<crate::service::PresenceSetting>> {
+    let setting = crate::service::PresenceSetting {
+        visibility: b.visibility,
+    };
+    Ok(Json(st.service.set_presence_setting(me, setting).await?))
+}
+
+/// `GET /chats/{id}/presence`: who of the members is online.
+pub async fn chat_presence(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<crate::service::PresenceView>> {
+    Ok(Json(
+        st.service.chat_presence(me, extract::chat_id(&id)?).await?,
+    ))
+}
+
 /// `PUT /me/avatar`: the image is the body (PNG, JPEG or WebP).
 pub async fn put_avatar(
     State(st): State<AppState>,

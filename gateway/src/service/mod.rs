@@ -13,6 +13,7 @@ mod live;
 mod profiles;
 mod search;
 
+pub use live::{PresenceSetting, PresenceView};
 pub use search::{SearchHit, SearchView};
 
 use std::sync::Arc;
@@ -68,6 +69,10 @@ pub struct Service {
     pub(crate) image_slots: tokio::sync::Semaphore,
     /// Rate limits.
     pub(crate) limiter: crate::limits::Limiter,
+    /// Who is online.
+    pub(crate) presence: Arc<dyn chat_core::presence::Presence>,
+    /// Groups up to this many members list each member's presence.
+    pub(crate) presence_group_limit: u32,
 }
 
 /// Most requests waiting for a password slot.

@@ -55,6 +55,21 @@ impl<S: WsSink> Conn<S> {
                 self.last_typing = Some((chat_id, now));
                 Ok(())
             }
+            ClientFrame::GetPresence { chat_id, reference } => {
+                let view = self
+                    .st
+                    .service
+                    .chat_presence(self.user, chat_id)
+                    .await
+                    .map_err(|e| Failure::in_chat(e, reference.clone(), chat_id))?;
+                let frame = ServerFrame::PresenceList {
+                    chat_id,
+                    users: view.users,
+                    online: view.online,
+                    reference,
+                };
+                self.write(encode(&frame)).await.map_err(Failure::Socket)
+            }
             ClientFrame::SyncProfiles { since } => {
                 // Counted with the connection's subscriptions (both come in
                 // a burst after a reconnect).

@@ -5,6 +5,9 @@ use chat_core::model::{Chat, MemberChange};
 
 use super::*;
 
+/// How a `presence_visibility` frame starts (serde writes `type` first).
+const PRESENCE_VISIBILITY: &[u8] = br#"{"type":"presence_visibility""#;
+
 impl<S: WsSink> Conn<S> {
     pub(super) async fn deliver(&mut self, push: Push) -> Result<(), Stop> {
         match push {
@@ -127,7 +130,15 @@ impl<S: WsSink> Conn<S> {
                 self.stop_following(chat_id).await;
                 Ok(())
             }
-            Push::UserEvent { json } => self.write(json).await,
+            Push::UserEvent { json } => {
+                if json.starts_with(PRESENCE_VISIBILITY)
+                    && let Ok(ServerFrame::PresenceVisibility { visibility }) =
+                        serde_json::from_slice(&json)
+                {
+                    self.st.presence.visibility(self.user, visibility);
+                }
+                self.write(json).await
+            }
             Push::Revoked { session } => {
                 if session.is_some_and(|s| s != self.session) {
                     return Ok(());
@@ -149,6 +160,11 @@ impl<S: WsSink> Conn<S> {
                     return self.end_revoked().await;
                 }
                 self.recheck_memberships(None).await?;
+                // A change of presence visibility may have been lost too.
+                match self.st.deps.store.presence_visibility(self.user).await {
+                    Ok(v) => self.st.presence.visibility(self.user, v),
+                    Err(e) => tracing::debug!(error = %e, "presence visibility not re-read"),
+                }
                 let chats: Vec<(ChatId, u64)> =
                     self.subs.iter().map(|(c, s)| (*c, s.delivered)).collect();
                 for (chat, delivered) in chats {

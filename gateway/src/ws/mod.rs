@@ -283,6 +283,7 @@ impl<S: WsSink> Conn<S> {
         conn.st
             .open_connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        conn.st.presence.up(user);
         let end = conn.run(&mut stream, &mut rx, &slow, exp).await;
         if let End::Close(code, reason) = end {
             let frame = CloseFrame {
@@ -299,6 +300,7 @@ impl<S: WsSink> Conn<S> {
             let _ = tokio::time::timeout(wait, conn.sink.send(WsMessage::Close(Some(frame)))).await;
         }
         conn.cleanup().await;
+        conn.st.presence.down(user);
         metrics::CONNECTIONS.dec();
         conn.st
             .open_connections

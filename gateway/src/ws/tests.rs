@@ -44,6 +44,7 @@ async fn fixture() -> Fixture {
         pubsub: pubsub.clone(),
         ids: std::sync::Arc::new(IdGenerator::new(1)),
         throttle: None,
+        presence: std::sync::Arc::new(chat_embedded::MemPresence::new(1000)),
     };
     let cfg = GatewayConfig {
         jwt_secret: SECRET.to_vec(),
@@ -169,11 +170,18 @@ impl Client {
             .unwrap();
     }
 
+    /// The next message, past presence changes (they come whenever the
+    /// user connects, at no fixed point of these scenarios).
     async fn next(&mut self) -> WsMessage {
-        tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
-            .await
-            .expect("a frame within 5 s")
-            .expect("the connection is open")
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the connection is open");
+            if !is_presence(&m) {
+                return m;
+            }
+        }
     }
 
     async fn frame(&mut self) -> Value {
@@ -185,9 +193,20 @@ impl Client {
 
     /// Nothing more arrives for a while.
     async fn quiet(&mut self) {
-        let r = tokio::time::timeout(Duration::from_millis(200), self.rx.recv()).await;
-        assert!(r.is_err(), "unexpected frame {r:?}");
+        let until = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(r) = tokio::time::timeout_at(until, self.rx.recv()).await {
+            assert!(
+                r.as_ref().is_some_and(is_presence),
+                "unexpected frame {r:?}"
+            );
+        }
     }
+}
+
+fn is_presence(m: &WsMessage) -> bool {
+    matches!(m, WsMessage::Text(t)
+        if t.as_str().starts_with(r#"{"type":"presence""#)
+            || t.as_str().starts_with(r#"{"type":"online_count""#))
 }
 
 /// The seqs of the `message` frames among `frames`.

@@ -23,6 +23,7 @@ export type ClientFrame =
   | ForwardFrame
   | ReadFrame
   | TypingFrame
+  | GetPresenceFrame
   | SyncProfilesFrame
   | PingFrame
 export type Id = Schemas['Id']
@@ -47,6 +48,10 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame
   | TypingEvent
+  | PresenceEvent
+  | OnlineCountEvent
+  | PresenceListFrame
+  | PresenceVisibilityFrame
   | UserUpdatedFrame
   | ProfilesFrame
   | ChatMessageEvent
@@ -60,6 +65,9 @@ export type ServerFrame =
   | RoleChangedEvent
   | ReadEvent
 export type ErrorCode = Schemas['Error']['error']['code']
+export type PresenceStatus = Schemas['PresenceStatus']
+export type UserPresence = Schemas['UserPresence']
+export type Visibility = Schemas['Visibility']
 export type User = Schemas['User']
 export type Message = Schemas['Message']
 /**
@@ -175,6 +183,17 @@ export interface TypingFrame {
   chat_id: Id
   /**
    * Echoed in the `error` frame if the notice is refused
+   */
+  ref?: string
+}
+/**
+ * Asks who of a chat's members is online, as the user may see them (counts as a history read). Answered by `presence_list`, or an `error` (`not_member`, `chat_not_found`, `too_many_requests`) with the `ref`.
+ */
+export interface GetPresenceFrame {
+  type: 'get_presence'
+  chat_id: Id
+  /**
+   * Echoed in the answer or the `error`
    */
   ref?: string
 }
@@ -326,6 +345,47 @@ export interface TypingEvent {
   chat_id: Id
   user_id: Id
   expires_in_ms: number
+}
+/**
+ * A member of a chat you follow came online, went offline, or no longer shows it here (`hidden`). Sent in direct chats and in groups up to the presence group limit (ephemeral, never replayed).
+ */
+export interface PresenceEvent {
+  type: 'presence'
+  chat_id: Id
+  user_id: Id
+  status: PresenceStatus
+  /**
+   * With `offline`: Unix ms the user was last seen
+   */
+  last_seen?: number
+}
+/**
+ * A group above the presence group limit that you follow: members online now who show it to everyone. Sent every few seconds while it changes.
+ */
+export interface OnlineCountEvent {
+  type: 'online_count'
+  chat_id: Id
+  online: number
+}
+/**
+ * Answer to `get_presence`: each member as you may see them (empty above the presence group limit) and the number shown online.
+ */
+export interface PresenceListFrame {
+  type: 'presence_list'
+  chat_id: Id
+  users: UserPresence[]
+  online: number
+  /**
+   * The `ref` of `get_presence`
+   */
+  ref?: string
+}
+/**
+ * To the user only: their presence setting changed (`PUT /me/presence`, maybe on another device).
+ */
+export interface PresenceVisibilityFrame {
+  type: 'presence_visibility'
+  visibility: Visibility
 }
 /**
  * A user's profile changed (display name, about, avatar): sent live to the subscribers of every chat they are in and to their own connections. Replace the user you hold.

@@ -154,6 +154,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who may see the caller's presence */
+        get: operations["presenceSetting"];
+        /**
+         * Choose who may see the caller's presence
+         * @description `everyone` (the default), `contacts` (users with whom one has a direct chat) or `nobody`. Stored; the caller's gateways report it at once, chats that no longer may see the caller get a `presence` frame with `hidden`, and the caller's connections a `presence_visibility` frame. Rate key `profile`.
+         */
+        put: operations["setPresenceSetting"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me/blocks": {
         parameters: {
             query?: never;
@@ -333,6 +354,26 @@ export interface paths {
         head?: never;
         /** Change a member's role (admin) */
         patch: operations["setRole"];
+        trace?: never;
+    };
+    "/chats/{chat_id}/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who of the members is online
+         * @description Each member as the caller may see them (their choice: everyone, contacts, nobody; `hidden` otherwise), and the number shown online. Above the presence group limit (`presence_group_limit`, 100) `users` is empty and `online` counts the members online who show it to everyone. Members only (`not_member`; a direct chat one is not in is `chat_not_found`). Counts as a history read (rate key `history`). The same as the WebSocket's `get_presence`.
+         */
+        get: operations["chatPresence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/chats/{chat_id}/bans": {
@@ -621,6 +662,25 @@ export interface components {
             text: string;
             /** @description The parts of text that matched: [start, end) in UTF-16 code units (JavaScript string indices), sorted, not overlapping */
             highlights: number[][];
+        };
+        /**
+         * @description Who may see a user's online status and last-seen time: every member of a chat with them (the default), only users with whom they have a direct chat, or nobody. One always sees oneself.
+         * @enum {string}
+         */
+        Visibility: "everyone" | "contacts" | "nobody";
+        /**
+         * @description `online`: a connection is open; `offline`: none (with `last_seen` when known); `hidden`: not shown to the viewer, or never seen (forgotten 30 days after the last connection)
+         * @enum {string}
+         */
+        PresenceStatus: "online" | "offline" | "hidden";
+        UserPresence: {
+            user_id: components["schemas"]["Id"];
+            status: components["schemas"]["PresenceStatus"];
+            /** @description With `offline`: Unix ms the user was last seen */
+            last_seen?: number;
+        };
+        PresenceSetting: {
+            visibility: components["schemas"]["Visibility"];
         };
     };
     responses: never;
@@ -1217,6 +1277,113 @@ export interface operations {
             };
             /** @description Error; see `error.code` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    presenceSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's presence setting */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceSetting"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setPresenceSetting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PresenceSetting"];
+            };
+        };
+        responses: {
+            /** @description The setting, changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceSetting"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2293,6 +2460,87 @@ export interface operations {
             };
             /** @description Error; see `error.code` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    chatPresence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id (decimal string) */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Presence of the members */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        chat_id: components["schemas"]["Id"];
+                        users: components["schemas"]["UserPresence"][];
+                        online: number;
+                    };
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
