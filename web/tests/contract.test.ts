@@ -118,7 +118,7 @@ describe('docs/frames.schema.json', () => {
 
   it('has the server frames and events of core/src/wire.rs, field by field', () => {
     const rust = new Map([...rustEnum('ServerFrame', 'writes'), ...rustEnum('Event', 'writes')])
-    expect(rust.size).toBe(21)
+    expect(rust.size).toBe(25)
     expect(sorted(schemaFrames('ServerFrame'))).toEqual(sorted(rust))
   })
 
@@ -141,6 +141,8 @@ describe('docs/frames.schema.json', () => {
       { type: 'edit', chat_id: '5', seq: 3, text: 'x', ref: 'e1' },
       { type: 'forward', from_chat_id: '5', seq: 3, to_chat_id: '6', client_msg_id: 'f-1' },
       { type: 'typing', chat_id: '5' },
+      { type: 'typing', chat_id: '5', ref: 'typing:5:1' },
+      { type: 'get_presence', chat_id: '5', ref: 'presence:5:2' },
       { type: 'sync_profiles' },
       { type: 'sync_profiles', since: 1_700_000_000_000 },
       { type: 'ping' },
@@ -159,6 +161,24 @@ describe('docs/frames.schema.json', () => {
       { type: 'user_updated', user: { ...user, avatar: 'a1b2' } },
       { type: 'profiles', users: [user], as_of: 1_700_000_000_000, complete: true },
       { type: 'profiles', users: [], as_of: 1_700_000_000_000, complete: false },
+      { type: 'error', code: 'silenced', message: 'you may not post in this chat', chat_id: '5', ref: 'typing:5:1' },
+      { type: 'presence', chat_id: '5', user_id: '2', status: 'online' },
+      { type: 'presence', chat_id: '5', user_id: '2', status: 'offline', last_seen: 1_700_000_000_000 },
+      { type: 'presence', chat_id: '5', user_id: '2', status: 'hidden' },
+      { type: 'online_count', chat_id: '6', online: 140 },
+      {
+        type: 'presence_list',
+        chat_id: '5',
+        users: [
+          { user_id: '1', status: 'online' },
+          { user_id: '2', status: 'offline', last_seen: 1_700_000_000_000 },
+          { user_id: '3', status: 'hidden' },
+        ],
+        online: 1,
+        ref: 'presence:5:2',
+      },
+      { type: 'presence_list', chat_id: '6', users: [], online: 140 },
+      { type: 'presence_visibility', visibility: 'contacts' },
     ]
     for (const f of server) expect(v.check(f, '#/$defs/ServerFrame'), f.type).toEqual([])
 
@@ -179,6 +199,12 @@ describe('docs/frames.schema.json', () => {
     ])
     expect(v.check({ type: 'typing', chat_id: '5', text: 'h' }, '#/$defs/ClientFrame')).toEqual([
       '$: property text is not in the schema',
+    ])
+    expect(v.check({ type: 'presence', chat_id: '5', user_id: '2', status: 'away' }, '#/$defs/ServerFrame')).toEqual([
+      '$.status: "away" is not one of the enum',
+    ])
+    expect(v.check({ type: 'presence_visibility', visibility: 'friends' }, '#/$defs/ServerFrame')).toEqual([
+      '$.visibility: "friends" is not one of the enum',
     ])
     const { display_name: _, ...unnamed } = user
     expect(v.check({ type: 'user_updated', user: unnamed }, '#/$defs/ServerFrame')).toEqual([

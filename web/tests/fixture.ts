@@ -49,6 +49,8 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
       structuredClone(historyPage(history[id] ?? [], q)),
     ),
     search: vi.fn(async () => ({ hits: [], partial: false })),
+    presenceSetting: vi.fn(async () => 'everyone'),
+    setPresenceSetting: vi.fn(async (v: string) => v),
   } as unknown as Api
   const client = new ChatClient(session, {
     api,

@@ -1,5 +1,6 @@
 // Typing indicators: the user's own `typing` notices (throttled per chat, not for a
-// silent member nor while disconnected, refusals taken quietly) and the other
+// silent member nor while disconnected, each with a ref by which its refusal is
+// told apart and taken quietly) and the other
 // members' (shown until expiry, a refresh extending it, a message from them ending
 // it), in the store, the line under the messages and the chat list.
 import { flushPromises, mount } from '@vue/test-utils'
@@ -15,6 +16,15 @@ import { FakeWebSocket, msg, user } from './fakes'
 import { chat, connectedClient, entry } from './fixture'
 
 const provide = (client: ChatClient) => ({ global: { provide: { [CLIENT as symbol]: client } } })
+
+/** A `typing` notice of the chat as the client sends it: with a ref `typing:<chat>:<n>`. */
+const notice = (chatId: string) => ({
+  type: 'typing',
+  chat_id: chatId,
+  ref: expect.stringMatching(new RegExp(`^typing:${chatId}:\\d+$`)),
+})
+/** The ref of the last `typing` sent. */
+const lastRef = (ws: FakeWebSocket) => String(ws.framesOf('typing').at(-1)!.ref)
 
 beforeEach(() => {
   FakeWebSocket.instances = []
@@ -48,7 +58,7 @@ describe('sending typing', () => {
     const { client: c, ws } = await client()
     const typing = () => ws.framesOf('typing')
     expect(c.noteTyping('a', 'h')).toBe(true)
-    expect(typing()).toEqual([{ type: 'typing', chat_id: 'a' }])
+    expect(typing()).toEqual([notice('a')])
     await vi.advanceTimersByTimeAsync(1000)
     c.noteTyping('a', 'he')
     await vi.advanceTimersByTimeAsync(1000)
@@ -56,14 +66,13 @@ describe('sending typing', () => {
     expect(typing()).toHaveLength(1)
     // Another chat has its own pace.
     c.noteTyping('b', 'x')
-    expect(typing()).toEqual([
-      { type: 'typing', chat_id: 'a' },
-      { type: 'typing', chat_id: 'b' },
-    ])
+    expect(typing()).toEqual([notice('a'), notice('b')])
     await vi.advanceTimersByTimeAsync(TYPING_EVERY_MS - 2000)
     c.noteTyping('a', 'hell')
     c.noteTyping('a', 'hello')
     expect(typing().map((f) => f.chat_id)).toEqual(['a', 'b', 'a'])
+    // Each notice has a ref of its own.
+    expect(new Set(typing().map((f) => f.ref)).size).toBe(3)
     // Cleared (or only blanks): nothing.
     await vi.advanceTimersByTimeAsync(TYPING_EVERY_MS)
     expect(c.noteTyping('a', '')).toBe(false)
@@ -88,7 +97,7 @@ describe('sending typing', () => {
     await vi.advanceTimersByTimeAsync(1)
     ws2.receive({ type: 'role_changed', chat_id: 's', user_id: 'me', role: 'member', pts: 1 })
     expect(c.noteTyping('s', 'hi')).toBe(true)
-    expect(ws2.framesOf('typing')).toEqual([{ type: 'typing', chat_id: 's' }])
+    expect(ws2.framesOf('typing')).toEqual([notice('s')])
     c.stop()
   })
 
@@ -102,7 +111,7 @@ describe('sending typing', () => {
     await input.setValue('h')
     await input.setValue('hi')
     await input.setValue('hi there')
-    expect(ws.framesOf('typing')).toEqual([{ type: 'typing', chat_id: 'a' }])
+    expect(ws.framesOf('typing')).toEqual([notice('a')])
     await w.find('[data-testid="composer"]').trigger('submit')
     expect(ws.framesOf('send')).toHaveLength(1)
     // The text was sent: nothing more until the user types again, then at once.
@@ -130,10 +139,10 @@ describe('sending typing', () => {
     c.stop()
   })
 
-  it('a refused typing shows no error and pauses the notices', async () => {
+  it('a refused typing (by its ref) shows no error and pauses the notices', async () => {
     const { client: c, ws } = await client()
     c.noteTyping('a', 'h')
-    ws.receive({ type: 'error', code: 'silenced', message: 'you may not post in this chat', chat_id: 'a' })
+    ws.receive({ type: 'error', code: 'silenced', message: 'you may not post in this chat', chat_id: 'a', ref: lastRef(ws) })
     expect(c.state.toasts).toEqual([])
     // That chat refused: not again for a while; others still go.
     await vi.advanceTimersByTimeAsync(TYPING_EVERY_MS)
@@ -144,34 +153,45 @@ describe('sending typing', () => {
     // Over the rate: quiet, no resubscribe, no notice anywhere until retry_after_ms.
     c.noteTyping('b', 'x')
     const subs = ws.framesOf('subscribe').length
-    ws.receive({ type: 'error', code: 'too_many_requests', message: 'slow down', chat_id: 'b', retry_after_ms: 5000 })
+    ws.receive({ type: 'error', code: 'too_many_requests', message: 'slow down', chat_id: 'b', retry_after_ms: 5000, ref: lastRef(ws) })
     await vi.advanceTimersByTimeAsync(4000)
     expect(c.noteTyping('a', 'hello')).toBe(false)
     await vi.advanceTimersByTimeAsync(1000)
     expect(ws.framesOf('subscribe')).toHaveLength(subs)
     expect(c.noteTyping('a', 'hello!')).toBe(true)
-    ws.receive({ type: 'error', code: 'not_member', message: 'not a member', chat_id: 'a' })
+    // However late it comes: the ref says what it refuses.
+    const late = lastRef(ws)
+    await vi.advanceTimersByTimeAsync(30_000)
+    ws.receive({ type: 'error', code: 'not_member', message: 'not a member', chat_id: 'a', ref: late })
     expect(c.state.toasts).toEqual([])
     expect(ws.framesOf('typing').map((f) => f.chat_id)).toEqual(['a', 'a', 'b', 'a'])
+    await vi.advanceTimersByTimeAsync(TYPING_EVERY_MS)
+    expect(c.noteTyping('a', 'hello!!')).toBe(false)
     c.stop()
   })
 
-  it('other errors of a chat are handled as before', async () => {
+  it('errors without a typing ref are not taken for a refused notice', async () => {
     const { client: c, ws } = await client()
-    // No typing sent in that chat: a `silenced` is told.
+    // A `silenced` without a ref, just after a notice in that chat: not the notice's; told.
+    c.noteTyping('b', 'h')
     ws.receive({ type: 'error', code: 'silenced', message: 'you may not post in this chat', chat_id: 'b' })
     expect(c.state.toasts.map((t) => t.text)).toEqual(['you may not post in this chat'])
-    // A subscribe waiting for its answer: `too_many_requests` is its own, and it is sent again.
+    // ...and typing there is not paused by it.
+    await vi.advanceTimersByTimeAsync(TYPING_EVERY_MS)
+    expect(c.noteTyping('b', 'he')).toBe(true)
+    // Just after a notice in the chat, a `too_many_requests` without a ref is a
+    // refused subscribe: sent again, typing not paused.
     c.noteTyping('a', 'h')
-    c.subscribe('a')
     const subs = ws.framesOf('subscribe').length
     ws.receive({ type: 'error', code: 'too_many_requests', message: 'slow down', chat_id: 'a', retry_after_ms: 100 })
     await vi.advanceTimersByTimeAsync(100)
     expect(ws.framesOf('subscribe')).toHaveLength(subs + 1)
-    // Long after a typing, its chat's refusal is not taken for the notice's.
-    await vi.advanceTimersByTimeAsync(20_000)
-    ws.receive({ type: 'subscribed', chat_id: 'a', last_seq: 0, last_pts: 0, read_seq: 0 })
-    ws.receive({ type: 'error', code: 'silenced', message: 'silent here', chat_id: 'a' })
+    expect(ws.framesOf('subscribe').at(-1)!.chat_id).toBe('a')
+    expect(c.noteTyping('b', 'hel')).toBe(false) // only its own 3 s pace
+    await vi.advanceTimersByTimeAsync(TYPING_EVERY_MS)
+    expect(c.noteTyping('b', 'hell')).toBe(true)
+    // Someone else's ref (not a notice of ours): told as before.
+    ws.receive({ type: 'error', code: 'silenced', message: 'silent here', chat_id: 'a', ref: 'other-1' })
     expect(c.state.toasts.map((t) => t.text)).toContain('silent here')
     c.stop()
   })

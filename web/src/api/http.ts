@@ -9,6 +9,7 @@ import type {
   MessageResult,
   OkBody,
   OperationId,
+  PresenceVisibility,
   QueryParams,
   RequestBody,
   Role,
@@ -172,6 +173,18 @@ export class Api {
 
   deleteAvatar(): Promise<User> {
     return this.call('deleteAvatar', 'DELETE', '/me/avatar')
+  }
+
+  /** Who may see when the caller is online. */
+  async presenceSetting(): Promise<PresenceVisibility> {
+    const r = await this.call('presenceSetting', 'GET', '/me/presence')
+    return r.visibility
+  }
+
+  /** Chooses who may see when the caller is online; the answer is the setting now. */
+  async setPresenceSetting(visibility: PresenceVisibility): Promise<PresenceVisibility> {
+    const r = await this.call('setPresenceSetting', 'PUT', '/me/presence', { visibility })
+    return r.visibility
   }
 
   users(ids: Id[]): Promise<User[]> {

@@ -32,6 +32,8 @@ export type MessageResult = Schemas['MessageResult']
 export type HistoryVisibility = Schemas['HistoryVisibility']
 /** A message found by GET /search; `highlights` are [start, end) UTF-16 ranges into `text`. */
 export type SearchHit = Schemas['SearchHit']
+/** Who may see a user's online status: `everyone`, `contacts` or `nobody`. */
+export type PresenceVisibility = Schemas['Visibility']
 
 // ---- HTTP operations, by the document's operationId ----
 

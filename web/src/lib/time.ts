@@ -34,3 +34,16 @@ export function listTime(ms: number, now: number = Date.now()): string {
   const d = new Date(ms)
   return `${pad(d.getDate())}.${pad(d.getMonth() + 1)}.${String(d.getFullYear()).slice(2)}`
 }
+
+/**
+ * When a user was last seen, after "last seen": "just now", "5 minutes ago",
+ * "today at 14:05", "yesterday at 09:30", else the day ("Mon, 3 Mar").
+ */
+export function seenAgo(ms: number, now: number = Date.now()): string {
+  const minutes = Math.floor((now - ms) / 60_000)
+  if (minutes < 1) return 'just now'
+  if (minutes < 60) return minutes === 1 ? '1 minute ago' : `${minutes} minutes ago`
+  if (dayKey(ms) === dayKey(now)) return `today at ${clock(ms)}`
+  if (dayKey(ms) === dayKey(now - 86_400_000)) return `yesterday at ${clock(ms)}`
+  return dayLabel(ms, now)
+}

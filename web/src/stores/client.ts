@@ -10,18 +10,44 @@
 //
 // Typing: while the user types in a chat, `typing` goes out at most once every
 // TYPING_EVERY_MS per chat (not for a silent member, not while disconnected;
-// again at once after a send). Nothing answers it unless refused: such an `error`
-// (with the chat, no ref) is told apart from a refused subscribe by the notice
-// just sent in that chat, and taken quietly — typing pauses for `retry_after_ms`
-// after `too_many_requests`, for TYPING_REFUSED_MS in a chat that refused it.
-// Other members' `typing` events go to `typing` (a TypingStore).
+// again at once after a send), with a ref `typing:<chat>:<n>`. Nothing answers it
+// unless refused: an `error` with such a ref, taken quietly — typing pauses for
+// `retry_after_ms` after `too_many_requests`, for TYPING_REFUSED_MS in a chat that
+// refused it. Other members' `typing` events go to `typing` (a TypingStore).
+//
+// Presence: `presence`, `presence_list` and `online_count` frames go to
+// `presence` (a PresenceStore). A user's own status is always theirs to see, so
+// frames about them are skipped. Frames only tell changes, and not all of them
+// (a dead gateway's users expire untold), so the client asks with `get_presence`
+// (ref `presence:<chat>:<n>`; a refusal is taken quietly, the next ask comes
+// soon): for the open chat when it opens and every PRESENCE_EVERY_MS, and when a
+// chat is subscribed, for the open chat and for the direct chats at the top of
+// the list (their online dot; not every chat: each ask counts as a history read).
+// Over the WebSocket rather than HTTP: the answer comes in order with the frames,
+// so an older answer never undoes a newer frame. After a reconnect what was held
+// is forgotten (frames were missed) and asked again. The user's own setting (who
+// sees them online) is `state.presenceVisibility`: read and written over HTTP,
+// changed live by `presence_visibility`.
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
 import { ChatSocket, type ConnState, type SocketOptions, wsUrl } from '../api/socket'
-import type { Chat, ClientFrame, Id, Member, Message, RequestBody, Role, ServerFrame, ServerFrameOf, User } from '../api/types'
+import type {
+  Chat,
+  ClientFrame,
+  Id,
+  Member,
+  Message,
+  PresenceVisibility,
+  RequestBody,
+  Role,
+  ServerFrame,
+  ServerFrameOf,
+  User,
+} from '../api/types'
 import { ChatsStore } from './chats'
 import { Outbox } from './outbox'
+import { PresenceStore } from './presence'
 import type { SessionStore } from './session'
 import { Timeline } from './timeline'
 import { TypingStore } from './typing'
@@ -49,6 +75,8 @@ export interface ClientState {
   toasts: Toast[]
   /** Members of chats whose member list was asked for. */
   members: Record<Id, Member[]>
+  /** Who may see when the user is online; null until read (`loadPresenceVisibility`). */
+  presenceVisibility: PresenceVisibility | null
 }
 
 export interface ClientOptions {
@@ -61,18 +89,20 @@ const QUIET = new Set(['not_member', 'chat_not_found'])
 
 /** A chat's `typing` goes out at most this often while the user types. */
 export const TYPING_EVERY_MS = 3000
-/** An `error` this soon after a `typing` in its chat may be the notice's refusal. */
-export const TYPING_ANSWER_MS = 10_000
 /** No `typing` in a chat for this long after it refused one (`silenced`, `not_member`). */
 export const TYPING_REFUSED_MS = 60_000
-/** The codes a `typing` is refused with. */
-const TYPING_REFUSALS = new Set(['not_member', 'silenced', 'too_many_requests'])
 /** Chats whose last `typing` is remembered (the oldest are forgotten beyond). */
 const TYPING_CHATS_KEPT = 50
+/** How the refs of `typing` and `get_presence` start (then `<chat>:<n>`). */
+export const TYPING_REF = 'typing:'
+export const PRESENCE_REF = 'presence:'
+
+/** The open chat's presence is asked again this often (statuses expire untold). */
+export const PRESENCE_EVERY_MS = 60_000
+/** Direct chats at the top of the list whose presence is asked when subscribed. */
+export const PRESENCE_LIST_CHATS = 30
 
 interface TypingOut {
-  /** When the last `typing` of the chat went out (Date.now()). */
-  sentAt: number
   /** The next one may go from then (0 after a send: at once)... */
   next: number
   /** ...unless the chat refused the last one: not before then. */
@@ -94,8 +124,12 @@ export class ChatClient {
   private readonly typingOut = new Map<Id, TypingOut>()
   /** No `typing` at all before then (the server said `too_many_requests`). */
   private typingPausedUntil = 0
-  /** Chats with a `subscribe` sent on this connection and not answered yet. */
-  private readonly subscribing = new Set<Id>()
+  /** Who is online, as the server shows it to the user. */
+  readonly presence = new PresenceStore()
+  /** Asks the open chat's presence again every PRESENCE_EVERY_MS. */
+  private presenceTimer: ReturnType<typeof setInterval> | undefined
+  /** Numbers the refs of `typing` and `get_presence`. */
+  private refSeq = 0
   private toastSeq = 0
   private focusSeq = 0
   private stopped = false
@@ -130,6 +164,7 @@ export class ChatClient {
       listLoaded: false,
       toasts: [],
       members: {},
+      presenceVisibility: null,
     })
     this.socket = new ChatSocket({
       url: () => wsUrl(),
@@ -157,6 +192,7 @@ export class ChatClient {
   stop(): void {
     this.stopped = true
     clearTimeout(this.profilesRetry)
+    clearInterval(this.presenceTimer)
     this.socket.stop()
     this.outbox.dispose()
     this.typing.dispose()
@@ -175,8 +211,8 @@ export class ChatClient {
 
   /** Authenticated (first time or after a reconnect): refresh the list, resume every chat. */
   async onReady(): Promise<void> {
-    // Answers to the previous connection's subscribes will not come.
-    this.subscribing.clear()
+    // Presence frames were missed while the socket was down: asked again once subscribed.
+    if (this.readyCount > 0) this.presence.clear()
     this.syncProfiles()
     // The user stored with the session may be older than the account's (changed
     // on another device while this page was closed): once per page load.
@@ -229,7 +265,7 @@ export class ChatClient {
     const frame: ClientFrame = { type: 'subscribe', chat_id: chatId, since_seq: since }
     const pts = this.ptsSeen[chatId]
     if (pts !== undefined) frame.since_pts = pts
-    if (this.socket.send(frame)) this.subscribing.add(chatId)
+    this.socket.send(frame)
   }
 
   /** Too far behind to resume by replay: forget what is held of the chat, take
@@ -298,9 +334,8 @@ export class ChatClient {
           this.profilesRetry = setTimeout(() => this.syncProfiles(), f.retry_after_ms ?? 1000)
           return
         }
+        if (f.type === 'error' && f.ref && this.refusedQuietly(f, f.ref)) return
         if (f.type === 'error' && f.chat_id && !id) {
-          if (this.typingRefused(f)) return
-          this.subscribing.delete(f.chat_id)
           // A refused subscribe: too far behind to replay, or over the rate.
           if (f.code === 'replay_too_long') return void this.restartChat(f.chat_id)
           if (f.code === 'too_many_requests') {
@@ -321,12 +356,26 @@ export class ChatClient {
         this.timelines[f.chat_id]?.onDeleted(f.seq, f.pts)
         return
       case 'subscribed':
-        this.subscribing.delete(f.chat_id)
-        return this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
+        this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
+        if (this.presenceWanted(f.chat_id)) this.askPresence(f.chat_id)
+        return
       case 'typing':
         if (f.user_id === this.me || !this.chats.get(f.chat_id)) return
         this.typing.onTyping(f.chat_id, f.user_id, f.expires_in_ms)
         return this.users.want(f.user_id)
+      case 'presence':
+        // One always sees oneself (a `hidden` about the user is for the others).
+        if (f.user_id === this.me || !this.chats.get(f.chat_id)) return
+        return this.presence.onPresence(f.chat_id, f.user_id, f.status, f.last_seen)
+      case 'presence_list':
+        if (this.chats.get(f.chat_id)) this.presence.onList(f)
+        return
+      case 'online_count':
+        if (this.chats.get(f.chat_id)) this.presence.onCount(f.chat_id, f.online)
+        return
+      case 'presence_visibility':
+        this.state.presenceVisibility = f.visibility
+        return
       case 'read':
         if (f.user_id === this.me && this.chats.advanceRead(f.chat_id, f.seq)) {
           this.timelines[f.chat_id]?.noteRead(f.seq, true)
@@ -395,7 +444,7 @@ export class ChatClient {
     this.chats.remove(chatId)
     this.typing.clearChat(chatId)
     this.typingOut.delete(chatId)
-    this.subscribing.delete(chatId)
+    this.presence.clearChat(chatId)
     delete this.timelines[chatId]
     delete this.state.members[chatId]
     if (this.state.activeId === chatId) this.state.activeId = null
@@ -416,28 +465,80 @@ export class ChatClient {
     const now = Date.now()
     const out = this.typingOut.get(chatId)
     if (now < this.typingPausedUntil || (out && (now < out.next || now < out.refusedUntil))) return false
-    if (!this.socket.send({ type: 'typing', chat_id: chatId })) return false
+    if (!this.socket.send({ type: 'typing', chat_id: chatId, ref: this.newRef(TYPING_REF, chatId) })) return false
     this.typingOut.delete(chatId) // re-inserted: the map is oldest first
-    this.typingOut.set(chatId, { sentAt: now, next: now + TYPING_EVERY_MS, refusedUntil: 0 })
+    this.typingOut.set(chatId, { next: now + TYPING_EVERY_MS, refusedUntil: 0 })
     if (this.typingOut.size > TYPING_CHATS_KEPT) this.typingOut.delete(this.typingOut.keys().next().value!)
     return true
   }
 
-  /** An `error` (with a chat, without a ref) that refuses our `typing`: taken quietly. */
-  private typingRefused(f: ServerFrameOf<'error'>): boolean {
-    const chatId = f.chat_id
-    if (!chatId || !TYPING_REFUSALS.has(f.code)) return false
-    const out = this.typingOut.get(chatId)
+  /** A refused `typing`: no more for a while, everywhere (over the rate) or in that chat. */
+  private typingRefused(chatId: Id, f: ServerFrameOf<'error'>): void {
     const now = Date.now()
-    if (!out || now - out.sentAt > TYPING_ANSWER_MS) return false
     if (f.code === 'too_many_requests') {
-      // A subscribe of that chat waits for its answer: the refusal may be its one.
-      if (this.subscribing.has(chatId)) return false
       this.typingPausedUntil = now + (f.retry_after_ms ?? 1000)
-    } else {
-      out.refusedUntil = now + TYPING_REFUSED_MS
+      return
     }
-    return true
+    const out = this.typingOut.get(chatId)
+    if (out) out.refusedUntil = now + TYPING_REFUSED_MS
+  }
+
+  /** `<prefix><chat>:<n>`: tells the answer (or refusal) of a notice or question apart by its ref. */
+  private newRef(prefix: string, chatId: Id): string {
+    return `${prefix}${chatId}:${++this.refSeq}`
+  }
+
+  /**
+   * An `error` refusing a `typing` or a `get_presence` of ours (by its ref): taken
+   * quietly, the user did not ask for either. False for any other ref.
+   */
+  private refusedQuietly(f: ServerFrameOf<'error'>, ref: string): boolean {
+    if (ref.startsWith(TYPING_REF)) {
+      // The server names the chat; else the ref does (`typing:<chat>:<n>`).
+      this.typingRefused(f.chat_id ?? ref.slice(TYPING_REF.length, ref.lastIndexOf(':')), f)
+      return true
+    }
+    // The open chat's is asked again within PRESENCE_EVERY_MS.
+    return ref.startsWith(PRESENCE_REF)
+  }
+
+  // ---- presence ----
+
+  /** Asks who of a chat's members is online (answered by `presence_list`). */
+  askPresence(chatId: Id): boolean {
+    return this.socket.send({ type: 'get_presence', chat_id: chatId, ref: this.newRef(PRESENCE_REF, chatId) })
+  }
+
+  /** The open chat, or a direct chat near the top of the list (its online dot shows there). */
+  private presenceWanted(chatId: Id): boolean {
+    if (chatId === this.state.activeId) return true
+    const c = this.chats.get(chatId)
+    if (c?.chat.kind !== 'direct') return false
+    return this.chats.sorted.slice(0, PRESENCE_LIST_CHATS).some((s) => s.chat.id === chatId)
+  }
+
+  /** A chat was opened: its presence now, then every PRESENCE_EVERY_MS while it stays open. */
+  private watchPresence(chatId: Id): void {
+    this.askPresence(chatId)
+    clearInterval(this.presenceTimer)
+    this.presenceTimer = setInterval(() => {
+      if (this.state.activeId) this.askPresence(this.state.activeId)
+      else clearInterval(this.presenceTimer)
+    }, PRESENCE_EVERY_MS)
+  }
+
+  /** Reads who may see when the user is online (GET /me/presence). */
+  async loadPresenceVisibility(): Promise<PresenceVisibility> {
+    const v = await this.api.presenceSetting()
+    this.state.presenceVisibility = v
+    return v
+  }
+
+  /** Chooses who may see when the user is online; the answer is the setting now. */
+  async setPresenceVisibility(v: PresenceVisibility): Promise<PresenceVisibility> {
+    const now = await this.api.setPresenceSetting(v)
+    this.state.presenceVisibility = now
+    return now
   }
 
   // ---- names ----
@@ -477,11 +578,13 @@ export class ChatClient {
    * cursor. A window moved back by `openAt` goes back to the newest messages.
    */
   async openChat(chatId: Id | null): Promise<void> {
+    const opened = chatId !== this.state.activeId
     this.state.activeId = chatId
     this.state.focus = null
     if (!chatId) return
     const c = this.chats.get(chatId)
     if (!c) return
+    if (opened) this.watchPresence(chatId)
     const tl = this.ensureTimeline(chatId)
     tl.state.separatorSeq = c.readSeq
     try {
@@ -503,6 +606,7 @@ export class ChatClient {
       this.toast('That chat is not in your list any more')
       return
     }
+    if (chatId !== this.state.activeId) this.watchPresence(chatId)
     this.state.activeId = chatId
     const tl = this.ensureTimeline(chatId)
     tl.state.separatorSeq = c.readSeq
