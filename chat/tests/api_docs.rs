@@ -56,7 +56,7 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 38, "operations in the document");
+    assert_eq!(ops, 40, "operations in the document");
     // An undocumented path is the fallback's 404.
     let (st, v) = api.call("GET", "/api/v1/undocumented", None, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
@@ -143,6 +143,11 @@ async fn answers_have_the_documented_shapes() {
     c.send(&chat, "c1", "let me in").await.refused();
     a.send(&chat, "big", &"x".repeat(5000)).await.refused();
     b.read(&chat, 2).await.ok();
+    b.react(&chat, 1, "👍").await.ok();
+    b.react(&chat, 1, "ok").await.refused();
+    b.react(&chat, 3, "👍").await.refused();
+    c.react(&chat, 1, "👍").await.refused();
+    b.unreact(&chat, 1, "👍").await.ok();
     a.messages(&chat, "").await.ok();
     a.messages(&chat, "limit=2&before=3").await.ok();
     a.messages(&empty, "").await.ok();
@@ -273,6 +278,11 @@ async fn answers_have_the_documented_shapes() {
         ("deleteAvatar", 200),
         ("avatar", 200),
         ("avatar", 404),
+        ("react", 200),
+        ("react", 400),
+        ("react", 403),
+        ("react", 409),
+        ("unreact", 200),
         ("presenceSetting", 200),
         ("setPresenceSetting", 200),
         ("setPresenceSetting", 400),

@@ -1,4 +1,4 @@
-//! Typing notices and presence in distributed mode: straight through Redis
+//! Typing notices, presence and reactions in distributed mode: straight through Redis
 //! pub/sub from one gateway to subscribers on another, presence in Redis
 //! with expiry (the scenarios are `common/live.rs`).
 
@@ -80,5 +80,16 @@ async fn presence_across_gateways_and_after_one_dies() {
     };
     assert_eq!(status.status, "offline", "expired, not stuck online");
     assert!(status.last_seen.is_some());
+    cl.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_through_the_log_and_the_shards() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let a = cl.spawn("gateway", "gw-0");
+    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    common::reactions::reactions_scenario(&gw).await;
     cl.cleanup().await;
 }

@@ -294,7 +294,9 @@ async fn a_slowloris_does_not_stop_normal_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_sent_too_slowly_times_out() {
-    let s = TestServer::start_with(|c| c.gateway.request_timeout_secs = Some(1)).await;
+    // Long enough for the registration before it (a password hash takes
+    // up to a second in a debug build while other tests log in).
+    let s = TestServer::start_with(|c| c.gateway.request_timeout_secs = Some(4)).await;
     let api = s.api();
     let a = api.register("slow-body").await;
     let mut c = TcpStream::connect(server_addr(&s)).await.expect("connect");

@@ -177,6 +177,14 @@ impl World {
                     Some(json!({"text": "changed"})),
                 )
             }
+            "react" => {
+                let seq = self.fresh_message(&unique).await;
+                (
+                    "PUT",
+                    format!("/chats/{g}/messages/{seq}/reactions/%F0%9F%91%8D"),
+                    None,
+                )
+            }
             "delete_other" => {
                 let seq = self.fresh_message(&unique).await;
                 ("DELETE", format!("/chats/{g}/messages/{seq}"), None)
@@ -284,6 +292,9 @@ impl World {
             "ws_read" => json!({"type": "read", "chat_id": g, "seq": 1}),
             "ws_typing" => json!({"type": "typing", "chat_id": g}),
             "ws_get_presence" => json!({"type": "get_presence", "chat_id": g}),
+            "ws_react" => {
+                json!({"type": "react", "chat_id": g, "seq": 1, "emoji": "👍", "ref": "r"})
+            }
             other => panic!("docs/security.md names a row this test does not know: {other}"),
         };
         let mut ws = match caller {

@@ -42,6 +42,9 @@ pub enum Code {
     InvalidImage,
     /// A search holds no word, or too many, or is too long.
     InvalidQuery,
+    /// A reaction is not one emoji (1 to 16 characters, at most 64 bytes,
+    /// no letters, digits, spaces or control characters).
+    InvalidEmoji,
     /// The user name is taken.
     NameTaken,
     /// Wrong name or password.
@@ -150,6 +153,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::InvalidAbout, "invalid_about"),
     (Code::InvalidImage, "invalid_image"),
     (Code::InvalidQuery, "invalid_query"),
+    (Code::InvalidEmoji, "invalid_emoji"),
     (Code::NameTaken, "name_taken"),
     (Code::InvalidCredentials, "invalid_credentials"),
     (Code::AuthRequired, "auth_required"),

@@ -310,8 +310,25 @@ pub struct Message {
     /// Deleted messages keep their seq and lose their text.
     #[serde(default)]
     pub deleted: bool,
-    /// Position of this message's latest change in the chat's change stream.
+    /// Position of this message's latest change in the chat's change stream
+    /// (a reaction added or removed is a change too).
     pub pts: u64,
+    /// Reactions, in the order of their first use, as the reader sees them
+    /// (`mine`); absent when there are none, and in live `message` frames.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji's reactions on a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: String,
+    /// How many members chose it.
+    pub count: u32,
+    /// The reader is one of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mine: bool,
 }
 
 /// One entry of a user's chat list.

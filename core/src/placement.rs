@@ -40,6 +40,7 @@ impl Mutation {
             | Mutation::PutHidden { chat_id, .. }
             | Mutation::RemoveHidden { chat_id, .. }
             | Mutation::EditMessage { chat_id, .. }
+            | Mutation::React { chat_id, .. }
             | Mutation::DeleteMessage { chat_id, .. }
             | Mutation::ChatCounters { chat_id, .. }
             | Mutation::RecordChange { chat_id, .. } => Placement::Chat(*chat_id),
@@ -96,6 +97,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             pts: 1,
+            reactions: Vec::new(),
         };
         vec![
             Mutation::InsertChat(chat),
@@ -211,6 +213,14 @@ mod tests {
                 edited_at: 2,
                 pts: 2,
             },
+            Mutation::React {
+                chat_id: CHAT,
+                seq: 1,
+                user_id: USER,
+                emoji: "👍".into(),
+                add: true,
+                pts: 3,
+            },
             Mutation::DeleteMessage {
                 chat_id: CHAT,
                 seq: 1,
@@ -252,6 +262,7 @@ mod tests {
                 | Mutation::RemoveHidden { .. }
                 | Mutation::InsertMessage(_)
                 | Mutation::EditMessage { .. }
+                | Mutation::React { .. }
                 | Mutation::DeleteMessage { .. }
                 | Mutation::ChatCounters { .. }
                 | Mutation::RecordChange { .. } => Placement::Chat(CHAT),

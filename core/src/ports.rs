@@ -380,6 +380,22 @@ pub enum Mutation {
         /// Change position.
         pts: u64,
     },
+    /// Adds (or removes) one user's reaction to a message and moves the
+    /// message's `pts` to `pts` (so that resume replays it).
+    React {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Who.
+        user_id: UserId,
+        /// The emoji.
+        emoji: String,
+        /// Add (true) or remove.
+        add: bool,
+        /// Change position.
+        pts: u64,
+    },
     /// Tombstone a message.
     DeleteMessage {
         /// Chat.
@@ -474,6 +490,16 @@ pub trait Store: Send + Sync + 'static {
     async fn messages(&self, chat: ChatId, page: HistoryPage) -> Result<Vec<Message>, StoreError>;
     /// One message by seq.
     async fn message(&self, chat: ChatId, seq: u64) -> Result<Option<Message>, StoreError>;
+    /// The reactions on the messages of `chat` from `first` to `last` seq:
+    /// `(seq, reaction)` by seq, each message's emoji in the order of their
+    /// first use, `mine` for `viewer`'s.
+    async fn reactions(
+        &self,
+        chat: ChatId,
+        first: u64,
+        last: u64,
+        viewer: UserId,
+    ) -> Result<Vec<(u64, crate::model::Reaction)>, StoreError>;
     /// The messages posted with these idempotency keys `(chat, sender,
     /// client_msg_id)`, for those that exist (one query per shard: the writer
     /// dedupes a whole batch at once).

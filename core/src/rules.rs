@@ -199,6 +199,46 @@ pub fn can_read(role: Option<Role>) -> Result<Role, Rejection> {
     role.ok_or_else(|| Rejection::new(Code::NotMember, "you are not a member of this chat"))
 }
 
+/// Most different emoji on one message.
+pub const MAX_EMOJI_PER_MESSAGE: usize = 20;
+/// Most reactions of one user on one message.
+pub const MAX_REACTIONS_PER_USER: usize = 3;
+/// Longest reaction, in bytes (an emoji with modifiers and joiners).
+pub const MAX_EMOJI_BYTES: usize = 64;
+
+/// A reaction is one emoji: 1 to 16 characters and at most
+/// [`MAX_EMOJI_BYTES`] bytes, with no ASCII letter, digit, space or
+/// punctuation other than an emoji's own (`#`, `*`, digits only before a
+/// keycap mark) and no control or whitespace character.
+pub fn check_emoji(emoji: &str) -> Result<(), Rejection> {
+    let bad = |why: &str| {
+        Err(Rejection::new(
+            Code::InvalidEmoji,
+            format!("a reaction is one emoji: {why}"),
+        ))
+    };
+    let n = emoji.chars().count();
+    if n == 0 {
+        return bad("it is empty");
+    }
+    if n > 16 || emoji.len() > MAX_EMOJI_BYTES {
+        return bad("it is too long");
+    }
+    if emoji.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("it holds a space or a control character");
+    }
+    // Keycaps (`1️⃣`, `#️⃣`) are the only emoji that hold ASCII.
+    let keycap = emoji.contains('\u{20E3}');
+    if emoji.is_ascii()
+        || emoji
+            .chars()
+            .any(|c| c.is_ascii() && !(keycap && (c.is_ascii_digit() || c == '#' || c == '*')))
+    {
+        return bad("it holds letters or punctuation");
+    }
+    Ok(())
+}
+
 /// Posting needs membership and a role other than silent.
 pub fn can_post(role: Option<Role>) -> Result<(), Rejection> {
     match can_read(role)? {
@@ -394,6 +434,30 @@ pub fn can_set_role(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reaction_is_one_emoji() {
+        for ok in ["👍", "❤️", "👨‍👩‍👧‍👦", "🏳️‍🌈", "1️⃣", "#️⃣", "👍🏽", "🎉"]
+        {
+            assert!(check_emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "ok",
+            "👍 ",
+            " 👍",
+            "👍a",
+            "1",
+            "<b>",
+            "\u{0}",
+            "👍\n",
+            &"👍".repeat(17),
+        ] {
+            let r = check_emoji(bad).expect_err(bad);
+            assert_eq!(r.code, Code::InvalidEmoji, "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_last_admin_stays_and_the_creator_is_kept() {

@@ -86,6 +86,18 @@ pub enum Command {
         /// Message.
         seq: u64,
     },
+    /// Add (or remove) the actor's reaction to a message.
+    React {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// The emoji (checked by [`crate::rules::check_emoji`]).
+        emoji: String,
+        /// Remove it instead.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+    },
     /// Add a member to a group.
     AddMember {
         /// Chat.
@@ -155,6 +167,7 @@ impl Command {
             | Command::Send { chat_id, .. }
             | Command::Edit { chat_id, .. }
             | Command::Delete { chat_id, .. }
+            | Command::React { chat_id, .. }
             | Command::AddMember { chat_id, .. }
             | Command::RemoveMember { chat_id, .. }
             | Command::Unban { chat_id, .. }
@@ -196,6 +209,22 @@ pub enum Event {
         /// Message.
         seq: u64,
         /// Position in the chat's change stream.
+        pts: u64,
+    },
+    /// A member added or removed a reaction: apply it to the message you
+    /// hold if its `pts` is newer than the message's.
+    Reaction {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Who reacted.
+        user_id: UserId,
+        /// The emoji.
+        emoji: String,
+        /// Added (true) or removed.
+        added: bool,
+        /// Position in the chat's change stream (the message's new `pts`).
         pts: u64,
     },
     /// A chat was created; sent to each first member.
@@ -273,6 +302,7 @@ impl Event {
             | Event::ChatShown { chat, .. } => chat.id,
             Event::Edited { chat_id, .. }
             | Event::Deleted { chat_id, .. }
+            | Event::Reaction { chat_id, .. }
             | Event::MemberRemoved { chat_id, .. }
             | Event::ChatHidden { chat_id, .. }
             | Event::RoleChanged { chat_id, .. }
@@ -527,6 +557,21 @@ pub enum ClientFrame {
         #[serde(default, rename = "ref")]
         reference: Option<String>,
     },
+    /// Add (or, with `remove`, take back) a reaction to a message.
+    React {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// One emoji.
+        emoji: String,
+        /// Take the reaction back.
+        #[serde(default)]
+        remove: bool,
+        /// Echoed in the answer.
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
+    },
     /// Forward a message to another chat.
     Forward {
         /// Chat of the original.
@@ -586,6 +631,7 @@ impl ClientFrame {
         "edit",
         "delete",
         "forward",
+        "react",
         "read",
         "typing",
         "get_presence",
@@ -905,6 +951,13 @@ mod tests {
             ClientFrame::Read {
                 chat_id: ChatId(1),
                 seq: 1,
+            },
+            ClientFrame::React {
+                chat_id: ChatId(1),
+                seq: 1,
+                emoji: "👍".into(),
+                remove: false,
+                reference: None,
             },
             ClientFrame::SyncProfiles { since: Some(1) },
             ClientFrame::GetPresence {

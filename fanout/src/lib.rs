@@ -326,7 +326,7 @@ pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
             } => cursor(*user_id, *chat_id, *seq),
             // The writer moved the sender's cursor to their own message.
             Event::Message { message } => cursor(message.sender_id, message.chat_id, message.seq),
-            Event::Edited { .. } | Event::Deleted { .. } => {}
+            Event::Edited { .. } | Event::Deleted { .. } | Event::Reaction { .. } => {}
         }
     }
     ops.extend(chats.into_values().map(CacheOp::PutChat));
@@ -350,9 +350,11 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                     Event::Message { message } => {
                         out.push((chat_channel(chat), env(PubKind::Message, message.seq)));
                     }
-                    // An edit or deletion carries its message's seq: a
+                    // An edit, deletion or reaction carries its message's seq: a
                     // member who may not read that message does not get it.
-                    Event::Edited { seq, .. } | Event::Deleted { seq, .. } => {
+                    Event::Edited { seq, .. }
+                    | Event::Deleted { seq, .. }
+                    | Event::Reaction { seq, .. } => {
                         out.push((chat_channel(chat), env(PubKind::ChatEvent, *seq)));
                     }
                     Event::RoleChanged { .. } => {
@@ -476,6 +478,7 @@ mod tests {
                 edited_at: None,
                 deleted: false,
                 pts: seq,
+                reactions: Vec::new(),
             },
         }
     }

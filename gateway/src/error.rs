@@ -64,7 +64,7 @@ pub fn status_of(code: Code) -> StatusCode {
         BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
         | InvalidClientMsgId | InvalidClientChatId | InvalidTitle | InvalidName
         | InvalidPassword | InvalidQuery | InvalidMembers | DirectChat | SlowConsumer
-        | ReplayTooLong | InvalidDisplayName | InvalidAbout | InvalidImage => {
+        | ReplayTooLong | InvalidDisplayName | InvalidAbout | InvalidImage | InvalidEmoji => {
             StatusCode::BAD_REQUEST
         }
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

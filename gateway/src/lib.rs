@@ -175,6 +175,10 @@ pub fn app(st: AppState) -> Router {
             axum::routing::patch(http::edit).delete(http::delete),
         )
         .route("/chats/{id}/messages/{seq}/forward", post(http::forward))
+        .route(
+            "/chats/{id}/messages/{seq}/reactions/{emoji}",
+            put(http::react).delete(http::unreact),
+        )
         .route("/chats/{id}/read", put(http::read))
         .route("/search", get(http::search))
         .fallback(api_not_found)

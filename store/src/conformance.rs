@@ -3,9 +3,9 @@
 //! Panics with a message on the first violation.
 
 use chat_core::model::{
-    Chat, ChatKind, LastMessage, Member, Message, Role, SessionRecord, User, UserRecord,
+    Chat, ChatKind, LastMessage, Member, Message, Reaction, Role, SessionRecord, User, UserRecord,
 };
-use chat_core::ports::{Fence, HistoryPage, Mutation, Store};
+use chat_core::ports::{Change, Fence, HistoryPage, Mutation, Store};
 use chat_core::{ChatId, MessageId, StoreError, UserId};
 
 fn user(id: u64, name: &str) -> UserRecord {
@@ -45,6 +45,7 @@ fn msg(chat: ChatId, seq: u64, sender: UserId, key: &str) -> Message {
         edited_at: None,
         deleted: false,
         pts: seq,
+        reactions: Vec::new(),
     }
 }
 
@@ -590,7 +591,67 @@ pub async fn check(store: &dyn Store, base: u64) {
     check_fencing(store, base).await;
     check_search(store, base, a).await;
     check_profiles(store, base, a, b).await;
+    check_reactions(store, c, a, b).await;
     store.ping().await.expect("ping");
+}
+
+/// Reactions: counted per emoji in the order of first use, `mine` for the
+/// viewer, an add repeated or a remove of none changes nothing, and each
+/// moves the message's pts (only forward) so that the change stream finds it.
+async fn check_reactions(store: &dyn Store, c: ChatId, a: UserId, b: UserId) {
+    let react = |user, emoji: &str, add, pts| Mutation::React {
+        chat_id: c,
+        seq: 2,
+        user_id: user,
+        emoji: emoji.into(),
+        add,
+        pts,
+    };
+    let before = store.message(c, 2).await.expect("m2").expect("exists").pts;
+    store
+        .apply(&[
+            react(a, "👍", true, 100),
+            react(b, "🎉", true, 101),
+            react(b, "👍", true, 102),
+            react(b, "👍", true, 102),
+            react(a, "❤️", true, 103),
+            react(a, "❤️", false, 104),
+            react(a, "🙈", false, 104),
+        ])
+        .await
+        .expect("reactions");
+    let seen = |list: Vec<(u64, Reaction)>| -> Vec<(u64, String, u32, bool)> {
+        list.into_iter()
+            .map(|(s, r)| (s, r.emoji, r.count, r.mine))
+            .collect()
+    };
+    assert_eq!(
+        seen(store.reactions(c, 1, 5, a).await.expect("reactions")),
+        vec![(2, "👍".into(), 2, true), (2, "🎉".into(), 1, false)],
+        "in the order of first use, the viewer's marked"
+    );
+    assert_eq!(
+        seen(store.reactions(c, 2, 2, b).await.expect("reactions")),
+        vec![(2, "👍".into(), 2, true), (2, "🎉".into(), 1, true)]
+    );
+    assert!(store.reactions(c, 3, 5, a).await.expect("none").is_empty());
+    let m2 = store.message(c, 2).await.expect("m2").expect("exists");
+    assert_eq!(m2.pts, 104.max(before), "the message moved with them");
+    assert!(m2.reactions.is_empty(), "a message read alone carries none");
+    let changed = store.changes_since(c, 103, 10).await.expect("changes");
+    assert!(
+        changed
+            .iter()
+            .any(|ch| matches!(ch, Change::Message(m) if m.seq == 2)),
+        "resume finds the message: {changed:?}"
+    );
+    // A stale change moves nothing back.
+    store
+        .apply(&[react(a, "🎉", true, 50)])
+        .await
+        .expect("late");
+    let m2 = store.message(c, 2).await.expect("m2").expect("exists");
+    assert_eq!(m2.pts, 104.max(before));
 }
 
 /// Sessions: a login is kept once, a rotation is a compare-and-set on the

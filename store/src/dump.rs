@@ -212,6 +212,18 @@ pub static TABLES: &[Table] = &[
         key: 2,
         owner: Owner::Chat("chat_id"),
     },
+    Table {
+        name: "reactions",
+        cols: &[
+            ("chat_id", Int),
+            ("seq", Int),
+            ("user_id", Int),
+            ("emoji", Text),
+            ("pts", Int),
+        ],
+        key: 4,
+        owner: Owner::Chat("chat_id"),
+    },
 ];
 
 /// The table named `name`.

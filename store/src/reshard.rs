@@ -893,6 +893,7 @@ impl Migrator {
             // long next to live traffic; the chat rows last, so that a
             // crash leaves them to be found (and their rows deleted) again.
             for table in [
+                "reactions",
                 "messages",
                 "chat_changes",
                 "members",
@@ -1279,6 +1280,19 @@ impl Source<'_> {
         )
     }
 
+    /// The reactions to messages `seqs` of chat `id`.
+    async fn reactions_of(&self, id: i64, seqs: &[i64]) -> Result<Vec<ReactionRow>, StoreError> {
+        in_list!(
+            *self,
+            ReactionRow,
+            format!(
+                "SELECT chat_id, seq, user_id, emoji, pts FROM reactions \
+                 WHERE chat_id = {id} AND seq IN ("
+            ),
+            seqs
+        )
+    }
+
     async fn changes_after(&self, id: i64, after: i64) -> Result<Vec<ChangeRow>, StoreError> {
         on!(
             *self,
@@ -1415,6 +1429,9 @@ impl Source<'_> {
 
 type ChangeRow = (i64, i64, String, Option<i64>);
 
+/// A `reactions` row: chat, seq, user, emoji, pts.
+type ReactionRow = (i64, i64, i64, String, i64);
+
 /// Brings chat `chat` on `dst` up to `src`: its messages and changes after
 /// the `pts` `dst` has (all of them the first time), its members, and the
 /// chat row last (so that `dst`'s `last_pts` never claims rows it lacks).
@@ -1479,6 +1496,38 @@ async fn copy_chat(
             .execute(&mut *tx)
             .await
             .map_err(unavailable("reshard"))?;
+        // A reaction moves its message's pts: the reactions of the messages
+        // copied are replaced with them.
+        let seqs: Vec<i64> = msgs.iter().map(|m| m.1).collect();
+        let reactions = src.reactions_of(id, &seqs).await?;
+        let mut del = QueryBuilder::<MySql>::new("DELETE FROM reactions WHERE chat_id = ");
+        del.push_bind(id).push(" AND seq IN (");
+        let mut list = del.separated(", ");
+        for seq in &seqs {
+            list.push_bind(*seq);
+        }
+        del.push(")");
+        del.build()
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("reshard"))?;
+        for chunk in reactions.chunks(1000) {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO reactions (chat_id, seq, user_id, emoji, pts) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(r.2)
+                    .push_bind(r.3.clone())
+                    .push_bind(r.4);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable("reshard"))?;
+        }
+        rows += reactions.len() as u64;
         tx.commit().await.map_err(unavailable("reshard"))?;
         rows += msgs.len() as u64;
     }

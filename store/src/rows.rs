@@ -3,7 +3,7 @@
 //! `String`) from any sqlx row that can.
 
 use chat_core::model::{
-    Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role, User,
+    Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Reaction, Role, User,
 };
 use chat_core::model::{SessionRecord, UserRecord};
 use chat_core::ports::Membership;
@@ -76,6 +76,19 @@ fn role(r: &impl Columns) -> Result<Role, StoreError> {
     Role::parse(&r.text("role")?).ok_or_else(|| corrupt("role"))
 }
 
+/// A message's reactions to one emoji (the columns of `REACTIONS`).
+pub(crate) fn reaction(r: &impl Columns) -> Result<(u64, Reaction), StoreError> {
+    let seq = u64::try_from(r.int("seq")?).map_err(|_| corrupt("seq"))?;
+    Ok((
+        seq,
+        Reaction {
+            emoji: r.text("emoji")?,
+            count: u32::try_from(r.int("n")?).map_err(|_| corrupt("n"))?,
+            mine: r.int("mine")? != 0,
+        },
+    ))
+}
+
 /// A message (the columns of [`crate::sql::MESSAGE_COLUMNS`]).
 pub(crate) fn message(r: &impl Columns) -> Result<Message, StoreError> {
     let forwarded_from = match (
@@ -103,6 +116,7 @@ pub(crate) fn message(r: &impl Columns) -> Result<Message, StoreError> {
         edited_at: r.opt_int("edited_at")?,
         deleted: r.int("deleted")? != 0,
         pts: r.int("pts")? as u64,
+        reactions: Vec::new(),
     })
 }
 

@@ -765,6 +765,20 @@ impl<S: Shard> Store for Sharded<S> {
             .await
     }
 
+    async fn reactions(
+        &self,
+        chat: ChatId,
+        first: u64,
+        last: u64,
+        viewer: UserId,
+    ) -> Result<Vec<(u64, chat_core::model::Reaction)>, StoreError> {
+        self.read_layout()
+            .await?
+            .shard(Placement::Chat(chat))
+            .reactions(chat, first, last, viewer)
+            .await
+    }
+
     async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {
         let l = self.read_layout().await?;
         let groups = l.split(keys.iter().cloned(), |k| Placement::Chat(k.0));

@@ -72,6 +72,7 @@ fn message(chat: ChatId, seq: u64) -> Message {
         edited_at: None,
         deleted: false,
         pts: seq,
+        reactions: Vec::new(),
     }
 }
 

@@ -488,6 +488,18 @@ impl Client {
             .await
     }
 
+    /// `PUT /chats/{id}/messages/{seq}/reactions/{emoji}`.
+    pub async fn react(&self, chat: &str, seq: u64, emoji: &str) -> Resp<MessageResult> {
+        let path = format!("/api/v1/chats/{chat}/messages/{seq}/reactions/{emoji}");
+        self.typed("PUT", &path, None).await
+    }
+
+    /// `DELETE /chats/{id}/messages/{seq}/reactions/{emoji}`.
+    pub async fn unreact(&self, chat: &str, seq: u64, emoji: &str) -> Resp<MessageResult> {
+        let path = format!("/api/v1/chats/{chat}/messages/{seq}/reactions/{emoji}");
+        self.typed("DELETE", &path, None).await
+    }
+
     /// `DELETE /chats/{id}/messages/{seq}`.
     pub async fn delete(&self, chat: &str, seq: u64) -> Resp<MessageResult> {
         let path = format!("/api/v1/chats/{chat}/messages/{seq}");

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod live;
 pub mod proc;
 pub mod profiles;
+pub mod reactions;
 pub mod schema;
 #[cfg(feature = "distributed")]
 pub mod traffic;

@@ -160,6 +160,19 @@ pub struct Message {
     pub edited_at: Option<i64>,
     pub deleted: bool,
     pub pts: u64,
+    /// Absent when there are none.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji's reactions on a message, as the reader sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    #[serde(default)]
+    pub mine: bool,
 }
 
 /// Answer of send, edit, delete and forward.
@@ -231,6 +244,7 @@ pub enum Frame {
     UserUpdated(UserUpdated),
     Profiles(Profiles),
     Typing(Typing),
+    Reaction(ReactionEvent),
     Presence(PresenceFrame),
     OnlineCount(OnlineCount),
     PresenceList(PresenceList),
@@ -262,6 +276,7 @@ impl Frame {
             Frame::UserUpdated(_) => "user_updated",
             Frame::Profiles(_) => "profiles",
             Frame::Typing(_) => "typing",
+            Frame::Reaction(_) => "reaction",
             Frame::Presence(_) => "presence",
             Frame::OnlineCount(_) => "online_count",
             Frame::PresenceList(_) => "presence_list",
@@ -274,6 +289,7 @@ impl Frame {
         match self {
             Frame::Message(m) => Some(m.message.pts),
             Frame::Edited(e) => Some(e.pts),
+            Frame::Reaction(e) => Some(e.pts),
             Frame::Deleted(e) => Some(e.pts),
             Frame::MemberAdded(e) => Some(e.pts),
             Frame::MemberRemoved(e) => Some(e.pts),
@@ -364,6 +380,17 @@ pub struct Pong {}
 #[serde(deny_unknown_fields)]
 pub struct MessageFrame {
     pub message: Message,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionEvent {
+    pub chat_id: Id,
+    pub seq: u64,
+    pub user_id: Id,
+    pub emoji: String,
+    pub added: bool,
+    pub pts: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -682,6 +682,42 @@ pub async fn edit(
     message_outcome(st.service.execute(me, intent).await?, false)
 }
 
+/// `PUT /chats/{id}/messages/{seq}/reactions/{emoji}`: adds the caller's
+/// reaction (a repeat changes nothing).
+pub async fn react(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath((id, seq, emoji)): ApiPath<(String, String, String)>,
+) -> ApiResult<Response> {
+    reaction(st, me, id, seq, emoji, false).await
+}
+
+/// `DELETE /chats/{id}/messages/{seq}/reactions/{emoji}`: takes it back.
+pub async fn unreact(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath((id, seq, emoji)): ApiPath<(String, String, String)>,
+) -> ApiResult<Response> {
+    reaction(st, me, id, seq, emoji, true).await
+}
+
+async fn reaction(
+    st: AppState,
+    me: UserId,
+    id: String,
+    seq: String,
+    emoji: String,
+    remove: bool,
+) -> ApiResult<Response> {
+    let intent = Intent::React {
+        chat_id: extract::chat_id(&id)?,
+        seq: extract::seq(&seq)?,
+        emoji,
+        remove,
+    };
+    message_outcome(st.service.execute(me, intent).await?, false)
+}
+
 pub async fn delete(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,

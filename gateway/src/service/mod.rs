@@ -35,6 +35,40 @@ use crate::error::ApiError;
 use crate::limits::Action;
 use crate::reads::Reads;
 
+/// Fills in the reactions to `messages` (of `chat`, in ascending seq) as
+/// `viewer` sees them: one read per run of nearby seqs, so that scattered
+/// messages (a resume's changes) do not read everything between them.
+pub async fn attach_reactions<'m>(
+    store: &dyn Store,
+    chat: ChatId,
+    viewer: UserId,
+    messages: impl IntoIterator<Item = &'m mut Message>,
+) -> Result<(), chat_core::StoreError> {
+    /// Seqs further apart than this are read separately.
+    const RUN: u64 = 256;
+    let mut messages: Vec<&mut Message> = messages.into_iter().collect();
+    let mut i = 0;
+    while i < messages.len() {
+        let first = messages[i].seq;
+        let mut j = i + 1;
+        while j < messages.len() && messages[j].seq >= first && messages[j].seq - first < RUN {
+            j += 1;
+        }
+        let run = &mut messages[i..j];
+        let last = run.iter().map(|m| m.seq).max().unwrap_or(first);
+        for m in run.iter_mut() {
+            m.reactions.clear();
+        }
+        for (seq, r) in store.reactions(chat, first, last, viewer).await? {
+            if let Some(m) = run.iter_mut().find(|m| m.seq == seq) {
+                m.reactions.push(r);
+            }
+        }
+        i = j;
+    }
+    Ok(())
+}
+
 /// Most ids one `users` lookup may name.
 pub const MAX_USER_LOOKUP: usize = 500;
 
@@ -123,6 +157,17 @@ pub enum Intent {
         /// Message.
         seq: u64,
     },
+    /// Add (or take back) a reaction.
+    React {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// One emoji.
+        emoji: String,
+        /// Take it back.
+        remove: bool,
+    },
     /// Move the read cursor forward.
     Read {
         /// Chat.
@@ -174,6 +219,7 @@ impl Intent {
             Intent::Send { chat_id, .. }
             | Intent::Edit { chat_id, .. }
             | Intent::Delete { chat_id, .. }
+            | Intent::React { chat_id, .. }
             | Intent::Read { chat_id, .. }
             | Intent::AddMember { chat_id, .. }
             | Intent::SetRole { chat_id, .. }
@@ -345,6 +391,7 @@ impl Service {
         };
         let mut messages = self.store.messages(chat, page).await?;
         messages.retain(|m| m.seq > floor);
+        attach_reactions(self.store.as_ref(), chat, me, messages.iter_mut()).await?;
         Ok(HistoryView {
             messages,
             last_seq: c.last_seq,
@@ -388,6 +435,7 @@ impl Service {
             );
         }
         messages.retain(|m| m.seq > floor);
+        attach_reactions(self.store.as_ref(), chat, me, messages.iter_mut()).await?;
         Ok(HistoryView {
             messages,
             last_seq: c.last_seq,
@@ -435,7 +483,9 @@ impl Service {
     pub async fn prepare(&self, me: UserId, intent: Intent) -> Result<Command, ApiError> {
         let limit = match intent {
             Intent::Send { .. } | Intent::Forward { .. } => Some(Action::Send),
-            Intent::Edit { .. } | Intent::Delete { .. } => Some(Action::Edit),
+            Intent::Edit { .. } | Intent::Delete { .. } | Intent::React { .. } => {
+                Some(Action::Edit)
+            }
             _ => None,
         };
         if let Some(action) = limit {
@@ -509,6 +559,27 @@ impl Service {
             Intent::Read { chat_id, seq } => {
                 self.reads.authorize(me, chat_id).await?;
                 Command::Read { chat_id, seq }
+            }
+            Intent::React {
+                chat_id,
+                seq,
+                emoji,
+                remove,
+            } => {
+                rules::check_emoji(&emoji)?;
+                let (_, role) = self.reads.authorize(me, chat_id).await?;
+                rules::can_post(Some(role))?;
+                // A message from before the caller joined is not theirs to
+                // read, so not to react to (the writer does not know joins).
+                if seq <= self.history_floor(me, chat_id).await? {
+                    return Err(ApiError::new(Code::MessageNotFound, "no such message"));
+                }
+                Command::React {
+                    chat_id,
+                    seq,
+                    emoji,
+                    remove,
+                }
             }
             Intent::AddMember {
                 chat_id,

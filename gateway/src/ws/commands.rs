@@ -151,6 +151,21 @@ impl<S: WsSink> Conn<S> {
                 self.command(Intent::Read { chat_id, seq }, None, None)
                     .await
             }
+            ClientFrame::React {
+                chat_id,
+                seq,
+                emoji,
+                remove,
+                reference,
+            } => {
+                let intent = Intent::React {
+                    chat_id,
+                    seq,
+                    emoji,
+                    remove,
+                };
+                self.command(intent, None, reference).await
+            }
         }
     }
 

@@ -3,6 +3,8 @@
 
 use chat_core::model::{Chat, MemberChange};
 
+use crate::service::attach_reactions;
+
 use super::*;
 
 /// How a `presence_visibility` frame starts (serde writes `type` first).
@@ -266,6 +268,15 @@ impl<S: WsSink> Conn<S> {
             if page.is_empty() {
                 return Ok(());
             }
+            let mut page = page;
+            let user = self.user;
+            let store = self.st.deps.store.clone();
+            if let Err(e) = attach_reactions(store.as_ref(), chat, user, page.iter_mut()).await {
+                tracing::warn!(error = %e, "reactions read failed during replay");
+                return self
+                    .unavailable("history is unavailable; resubscribe with since_seq")
+                    .await;
+            }
             for m in page {
                 if upto.is_some_and(|u| m.seq > u) {
                     return Ok(());
@@ -309,6 +320,18 @@ impl<S: WsSink> Conn<S> {
                 }
             };
             let full = page.len() as u32 == REPLAY_PAGE;
+            let mut page = page;
+            let shown = page.iter_mut().filter_map(|c| match c {
+                Change::Message(m) if m.seq <= held && m.seq > floor => Some(m),
+                _ => None,
+            });
+            let store = self.st.deps.store.clone();
+            if let Err(e) = attach_reactions(store.as_ref(), chat, self.user, shown).await {
+                tracing::warn!(error = %e, "reactions read failed during resume");
+                return self
+                    .unavailable("changes are unavailable; resubscribe with since_pts")
+                    .await;
+            }
             for change in page {
                 pts = change.pts();
                 match change {

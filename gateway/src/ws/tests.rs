@@ -73,6 +73,7 @@ fn message(seq: u64) -> Message {
         edited_at: None,
         deleted: false,
         pts: seq,
+        reactions: Vec::new(),
     }
 }
 

@@ -402,6 +402,38 @@ where
             .bind(to_sql(chat_id.0))
             .bind(*seq as i64)
             .bind(*pts as i64),
+            Mutation::React {
+                chat_id,
+                seq,
+                user_id,
+                emoji,
+                add,
+                pts,
+            } => {
+                let row = if *add {
+                    sqlx::query(self.sql.put_reaction.clone())
+                        .bind(to_sql(chat_id.0))
+                        .bind(*seq as i64)
+                        .bind(to_sql(user_id.0))
+                        .bind(emoji.clone())
+                        .bind(*pts as i64)
+                } else {
+                    sqlx::query(
+                        "DELETE FROM reactions \
+                         WHERE chat_id = ? AND seq = ? AND user_id = ? AND emoji = ?",
+                    )
+                    .bind(to_sql(chat_id.0))
+                    .bind(*seq as i64)
+                    .bind(to_sql(user_id.0))
+                    .bind(emoji.clone())
+                };
+                row.execute(&mut *conn).await?;
+                sqlx::query("UPDATE messages SET pts = ? WHERE chat_id = ? AND seq = ? AND pts < ?")
+                    .bind(*pts as i64)
+                    .bind(to_sql(chat_id.0))
+                    .bind(*seq as i64)
+                    .bind(*pts as i64)
+            }
             Mutation::DeleteMessage { chat_id, seq, pts } => sqlx::query(
                 "UPDATE messages SET text = '', deleted = 1, pts = ? \
                  WHERE chat_id = ? AND seq = ? AND pts < ?",

@@ -166,6 +166,7 @@ pub(crate) struct Statements {
     set_profile: SqlStr,
     set_avatar: SqlStr,
     set_presence: SqlStr,
+    put_reaction: SqlStr,
     /// Head of a multi-row insert of messages, before `VALUES`.
     insert_messages: String,
     /// Messages by idempotency key: before and after the keys.
@@ -234,6 +235,9 @@ impl Statements {
                 "INSERT INTO user_profiles (user_id, presence, updated_at) VALUES (?, ?, 0){}\
                  presence = ?",
                 D::on_conflict_update("user_id")
+            )),
+            put_reaction: sql(format!(
+                "{insert} reactions (chat_id, seq, user_id, emoji, pts) VALUES (?, ?, ?, ?, ?){new}"
             )),
             insert_messages: format!("{insert_rows} messages ({MESSAGE_COLUMNS}) "),
             client_keys: D::client_keys_lookup(MESSAGE_COLUMNS),

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chat_core::model::{
-    Avatar, Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message,
+    Avatar, Ban, Chat, ChatSettings, HistoryVisibility, Member, MemberChange, Message, Reaction,
     SessionRecord, User, UserRecord,
 };
 use chat_core::ports::{
@@ -39,6 +39,13 @@ const AFTER: &str = select_messages!(" AND seq > ? ORDER BY seq ASC LIMIT ?");
 const ONE: &str = select_messages!(" AND seq = ?");
 /// The change stream's messages.
 const CHANGED: &str = select_messages!(" AND pts > ? ORDER BY pts LIMIT ?");
+
+/// Reactions to a range of messages: per message and emoji, how many, the
+/// viewer's or not, in the order of first use.
+const REACTIONS: &str = "SELECT seq, emoji, COUNT(*) AS n, \
+     MAX(CASE WHEN user_id = ? THEN 1 ELSE 0 END) AS mine \
+     FROM reactions WHERE chat_id = ? AND seq BETWEEN ? AND ? \
+     GROUP BY seq, emoji ORDER BY seq, MIN(pts)";
 
 /// The change stream's other events.
 const EVENTS: &str =
@@ -379,6 +386,18 @@ where
             .await?;
         let row = found.first();
         row.map(rows::message).transpose()
+    }
+
+    async fn reactions(
+        &self,
+        chat: ChatId,
+        first: u64,
+        last: u64,
+        viewer: UserId,
+    ) -> Result<Vec<(u64, Reaction)>, StoreError> {
+        let params = [to_sql(viewer.0), to_sql(chat.0), pos(first), pos(last)];
+        let found = self.fetch("reactions", REACTIONS, &params).await?;
+        found.iter().map(rows::reaction).collect()
     }
 
     async fn messages_by_client_ids(&self, keys: &[ClientKey]) -> Result<Vec<Message>, StoreError> {

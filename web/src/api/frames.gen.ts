@@ -21,6 +21,7 @@ export type ClientFrame =
   | EditFrame
   | DeleteFrame
   | ForwardFrame
+  | ReactFrame
   | ReadFrame
   | TypingFrame
   | GetPresenceFrame
@@ -57,6 +58,7 @@ export type ServerFrame =
   | ChatMessageEvent
   | EditedEvent
   | DeletedEvent
+  | ReactionEvent
   | ChatCreatedEvent
   | MemberAddedEvent
   | MemberRemovedEvent
@@ -163,6 +165,23 @@ export interface ForwardFrame {
    * Idempotency key chosen by the client: 1 to 64 printable ASCII characters, no space
    */
   client_msg_id: string
+}
+/**
+ * Adds (or, with `remove`, takes back) the user's reaction to a message: one emoji. Answered by `ack` with the message as the user sees it (a repeat: `duplicate`), or `rejected` / `error` (`invalid_emoji`, `quota_exceeded`: at most 3 of one's own and 20 different on a message, `silenced`, `message_deleted`) with the `ref`.
+ */
+export interface ReactFrame {
+  type: 'react'
+  chat_id: Id
+  seq: Seq
+  emoji: string
+  /**
+   * Take the reaction back
+   */
+  remove?: boolean
+  /**
+   * Echoed in the answer
+   */
+  ref?: string
 }
 /**
  * Move the read cursor (forward only); answered by `ack` / `rejected` / `error`.
@@ -437,6 +456,18 @@ export interface DeletedEvent {
   type: 'deleted'
   chat_id: Id
   seq: Seq
+  pts: Pts
+}
+/**
+ * A member added or took back a reaction: apply it to the message you hold when `pts` is newer than the message's (count ±1, `mine` when `user_id` is you), then take its `pts`. On resume the message comes again whole, with its reactions.
+ */
+export interface ReactionEvent {
+  type: 'reaction'
+  chat_id: Id
+  seq: Seq
+  user_id: Id
+  emoji: string
+  added: boolean
   pts: Pts
 }
 /**

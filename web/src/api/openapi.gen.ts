@@ -463,6 +463,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/chats/{chat_id}/messages/{seq}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * React to a message
+         * @description Adds the caller's reaction: through the log like an edit, told to the chat as a `reaction` event with the message's new `pts`. A repeat changes nothing (`duplicate: true`). At most 3 of one's own and 20 different emoji on a message (`quota_exceeded`); members who may post only (`silenced`, `not_member`); not on a deleted message (`message_deleted`) nor one from before the caller joined a group that shows new members only what follows (`message_not_found`). Rate key `edit`.
+         */
+        put: operations["react"];
+        post?: never;
+        /**
+         * Take back a reaction
+         * @description Removes the caller's reaction (none: nothing changes, `duplicate: true`). Rate key `edit`.
+         */
+        delete: operations["unreact"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/chats/{chat_id}/read": {
         parameters: {
             query?: never;
@@ -512,7 +536,7 @@ export interface components {
                  * @description Machine-readable code, e.g. not_member, text_too_long
                  * @enum {string}
                  */
-                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_display_name" | "invalid_about" | "invalid_image" | "invalid_query" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "avatar_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
+                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_display_name" | "invalid_about" | "invalid_image" | "invalid_query" | "invalid_emoji" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "avatar_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
                 message: string;
                 /** @description With too_many_requests: milliseconds until the request would be allowed (also the Retry-After header, in seconds) */
                 retry_after_ms?: number;
@@ -600,7 +624,10 @@ export interface components {
             created_at: number;
             edited_at?: number;
             deleted: boolean;
+            /** @description Position of the message's latest change (edit, deletion, reaction) in the chat's change stream */
             pts: number;
+            /** @description Reactions in the order of first use, as the reader sees them (`mine`); absent when there are none, and in live `message` frames */
+            reactions?: components["schemas"]["Reaction"][];
         };
         MessageResult: {
             message: components["schemas"]["Message"];
@@ -681,6 +708,12 @@ export interface components {
         };
         PresenceSetting: {
             visibility: components["schemas"]["Visibility"];
+        };
+        Reaction: {
+            emoji: string;
+            count: number;
+            /** @description The reader is one of them (absent: false) */
+            mine?: boolean;
         };
     };
     responses: never;
@@ -3119,6 +3152,186 @@ export interface operations {
             };
             /** @description Error; see `error.code` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    react: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id (decimal string) */
+                chat_id: string;
+                /** @description Message seq (1 or more) */
+                seq: number;
+                /** @description One emoji, percent-encoded (1 to 16 characters, at most 64 bytes; no letters, digits, spaces or control characters) */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message with its reactions as the caller sees them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResult"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unreact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id (decimal string) */
+                chat_id: string;
+                /** @description Message seq (1 or more) */
+                seq: number;
+                /** @description One emoji, percent-encoded (1 to 16 characters, at most 64 bytes; no letters, digits, spaces or control characters) */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message with its reactions as the caller sees them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResult"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chat_core::model::{
-    Ban, Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Role,
+    Ban, Chat, ChatKind, ForwardedFrom, LastMessage, Member, MemberChange, Message, Reaction, Role,
 };
 use chat_core::ports::{ClientKey, Mutation, Store};
 use chat_core::rules::{self, Limits};
@@ -35,12 +35,18 @@ pub struct Batch<'a> {
     sent_here: HashSet<(ChatId, UserId, String)>,
     /// Messages written or changed in this batch (newer than the store).
     overlay: HashMap<(ChatId, u64), Message>,
+    /// Reactions added (true) or removed in this batch, per message, in
+    /// order (newer than the store).
+    reacted: HashMap<(ChatId, u64), Vec<ReactionChange>>,
     /// When the command being handled was accepted (for the effects it
     /// adds ahead of its own).
     accepted_at: i64,
 }
 
 type Handled = Result<(Outcome, Option<Event>), Rejection>;
+
+/// A reaction added (true) or removed by a user in this batch.
+type ReactionChange = (UserId, String, bool);
 
 fn ok_chat(chat: &Chat, duplicate: bool) -> Outcome {
     Outcome::Ok {
@@ -76,6 +82,7 @@ impl<'a> Batch<'a> {
             sent: HashMap::new(),
             sent_here: HashSet::new(),
             overlay: HashMap::new(),
+            reacted: HashMap::new(),
             accepted_at: 0,
         }
     }
@@ -155,6 +162,12 @@ impl<'a> Batch<'a> {
                 self.edit(rec.actor, chat_id, seq, text).await?
             }
             Command::Delete { chat_id, seq } => self.delete(rec.actor, chat_id, seq).await?,
+            Command::React {
+                chat_id,
+                seq,
+                emoji,
+                remove,
+            } => self.react(rec.actor, chat_id, seq, emoji, !remove).await?,
             Command::AddMember {
                 chat_id,
                 user_id,
@@ -402,6 +415,7 @@ impl<'a> Batch<'a> {
             edited_at: None,
             deleted: false,
             pts: st.chat.last_pts,
+            reactions: Vec::new(),
         };
         st.chat.last_message = Some(LastMessage::of(&msg));
         self.mutations.push(Mutation::InsertMessage(msg.clone()));
@@ -561,6 +575,163 @@ impl<'a> Batch<'a> {
         Ok(Ok((
             ok_message(&msg, false),
             Some(Event::Deleted { chat_id, seq, pts }),
+        )))
+    }
+
+    /// The reactions to a message as `viewer` sees them: the store's, and
+    /// this batch's changes on top.
+    async fn reactions(
+        &mut self,
+        chat: ChatId,
+        seq: u64,
+        viewer: UserId,
+    ) -> Result<Vec<Reaction>, StoreError> {
+        let mut list: Vec<Reaction> = self
+            .store
+            .reactions(chat, seq, seq, viewer)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        for (user, emoji, added) in self.reacted.get(&(chat, seq)).into_iter().flatten() {
+            match list.iter().position(|r| r.emoji == *emoji) {
+                Some(i) => {
+                    let r = &mut list[i];
+                    r.count = if *added {
+                        r.count + 1
+                    } else {
+                        r.count.saturating_sub(1)
+                    };
+                    if *user == viewer {
+                        r.mine = *added;
+                    }
+                    if r.count == 0 {
+                        list.remove(i);
+                    }
+                }
+                None if *added => list.push(Reaction {
+                    emoji: emoji.clone(),
+                    count: 1,
+                    mine: *user == viewer,
+                }),
+                None => {}
+            }
+        }
+        Ok(list)
+    }
+
+    /// Adds (`add`) or takes back the actor's reaction to a message. A
+    /// repeat changes nothing and is no error.
+    async fn react(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        seq: u64,
+        emoji: String,
+        add: bool,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        let role = st.members.get(&actor).copied();
+        if let Err(r) = rules::can_post(role).and(rules::check_emoji(&emoji)) {
+            return Ok(Err(r));
+        }
+        if let Err(r) = rules::check_not_blocked(
+            st.blocked_by.iter().filter(|u| **u != actor).count(),
+            "this user blocked you",
+        ) {
+            return Ok(Err(r));
+        }
+        let Some(mut msg) = self.message(chat_id, seq).await? else {
+            return Ok(Err(Rejection::new(
+                Code::MessageNotFound,
+                "no such message",
+            )));
+        };
+        if msg.deleted {
+            return Ok(Err(Rejection::new(
+                Code::MessageDeleted,
+                "the message was deleted",
+            )));
+        }
+        let mut reactions = self.reactions(chat_id, seq, actor).await?;
+        let mine = reactions.iter().any(|r| r.mine && r.emoji == emoji);
+        if mine == add {
+            msg.reactions = reactions;
+            return Ok(Ok((ok_message(&msg, true), None)));
+        }
+        if add {
+            if reactions.iter().filter(|r| r.mine).count() >= rules::MAX_REACTIONS_PER_USER {
+                return Ok(Err(Rejection::new(
+                    Code::QuotaExceeded,
+                    format!(
+                        "at most {} reactions of yours on a message: take one back first",
+                        rules::MAX_REACTIONS_PER_USER
+                    ),
+                )));
+            }
+            if !reactions.iter().any(|r| r.emoji == emoji)
+                && reactions.len() >= rules::MAX_EMOJI_PER_MESSAGE
+            {
+                return Ok(Err(Rejection::new(
+                    Code::QuotaExceeded,
+                    format!(
+                        "at most {} different reactions on a message",
+                        rules::MAX_EMOJI_PER_MESSAGE
+                    ),
+                )));
+            }
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        st.chat.last_pts += 1;
+        let pts = st.chat.last_pts;
+        msg.pts = pts;
+        self.mutations.push(Mutation::React {
+            chat_id,
+            seq,
+            user_id: actor,
+            emoji: emoji.clone(),
+            add,
+            pts,
+        });
+        self.overlay.insert((chat_id, seq), msg.clone());
+        self.reacted
+            .entry((chat_id, seq))
+            .or_default()
+            .push((actor, emoji.clone(), add));
+        self.touch(chat_id);
+        match reactions.iter().position(|r| r.emoji == emoji) {
+            Some(i) if add => {
+                reactions[i].count += 1;
+                reactions[i].mine = true;
+            }
+            Some(i) => {
+                reactions[i].count = reactions[i].count.saturating_sub(1);
+                reactions[i].mine = false;
+                if reactions[i].count == 0 {
+                    reactions.remove(i);
+                }
+            }
+            None => reactions.push(Reaction {
+                emoji: emoji.clone(),
+                count: 1,
+                mine: true,
+            }),
+        }
+        msg.reactions = reactions;
+        Ok(Ok((
+            ok_message(&msg, false),
+            Some(Event::Reaction {
+                chat_id,
+                seq,
+                user_id: actor,
+                emoji,
+                added: add,
+                pts,
+            }),
         )))
     }
 
