@@ -306,7 +306,14 @@ impl Task {
                 metrics::PRESENCE_TRANSITIONS
                     .with_label_values(&["offline"])
                     .inc();
-                self.announce(user, visibility, Status::Offline, Some(now_ms()), false)
+                // The time the tier keeps (its clock), so that the frame and
+                // a later `get_presence` agree.
+                let kept = match self.presence.seen(&[user]).await {
+                    Ok(seen) => seen.first().and_then(|s| s.last_seen),
+                    Err(_) => None,
+                };
+                let last_seen = Some(kept.unwrap_or_else(now_ms));
+                self.announce(user, visibility, Status::Offline, last_seen, false)
                     .await;
             }
             Err(e) => {

@@ -300,13 +300,25 @@ where
         keep: &(dyn Fn(i64) -> bool + Sync),
         out: &mut (dyn FnMut(Map<String, Value>) -> Result<(), StoreError> + Send),
     ) -> Result<u64, StoreError> {
-        let keys: Vec<&str> = t.cols[..t.key].iter().map(|(c, _)| *c).collect();
-        let order = keys.join(", ");
-        let after = match keys.as_slice() {
-            [a] => format!("{a} > ?"),
-            [a, b] => format!("{a} > ? OR ({a} = ? AND {b} > ?)"),
-            _ => unreachable!("keys of one or two columns"),
-        };
+        // Pages follow the key's leading integer columns; a key that goes on
+        // with text (a reaction's emoji) has few rows per integer prefix, and
+        // a page never ends inside one (the prefix is read again whole).
+        let all: Vec<&str> = t.cols[..t.key].iter().map(|(c, _)| *c).collect();
+        let keys: Vec<&str> = t.cols[..t.key]
+            .iter()
+            .take_while(|(_, k)| matches!(k, Int))
+            .map(|(c, _)| *c)
+            .collect();
+        let whole_key = keys.len() == all.len();
+        let order = all.join(", ");
+        let after = (0..keys.len())
+            .map(|i| {
+                let mut terms: Vec<String> = keys[..i].iter().map(|k| format!("{k} = ?")).collect();
+                terms.push(format!("{} > ?", keys[i]));
+                format!("({})", terms.join(" AND "))
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let mut last: Option<Vec<i64>> = None;
         let mut given = 0;
         loop {
@@ -324,10 +336,10 @@ where
             };
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             if let Some(l) = &last {
-                match l.as_slice() {
-                    [a] => q = q.bind(*a),
-                    [a, b] => q = q.bind(*a).bind(*a).bind(*b),
-                    _ => {}
+                for i in 0..l.len() {
+                    for v in &l[..=i] {
+                        q = q.bind(*v);
+                    }
                 }
             }
             let rows = q
@@ -335,7 +347,24 @@ where
                 .await
                 .map_err(unavailable("export"))?;
             let n = rows.len();
-            for r in &rows {
+            let prefix = |r: &D::Row| -> Result<Vec<i64>, StoreError> {
+                keys.iter().map(|k| r.int(k)).collect()
+            };
+            // A full page without the whole key stops before its last prefix.
+            let mut upto = n;
+            if !whole_key && n == PAGE as usize {
+                let tail = prefix(&rows[n - 1])?;
+                while upto > 0 && prefix(&rows[upto - 1])? == tail {
+                    upto -= 1;
+                }
+                if upto == 0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}: more than {PAGE} rows share a key prefix",
+                        t.name
+                    )));
+                }
+            }
+            for r in &rows[..upto] {
                 let mut obj = Map::new();
                 obj.insert("table".into(), t.name.into());
                 for (c, kind) in t.cols {
@@ -350,7 +379,7 @@ where
                     };
                     obj.insert((*c).to_string(), v);
                 }
-                last = Some(keys.iter().map(|k| obj[*k].as_i64().unwrap_or(0)).collect());
+                last = Some(prefix(r)?);
                 if keep(t.owner_of(&obj)) {
                     out(obj)?;
                     given += 1;
