@@ -68,6 +68,11 @@ pub struct RunArgs {
     /// Bytes of message text.
     #[arg(long, default_value_t = 64)]
     pub text_bytes: usize,
+    /// While sending, each connection also sends a `typing` notice to one of
+    /// its chats this often (seconds; 0: never), as a user typing would: the
+    /// ephemeral load next to the messages.
+    #[arg(long, default_value_t = 0.0)]
+    pub typing_every: f64,
     /// Unanswered sends per connection before it waits (the server allows 256).
     #[arg(long, default_value_t = 256)]
     pub max_inflight: usize,

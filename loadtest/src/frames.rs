@@ -147,6 +147,14 @@ pub fn msg_number(id: &str) -> Option<u64> {
     id.rsplit('.').next()?.parse().ok()
 }
 
+/// A `typing` frame.
+pub fn typing_frame(chat: ChatId) -> String {
+    encode(&ClientFrame::Typing {
+        chat_id: chat,
+        reference: None,
+    })
+}
+
 /// A `send` frame.
 pub fn send_frame(chat: ChatId, client_msg_id: String, text: String) -> String {
     encode(&ClientFrame::Send {

@@ -131,6 +131,7 @@ pub async fn run(args: RunArgs) -> Result<bool> {
         run: run.clone(),
         schedule,
         text_bytes: args.text_bytes,
+        typing_every: (args.typing_every > 0.0).then(|| Duration::from_secs_f64(args.typing_every)),
         max_inflight: args.max_inflight,
         live: Live::default(),
         hists: Mutex::new(Hists::default()),

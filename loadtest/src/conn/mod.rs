@@ -67,6 +67,8 @@ pub struct Shared {
     pub schedule: Schedule,
     /// Bytes of message text.
     pub text_bytes: usize,
+    /// How often each connection sends a `typing` notice while sending.
+    pub typing_every: Option<Duration>,
     /// Sends awaiting an answer per connection before the next waits (the
     /// server refuses more than 256 with `too_many_requests`).
     pub max_inflight: usize,
@@ -179,6 +181,8 @@ struct Conn {
     /// behind (each resend is another command to process) and collapse its
     /// throughput under overload, which is not what a run means to measure.
     set_aside: Vec<(u64, Pending)>,
+    /// When the next `typing` notice is due.
+    next_typing: Option<Instant>,
 }
 
 /// Runs one connection through the phases; tells `ready` when subscribed.
@@ -208,6 +212,7 @@ pub async fn run(
         attempts: 0,
         resend: Vec::new(),
         set_aside: Vec::new(),
+        next_typing: None,
     };
     let opened = {
         let sh = c.sh.clone();
@@ -376,7 +381,7 @@ impl Conn {
                 _ = tick.tick() => {
                     self.samples.flush(&self.sh.hists);
                     self.check_complete();
-                    Ok(())
+                    self.send_typing(&mut ws).await
                 }
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(t))) => {

@@ -108,4 +108,29 @@ impl Conn {
         }
         ws.flush().await.map_err(|_| "socket_closed".to_string())
     }
+
+    /// Sends a `typing` notice to one of its chats when one is due (every
+    /// `typing_every`, from a random offset so that connections spread out).
+    pub(super) async fn send_typing(&mut self, ws: &mut Ws) -> Result<(), String> {
+        let (Some(every), Phase::Send { .. }) = (self.sh.typing_every, &self.phase) else {
+            return Ok(());
+        };
+        if self.plan.chats.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let next = *self.next_typing.get_or_insert_with(|| {
+            let spread = every.as_micros().max(1) as usize;
+            now + std::time::Duration::from_micros(self.rng.below(spread) as u64)
+        });
+        if now < next {
+            return Ok(());
+        }
+        self.next_typing = Some(next + every);
+        let chat = self.plan.chats[self.rng.below(self.plan.chats.len())];
+        let frame = frames::typing_frame(chat);
+        ws.send(Message::Text(frame.into()))
+            .await
+            .map_err(|_| "socket_closed".to_string())
+    }
 }
