@@ -20,6 +20,7 @@ import * as chat from './steps-chat.mjs'
 import * as more from './steps-more.mjs'
 import * as presence from './steps-presence.mjs'
 import * as profiles from './steps-profiles.mjs'
+import * as reactions from './steps-reactions.mjs'
 import * as search from './steps-search.mjs'
 import * as typing from './steps-typing.mjs'
 
@@ -164,6 +165,7 @@ try {
     ['profile: the other user sees it live (chat list, messages, members, profile card)', profiles.liveProfile],
     ['profile: a tab offline during a rename shows it after reconnecting (sync_profiles)', profiles.resumeProfiles],
     ['typing: the other member sees "… is typing…" until the message (or expiry)', typing.typingIndicator],
+    ['reactions: picker, chips live on both sides, toggled, refused past 3, from history after a reload', reactions.reactions],
     ['presence: A sees B online (dot, header, group count, members panel)', presence.presenceOnline],
     ['presence: "last seen …" once B leaves the page, online again when back', presence.presenceLastSeen],
     ['presence: B shows it to nobody, A sees no status (live, asked again, after B leaves)', presence.presenceNobody],

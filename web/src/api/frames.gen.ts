@@ -291,7 +291,7 @@ export interface AckFrame {
    */
   client_msg_id?: string
   /**
-   * For edits and deletes: the client's ref
+   * For edits, deletes and reactions: the client's ref
    */
   ref?: string
   /**

@@ -29,6 +29,8 @@ export type Member = Schemas['Member']
 export type ForwardedFrom = Schemas['ForwardedFrom']
 export type Message = Schemas['Message']
 export type MessageResult = Schemas['MessageResult']
+/** One emoji's reactions on a message: how many, and whether the reader's is one (`mine`). */
+export type Reaction = Schemas['Reaction']
 export type HistoryVisibility = Schemas['HistoryVisibility']
 /** A message found by GET /search; `highlights` are [start, end) UTF-16 ranges into `text`. */
 export type SearchHit = Schemas['SearchHit']

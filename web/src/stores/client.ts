@@ -28,6 +28,12 @@
 // is forgotten (frames were missed) and asked again. The user's own setting (who
 // sees them online) is `state.presenceVisibility`: read and written over HTTP,
 // changed live by `presence_visibility`.
+//
+// Reactions: `toggleReaction` sends a `react` (ref `react-…`, through the outbox;
+// a refusal is a toast). Its `ack` carries the message as the user sees it, which
+// replaces the one held unless that is newer (by pts); `reaction` events count on
+// the message held when newer than it (Timeline.onReaction), so the user's own
+// reaction counts once whether its event or its ack comes first.
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
@@ -317,10 +323,14 @@ export class ChatClient {
     switch (f.type) {
       case 'message':
         return this.onMessage(f.message)
-      case 'ack':
-        if (f.message) this.onMessage(f.message)
-        this.outbox.onAck(f.client_msg_id, f.ref)
-        return
+      case 'ack': {
+        const what = this.outbox.onAck(f.client_msg_id, f.ref)
+        if (!f.message) return
+        // A reaction's answer: the message (held, by pts) as the user sees it now;
+        // not news for the chat list, the read cursor or the typing line.
+        if (what === 'react' || what === 'unreact') return this.timelines[f.message.chat_id]?.updateHeld(f.message)
+        return this.onMessage(f.message)
+      }
       case 'rejected':
       case 'error': {
         const id = (f.type === 'rejected' ? f.client_msg_id : null) ?? f.ref
@@ -354,6 +364,9 @@ export class ChatClient {
       case 'deleted':
         this.chats.onDeleted(f.chat_id, f.seq)
         this.timelines[f.chat_id]?.onDeleted(f.seq, f.pts)
+        return
+      case 'reaction':
+        this.timelines[f.chat_id]?.onReaction(f.seq, f.user_id, f.emoji, f.added, f.pts)
         return
       case 'subscribed':
         this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
@@ -651,6 +664,24 @@ export class ChatClient {
     // The message ends the notice for the others: typing again is told at once.
     const out = this.typingOut.get(chatId)
     if (out) out.next = 0
+  }
+
+  /** The user may react to messages of the chat (a member who may post). */
+  canReact(chatId: Id): boolean {
+    const role = this.chats.get(chatId)?.role
+    return !!role && role !== 'silent'
+  }
+
+  /**
+   * Adds the user's reaction `emoji` to a message, or takes it back when it is
+   * theirs already. The message changes with the answer (or the `reaction` event,
+   * whichever comes first); a refusal is a toast. False when nothing went out.
+   */
+  toggleReaction(chatId: Id, seq: number, emoji: string): boolean {
+    const m = this.timelines[chatId]?.find(seq)
+    if (!m || m.deleted || !this.canReact(chatId)) return false
+    const mine = !!m.reactions?.some((r) => r.emoji === emoji && r.mine)
+    return this.outbox.react(chatId, seq, emoji, mine)
   }
 
   /** Messages seen in the viewport with the window focused: the cursor moves forward. */

@@ -1,5 +1,5 @@
 // Commands the client sends over the WebSocket and their answers: sends (pending →
-// sent by ack, or failed with retry), edits, deletes, forwards, and read cursors
+// sent by ack, or failed with retry), edits, deletes, forwards, reactions, and read cursors
 // (debounced, forward only). A command that cannot go out now (no connection)
 // waits and is resent on the next `ready`, with the same client_msg_id, so the
 // server stores it once whatever happens.
@@ -23,8 +23,17 @@ export interface OutboxDeps {
 }
 
 interface RefInfo {
-  what: 'edit' | 'delete' | 'forward'
+  what: 'edit' | 'delete' | 'forward' | 'react' | 'unreact'
   chatId: Id
+}
+
+/** What a refused command says it could not do. */
+const VERB: Record<RefInfo['what'], string> = {
+  edit: 'edit',
+  delete: 'delete',
+  forward: 'forward',
+  react: 'react',
+  unreact: 'take back the reaction',
 }
 
 export class Outbox {
@@ -60,6 +69,16 @@ export class Outbox {
 
   remove(chatId: Id, seq: number): boolean {
     return this.command({ type: 'delete', chat_id: chatId, seq }, 'delete', chatId)
+  }
+
+  /**
+   * Adds the user's reaction to a message or, with `remove`, takes it back. The
+   * `ack` carries the message with its reactions as the user sees them.
+   */
+  react(chatId: Id, seq: number, emoji: string, remove = false): boolean {
+    const frame: ClientFrameOf<'react'> = { type: 'react', chat_id: chatId, seq, emoji }
+    if (remove) frame.remove = true
+    return this.command(frame, remove ? 'unreact' : 'react', chatId)
   }
 
   forward(fromChatId: Id, seq: number, toChatId: Id): boolean {
@@ -102,15 +121,24 @@ export class Outbox {
     this.flushReads()
   }
 
-  /** An `ack` for a send or forward: the timer stops (the message itself is upserted by the caller). */
-  onAck(clientMsgId: string | null | undefined, ref: string | null | undefined): void {
+  /**
+   * An `ack` for a send, forward or command: the timer stops (the message itself is
+   * upserted by the caller). Tells what the command was (by its ref), if ours.
+   */
+  onAck(clientMsgId: string | null | undefined, ref: string | null | undefined): RefInfo['what'] | undefined {
+    let what: RefInfo['what'] | undefined
     if (clientMsgId) {
       this.clearTimer(clientMsgId)
       const info = this.refs.get(clientMsgId)
       if (info?.what === 'forward') this.d.toast('Message forwarded')
+      what = info?.what
       this.refs.delete(clientMsgId)
     }
-    if (ref) this.refs.delete(ref)
+    if (ref) {
+      what = this.refs.get(ref)?.what ?? what
+      this.refs.delete(ref)
+    }
+    return what
   }
 
   /** A `rejected` or `error` answer carrying our id. True when it was ours. */
@@ -125,7 +153,7 @@ export class Outbox {
     const info = this.refs.get(id)
     if (info) {
       this.refs.delete(id)
-      this.d.toast(`Could not ${info.what}: ${failureText(code, message)}`)
+      this.d.toast(`Could not ${VERB[info.what]}: ${failureText(code, message)}`)
       return true
     }
     return false

@@ -11,9 +11,13 @@
 // come by `loadNewer`), and the chat resumes from its newest seq, not the window's.
 // Every reset starts a new epoch: an answer to a request of an earlier one is
 // dropped, so a slow page never lands in a window it does not belong to.
+//
+// Reactions ride on the message's `pts`: a `reaction` event counts only on a
+// message whose `pts` is older than the event's (then takes it), so an ack or a
+// replay that already holds it, in whichever order they come, counts it once.
 
 import { reactive } from 'vue'
-import type { Id, Message } from '../api/types'
+import type { Id, Message, Reaction } from '../api/types'
 
 export type PendingStatus = 'pending' | 'failed'
 
@@ -320,7 +324,15 @@ export class Timeline {
     const epoch = this.epoch
     const page = await this.fetchPage({ before: this.newestSeq + 1, limit: PAGE })
     if (epoch !== this.epoch) return
-    for (const m of page.messages) if (this.find(m.seq)) this.put(m)
+    for (const m of page.messages) this.updateHeld(m)
+  }
+
+  /**
+   * A newer copy of a message that may be held (the answer to a reaction): replaces
+   * it when held, by pts; one not held is not added (it would leave a gap).
+   */
+  updateHeld(m: Message): void {
+    if (this.find(m.seq)) this.put(m)
   }
 
   /**
@@ -356,6 +368,28 @@ export class Timeline {
   onDeleted(seq: number, pts: number): void {
     const m = this.find(seq)
     if (m && pts >= m.pts) Object.assign(m, { text: '', deleted: true, pts })
+  }
+
+  /**
+   * A `reaction` event: counted (±1, `mine` when it is the user's own, an emoji
+   * dropped at 0) on the message held only when `pts` is newer than the message's,
+   * which then takes it. A message not held, or holding it already, is left alone.
+   */
+  onReaction(seq: number, userId: Id, emoji: string, added: boolean, pts: number): void {
+    const m = this.find(seq)
+    if (!m || pts <= m.pts) return
+    const list: Reaction[] = (m.reactions ?? []).map((r) => ({ ...r }))
+    const i = list.findIndex((r) => r.emoji === emoji)
+    const own = userId === this.me
+    if (i >= 0) {
+      const r = list[i]!
+      r.count += added ? 1 : -1
+      if (own) r.mine = added
+      if (r.count <= 0) list.splice(i, 1)
+    } else if (added) {
+      list.push(own ? { emoji, count: 1, mine: true } : { emoji, count: 1 })
+    }
+    Object.assign(m, { reactions: list, pts })
   }
 
   addPending(p: Omit<PendingMessage, 'status' | 'chatId'>): PendingMessage {
