@@ -259,11 +259,19 @@ async fn a_slowloris_does_not_stop_normal_clients() {
     // The cap per address turned most away at once (a 503 or a reset), and the
     // header timeout closes the rest.
     let mut answered_503 = 0;
+    // Closed without an answer: by the header timeout already, when the
+    // normal clients above took longer than it (a debug build hashing
+    // passwords next to other tests).
+    let mut closed = 0;
     let mut open = Vec::new();
     for mut c in held {
         let mut buf = [0u8; 512];
         match tokio::time::timeout(Duration::from_millis(1), c.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 && buf.starts_with(b"HTTP/1.1 503") => answered_503 += 1,
+            Ok(Ok(0)) => {
+                refused += 1;
+                closed += 1;
+            }
             Ok(_) => refused += 1,
             Err(_) => open.push(c),
         }
@@ -277,7 +285,6 @@ async fn a_slowloris_does_not_stop_normal_clients() {
         answered_503 + refused >= 4000,
         "{answered_503} answered 503, {refused} refused"
     );
-    let mut closed = 0;
     for mut c in open {
         let mut buf = [0u8; 512];
         // Closed by the server within its header timeout (2 s): the read ends.
@@ -286,7 +293,7 @@ async fn a_slowloris_does_not_stop_normal_clients() {
             Err(_) => panic!("a half-open connection was held past the header timeout"),
         }
     }
-    assert!(closed > 0);
+    assert!(closed > 0, "the header timeout closed none");
     // And the gateway serves again from that address.
     assert_eq!(healthz_from(ATTACKER, &s).await, 200);
     s.stop().await;
