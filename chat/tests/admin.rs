@@ -217,6 +217,7 @@ async fn an_export_imports_into_a_new_data_directory_whole() {
     ann.react(&chat, 1100, "👍").await.ok();
     ben.react(&chat, 1100, "👍").await.ok();
     ben.react(&chat, 1099, "🎉").await.ok();
+    ann.pin(&chat, 1099).await.ok();
     let direct = ben.create_direct(&cid).await.created().id;
     ben.send(&direct, "d1", "hi cid").await.created();
     let before_list = ben.call("GET", "/api/v1/chats", None).await;

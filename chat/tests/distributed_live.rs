@@ -1,4 +1,4 @@
-//! Typing notices, presence and reactions in distributed mode: straight through Redis
+//! Typing notices, presence, reactions and pins in distributed mode: straight through Redis
 //! pub/sub from one gateway to subscribers on another, presence in Redis
 //! with expiry (the scenarios are `common/live.rs`).
 
@@ -91,5 +91,16 @@ async fn reactions_through_the_log_and_the_shards() {
     let a = cl.spawn("gateway", "gw-0");
     let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
     common::reactions::reactions_scenario(&gw).await;
+    cl.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_through_the_log_and_the_cache() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let a = cl.spawn("gateway", "gw-0");
+    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    common::pins::pins_scenario(&gw).await;
     cl.cleanup().await;
 }

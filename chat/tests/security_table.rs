@@ -185,6 +185,10 @@ impl World {
                     None,
                 )
             }
+            "pin" => {
+                let seq = self.fresh_message(&unique).await;
+                ("PUT", format!("/chats/{g}/pins/{seq}"), None)
+            }
             "delete_other" => {
                 let seq = self.fresh_message(&unique).await;
                 ("DELETE", format!("/chats/{g}/messages/{seq}"), None)
@@ -295,6 +299,7 @@ impl World {
             "ws_react" => {
                 json!({"type": "react", "chat_id": g, "seq": 1, "emoji": "👍", "ref": "r"})
             }
+            "ws_pin" => json!({"type": "pin", "chat_id": g, "seq": 1, "ref": "p"}),
             other => panic!("docs/security.md names a row this test does not know: {other}"),
         };
         let mut ws = match caller {

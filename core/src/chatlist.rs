@@ -54,6 +54,7 @@ mod tests {
                 at,
                 deleted: false,
             }),
+            pins: Vec::new(),
         }
     }
 

@@ -163,6 +163,10 @@ pub struct Chat {
     pub member_count: u32,
     /// Preview of the newest message, if any.
     pub last_message: Option<LastMessage>,
+    /// Seqs of the pinned messages, the latest pinned first (at most
+    /// [`crate::rules::MAX_PINS`]); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pins: Vec<u64>,
 }
 
 /// The newest message of a chat, as shown in the chat list.

@@ -41,6 +41,7 @@ impl Mutation {
             | Mutation::RemoveHidden { chat_id, .. }
             | Mutation::EditMessage { chat_id, .. }
             | Mutation::React { chat_id, .. }
+            | Mutation::SetPins { chat_id, .. }
             | Mutation::DeleteMessage { chat_id, .. }
             | Mutation::ChatCounters { chat_id, .. }
             | Mutation::RecordChange { chat_id, .. } => Placement::Chat(*chat_id),
@@ -83,6 +84,7 @@ mod tests {
             last_pts: 0,
             member_count: 1,
             last_message: None,
+            pins: Vec::new(),
         };
         let message = Message {
             id: MessageId(1),
@@ -221,6 +223,10 @@ mod tests {
                 add: true,
                 pts: 3,
             },
+            Mutation::SetPins {
+                chat_id: CHAT,
+                pins: vec![1],
+            },
             Mutation::DeleteMessage {
                 chat_id: CHAT,
                 seq: 1,
@@ -263,6 +269,7 @@ mod tests {
                 | Mutation::InsertMessage(_)
                 | Mutation::EditMessage { .. }
                 | Mutation::React { .. }
+                | Mutation::SetPins { .. }
                 | Mutation::DeleteMessage { .. }
                 | Mutation::ChatCounters { .. }
                 | Mutation::RecordChange { .. } => Placement::Chat(CHAT),

@@ -419,6 +419,13 @@ pub enum Mutation {
         /// Newest message preview.
         last_message: Option<LastMessage>,
     },
+    /// The chat's pinned messages (the latest pinned first).
+    SetPins {
+        /// Chat.
+        chat_id: ChatId,
+        /// The seqs.
+        pins: Vec<u64>,
+    },
     /// Record a membership change in the chat's change stream, for resume
     /// (idempotent).
     RecordChange {

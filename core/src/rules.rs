@@ -250,6 +250,23 @@ pub fn can_post(role: Option<Role>) -> Result<(), Rejection> {
     }
 }
 
+/// Most messages pinned in one chat at a time.
+pub const MAX_PINS: usize = 50;
+
+/// In a group, admins and moderators pin and unpin messages; in a direct
+/// chat, either member.
+pub fn can_pin(kind: ChatKind, actor_role: Option<Role>) -> Result<(), Rejection> {
+    if kind == ChatKind::Direct {
+        return can_post(actor_role);
+    }
+    if !can_read(actor_role)?.is_staff() {
+        return Err(forbidden(
+            "only an admin or a moderator can pin or unpin a message",
+        ));
+    }
+    Ok(())
+}
+
 /// Only the author edits a message.
 pub fn can_edit(actor_role: Option<Role>, is_author: bool) -> Result<(), Rejection> {
     can_post(actor_role)?;

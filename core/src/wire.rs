@@ -98,6 +98,16 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         remove: bool,
     },
+    /// Pin (or unpin) a message.
+    Pin {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Unpin it instead.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unpin: bool,
+    },
     /// Add a member to a group.
     AddMember {
         /// Chat.
@@ -168,6 +178,7 @@ impl Command {
             | Command::Edit { chat_id, .. }
             | Command::Delete { chat_id, .. }
             | Command::React { chat_id, .. }
+            | Command::Pin { chat_id, .. }
             | Command::AddMember { chat_id, .. }
             | Command::RemoveMember { chat_id, .. }
             | Command::Unban { chat_id, .. }
@@ -225,6 +236,21 @@ pub enum Event {
         /// Added (true) or removed.
         added: bool,
         /// Position in the chat's change stream (the message's new `pts`).
+        pts: u64,
+    },
+    /// A message was pinned or unpinned: the chat's `pins` are now `pins`.
+    Pinned {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Pinned (true) or unpinned.
+        pinned: bool,
+        /// Who did it.
+        user_id: UserId,
+        /// The chat's pins after the change, the latest pinned first.
+        pins: Vec<u64>,
+        /// Position in the chat's change stream.
         pts: u64,
     },
     /// A chat was created; sent to each first member.
@@ -303,6 +329,7 @@ impl Event {
             Event::Edited { chat_id, .. }
             | Event::Deleted { chat_id, .. }
             | Event::Reaction { chat_id, .. }
+            | Event::Pinned { chat_id, .. }
             | Event::MemberRemoved { chat_id, .. }
             | Event::ChatHidden { chat_id, .. }
             | Event::RoleChanged { chat_id, .. }
@@ -572,6 +599,19 @@ pub enum ClientFrame {
         #[serde(default, rename = "ref")]
         reference: Option<String>,
     },
+    /// Pin (or, with `unpin`, unpin) a message.
+    Pin {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Unpin it.
+        #[serde(default)]
+        unpin: bool,
+        /// Echoed in the answer.
+        #[serde(default, rename = "ref")]
+        reference: Option<String>,
+    },
     /// Forward a message to another chat.
     Forward {
         /// Chat of the original.
@@ -632,6 +672,7 @@ impl ClientFrame {
         "delete",
         "forward",
         "react",
+        "pin",
         "read",
         "typing",
         "get_presence",
@@ -715,6 +756,10 @@ pub enum ServerFrame {
         last_pts: u64,
         /// The user's read cursor.
         read_seq: u64,
+        /// The chat's pinned messages, the latest pinned first (absent when
+        /// none): a resumed client takes them as they are now.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pins: Vec<u64>,
     },
     /// Every message up to `last_seq` requested by a `since_seq` subscribe was sent.
     Synced {
@@ -957,6 +1002,12 @@ mod tests {
                 seq: 1,
                 emoji: "👍".into(),
                 remove: false,
+                reference: None,
+            },
+            ClientFrame::Pin {
+                chat_id: ChatId(1),
+                seq: 1,
+                unpin: false,
                 reference: None,
             },
             ClientFrame::SyncProfiles { since: Some(1) },

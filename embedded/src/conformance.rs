@@ -106,6 +106,7 @@ fn chat(id: u64, pts: u64) -> Chat {
         last_pts: pts,
         member_count: 2,
         last_message: None,
+        pins: Vec::new(),
     }
 }
 

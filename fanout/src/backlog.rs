@@ -149,6 +149,7 @@ mod tests {
             last_pts: pts,
             member_count: 1,
             last_message: None,
+            pins: Vec::new(),
         }
     }
 

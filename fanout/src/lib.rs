@@ -326,7 +326,11 @@ pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
             } => cursor(*user_id, *chat_id, *seq),
             // The writer moved the sender's cursor to their own message.
             Event::Message { message } => cursor(message.sender_id, message.chat_id, message.seq),
-            Event::Edited { .. } | Event::Deleted { .. } | Event::Reaction { .. } => {}
+            // The chat's new pins travel in its summary.
+            Event::Edited { .. }
+            | Event::Deleted { .. }
+            | Event::Reaction { .. }
+            | Event::Pinned { .. } => {}
         }
     }
     ops.extend(chats.into_values().map(CacheOp::PutChat));
@@ -357,7 +361,9 @@ pub fn route(e: &EffectRecord, out: &mut Vec<(String, Bytes)>) {
                     | Event::Reaction { seq, .. } => {
                         out.push((chat_channel(chat), env(PubKind::ChatEvent, *seq)));
                     }
-                    Event::RoleChanged { .. } => {
+                    // The chat's pins are the chat's, whoever may read the
+                    // message pinned.
+                    Event::RoleChanged { .. } | Event::Pinned { .. } => {
                         out.push((chat_channel(chat), env(PubKind::ChatEvent, 0)));
                     }
                     Event::ChatCreated { chat: c, members } => {
@@ -445,6 +451,7 @@ mod tests {
             last_pts: pts,
             member_count: 2,
             last_message: None,
+            pins: Vec::new(),
         }
     }
 

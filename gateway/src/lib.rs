@@ -179,6 +179,7 @@ pub fn app(st: AppState) -> Router {
             "/chats/{id}/messages/{seq}/reactions/{emoji}",
             put(http::react).delete(http::unreact),
         )
+        .route("/chats/{id}/pins/{seq}", put(http::pin).delete(http::unpin))
         .route("/chats/{id}/read", put(http::read))
         .route("/search", get(http::search))
         .fallback(api_not_found)

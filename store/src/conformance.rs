@@ -27,6 +27,7 @@ pub fn chat(id: ChatId, by: UserId) -> Chat {
         last_pts: 0,
         member_count: 2,
         last_message: None,
+        pins: Vec::new(),
     }
 }
 
@@ -592,7 +593,22 @@ pub async fn check(store: &dyn Store, base: u64) {
     check_search(store, base, a).await;
     check_profiles(store, base, a, b).await;
     check_reactions(store, c, a, b).await;
+    check_pins(store, c).await;
     store.ping().await.expect("ping");
+}
+
+/// Pins: kept with the chat in the order given, replaced whole, none read
+/// as empty.
+async fn check_pins(store: &dyn Store, c: ChatId) {
+    let pins_of = || async { store.chats(&[c]).await.expect("chat")[0].pins.clone() };
+    assert!(pins_of().await.is_empty(), "none at first");
+    let set = |pins: Vec<u64>| Mutation::SetPins { chat_id: c, pins };
+    store.apply(&[set(vec![3, 1])]).await.expect("pin");
+    assert_eq!(pins_of().await, [3, 1]);
+    store.apply(&[set(vec![2, 3, 1])]).await.expect("pin");
+    assert_eq!(pins_of().await, [2, 3, 1], "the latest first, as given");
+    store.apply(&[set(Vec::new())]).await.expect("unpin");
+    assert!(pins_of().await.is_empty());
 }
 
 /// Reactions: counted per emoji in the order of first use, `mine` for the

@@ -141,6 +141,7 @@ pub static TABLES: &[Table] = &[
             ("last_pts", Int),
             ("member_count", Int),
             ("last_message", NullText),
+            ("pins", NullText),
         ],
         key: 1,
         owner: Owner::Chat("id"),

@@ -1167,7 +1167,18 @@ async fn begin_checked(
     Ok(tx)
 }
 
-type ChatRow = (i64, String, String, i64, i64, i64, i64, i64, Option<String>);
+type ChatRow = (
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
 type MessageRow = (
     i64,
     i64,
@@ -1258,7 +1269,7 @@ impl Source<'_> {
             *self,
             sqlx::query_as(
                 "SELECT id, kind, title, created_by, created_at, last_seq, last_pts, \
-                 member_count, last_message FROM chats WHERE id = ?",
+                 member_count, last_message, pins FROM chats WHERE id = ?",
             )
             .bind(id),
             fetch_optional
@@ -1629,11 +1640,12 @@ async fn copy_chat(
     .await?;
     sqlx::query(
         "INSERT INTO chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
-         member_count, last_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         member_count, last_message, pins) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE kind = VALUES(kind), title = VALUES(title), \
          created_by = VALUES(created_by), created_at = VALUES(created_at), \
          last_seq = VALUES(last_seq), last_pts = VALUES(last_pts), \
-         member_count = VALUES(member_count), last_message = VALUES(last_message)",
+         member_count = VALUES(member_count), last_message = VALUES(last_message), \
+         pins = VALUES(pins)",
     )
     .bind(row.0)
     .bind(row.1)
@@ -1644,6 +1656,7 @@ async fn copy_chat(
     .bind(row.6)
     .bind(row.7)
     .bind(row.8)
+    .bind(row.9)
     .execute(&mut *tx)
     .await
     .map_err(unavailable("reshard"))?;

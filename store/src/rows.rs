@@ -138,7 +138,16 @@ pub(crate) fn chat(r: &impl Columns) -> Result<Chat, StoreError> {
         last_pts: r.int("last_pts")? as u64,
         member_count: r.int("member_count")? as u32,
         last_message,
+        pins: match r.opt_text("pins")? {
+            Some(j) => serde_json::from_str(&j).map_err(|_| corrupt("pins"))?,
+            None => Vec::new(),
+        },
     })
+}
+
+/// A chat's pins as stored: a JSON array, NULL when none.
+pub(crate) fn pins_json(pins: &[u64]) -> Option<String> {
+    (!pins.is_empty()).then(|| serde_json::to_string(pins).unwrap_or_default())
 }
 
 /// Selects accounts (`u`) with their profiles (`p`) if they have one, in

@@ -86,6 +86,7 @@ async fn chats_land_on_the_shard_the_ring_names_and_batches_span_shards() {
             last_pts: 0,
             member_count: 1,
             last_message: None,
+            pins: Vec::new(),
         }));
         batch.push(Mutation::PutMembership {
             user_id: UserId(500 + i),
@@ -131,6 +132,7 @@ async fn a_shard_refuses_writes_routed_by_another_ring_state() {
         last_pts: 0,
         member_count: 1,
         last_message: None,
+        pins: Vec::new(),
     });
     for stale in [v - 1, v + 1] {
         let refused = shard.apply_part(&fence, Some(stale), &[&chat]).await;

@@ -500,6 +500,18 @@ impl Client {
         self.typed("DELETE", &path, None).await
     }
 
+    /// `PUT /chats/{id}/pins/{seq}`.
+    pub async fn pin(&self, chat: &str, seq: u64) -> Resp<Chat> {
+        self.typed("PUT", &format!("/api/v1/chats/{chat}/pins/{seq}"), None)
+            .await
+    }
+
+    /// `DELETE /chats/{id}/pins/{seq}`.
+    pub async fn unpin(&self, chat: &str, seq: u64) -> Resp<Chat> {
+        self.typed("DELETE", &format!("/api/v1/chats/{chat}/pins/{seq}"), None)
+            .await
+    }
+
     /// `DELETE /chats/{id}/messages/{seq}`.
     pub async fn delete(&self, chat: &str, seq: u64) -> Resp<MessageResult> {
         let path = format!("/api/v1/chats/{chat}/messages/{seq}");

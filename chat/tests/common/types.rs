@@ -95,6 +95,8 @@ pub struct Chat {
     pub last_pts: u64,
     pub member_count: u32,
     pub last_message: Option<LastMessage>,
+    #[serde(default)]
+    pub pins: Vec<u64>,
 }
 
 /// One entry of `GET /chats`, and the answer of `GET /chats/{id}`.
@@ -245,6 +247,7 @@ pub enum Frame {
     Profiles(Profiles),
     Typing(Typing),
     Reaction(ReactionEvent),
+    Pinned(PinnedEvent),
     Presence(PresenceFrame),
     OnlineCount(OnlineCount),
     PresenceList(PresenceList),
@@ -277,6 +280,7 @@ impl Frame {
             Frame::Profiles(_) => "profiles",
             Frame::Typing(_) => "typing",
             Frame::Reaction(_) => "reaction",
+            Frame::Pinned(_) => "pinned",
             Frame::Presence(_) => "presence",
             Frame::OnlineCount(_) => "online_count",
             Frame::PresenceList(_) => "presence_list",
@@ -290,6 +294,7 @@ impl Frame {
             Frame::Message(m) => Some(m.message.pts),
             Frame::Edited(e) => Some(e.pts),
             Frame::Reaction(e) => Some(e.pts),
+            Frame::Pinned(e) => Some(e.pts),
             Frame::Deleted(e) => Some(e.pts),
             Frame::MemberAdded(e) => Some(e.pts),
             Frame::MemberRemoved(e) => Some(e.pts),
@@ -313,6 +318,8 @@ pub struct Subscribed {
     pub last_seq: u64,
     pub last_pts: u64,
     pub read_seq: u64,
+    #[serde(default)]
+    pub pins: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -390,6 +397,17 @@ pub struct ReactionEvent {
     pub user_id: Id,
     pub emoji: String,
     pub added: bool,
+    pub pts: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedEvent {
+    pub chat_id: Id,
+    pub seq: u64,
+    pub pinned: bool,
+    pub user_id: Id,
+    pub pins: Vec<u64>,
     pub pts: u64,
 }
 

@@ -718,6 +718,40 @@ async fn reaction(
     message_outcome(st.service.execute(me, intent).await?, false)
 }
 
+/// `PUT /chats/{id}/pins/{seq}`: pins a message (a repeat changes
+/// nothing); answers with the chat.
+pub async fn pin(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath((id, seq)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    pinning(st, me, id, seq, false).await
+}
+
+/// `DELETE /chats/{id}/pins/{seq}`: unpins it.
+pub async fn unpin(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath((id, seq)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    pinning(st, me, id, seq, true).await
+}
+
+async fn pinning(
+    st: AppState,
+    me: UserId,
+    id: String,
+    seq: String,
+    unpin: bool,
+) -> ApiResult<Response> {
+    let intent = Intent::Pin {
+        chat_id: extract::chat_id(&id)?,
+        seq: extract::seq(&seq)?,
+        unpin,
+    };
+    chat_outcome(st.service.execute(me, intent).await?)
+}
+
 pub async fn delete(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,

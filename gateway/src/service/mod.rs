@@ -168,6 +168,15 @@ pub enum Intent {
         /// Take it back.
         remove: bool,
     },
+    /// Pin (or unpin) a message.
+    Pin {
+        /// Chat.
+        chat_id: ChatId,
+        /// Message.
+        seq: u64,
+        /// Unpin it.
+        unpin: bool,
+    },
     /// Move the read cursor forward.
     Read {
         /// Chat.
@@ -220,6 +229,7 @@ impl Intent {
             | Intent::Edit { chat_id, .. }
             | Intent::Delete { chat_id, .. }
             | Intent::React { chat_id, .. }
+            | Intent::Pin { chat_id, .. }
             | Intent::Read { chat_id, .. }
             | Intent::AddMember { chat_id, .. }
             | Intent::SetRole { chat_id, .. }
@@ -263,7 +273,7 @@ pub struct CursorView {
 }
 
 /// Where a new subscription starts: the chat's positions as stored, read once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriptionStart {
     /// Newest seq.
     pub last_seq: u64,
@@ -271,6 +281,8 @@ pub struct SubscriptionStart {
     pub last_pts: u64,
     /// The caller's read cursor.
     pub read_seq: u64,
+    /// The chat's pinned messages.
+    pub pins: Vec<u64>,
 }
 
 impl Service {
@@ -466,16 +478,17 @@ impl Service {
         me: UserId,
         chat: ChatId,
     ) -> Result<SubscriptionStart, ApiError> {
-        let (last_seq, last_pts) = self
+        let (last_seq, last_pts, pins) = self
             .store
             .chats(&[chat])
             .await?
-            .first()
-            .map_or((0, 0), |c| (c.last_seq, c.last_pts));
+            .pop()
+            .map_or((0, 0, Vec::new()), |c| (c.last_seq, c.last_pts, c.pins));
         Ok(SubscriptionStart {
             last_seq,
             last_pts,
             read_seq: self.reads.read_seq(me, chat).await?,
+            pins,
         })
     }
 
@@ -483,9 +496,10 @@ impl Service {
     pub async fn prepare(&self, me: UserId, intent: Intent) -> Result<Command, ApiError> {
         let limit = match intent {
             Intent::Send { .. } | Intent::Forward { .. } => Some(Action::Send),
-            Intent::Edit { .. } | Intent::Delete { .. } | Intent::React { .. } => {
-                Some(Action::Edit)
-            }
+            Intent::Edit { .. }
+            | Intent::Delete { .. }
+            | Intent::React { .. }
+            | Intent::Pin { .. } => Some(Action::Edit),
             _ => None,
         };
         if let Some(action) = limit {
@@ -579,6 +593,24 @@ impl Service {
                     seq,
                     emoji,
                     remove,
+                }
+            }
+            Intent::Pin {
+                chat_id,
+                seq,
+                unpin,
+            } => {
+                let (chat, role) = self.reads.authorize(me, chat_id).await?;
+                rules::can_pin(chat.kind, Some(role))?;
+                // Nor is a message from before the caller joined theirs to
+                // pin (taking a pin away is).
+                if !unpin && seq <= self.history_floor(me, chat_id).await? {
+                    return Err(ApiError::new(Code::MessageNotFound, "no such message"));
+                }
+                Command::Pin {
+                    chat_id,
+                    seq,
+                    unpin,
                 }
             }
             Intent::AddMember {

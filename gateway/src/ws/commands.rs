@@ -166,6 +166,19 @@ impl<S: WsSink> Conn<S> {
                 };
                 self.command(intent, None, reference).await
             }
+            ClientFrame::Pin {
+                chat_id,
+                seq,
+                unpin,
+                reference,
+            } => {
+                let intent = Intent::Pin {
+                    chat_id,
+                    seq,
+                    unpin,
+                };
+                self.command(intent, None, reference).await
+            }
         }
     }
 
@@ -217,6 +230,7 @@ impl<S: WsSink> Conn<S> {
             .await
             .map_err(fail)?;
         let (last_seq, last_pts, read_seq) = (start.last_seq, start.last_pts, start.read_seq);
+        let pins = start.pins;
         // Nothing from before the caller joined, when the group says so.
         let floor = st
             .service
@@ -246,6 +260,7 @@ impl<S: WsSink> Conn<S> {
             last_seq,
             last_pts,
             read_seq,
+            pins,
         }))
         .await
         .map_err(Failure::Socket)?;

@@ -91,6 +91,7 @@ impl Fixture {
                 last_pts: 0,
                 member_count: 1,
                 last_message: None,
+                pins: Vec::new(),
             }),
             Mutation::PutMember {
                 chat_id: CHAT,

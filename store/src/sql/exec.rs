@@ -218,6 +218,7 @@ where
                     .bind(c.last_pts as i64)
                     .bind(i64::from(c.member_count))
                     .bind(last)
+                    .bind(crate::rows::pins_json(&c.pins))
             }
             Mutation::PutMember { chat_id, member } => sqlx::query(self.sql.put_member.clone())
                 .bind(to_sql(chat_id.0))
@@ -442,6 +443,11 @@ where
             .bind(to_sql(chat_id.0))
             .bind(*seq as i64)
             .bind(*pts as i64),
+            Mutation::SetPins { chat_id, pins } => {
+                sqlx::query("UPDATE chats SET pins = ? WHERE id = ?")
+                    .bind(crate::rows::pins_json(pins))
+                    .bind(to_sql(chat_id.0))
+            }
             Mutation::RecordChange {
                 chat_id,
                 pts,

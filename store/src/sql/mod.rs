@@ -31,7 +31,7 @@ pub(crate) use message_columns;
 pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 /// The columns a chat is read and written with.
 pub(crate) const CHAT_COLUMNS: &str =
-    "id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message";
+    "id, kind, title, created_by, created_at, last_seq, last_pts, member_count, last_message, pins";
 
 macro_rules! session_columns {
     () => {
@@ -184,7 +184,7 @@ impl Statements {
         let [insert_rows, _] = D::INSERT_NEW_ROWS;
         Statements {
             insert_chat: sql(format!(
-                "{insert} chats ({CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){new}"
+                "{insert} chats ({CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?){new}"
             )),
             put_member: sql(format!(
                 "INSERT INTO members (chat_id, user_id, role) VALUES (?, ?, ?){}",

@@ -207,7 +207,7 @@ where
 
     async fn chats(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
         let head = "SELECT id, kind, title, created_by, created_at, last_seq, last_pts, \
-                    member_count, last_message FROM chats WHERE id IN (";
+                    member_count, last_message, pins FROM chats WHERE id IN (";
         let found = self
             .fetch_in("chats", head, ids.iter().map(|id| to_sql(id.0)))
             .await?;

@@ -12,7 +12,7 @@ use crate::dialect::Dialect;
 use crate::runs::CounterRow;
 
 const CHAT_VALUES: &str = "chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
-                           member_count, last_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                           member_count, last_message, pins) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const MESSAGE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 fn message(seq: u64) -> Message {

@@ -22,6 +22,7 @@ export type ClientFrame =
   | DeleteFrame
   | ForwardFrame
   | ReactFrame
+  | PinFrame
   | ReadFrame
   | TypingFrame
   | GetPresenceFrame
@@ -59,6 +60,7 @@ export type ServerFrame =
   | EditedEvent
   | DeletedEvent
   | ReactionEvent
+  | PinnedEvent
   | ChatCreatedEvent
   | MemberAddedEvent
   | MemberRemovedEvent
@@ -184,6 +186,22 @@ export interface ReactFrame {
   ref?: string
 }
 /**
+ * Pins (or, with `unpin`, unpins) a message. In a group only an admin or a moderator may; in a direct chat either member. Answered by `ack` with the `ref` (a repeat: `duplicate`), or `rejected` / `error` (`forbidden`, `quota_exceeded`: at most 50 pins in a chat, `message_deleted`, `message_not_found`) with the `ref`.
+ */
+export interface PinFrame {
+  type: 'pin'
+  chat_id: Id
+  seq: Seq
+  /**
+   * Unpin it
+   */
+  unpin?: boolean
+  /**
+   * Echoed in the answer
+   */
+  ref?: string
+}
+/**
  * Move the read cursor (forward only); answered by `ack` / `rejected` / `error`.
  */
 export interface ReadFrame {
@@ -261,6 +279,10 @@ export interface SubscribedFrame {
    * A message's position in its chat (dense: 1, 2, 3, ...; 0 means none)
    */
   read_seq: number
+  /**
+   * The chat's pinned messages now, the latest pinned first; absent when none
+   */
+  pins?: Seq[]
 }
 /**
  * Every message up to last_seq requested by a since_seq subscribe was sent.
@@ -468,6 +490,27 @@ export interface ReactionEvent {
   user_id: Id
   emoji: string
   added: boolean
+  pts: Pts
+}
+/**
+ * A message was pinned or unpinned: the chat's pins are now `pins` (the latest pinned first). A deleted message leaves the pins without a `pinned` event: drop it on `deleted`. On resume the `subscribed` frame carries the pins as they are.
+ */
+export interface PinnedEvent {
+  type: 'pinned'
+  chat_id: Id
+  seq: Seq
+  /**
+   * Pinned (true) or unpinned
+   */
+  pinned: boolean
+  /**
+   * Who did it
+   */
+  user_id: Schemas['Id']
+  /**
+   * The chat's pins after the change
+   */
+  pins: Seq[]
   pts: Pts
 }
 /**

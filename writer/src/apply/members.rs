@@ -125,6 +125,7 @@ impl Batch<'_> {
             last_pts: 0,
             member_count: members.len() as u32,
             last_message: None,
+            pins: Vec::new(),
         };
         self.mutations.push(Mutation::InsertChat(chat.clone()));
         for m in &members {

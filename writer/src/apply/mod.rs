@@ -64,6 +64,33 @@ fn ok_message(m: &Message, duplicate: bool) -> Outcome {
     }
 }
 
+/// One reaction added (`add`) or taken back by a user (`by_viewer`: the
+/// one `list` is seen by) applied to a message's reactions.
+fn apply_reaction(list: &mut Vec<Reaction>, emoji: &str, add: bool, by_viewer: bool) {
+    match list.iter().position(|r| r.emoji == emoji) {
+        Some(i) => {
+            let r = &mut list[i];
+            r.count = if add {
+                r.count + 1
+            } else {
+                r.count.saturating_sub(1)
+            };
+            if by_viewer {
+                r.mine = add;
+            }
+            if r.count == 0 {
+                list.remove(i);
+            }
+        }
+        None if add => list.push(Reaction {
+            emoji: emoji.to_string(),
+            count: 1,
+            mine: by_viewer,
+        }),
+        None => {}
+    }
+}
+
 fn not_found() -> Rejection {
     Rejection::new(Code::ChatNotFound, "no such chat")
 }
@@ -168,6 +195,11 @@ impl<'a> Batch<'a> {
                 emoji,
                 remove,
             } => self.react(rec.actor, chat_id, seq, emoji, !remove).await?,
+            Command::Pin {
+                chat_id,
+                seq,
+                unpin,
+            } => self.pin(rec.actor, chat_id, seq, !unpin).await?,
             Command::AddMember {
                 chat_id,
                 user_id,
@@ -568,8 +600,16 @@ impl<'a> Batch<'a> {
         if st.chat.last_message.as_ref().is_some_and(|l| l.seq == seq) {
             st.chat.last_message = Some(LastMessage::of(&msg));
         }
+        // A deleted message is no longer pinned (the deletion tells it).
+        let unpinned = st.chat.pins.contains(&seq).then(|| {
+            st.chat.pins.retain(|p| *p != seq);
+            st.chat.pins.clone()
+        });
         self.mutations
             .push(Mutation::DeleteMessage { chat_id, seq, pts });
+        if let Some(pins) = unpinned {
+            self.mutations.push(Mutation::SetPins { chat_id, pins });
+        }
         self.overlay.insert((chat_id, seq), msg.clone());
         self.touch(chat_id);
         Ok(Ok((
@@ -594,28 +634,7 @@ impl<'a> Batch<'a> {
             .map(|(_, r)| r)
             .collect();
         for (user, emoji, added) in self.reacted.get(&(chat, seq)).into_iter().flatten() {
-            match list.iter().position(|r| r.emoji == *emoji) {
-                Some(i) => {
-                    let r = &mut list[i];
-                    r.count = if *added {
-                        r.count + 1
-                    } else {
-                        r.count.saturating_sub(1)
-                    };
-                    if *user == viewer {
-                        r.mine = *added;
-                    }
-                    if r.count == 0 {
-                        list.remove(i);
-                    }
-                }
-                None if *added => list.push(Reaction {
-                    emoji: emoji.clone(),
-                    count: 1,
-                    mine: *user == viewer,
-                }),
-                None => {}
-            }
+            apply_reaction(&mut list, emoji, *added, *user == viewer);
         }
         Ok(list)
     }
@@ -643,18 +662,10 @@ impl<'a> Batch<'a> {
         ) {
             return Ok(Err(r));
         }
-        let Some(mut msg) = self.message(chat_id, seq).await? else {
-            return Ok(Err(Rejection::new(
-                Code::MessageNotFound,
-                "no such message",
-            )));
+        let mut msg = match self.live_message(chat_id, seq).await? {
+            Ok(m) => m,
+            Err(r) => return Ok(Err(r)),
         };
-        if msg.deleted {
-            return Ok(Err(Rejection::new(
-                Code::MessageDeleted,
-                "the message was deleted",
-            )));
-        }
         let mut reactions = self.reactions(chat_id, seq, actor).await?;
         let mine = reactions.iter().any(|r| r.mine && r.emoji == emoji);
         if mine == add {
@@ -703,24 +714,7 @@ impl<'a> Batch<'a> {
             .or_default()
             .push((actor, emoji.clone(), add));
         self.touch(chat_id);
-        match reactions.iter().position(|r| r.emoji == emoji) {
-            Some(i) if add => {
-                reactions[i].count += 1;
-                reactions[i].mine = true;
-            }
-            Some(i) => {
-                reactions[i].count = reactions[i].count.saturating_sub(1);
-                reactions[i].mine = false;
-                if reactions[i].count == 0 {
-                    reactions.remove(i);
-                }
-            }
-            None => reactions.push(Reaction {
-                emoji: emoji.clone(),
-                count: 1,
-                mine: true,
-            }),
-        }
+        apply_reaction(&mut reactions, &emoji, add, true);
         msg.reactions = reactions;
         Ok(Ok((
             ok_message(&msg, false),
@@ -733,6 +727,84 @@ impl<'a> Batch<'a> {
                 pts,
             }),
         )))
+    }
+
+    /// Pins (`pin`) or unpins a message. A repeat changes nothing and is no
+    /// error; a pin that is already there moves to the front.
+    async fn pin(
+        &mut self,
+        actor: UserId,
+        chat_id: ChatId,
+        seq: u64,
+        pin: bool,
+    ) -> Result<Handled, StoreError> {
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if let Err(r) = rules::can_pin(st.chat.kind, st.members.get(&actor).copied()) {
+            return Ok(Err(r));
+        }
+        let pinned = st.chat.pins.contains(&seq);
+        if pinned == pin {
+            let chat = st.chat.clone();
+            return Ok(Ok((ok_chat(&chat, true), None)));
+        }
+        if pin && let Err(r) = self.live_message(chat_id, seq).await? {
+            return Ok(Err(r));
+        }
+        let Some(st) = self.state(chat_id).await? else {
+            return Ok(Err(not_found()));
+        };
+        if pin && st.chat.pins.len() >= rules::MAX_PINS {
+            return Ok(Err(Rejection::new(
+                Code::QuotaExceeded,
+                format!(
+                    "at most {} pinned messages in a chat: unpin one first",
+                    rules::MAX_PINS
+                ),
+            )));
+        }
+        if pin {
+            st.chat.pins.insert(0, seq);
+        } else {
+            st.chat.pins.retain(|p| *p != seq);
+        }
+        st.chat.last_pts += 1;
+        let pts = st.chat.last_pts;
+        let pins = st.chat.pins.clone();
+        let chat = st.chat.clone();
+        self.mutations.push(Mutation::SetPins {
+            chat_id,
+            pins: pins.clone(),
+        });
+        self.touch(chat_id);
+        Ok(Ok((
+            ok_chat(&chat, false),
+            Some(Event::Pinned {
+                chat_id,
+                seq,
+                pinned: pin,
+                user_id: actor,
+                pins,
+                pts,
+            }),
+        )))
+    }
+
+    /// A message that exists and is not deleted, or why not.
+    async fn live_message(
+        &mut self,
+        chat_id: ChatId,
+        seq: u64,
+    ) -> Result<Result<Message, Rejection>, StoreError> {
+        Ok(match self.message(chat_id, seq).await? {
+            None => Err(Rejection::new(Code::MessageNotFound, "no such message")),
+            Some(m) if m.deleted => Err(Rejection::new(
+                Code::MessageDeleted,
+                "the message was deleted",
+            )),
+            Some(m) => Ok(m),
+        })
     }
 
     async fn read(

@@ -1,0 +1,3 @@
+-- A chat's pinned messages: a JSON array of seqs, the latest pinned first;
+-- NULL when none.
+ALTER TABLE chats ADD COLUMN IF NOT EXISTS pins TEXT NULL;
