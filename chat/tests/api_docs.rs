@@ -56,7 +56,7 @@ async fn openapi_document_matches_the_routes() {
             );
         }
     }
-    assert_eq!(ops, 42, "operations in the document");
+    assert_eq!(ops, 44, "operations in the document");
     // An undocumented path is the fallback's 404.
     let (st, v) = api.call("GET", "/api/v1/undocumented", None, None).await;
     assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
@@ -152,6 +152,10 @@ async fn answers_have_the_documented_shapes() {
     b.pin(&chat, 2).await.refused();
     a.pin(&chat, 3).await.refused();
     a.unpin(&chat, 1).await.ok();
+    b.mute(&chat, None).await.ok();
+    b.mute(&chat, Some(1)).await.refused();
+    c.mute(&chat, None).await.refused();
+    b.unmute(&chat).await.ok();
     a.messages(&chat, "").await.ok();
     a.messages(&chat, "limit=2&before=3").await.ok();
     a.messages(&empty, "").await.ok();
@@ -291,6 +295,10 @@ async fn answers_have_the_documented_shapes() {
         ("pin", 403),
         ("pin", 409),
         ("unpin", 200),
+        ("mute", 200),
+        ("mute", 400),
+        ("mute", 403),
+        ("unmute", 200),
         ("presenceSetting", 200),
         ("setPresenceSetting", 200),
         ("setPresenceSetting", 400),

@@ -185,6 +185,7 @@ impl World {
                     None,
                 )
             }
+            "mute" => ("PUT", format!("/chats/{g}/mute"), Some(json!({}))),
             "pin" => {
                 let seq = self.fresh_message(&unique).await;
                 ("PUT", format!("/chats/{g}/pins/{seq}"), None)

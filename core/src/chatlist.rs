@@ -9,6 +9,7 @@ use crate::ports::Membership;
 /// Joins memberships with chat summaries, newest activity first. Chats without a
 /// summary are skipped. Unread is `last_seq - read_seq`, never negative.
 pub fn build(memberships: &[Membership], chats: Vec<Chat>) -> Vec<ChatListEntry> {
+    let now = crate::model::now_ms();
     let mut by_id: HashMap<ChatId, Chat> = chats.into_iter().map(|c| (c.id, c)).collect();
     let mut out: Vec<ChatListEntry> = memberships
         .iter()
@@ -18,6 +19,9 @@ pub fn build(memberships: &[Membership], chats: Vec<Chat>) -> Vec<ChatListEntry>
                 unread: chat.last_seq.saturating_sub(m.read_seq),
                 read_seq: m.read_seq,
                 role: m.role,
+                muted_until: m
+                    .muted_until
+                    .filter(|u| crate::model::is_muted(Some(*u), now)),
                 chat,
             })
         })
@@ -65,16 +69,19 @@ mod tests {
                 chat_id: ChatId(1),
                 role: Role::Member,
                 read_seq: 3,
+                muted_until: None,
             },
             Membership {
                 chat_id: ChatId(2),
                 role: Role::Admin,
                 read_seq: 9,
+                muted_until: None,
             },
             Membership {
                 chat_id: ChatId(3),
                 role: Role::Member,
                 read_seq: 0,
+                muted_until: None,
             },
         ];
         let list = build(&ms, vec![chat(1, 10, 5), chat(2, 20, 7), chat(3, 0, 0)]);

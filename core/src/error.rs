@@ -45,6 +45,8 @@ pub enum Code {
     /// A reaction is not one emoji (1 to 16 characters, at most 64 bytes,
     /// no letters, digits, spaces or control characters).
     InvalidEmoji,
+    /// A mute's end is not a future time up to `MUTED_FOREVER`.
+    InvalidMute,
     /// The user name is taken.
     NameTaken,
     /// Wrong name or password.
@@ -154,6 +156,7 @@ const CODE_NAMES: &[(Code, &str)] = &[
     (Code::InvalidImage, "invalid_image"),
     (Code::InvalidQuery, "invalid_query"),
     (Code::InvalidEmoji, "invalid_emoji"),
+    (Code::InvalidMute, "invalid_mute"),
     (Code::NameTaken, "name_taken"),
     (Code::InvalidCredentials, "invalid_credentials"),
     (Code::AuthRequired, "auth_required"),

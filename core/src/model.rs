@@ -346,6 +346,20 @@ pub struct ChatListEntry {
     pub read_seq: u64,
     /// `chat.last_seq - read_seq`.
     pub unread: u64,
+    /// Until when (Unix ms) the user muted the chat: unread still counts,
+    /// no notification is sent; [`MUTED_FOREVER`] for good; absent when
+    /// not muted (or the time has passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<i64>,
+}
+
+/// The `muted_until` of a chat muted for good: 9999-12-31T23:59:59.999Z in
+/// Unix ms (a JavaScript-safe integer a `Date` still holds).
+pub const MUTED_FOREVER: i64 = 253_402_300_799_999;
+
+/// Whether a mute until `until` still holds at `now` (Unix ms).
+pub fn is_muted(until: Option<i64>, now: i64) -> bool {
+    until.is_some_and(|u| u > now)
 }
 
 /// Unix milliseconds now.

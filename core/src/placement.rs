@@ -46,6 +46,7 @@ impl Mutation {
             | Mutation::ChatCounters { chat_id, .. }
             | Mutation::RecordChange { chat_id, .. } => Placement::Chat(*chat_id),
             Mutation::PutMembership { user_id, .. }
+            | Mutation::SetMute { user_id, .. }
             | Mutation::RemoveMembership { user_id, .. }
             | Mutation::PutBlock { user_id, .. }
             | Mutation::RemoveBlock { user_id, .. }
@@ -207,6 +208,11 @@ mod tests {
                 user_id: USER,
                 chat_id: CHAT,
             },
+            Mutation::SetMute {
+                user_id: USER,
+                chat_id: CHAT,
+                until: None,
+            },
             Mutation::InsertMessage(message),
             Mutation::EditMessage {
                 chat_id: CHAT,
@@ -275,6 +281,7 @@ mod tests {
                 | Mutation::RecordChange { .. } => Placement::Chat(CHAT),
                 Mutation::PutMembership { .. }
                 | Mutation::RemoveMembership { .. }
+                | Mutation::SetMute { .. }
                 | Mutation::PutBlock { .. }
                 | Mutation::RemoveBlock { .. }
                 | Mutation::PutSession(_)

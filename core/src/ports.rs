@@ -122,6 +122,9 @@ pub struct Membership {
     pub role: Role,
     /// The user's read cursor.
     pub read_seq: u64,
+    /// Until when (Unix ms) the user muted the chat, if they did
+    /// ([`crate::model::MUTED_FOREVER`] for good).
+    pub muted_until: Option<i64>,
 }
 
 /// A cache read: the value, or a miss with the lease a fill must present.
@@ -418,6 +421,15 @@ pub enum Mutation {
         member_count: u32,
         /// Newest message preview.
         last_message: Option<LastMessage>,
+    },
+    /// A user mutes a chat until a time (`None`: unmutes).
+    SetMute {
+        /// The user.
+        user_id: UserId,
+        /// The chat.
+        chat_id: ChatId,
+        /// Unix ms, [`crate::model::MUTED_FOREVER`] for good.
+        until: Option<i64>,
     },
     /// The chat's pinned messages (the latest pinned first).
     SetPins {

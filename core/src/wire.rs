@@ -857,6 +857,15 @@ pub enum ServerFrame {
         /// Members online who show it to everyone.
         online: u32,
     },
+    /// The user muted or unmuted a chat (to their own devices).
+    Muted {
+        /// Chat.
+        chat_id: ChatId,
+        /// Until when (Unix ms; [`crate::model::MUTED_FOREVER`] for good);
+        /// absent: unmuted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muted_until: Option<i64>,
+    },
     /// The user changed who may see their presence (to their own devices).
     PresenceVisibility {
         /// The new choice.

@@ -181,6 +181,7 @@ mod tests {
             chat_id: ChatId(1),
             role: chat_core::model::Role::Member,
             read_seq: 5,
+            muted_until: None,
         };
         read_or_fill(&c, UserId(1000), &[m]).await;
         c.advance_cursor(UserId(1000), ChatId(1), 3).await.unwrap();

@@ -136,6 +136,7 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
         chat_id: c,
         role: Role::Moder,
         read_seq: 4,
+        muted_until: None,
     };
     let l = lease(memberships(u).await);
     cache.put_memberships(u, l, &[m]).await.unwrap();
@@ -148,6 +149,20 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
     cache.advance_cursor(u, c, 9).await.unwrap();
     let got = memberships(u).await.hit().unwrap();
     assert_eq!((got[0].read_seq, got[0].role), (9, Role::Moder));
+    // A mute is kept, and a cursor moves past it.
+    cache.invalidate_memberships(u).await.unwrap();
+    let muted = Membership {
+        muted_until: Some(chat_core::model::MUTED_FOREVER),
+        ..m
+    };
+    let l = lease(memberships(u).await);
+    cache.put_memberships(u, l, &[muted]).await.unwrap();
+    cache.advance_cursor(u, c, 12).await.unwrap();
+    let got = memberships(u).await.hit().unwrap();
+    assert_eq!(
+        (got[0].read_seq, got[0].muted_until),
+        (12, Some(chat_core::model::MUTED_FOREVER))
+    );
     cache.advance_cursor(UserId(base + 50), c, 9).await.unwrap();
     assert!(
         memberships(UserId(base + 50)).await.hit().is_none(),
@@ -234,6 +249,7 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
                 chat_id: c2,
                 role: Role::Member,
                 read_seq: 1,
+                muted_until: None,
             }],
         )
         .await

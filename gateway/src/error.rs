@@ -64,9 +64,8 @@ pub fn status_of(code: Code) -> StatusCode {
         BadJson | UnknownType | InvalidId | InvalidLimit | EmptyText | TextTooLong
         | InvalidClientMsgId | InvalidClientChatId | InvalidTitle | InvalidName
         | InvalidPassword | InvalidQuery | InvalidMembers | DirectChat | SlowConsumer
-        | ReplayTooLong | InvalidDisplayName | InvalidAbout | InvalidImage | InvalidEmoji => {
-            StatusCode::BAD_REQUEST
-        }
+        | ReplayTooLong | InvalidDisplayName | InvalidAbout | InvalidImage | InvalidEmoji
+        | InvalidMute => StatusCode::BAD_REQUEST,
         TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AuthRequired | InvalidToken | TokenExpired | SessionRevoked | InvalidCredentials => {
             StatusCode::UNAUTHORIZED

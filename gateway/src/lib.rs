@@ -180,6 +180,7 @@ pub fn app(st: AppState) -> Router {
             put(http::react).delete(http::unreact),
         )
         .route("/chats/{id}/pins/{seq}", put(http::pin).delete(http::unpin))
+        .route("/chats/{id}/mute", put(http::mute).delete(http::unmute))
         .route("/chats/{id}/read", put(http::read))
         .route("/search", get(http::search))
         .fallback(api_not_found)

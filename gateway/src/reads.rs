@@ -132,11 +132,19 @@ impl Reads {
 
     /// The user's read cursor in a chat (0 when unknown).
     pub async fn read_seq(&self, user: UserId, chat: ChatId) -> Result<u64, ApiError> {
+        Ok(self.membership(user, chat).await?.map_or(0, |m| m.read_seq))
+    }
+
+    /// The user's side of their membership of `chat`, if any.
+    pub async fn membership(
+        &self,
+        user: UserId,
+        chat: ChatId,
+    ) -> Result<Option<Membership>, ApiError> {
         Ok(self
             .memberships(user)
             .await?
-            .iter()
-            .find(|m| m.chat_id == chat)
-            .map_or(0, |m| m.read_seq))
+            .into_iter()
+            .find(|m| m.chat_id == chat))
     }
 }

@@ -459,6 +459,35 @@ pub async fn check(store: &dyn Store, base: u64) {
             .map(|m| (m.read_seq, m.role)),
         Some((5, Role::Moder))
     );
+    // A mute is kept with the membership (a role change keeps it too) and
+    // lifted.
+    let mute = |until| Mutation::SetMute {
+        user_id: a,
+        chat_id: c,
+        until,
+    };
+    let muted_of = || async {
+        store
+            .memberships(a)
+            .await
+            .expect("memberships")
+            .into_iter()
+            .find(|m| m.chat_id == c)
+            .map(|m| m.muted_until)
+    };
+    assert_eq!(muted_of().await, Some(None), "not muted at first");
+    store.apply(&[mute(Some(7_000))]).await.expect("mute");
+    store
+        .apply(&[Mutation::PutMembership {
+            user_id: a,
+            chat_id: c,
+            role: Role::Moder,
+        }])
+        .await
+        .expect("role again");
+    assert_eq!(muted_of().await, Some(Some(7_000)));
+    store.apply(&[mute(None)]).await.expect("unmute");
+    assert_eq!(muted_of().await, Some(None));
     assert!(
         store
             .memberships(b)

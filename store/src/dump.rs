@@ -125,6 +125,7 @@ pub static TABLES: &[Table] = &[
             ("chat_id", Int),
             ("role", Text),
             ("read_seq", Int),
+            ("muted_until", NullInt),
         ],
         key: 2,
         owner: Owner::User("user_id"),

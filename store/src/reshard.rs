@@ -1179,6 +1179,8 @@ type ChatRow = (
     Option<String>,
     Option<String>,
 );
+/// A `memberships` row: user, chat, role, read_seq, muted_until.
+type MembershipRow = (i64, i64, String, i64, Option<i64>);
 type MessageRow = (
     i64,
     i64,
@@ -1376,11 +1378,12 @@ impl Source<'_> {
         )
     }
 
-    async fn memberships(&self, ids: &[i64]) -> Result<Vec<(i64, i64, String, i64)>, StoreError> {
+    async fn memberships(&self, ids: &[i64]) -> Result<Vec<MembershipRow>, StoreError> {
         in_list!(
             *self,
-            (i64, i64, String, i64),
-            "SELECT user_id, chat_id, role, read_seq FROM memberships WHERE user_id IN (",
+            MembershipRow,
+            "SELECT user_id, chat_id, role, read_seq, muted_until FROM memberships \
+             WHERE user_id IN (",
             ids
         )
     }
@@ -1704,13 +1707,14 @@ async fn copy_users(
         "memberships",
         "user_id",
         &ids,
-        "INSERT INTO memberships (user_id, chat_id, role, read_seq) ",
+        "INSERT INTO memberships (user_id, chat_id, role, read_seq, muted_until) ",
         &memberships,
         |mut b, m| {
             b.push_bind(m.0)
                 .push_bind(m.1)
                 .push_bind(m.2.clone())
-                .push_bind(m.3);
+                .push_bind(m.3)
+                .push_bind(m.4);
         },
     )
     .await?;

@@ -202,12 +202,13 @@ pub(crate) fn ban(r: &impl Columns) -> Result<chat_core::model::Ban, StoreError>
     })
 }
 
-/// A user's membership (`chat_id, role, read_seq`).
+/// A user's membership (`chat_id, role, read_seq, muted_until`).
 pub(crate) fn membership(r: &impl Columns) -> Result<Membership, StoreError> {
     Ok(Membership {
         chat_id: ChatId(from_sql(r.int("chat_id")?)),
         role: role(r)?,
         read_seq: r.int("read_seq")? as u64,
+        muted_until: r.opt_int("muted_until")?,
     })
 }
 

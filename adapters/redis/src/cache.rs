@@ -22,14 +22,18 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 "#;
 
-/// Moves a cached cursor forward, if the entry exists.
+/// Moves a cached cursor forward, if the entry exists (`role:seq` or
+/// `role:seq:muted_until`; the rest is kept).
 const ADVANCE: &str = r#"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local i = string.find(v, ':')
-local seq = tonumber(string.sub(v, i + 1))
+local j = string.find(v, ':', i + 1)
+local seq = tonumber(string.sub(v, i + 1, (j or 0) - 1))
 if tonumber(ARGV[2]) > seq then
-  redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, i - 1) .. ':' .. ARGV[2])
+  local rest = ''
+  if j then rest = string.sub(v, j) end
+  redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, i - 1) .. ':' .. ARGV[2] .. rest)
   return 1
 end
 return 0
@@ -92,7 +96,8 @@ return false
 "#;
 
 /// Writes the list only over the reader's own lease.
-/// KEYS[1] = key; ARGV = lease, ttl, then chat and `role:seq` pairs.
+/// KEYS[1] = key; ARGV = lease, ttl, then chat and `role:seq[:muted_until]`
+/// pairs.
 const FILL_MEMBERSHIPS: &str = r#"
 if redis.call('HGET', KEYS[1], '_l') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -222,11 +227,16 @@ impl Cache for RedisCache {
                 continue;
             }
             let chat: u64 = f.parse().map_err(corrupt)?;
-            let (role, seq) = v.split_once(':').ok_or_else(|| corrupt("membership"))?;
+            let (role, rest) = v.split_once(':').ok_or_else(|| corrupt("membership"))?;
+            let (seq, muted) = match rest.split_once(':') {
+                Some((seq, m)) => (seq, Some(m.parse().map_err(corrupt)?)),
+                None => (rest, None),
+            };
             out.push(Membership {
                 chat_id: ChatId(chat),
                 role: Role::parse(role).ok_or_else(|| corrupt("role"))?,
                 read_seq: seq.parse().map_err(corrupt)?,
+                muted_until: muted,
             });
         }
         Ok(Cached::Hit(out))
@@ -241,8 +251,11 @@ impl Cache for RedisCache {
         let mut inv = self.fill_memberships.key(self.key("um", user.0));
         inv.arg(lease).arg(self.ttl());
         for m in list {
-            inv.arg(m.chat_id.0.to_string())
-                .arg(format!("{}:{}", m.role.as_str(), m.read_seq));
+            let v = match m.muted_until {
+                Some(u) => format!("{}:{}:{u}", m.role.as_str(), m.read_seq),
+                None => format!("{}:{}", m.role.as_str(), m.read_seq),
+            };
+            inv.arg(m.chat_id.0.to_string()).arg(v);
         }
         let mut c = self.conn.clone();
         inv.invoke_async::<i64>(&mut c)

@@ -500,6 +500,22 @@ impl Client {
         self.typed("DELETE", &path, None).await
     }
 
+    /// `PUT /chats/{id}/mute` (`until` Unix ms, or for good).
+    pub async fn mute(&self, chat: &str, until: Option<i64>) -> Resp<ChatEntry> {
+        let body = match until {
+            Some(u) => json!({ "until": u }),
+            None => json!({}),
+        };
+        self.typed("PUT", &format!("/api/v1/chats/{chat}/mute"), Some(body))
+            .await
+    }
+
+    /// `DELETE /chats/{id}/mute`.
+    pub async fn unmute(&self, chat: &str) -> Resp<ChatEntry> {
+        self.typed("DELETE", &format!("/api/v1/chats/{chat}/mute"), None)
+            .await
+    }
+
     /// `PUT /chats/{id}/pins/{seq}`.
     pub async fn pin(&self, chat: &str, seq: u64) -> Resp<Chat> {
         self.typed("PUT", &format!("/api/v1/chats/{chat}/pins/{seq}"), None)

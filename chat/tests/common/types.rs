@@ -107,6 +107,8 @@ pub struct ChatEntry {
     pub role: Role,
     pub read_seq: u64,
     pub unread: u64,
+    #[serde(default)]
+    pub muted_until: Option<i64>,
     /// `GET /chats/{id}` only.
     #[serde(default)]
     pub history: Option<String>,
@@ -248,6 +250,7 @@ pub enum Frame {
     Typing(Typing),
     Reaction(ReactionEvent),
     Pinned(PinnedEvent),
+    Muted(MutedFrame),
     Presence(PresenceFrame),
     OnlineCount(OnlineCount),
     PresenceList(PresenceList),
@@ -281,6 +284,7 @@ impl Frame {
             Frame::Typing(_) => "typing",
             Frame::Reaction(_) => "reaction",
             Frame::Pinned(_) => "pinned",
+            Frame::Muted(_) => "muted",
             Frame::Presence(_) => "presence",
             Frame::OnlineCount(_) => "online_count",
             Frame::PresenceList(_) => "presence_list",
@@ -398,6 +402,14 @@ pub struct ReactionEvent {
     pub emoji: String,
     pub added: bool,
     pub pts: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutedFrame {
+    pub chat_id: Id,
+    #[serde(default)]
+    pub muted_until: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -241,6 +241,7 @@ next_of! {
     next_typing => Typing(Typing);
     next_reaction => Reaction(ReactionEvent);
     next_pinned => Pinned(PinnedEvent);
+    next_muted => Muted(MutedFrame);
     next_presence => Presence(PresenceFrame);
     next_online_count => OnlineCount(OnlineCount);
     next_presence_list => PresenceList(PresenceList);

@@ -366,6 +366,37 @@ pub async fn get_chat(
     Ok(Json(st.service.chat(me, extract::chat_id(&id)?).await?))
 }
 
+/// Body of `PUT /chats/{id}/mute`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteBody {
+    /// Until when (Unix ms); left out or null: for good.
+    #[serde(default)]
+    until: Option<i64>,
+}
+
+/// `PUT /chats/{id}/mute`: the caller mutes the chat (unread still counts,
+/// no notification); answers with the chat as `GET /chats/{id}`.
+pub async fn mute(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<MuteBody>,
+) -> ApiResult<Json<ChatView>> {
+    let chat = extract::chat_id(&id)?;
+    Ok(Json(st.service.set_mute(me, chat, true, b.until).await?))
+}
+
+/// `DELETE /chats/{id}/mute`: unmutes it.
+pub async fn unmute(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ChatView>> {
+    let chat = extract::chat_id(&id)?;
+    Ok(Json(st.service.set_mute(me, chat, false, None).await?))
+}
+
 pub async fn members(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,

@@ -130,17 +130,31 @@ impl Service {
                 visibility: setting.visibility,
             }])
             .await?;
-        let frame = ServerFrame::PresenceVisibility {
-            visibility: setting.visibility,
-        };
-        let json = serde_json::to_vec(&frame)
-            .map_err(|e| ApiError::internal("encoding presence_visibility", e))?;
-        let env = Envelope::encode(PubKind::UserEvent, ChatId(0), 0, now_ms(), &json);
         // Stored already: a gateway that misses it reads the choice again
         // when pub/sub comes back (or the user reconnects).
-        if let Err(e) = self.pubsub.publish(&user_channel(me), env).await {
-            tracing::warn!(error = %e, user = %me, "presence setting not published");
-        }
+        self.tell_devices(
+            me,
+            &ServerFrame::PresenceVisibility {
+                visibility: setting.visibility,
+            },
+        )
+        .await;
         Ok(setting)
+    }
+
+    /// Publishes a frame to every connection of `me` (their user channel).
+    /// Best effort: what it tells is stored, and read again on reconnect.
+    pub(super) async fn tell_devices(&self, me: UserId, frame: &ServerFrame) {
+        let json = match serde_json::to_vec(frame) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding a frame for the user's devices");
+                return;
+            }
+        };
+        let env = Envelope::encode(PubKind::UserEvent, ChatId(0), 0, now_ms(), &json);
+        if let Err(e) = self.pubsub.publish(&user_channel(me), env).await {
+            tracing::warn!(error = %e, user = %me, "a frame to the user's devices not published");
+        }
     }
 }

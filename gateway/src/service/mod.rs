@@ -10,6 +10,7 @@
 
 mod accounts;
 mod live;
+mod mute;
 mod profiles;
 mod search;
 
@@ -250,6 +251,9 @@ pub struct ChatView {
     pub read_seq: u64,
     /// Messages after the read cursor.
     pub unread: u64,
+    /// Until when the caller muted the chat (absent: not muted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<i64>,
     /// What the group's new members see of earlier messages.
     pub history: HistoryVisibility,
 }
@@ -307,11 +311,16 @@ impl Service {
     /// A chat the caller belongs to, with their role and unread count.
     pub async fn chat(&self, me: UserId, chat: ChatId) -> Result<ChatView, ApiError> {
         let (chat, role) = self.reads.authorize(me, chat).await?;
-        let read_seq = self.reads.read_seq(me, chat.id).await?;
+        let mine = self.reads.membership(me, chat.id).await?;
+        let read_seq = mine.map_or(0, |m| m.read_seq);
+        let muted_until = mine
+            .and_then(|m| m.muted_until)
+            .filter(|u| chat_core::model::is_muted(Some(*u), chat_core::now_ms()));
         let settings = self.store.chat_settings(chat.id).await?;
         Ok(ChatView {
             history: settings.history,
             unread: chat.last_seq.saturating_sub(read_seq),
+            muted_until,
             chat,
             role,
             read_seq,

@@ -443,6 +443,16 @@ where
             .bind(to_sql(chat_id.0))
             .bind(*seq as i64)
             .bind(*pts as i64),
+            Mutation::SetMute {
+                user_id,
+                chat_id,
+                until,
+            } => sqlx::query(
+                "UPDATE memberships SET muted_until = ? WHERE user_id = ? AND chat_id = ?",
+            )
+            .bind(*until)
+            .bind(to_sql(user_id.0))
+            .bind(to_sql(chat_id.0)),
             Mutation::SetPins { chat_id, pins } => {
                 sqlx::query("UPDATE chats SET pins = ? WHERE id = ?")
                     .bind(crate::rows::pins_json(pins))

@@ -461,7 +461,7 @@ where
     }
 
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
-        let sql = "SELECT chat_id, role, read_seq FROM memberships WHERE user_id = ?";
+        let sql = "SELECT chat_id, role, read_seq, muted_until FROM memberships WHERE user_id = ?";
         let found = self.fetch("memberships", sql, &[to_sql(user.0)]).await?;
         found.iter().map(rows::membership).collect()
     }

@@ -53,6 +53,7 @@ export type ServerFrame =
   | PresenceEvent
   | OnlineCountEvent
   | PresenceListFrame
+  | MutedFrame
   | PresenceVisibilityFrame
   | UserUpdatedFrame
   | ProfilesFrame
@@ -420,6 +421,17 @@ export interface PresenceListFrame {
    * The `ref` of `get_presence`
    */
   ref?: string
+}
+/**
+ * To the user's own connections: they muted (or, without `muted_until`, unmuted) a chat from one of their devices.
+ */
+export interface MutedFrame {
+  type: 'muted'
+  chat_id: Id
+  /**
+   * Until when (Unix ms; 253402300799999 for good); absent: unmuted
+   */
+  muted_until?: number
 }
 /**
  * To the user only: their presence setting changed (`PUT /me/presence`, maybe on another device).

@@ -548,6 +548,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/chats/{chat_id}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Mute a chat
+         * @description The caller mutes the chat for good or until a time: their own setting, kept on their membership. Unread still counts; offline notifications skip the chat. Their devices are told with a `muted` frame. A time that is not in the future, or beyond 253402300799999, is `invalid_mute`. Rate key `edit`.
+         */
+        put: operations["mute"];
+        post?: never;
+        /**
+         * Unmute a chat
+         * @description Lifts the caller's mute (none: nothing changes). Their devices are told with a `muted` frame without `muted_until`. Rate key `edit`.
+         */
+        delete: operations["unmute"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -560,7 +584,7 @@ export interface components {
                  * @description Machine-readable code, e.g. not_member, text_too_long
                  * @enum {string}
                  */
-                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_display_name" | "invalid_about" | "invalid_image" | "invalid_query" | "invalid_emoji" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "avatar_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
+                code: "bad_json" | "unknown_type" | "invalid_id" | "invalid_limit" | "too_large" | "empty_text" | "text_too_long" | "invalid_client_msg_id" | "invalid_client_chat_id" | "invalid_title" | "invalid_name" | "invalid_password" | "invalid_display_name" | "invalid_about" | "invalid_image" | "invalid_query" | "invalid_emoji" | "invalid_mute" | "name_taken" | "invalid_credentials" | "auth_required" | "invalid_token" | "token_expired" | "session_revoked" | "not_member" | "silenced" | "forbidden" | "banned" | "account_disabled" | "quota_exceeded" | "blocked" | "chat_not_found" | "message_not_found" | "user_not_found" | "avatar_not_found" | "session_not_found" | "not_found" | "method_not_allowed" | "message_deleted" | "direct_chat" | "invalid_members" | "already_member" | "last_admin" | "slow_consumer" | "replay_too_long" | "timeout" | "unavailable" | "too_many_requests" | "internal";
                 message: string;
                 /** @description With too_many_requests: milliseconds until the request would be allowed (also the Retry-After header, in seconds) */
                 retry_after_ms?: number;
@@ -627,6 +651,8 @@ export interface components {
             role: components["schemas"]["Role"];
             read_seq: number;
             unread: number;
+            /** @description Until when (Unix ms) the caller muted the chat: unread still counts, no notification is sent; 253402300799999 (9999-12-31) for good; absent when not muted or the time has passed. */
+            muted_until?: number;
         };
         Member: {
             user_id: components["schemas"]["Id"];
@@ -740,6 +766,15 @@ export interface components {
             count: number;
             /** @description The reader is one of them (absent: false) */
             mine?: boolean;
+        };
+        ChatView: {
+            chat: components["schemas"]["Chat"];
+            role: components["schemas"]["Role"];
+            read_seq: number;
+            unread: number;
+            history: components["schemas"]["HistoryVisibility"];
+            /** @description Until when (Unix ms) the caller muted the chat: unread still counts, no notification is sent; 253402300799999 (9999-12-31) for good; absent when not muted or the time has passed. */
+            muted_until?: number;
         };
     };
     responses: never;
@@ -2113,13 +2148,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        chat: components["schemas"]["Chat"];
-                        role: components["schemas"]["Role"];
-                        read_seq: number;
-                        unread: number;
-                        history: components["schemas"]["HistoryVisibility"];
-                    };
+                    "application/json": components["schemas"]["ChatView"];
                 };
             };
             /** @description Error; see `error.code` */
@@ -3651,6 +3680,167 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Chat"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id (decimal string) */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Until when (Unix ms, a future time up to 253402300799999); left out or null: for good */
+                    until?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The chat as the caller sees it (as `GET /chats/{id}`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatView"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error; see `error.code` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unmute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id (decimal string) */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chat as the caller sees it (as `GET /chats/{id}`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatView"];
                 };
             };
             /** @description Error; see `error.code` */
