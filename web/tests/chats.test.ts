@@ -57,7 +57,7 @@ describe('ChatsStore', () => {
     expect(s.get('a')!.chat.last_message).toMatchObject({ seq: 1, preview: 'first line second', sender_id: 'u2' })
     s.onEdited('a', 1, 'changed')
     expect(s.get('a')!.chat.last_message!.preview).toBe('changed')
-    s.onDeleted('a', 1)
+    s.onDeleted('a', 1, 3)
     expect(s.get('a')!.chat.last_message).toMatchObject({ deleted: true, preview: '' })
   })
 

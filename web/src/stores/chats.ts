@@ -1,5 +1,11 @@
 // The chat list: every chat of the user with its role, read cursor and unread
 // count, kept current by WebSocket events and ordered by last activity.
+//
+// Pins: a chat's pinned messages are its summary's `pins` (the latest pinned
+// first), as of its `last_pts`. A `pinned` event or a `subscribed` frame replaces
+// them unless the summary held is newer; a deletion drops the message from them;
+// of two copies of a summary the pins of the newer by `last_pts` are kept, so a
+// summary fetched before a `pinned` event never undoes it.
 
 import { reactive } from 'vue'
 import type { Chat, ChatListEntry, Id, Message, Role } from '../api/types'
@@ -14,6 +20,7 @@ export interface ChatState {
 }
 
 const PREVIEW_CHARS = 120
+const NO_PINS: number[] = []
 
 export function preview(text: string): string {
   const t = text.replace(/\s+/g, ' ').trim()
@@ -47,6 +54,11 @@ export class ChatsStore {
 
   get(id: Id): ChatState | undefined {
     return this.byId[id]
+  }
+
+  /** Seqs of the chat's pinned messages, the latest pinned first. */
+  pins(id: Id): number[] {
+    return this.byId[id]?.chat.pins ?? NO_PINS
   }
 
   unread(id: Id): number {
@@ -127,12 +139,29 @@ export class ChatsStore {
     if (last && last.seq === seq) last.preview = preview(text)
   }
 
-  onDeleted(chatId: Id, seq: number): void {
-    const last = this.byId[chatId]?.chat.last_message
+  /** A deleted message: no longer the preview, nor pinned (the server tells no `pinned` for it). */
+  onDeleted(chatId: Id, seq: number, pts: number): void {
+    const c = this.byId[chatId]
+    if (!c) return
+    const last = c.chat.last_message
     if (last && last.seq === seq) {
       last.deleted = true
       last.preview = ''
     }
+    const pins = c.chat.pins
+    if (pins?.includes(seq)) c.chat.pins = pins.filter((s) => s !== seq)
+    if (pts > c.chat.last_pts) c.chat.last_pts = pts
+  }
+
+  /**
+   * The chat's pins as of change position `pts` (a `pinned` event, a `subscribed`
+   * frame): taken unless the summary held is newer.
+   */
+  setPins(chatId: Id, pins: number[], pts: number): void {
+    const c = this.byId[chatId]
+    if (!c || pts < c.chat.last_pts) return
+    c.chat.pins = pins
+    c.chat.last_pts = pts
   }
 
   onSubscribed(chatId: Id, lastSeq: number, readSeq: number): void {
@@ -151,10 +180,13 @@ export class ChatsStore {
   }
 }
 
-/** Keeps the newer of two copies of a chat's summary (events may race the list). */
+/**
+ * Keeps the newer of two copies of a chat's summary (events may race the list):
+ * the last message by `last_seq`, the pins by `last_pts`.
+ */
 function mergeChat(cur: Chat, next: Chat): Chat {
-  if (next.last_seq < cur.last_seq) {
-    return { ...next, last_seq: cur.last_seq, last_pts: cur.last_pts, last_message: cur.last_message }
-  }
-  return next
+  let merged = next
+  if (next.last_seq < cur.last_seq) merged = { ...merged, last_seq: cur.last_seq, last_message: cur.last_message }
+  if (next.last_pts < cur.last_pts) merged = { ...merged, last_pts: cur.last_pts, pins: cur.pins ?? [] }
+  return merged
 }

@@ -34,6 +34,13 @@
 // replaces the one held unless that is newer (by pts); `reaction` events count on
 // the message held when newer than it (Timeline.onReaction), so the user's own
 // reaction counts once whether its event or its ack comes first.
+//
+// Pins: a chat's pins are its summary's `pins` (ChatsStore), replaced by a
+// `pinned` event and by the `subscribed` frame, each as of its pts, and dropping
+// a message on `deleted`. `togglePin` sends a `pin` (ref `pin-…` / `unpin-…`,
+// through the outbox; the ack carries nothing, a refusal is a toast). A pinned
+// message the chat's timeline does not hold is fetched for the pins bar into
+// `pinned` (PinnedMessages), forgotten after a reconnect.
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
@@ -53,6 +60,7 @@ import type {
 } from '../api/types'
 import { ChatsStore } from './chats'
 import { Outbox } from './outbox'
+import { mayPin, PinnedMessages } from './pins'
 import { PresenceStore } from './presence'
 import type { SessionStore } from './session'
 import { Timeline } from './timeline'
@@ -132,6 +140,8 @@ export class ChatClient {
   private typingPausedUntil = 0
   /** Who is online, as the server shows it to the user. */
   readonly presence = new PresenceStore()
+  /** Pinned messages not held by their chat's timeline, for the pins bar. */
+  readonly pinned: PinnedMessages
   /** Asks the open chat's presence again every PRESENCE_EVERY_MS. */
   private presenceTimer: ReturnType<typeof setInterval> | undefined
   /** Numbers the refs of `typing` and `get_presence`. */
@@ -163,6 +173,10 @@ export class ChatClient {
     this.users = new UsersStore((ids) => this.api.users(ids))
     this.users.put(user)
     this.chats = new ChatsStore(this.me)
+    this.pinned = new PinnedMessages(async (chatId, seq) => {
+      const page = await this.api.history(chatId, { around: seq, limit: 1 })
+      return page.messages.find((m) => m.seq === seq)
+    })
     this.state = reactive<ClientState>({
       conn: 'closed',
       activeId: null,
@@ -218,7 +232,11 @@ export class ChatClient {
   /** Authenticated (first time or after a reconnect): refresh the list, resume every chat. */
   async onReady(): Promise<void> {
     // Presence frames were missed while the socket was down: asked again once subscribed.
-    if (this.readyCount > 0) this.presence.clear()
+    if (this.readyCount > 0) {
+      this.presence.clear()
+      // Edits to pinned messages not held were missed too: fetched again when shown.
+      this.pinned.clear()
+    }
     this.syncProfiles()
     // The user stored with the session may be older than the account's (changed
     // on another device while this page was closed): once per page load.
@@ -360,16 +378,23 @@ export class ChatClient {
       case 'edited':
         this.chats.onEdited(f.chat_id, f.seq, f.text)
         this.timelines[f.chat_id]?.onEdited(f.seq, f.text, f.edited_at, f.pts)
+        this.pinned.forget(f.chat_id, f.seq)
         return
       case 'deleted':
-        this.chats.onDeleted(f.chat_id, f.seq)
+        // Unpinned too, if it was pinned (no `pinned` event tells it).
+        this.chats.onDeleted(f.chat_id, f.seq, f.pts)
         this.timelines[f.chat_id]?.onDeleted(f.seq, f.pts)
+        this.pinned.forget(f.chat_id, f.seq)
         return
       case 'reaction':
         this.timelines[f.chat_id]?.onReaction(f.seq, f.user_id, f.emoji, f.added, f.pts)
         return
+      case 'pinned':
+        return this.chats.setPins(f.chat_id, f.pins, f.pts)
       case 'subscribed':
         this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
+        // The pins as they are now (absent: none); on resume, what changed while away.
+        this.chats.setPins(f.chat_id, f.pins ?? [], f.last_pts)
         if (this.presenceWanted(f.chat_id)) this.askPresence(f.chat_id)
         return
       case 'typing':
@@ -458,6 +483,7 @@ export class ChatClient {
     this.typing.clearChat(chatId)
     this.typingOut.delete(chatId)
     this.presence.clearChat(chatId)
+    this.pinned.forget(chatId)
     delete this.timelines[chatId]
     delete this.state.members[chatId]
     if (this.state.activeId === chatId) this.state.activeId = null
@@ -682,6 +708,28 @@ export class ChatClient {
     if (!m || m.deleted || !this.canReact(chatId)) return false
     const mine = !!m.reactions?.some((r) => r.emoji === emoji && r.mine)
     return this.outbox.react(chatId, seq, emoji, mine)
+  }
+
+  /** The user may pin and unpin messages of the chat (an admin or moderator of a group, either member of a direct chat). */
+  canPin(chatId: Id): boolean {
+    const c = this.chats.get(chatId)
+    return !!c && mayPin(c.chat.kind, c.role)
+  }
+
+  /**
+   * Pins a message, or unpins it when it is pinned. The pins change with the
+   * `pinned` event; a refusal is a toast. False when nothing went out.
+   */
+  togglePin(chatId: Id, seq: number): boolean {
+    if (!this.canPin(chatId)) return false
+    const unpin = this.chats.pins(chatId).includes(seq)
+    if (!unpin && this.timelines[chatId]?.find(seq)?.deleted) return false
+    return this.outbox.pin(chatId, seq, unpin)
+  }
+
+  /** A pinned message as held by the chat's timeline, else as fetched for the pins bar (null: not to be seen). */
+  pinnedMessage(chatId: Id, seq: number): Message | null | undefined {
+    return this.timelines[chatId]?.find(seq) ?? this.pinned.get(chatId, seq)
   }
 
   /** Messages seen in the viewport with the window focused: the cursor moves forward. */

@@ -1,6 +1,6 @@
 // Commands the client sends over the WebSocket and their answers: sends (pending →
-// sent by ack, or failed with retry), edits, deletes, forwards, reactions, and read cursors
-// (debounced, forward only). A command that cannot go out now (no connection)
+// sent by ack, or failed with retry), edits, deletes, forwards, reactions, pins, and read
+// cursors (debounced, forward only). A command that cannot go out now (no connection)
 // waits and is resent on the next `ready`, with the same client_msg_id, so the
 // server stores it once whatever happens.
 
@@ -23,7 +23,7 @@ export interface OutboxDeps {
 }
 
 interface RefInfo {
-  what: 'edit' | 'delete' | 'forward' | 'react' | 'unreact'
+  what: 'edit' | 'delete' | 'forward' | 'react' | 'unreact' | 'pin' | 'unpin'
   chatId: Id
 }
 
@@ -34,6 +34,8 @@ const VERB: Record<RefInfo['what'], string> = {
   forward: 'forward',
   react: 'react',
   unreact: 'take back the reaction',
+  pin: 'pin',
+  unpin: 'unpin',
 }
 
 export class Outbox {
@@ -79,6 +81,16 @@ export class Outbox {
     const frame: ClientFrameOf<'react'> = { type: 'react', chat_id: chatId, seq, emoji }
     if (remove) frame.remove = true
     return this.command(frame, remove ? 'unreact' : 'react', chatId)
+  }
+
+  /**
+   * Pins a message or, with `unpin`, unpins it. The `ack` carries nothing: the
+   * chat's pins change with the `pinned` event.
+   */
+  pin(chatId: Id, seq: number, unpin = false): boolean {
+    const frame: ClientFrameOf<'pin'> = { type: 'pin', chat_id: chatId, seq }
+    if (unpin) frame.unpin = true
+    return this.command(frame, unpin ? 'unpin' : 'pin', chatId)
   }
 
   forward(fromChatId: Id, seq: number, toChatId: Id): boolean {
