@@ -18,6 +18,7 @@ import { Harness } from './harness.mjs'
 import { startServer } from './server.mjs'
 import * as chat from './steps-chat.mjs'
 import * as more from './steps-more.mjs'
+import * as mute from './steps-mute.mjs'
 import * as pins from './steps-pins.mjs'
 import * as presence from './steps-presence.mjs'
 import * as profiles from './steps-profiles.mjs'
@@ -168,6 +169,7 @@ try {
     ['typing: the other member sees "… is typing…" until the message (or expiry)', typing.typingIndicator],
     ['reactions: picker, chips live on both sides, toggled, refused past 3, from history after a reload', reactions.reactions],
     ['pins: the admin pins from the menu, both see the bar (live, after a reload), the member cannot; unpinned, gone for both', pins.pins],
+    ['mute: B mutes the group for good (🔕), A writes: the badge counts, grey, the title does not; B unmutes', mute.mute],
     ['presence: A sees B online (dot, header, group count, members panel)', presence.presenceOnline],
     ['presence: "last seen …" once B leaves the page, online again when back', presence.presenceLastSeen],
     ['presence: B shows it to nobody, A sees no status (live, asked again, after B leaves)', presence.presenceNobody],

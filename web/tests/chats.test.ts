@@ -36,7 +36,7 @@ describe('ChatsStore', () => {
     expect(s.unread('a')).toBe(4)
     s.onMessage(msg(7, { chat_id: 'a', sender_id: 'me' }))
     expect(s.unread('a')).toBe(0)
-    expect(s.totalUnread).toBe(0)
+    expect(s.unreadNotMuted(0)).toBe(0)
   })
 
   it('moves the read cursor forward only', () => {

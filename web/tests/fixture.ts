@@ -3,6 +3,7 @@ import { vi } from 'vitest'
 import type { Api } from '../src/api/http'
 import type { Chat, ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
+import { MUTED_FOREVER } from '../src/stores/mute'
 import { SessionStore } from '../src/stores/session'
 import { FakeWebSocket, historyPage, MemoryStorage, user } from './fakes'
 
@@ -49,6 +50,17 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
       structuredClone(historyPage(history[id] ?? [], q)),
     ),
     search: vi.fn(async () => ({ hits: [], partial: false })),
+    // The user's mute is kept on the list entry, as the server keeps it on the membership.
+    mute: vi.fn(async (id: string, until?: number) => {
+      const e = list.find((x) => x.chat.id === id)!
+      e.muted_until = until ?? MUTED_FOREVER
+      return structuredClone(e)
+    }),
+    unmute: vi.fn(async (id: string) => {
+      const e = list.find((x) => x.chat.id === id)!
+      delete e.muted_until
+      return structuredClone(e)
+    }),
     presenceSetting: vi.fn(async () => 'everyone'),
     setPresenceSetting: vi.fn(async (v: string) => v),
   } as unknown as Api

@@ -4,6 +4,7 @@
 import type {
   Chat,
   ChatListEntry,
+  ChatView,
   Id,
   Member,
   MessageResult,
@@ -200,8 +201,19 @@ export class Api {
     return r.chats
   }
 
-  chat(id: Id): Promise<ChatListEntry> {
+  chat(id: Id): Promise<ChatView> {
     return this.call('getChat', 'GET', `/chats/${id}`)
+  }
+
+  /** Mutes the chat for the caller until `until` (Unix ms), or for good without it. */
+  mute(chat: Id, until?: number): Promise<ChatView> {
+    const body: RequestBody<'mute'> = {}
+    if (until !== undefined) body.until = until
+    return this.call('mute', 'PUT', `/chats/${chat}/mute`, body)
+  }
+
+  unmute(chat: Id): Promise<ChatView> {
+    return this.call('unmute', 'DELETE', `/chats/${chat}/mute`)
   }
 
   createDirect(peer: Id): Promise<Chat> {

@@ -25,6 +25,8 @@ export type LastMessage = Schemas['LastMessage']
 export type Chat = Schemas['Chat']
 export type ChatKind = Chat['kind']
 export type ChatListEntry = Schemas['ChatListEntry']
+/** A chat as GET /chats/{id} (and mute, unmute) answers it: a list entry with the history visibility. */
+export type ChatView = Schemas['ChatView']
 export type Member = Schemas['Member']
 export type ForwardedFrom = Schemas['ForwardedFrom']
 export type Message = Schemas['Message']

@@ -6,9 +6,13 @@
 // them unless the summary held is newer; a deletion drops the message from them;
 // of two copies of a summary the pins of the newer by `last_pts` are kept, so a
 // summary fetched before a `pinned` event never undoes it.
+//
+// Mute: a chat's `mutedUntil` is the user's mute as the chat list, a chat's
+// answer (GET, mute, unmute) or the last `muted` frame told it (see ./mute).
 
 import { reactive } from 'vue'
-import type { Chat, ChatListEntry, Id, Message, Role } from '../api/types'
+import type { Chat, ChatListEntry, ChatView, Id, Message, Role } from '../api/types'
+import { isMuted } from './mute'
 
 export interface ChatState {
   chat: Chat
@@ -17,6 +21,8 @@ export interface ChatState {
   readSeq: number
   /** The other member of a direct chat, once known. */
   peerId: Id | null
+  /** Until when (Unix ms) the user muted the chat; null: not muted. */
+  mutedUntil: number | null
 }
 
 const PREVIEW_CHARS = 120
@@ -48,8 +54,9 @@ export class ChatsStore {
     })
   }
 
-  get totalUnread(): number {
-    return Object.values(this.byId).reduce((n, c) => n + unreadOf(c), 0)
+  /** Unread in the chats not muted at `now`: what the page title counts (muted chats raise nothing). */
+  unreadNotMuted(now: number): number {
+    return Object.values(this.byId).reduce((n, c) => (isMuted(c, now) ? n : n + unreadOf(c)), 0)
   }
 
   get(id: Id): ChatState | undefined {
@@ -76,8 +83,9 @@ export class ChatsStore {
         cur.chat = mergeChat(cur.chat, e.chat)
         cur.role = e.role
         cur.readSeq = Math.max(cur.readSeq, e.read_seq)
+        cur.mutedUntil = e.muted_until ?? null
       } else {
-        this.byId[e.chat.id] = { chat: e.chat, role: e.role, readSeq: e.read_seq, peerId: null }
+        this.byId[e.chat.id] = { chat: e.chat, role: e.role, readSeq: e.read_seq, peerId: null, mutedUntil: e.muted_until ?? null }
       }
     }
     for (const id of Object.keys(this.byId)) if (!seen.has(id)) delete this.byId[id]
@@ -91,7 +99,7 @@ export class ChatsStore {
       cur.role = role
       return cur
     }
-    const s: ChatState = { chat, role, readSeq, peerId: null }
+    const s: ChatState = { chat, role, readSeq, peerId: null, mutedUntil: null }
     this.byId[chat.id] = s
     return this.byId[chat.id]!
   }
@@ -99,6 +107,18 @@ export class ChatsStore {
   updateChat(chat: Chat): void {
     const cur = this.byId[chat.id]
     if (cur) cur.chat = mergeChat(cur.chat, chat)
+  }
+
+  /** A chat as GET /chats/{id}, mute or unmute answered it: its summary and the user's mute. */
+  applyView(v: ChatView): void {
+    this.updateChat(v.chat)
+    this.setMuted(v.chat.id, v.muted_until)
+  }
+
+  /** The user's mute of a chat (a `muted` frame, an answer): until then, or none (undefined). */
+  setMuted(id: Id, until: number | undefined): void {
+    const c = this.byId[id]
+    if (c) c.mutedUntil = until ?? null
   }
 
   remove(id: Id): void {

@@ -41,12 +41,18 @@
 // through the outbox; the ack carries nothing, a refusal is a toast). A pinned
 // message the chat's timeline does not hold is fetched for the pins bar into
 // `pinned` (PinnedMessages), forgotten after a reconnect.
+//
+// Mute: a chat's mute (ChatsStore `mutedUntil`, see ./mute) comes with the chat
+// list and every chat answer (GET /chats/{id}, mute, unmute), and changes with
+// `muted` frames (the user, on any device). `mute` and `unmute` call the HTTP API
+// and apply the chat it answers; a refusal is a toast.
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
 import { ChatSocket, type ConnState, type SocketOptions, wsUrl } from '../api/socket'
 import type {
   Chat,
+  ChatView,
   ClientFrame,
   Id,
   Member,
@@ -299,8 +305,7 @@ export class ChatClient {
     delete this.timelines[chatId]
     delete this.ptsSeen[chatId]
     try {
-      const e = await this.api.chat(chatId)
-      this.chats.updateChat(e.chat)
+      this.chats.applyView(await this.api.chat(chatId))
     } catch {
       return
     }
@@ -411,6 +416,8 @@ export class ChatClient {
       case 'online_count':
         if (this.chats.get(f.chat_id)) this.presence.onCount(f.chat_id, f.online)
         return
+      case 'muted':
+        return this.chats.setMuted(f.chat_id, f.muted_until)
       case 'presence_visibility':
         this.state.presenceVisibility = f.visibility
         return
@@ -432,7 +439,7 @@ export class ChatClient {
       case 'member_removed':
         if (f.user_id === this.me) return this.onLeft(f.chat_id)
         // The event carries no chat summary: fetch it for the member count.
-        void this.api.chat(f.chat_id).then((e) => this.chats.updateChat(e.chat), () => undefined)
+        void this.api.chat(f.chat_id).then((e) => this.chats.applyView(e), () => undefined)
         return void this.reloadMembers(f.chat_id)
       case 'role_changed':
         if (f.user_id === this.me) {
@@ -732,6 +739,30 @@ export class ChatClient {
     return this.timelines[chatId]?.find(seq) ?? this.pinned.get(chatId, seq)
   }
 
+  /**
+   * Mutes a chat for the user for `forMs` from now, or for good (null). The chat
+   * answered is applied; false when refused (told in a toast).
+   */
+  mute(chatId: Id, forMs: number | null): Promise<boolean> {
+    return this.changeMute('mute', () => this.api.mute(chatId, forMs === null ? undefined : Date.now() + forMs))
+  }
+
+  /** Lifts the user's mute of a chat; false when refused (told in a toast). */
+  unmute(chatId: Id): Promise<boolean> {
+    return this.changeMute('unmute', () => this.api.unmute(chatId))
+  }
+
+  private async changeMute(verb: string, call: () => Promise<ChatView>): Promise<boolean> {
+    try {
+      this.chats.applyView(await call())
+      return true
+    } catch (e) {
+      // A 401 ends the session, which says so itself.
+      if (!(e instanceof ApiError && e.status === 401)) this.toast(`Could not ${verb}: ${(e as Error).message}`)
+      return false
+    }
+  }
+
   /** Messages seen in the viewport with the window focused: the cursor moves forward. */
   markRead(chatId: Id, seq: number): void {
     if (this.chats.advanceRead(chatId, seq)) this.outbox.read(chatId, seq)
@@ -760,6 +791,7 @@ export class ChatClient {
   private async adopt(chat: Chat, peer: Id | null): Promise<Id> {
     const entry = await this.api.chat(chat.id).catch(() => null)
     const s = this.chats.upsert(entry?.chat ?? chat, entry?.role ?? 'member', entry?.read_seq ?? 0)
+    if (entry) this.chats.setMuted(chat.id, entry.muted_until)
     if (peer) this.chats.setPeer(chat.id, peer)
     if (s) this.subscribe(chat.id)
     return chat.id
