@@ -218,6 +218,9 @@ async fn an_export_imports_into_a_new_data_directory_whole() {
     ben.react(&chat, 1100, "👍").await.ok();
     ben.react(&chat, 1099, "🎉").await.ok();
     ann.pin(&chat, 1099).await.ok();
+    let m = ann.send(&chat, "hey", "@ben look").await.created().message;
+    assert_eq!(m.mentions, vec![ben.id.clone()]);
+    ben.mute(&chat, None).await.ok();
     let direct = ben.create_direct(&cid).await.created().id;
     ben.send(&direct, "d1", "hi cid").await.created();
     let before_list = ben.call("GET", "/api/v1/chats", None).await;

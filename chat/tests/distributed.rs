@@ -212,6 +212,7 @@ async fn non_members_and_silent_members_are_rejected_by_the_writer() {
                 text: "let me in".into(),
                 reply_to_seq: None,
                 forwarded_from: None,
+                mentions: Vec::new(),
             },
         };
         kafka

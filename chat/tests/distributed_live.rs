@@ -115,3 +115,14 @@ async fn mute_on_the_users_shard_and_in_the_cache() {
     common::mute::mute_scenario(&gw).await;
     cl.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_on_the_members_shards_and_in_the_cache() {
+    let mut cl = Cluster::new();
+    cl.spawn("writer", "writer-0");
+    cl.spawn("fanout", "fanout-0");
+    let a = cl.spawn("gateway", "gw-0");
+    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    common::mentions::mentions_scenario(&gw).await;
+    cl.cleanup().await;
+}

@@ -17,6 +17,7 @@ pub fn build(memberships: &[Membership], chats: Vec<Chat>) -> Vec<ChatListEntry>
             let chat = by_id.remove(&m.chat_id)?;
             Some(ChatListEntry {
                 unread: chat.last_seq.saturating_sub(m.read_seq),
+                mentions: m.unread_mentions(),
                 read_seq: m.read_seq,
                 role: m.role,
                 muted_until: m
@@ -70,18 +71,21 @@ mod tests {
                 role: Role::Member,
                 read_seq: 3,
                 muted_until: None,
+                mentions: Vec::new(),
             },
             Membership {
                 chat_id: ChatId(2),
                 role: Role::Admin,
                 read_seq: 9,
                 muted_until: None,
+                mentions: Vec::new(),
             },
             Membership {
                 chat_id: ChatId(3),
                 role: Role::Member,
                 read_seq: 0,
                 muted_until: None,
+                mentions: Vec::new(),
             },
         ];
         let list = build(&ms, vec![chat(1, 10, 5), chat(2, 20, 7), chat(3, 0, 0)]);

@@ -321,6 +321,10 @@ pub struct Message {
     /// (`mine`); absent when there are none, and in live `message` frames.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// Members the text mentions (`@name`), resolved when it was written;
+    /// absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
 }
 
 /// One emoji's reactions on a message.
@@ -346,6 +350,8 @@ pub struct ChatListEntry {
     pub read_seq: u64,
     /// `chat.last_seq - read_seq`.
     pub unread: u64,
+    /// Unread messages that mention the user.
+    pub mentions: u32,
     /// Until when (Unix ms) the user muted the chat: unread still counts,
     /// no notification is sent; [`MUTED_FOREVER`] for good; absent when
     /// not muted (or the time has passed).

@@ -47,6 +47,7 @@ impl Mutation {
             | Mutation::RecordChange { chat_id, .. } => Placement::Chat(*chat_id),
             Mutation::PutMembership { user_id, .. }
             | Mutation::SetMute { user_id, .. }
+            | Mutation::PutMention { user_id, .. }
             | Mutation::RemoveMembership { user_id, .. }
             | Mutation::PutBlock { user_id, .. }
             | Mutation::RemoveBlock { user_id, .. }
@@ -101,6 +102,7 @@ mod tests {
             deleted: false,
             pts: 1,
             reactions: Vec::new(),
+            mentions: Vec::new(),
         };
         vec![
             Mutation::InsertChat(chat),
@@ -213,6 +215,11 @@ mod tests {
                 chat_id: CHAT,
                 until: None,
             },
+            Mutation::PutMention {
+                user_id: USER,
+                chat_id: CHAT,
+                seq: 1,
+            },
             Mutation::InsertMessage(message),
             Mutation::EditMessage {
                 chat_id: CHAT,
@@ -282,6 +289,7 @@ mod tests {
                 Mutation::PutMembership { .. }
                 | Mutation::RemoveMembership { .. }
                 | Mutation::SetMute { .. }
+                | Mutation::PutMention { .. }
                 | Mutation::PutBlock { .. }
                 | Mutation::RemoveBlock { .. }
                 | Mutation::PutSession(_)

@@ -114,7 +114,7 @@ pub enum HistoryPage {
 }
 
 /// A user's side of a membership: what their chat list is built from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
     /// The chat.
     pub chat_id: ChatId,
@@ -125,6 +125,16 @@ pub struct Membership {
     /// Until when (Unix ms) the user muted the chat, if they did
     /// ([`crate::model::MUTED_FOREVER`] for good).
     pub muted_until: Option<i64>,
+    /// Seqs of the messages mentioning the user after `read_seq`, ascending
+    /// (the newest [`crate::rules::MAX_UNREAD_MENTIONS`]).
+    pub mentions: Vec<u64>,
+}
+
+impl Membership {
+    /// Unread messages mentioning the user.
+    pub fn unread_mentions(&self) -> u32 {
+        self.mentions.iter().filter(|s| **s > self.read_seq).count() as u32
+    }
 }
 
 /// A cache read: the value, or a miss with the lease a fill must present.
@@ -421,6 +431,15 @@ pub enum Mutation {
         member_count: u32,
         /// Newest message preview.
         last_message: Option<LastMessage>,
+    },
+    /// A message mentions a member (kept on the member's side).
+    PutMention {
+        /// The member mentioned.
+        user_id: UserId,
+        /// The chat.
+        chat_id: ChatId,
+        /// The message.
+        seq: u64,
     },
     /// A user mutes a chat until a time (`None`: unmutes).
     SetMute {

@@ -126,6 +126,46 @@ pub fn check_user_name(name: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Most users one message mentions (further names are plain text).
+pub const MAX_MENTIONS: usize = 20;
+/// Most unread mentions kept per chat for the chat list's count.
+pub const MAX_UNREAD_MENTIONS: usize = 99;
+
+/// The user names a text mentions: `@` (at the start or after anything but
+/// a name character) and a user name; trailing `.` and `-` are
+/// punctuation. Distinct (by [`crate::placement::name_key`]), in order, at
+/// most [`MAX_MENTIONS`].
+pub fn mentioned_names(text: &str) -> Vec<String> {
+    let is_name = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut out: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let starts = c == '@' && !prev.is_some_and(is_name);
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
+        let name = rest[..end].trim_end_matches(['.', '-']);
+        if check_user_name(name).is_ok()
+            && !out
+                .iter()
+                .any(|n| crate::placement::name_key(n) == crate::placement::name_key(name))
+        {
+            out.push(name.to_string());
+            if out.len() == MAX_MENTIONS {
+                break;
+            }
+        }
+        while chars.peek().is_some_and(|(j, _)| *j < i + 1 + end) {
+            prev = chars.next().map(|(_, c)| c);
+        }
+    }
+    out
+}
+
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest "about" text, in characters.
@@ -451,6 +491,18 @@ pub fn can_set_role(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentions_are_names_after_an_at_sign() {
+        assert_eq!(
+            mentioned_names("hi @ben, ask @Eve.Doe. and @ben again; mail a@b.com @x @ann-"),
+            ["ben", "Eve.Doe", "ann"]
+        );
+        assert_eq!(mentioned_names("@cat@dog @Cat"), ["cat"]);
+        assert!(mentioned_names("no names @ here, @@ or @ab").is_empty());
+        let many: String = (0..30).map(|i| format!("@user{i:02} ")).collect();
+        assert_eq!(mentioned_names(&many).len(), MAX_MENTIONS);
+    }
 
     #[test]
     fn a_reaction_is_one_emoji() {

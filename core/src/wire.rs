@@ -69,6 +69,10 @@ pub enum Command {
         /// Origin when forwarding (resolved and authorized by the gateway).
         #[serde(default)]
         forwarded_from: Option<ForwardedFrom>,
+        /// Users the text names (`@name`, resolved by the gateway); the
+        /// writer keeps those who are members.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
     },
     /// Replace a message's text.
     Edit {

@@ -182,6 +182,7 @@ mod tests {
             role: chat_core::model::Role::Member,
             read_seq: 5,
             muted_until: None,
+            mentions: Vec::new(),
         };
         read_or_fill(&c, UserId(1000), &[m]).await;
         c.advance_cursor(UserId(1000), ChatId(1), 3).await.unwrap();

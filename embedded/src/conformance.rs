@@ -137,32 +137,50 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
         role: Role::Moder,
         read_seq: 4,
         muted_until: None,
+        mentions: Vec::new(),
     };
     let l = lease(memberships(u).await);
-    cache.put_memberships(u, l, &[m]).await.unwrap();
+    cache
+        .put_memberships(u, l, std::slice::from_ref(&m))
+        .await
+        .unwrap();
     cache.advance_cursor(u, c, 2).await.unwrap();
     assert_eq!(
         memberships(u).await,
-        Cached::Hit(vec![m]),
+        Cached::Hit(vec![m.clone()]),
         "cursor never goes back"
     );
     cache.advance_cursor(u, c, 9).await.unwrap();
     let got = memberships(u).await.hit().unwrap();
     assert_eq!((got[0].read_seq, got[0].role), (9, Role::Moder));
-    // A mute is kept, and a cursor moves past it.
+    // A mute and unread mentions are kept, and a cursor moves past them.
     cache.invalidate_memberships(u).await.unwrap();
     let muted = Membership {
         muted_until: Some(chat_core::model::MUTED_FOREVER),
-        ..m
+        mentions: vec![10, 14],
+        ..m.clone()
     };
     let l = lease(memberships(u).await);
     cache.put_memberships(u, l, &[muted]).await.unwrap();
     cache.advance_cursor(u, c, 12).await.unwrap();
     let got = memberships(u).await.hit().unwrap();
     assert_eq!(
-        (got[0].read_seq, got[0].muted_until),
-        (12, Some(chat_core::model::MUTED_FOREVER))
+        (got[0].read_seq, got[0].muted_until, got[0].mentions.clone()),
+        (12, Some(chat_core::model::MUTED_FOREVER), vec![10, 14])
     );
+    assert_eq!(got[0].unread_mentions(), 1);
+    // Mentions without a mute.
+    cache.invalidate_memberships(u).await.unwrap();
+    let l = lease(memberships(u).await);
+    let mentioned = Membership {
+        mentions: vec![20],
+        ..m.clone()
+    };
+    cache
+        .put_memberships(u, l, std::slice::from_ref(&mentioned))
+        .await
+        .unwrap();
+    assert_eq!(memberships(u).await, Cached::Hit(vec![mentioned]));
     cache.advance_cursor(UserId(base + 50), c, 9).await.unwrap();
     assert!(
         memberships(UserId(base + 50)).await.hit().is_none(),
@@ -173,7 +191,10 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
     cache.invalidate_memberships(u).await.unwrap();
     let before = lease(memberships(u).await);
     cache.invalidate_memberships(u).await.unwrap();
-    cache.put_memberships(u, before, &[m]).await.unwrap();
+    cache
+        .put_memberships(u, before, std::slice::from_ref(&m))
+        .await
+        .unwrap();
     assert!(
         memberships(u).await.hit().is_none(),
         "a list read before a change never follows its invalidation"
@@ -183,7 +204,10 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
     let first = lease(memberships(u).await);
     let second = lease(memberships(u).await);
     assert_ne!(first, second, "every miss takes a new lease");
-    cache.put_memberships(u, first, &[m]).await.unwrap();
+    cache
+        .put_memberships(u, first, std::slice::from_ref(&m))
+        .await
+        .unwrap();
     assert!(
         memberships(u).await.hit().is_none(),
         "a replaced lease fills nothing"
@@ -250,6 +274,7 @@ pub async fn check_cache(cache: &dyn Cache, base: u64) {
                 role: Role::Member,
                 read_seq: 1,
                 muted_until: None,
+                mentions: Vec::new(),
             }],
         )
         .await

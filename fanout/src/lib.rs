@@ -325,7 +325,17 @@ pub fn cache_ops(effects: &[EffectRecord]) -> Vec<CacheOp> {
                 seq,
             } => cursor(*user_id, *chat_id, *seq),
             // The writer moved the sender's cursor to their own message.
-            Event::Message { message } => cursor(message.sender_id, message.chat_id, message.seq),
+            Event::Message { message } => {
+                cursor(message.sender_id, message.chat_id, message.seq);
+                // The mentioned members' unread mentions changed (rare:
+                // their cached lists are read again).
+                ops.extend(
+                    message
+                        .mentions
+                        .iter()
+                        .map(|u| CacheOp::InvalidateMemberships(*u)),
+                );
+            }
             // The chat's new pins travel in its summary.
             Event::Edited { .. }
             | Event::Deleted { .. }
@@ -486,6 +496,7 @@ mod tests {
                 deleted: false,
                 pts: seq,
                 reactions: Vec::new(),
+                mentions: Vec::new(),
             },
         }
     }

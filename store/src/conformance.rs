@@ -47,6 +47,7 @@ fn msg(chat: ChatId, seq: u64, sender: UserId, key: &str) -> Message {
         deleted: false,
         pts: seq,
         reactions: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 
@@ -488,6 +489,40 @@ pub async fn check(store: &dyn Store, base: u64) {
     assert_eq!(muted_of().await, Some(Some(7_000)));
     store.apply(&[mute(None)]).await.expect("unmute");
     assert_eq!(muted_of().await, Some(None));
+    // Mentions are kept on the member's side; those after the cursor (5)
+    // come with the membership.
+    let mention = |seq| Mutation::PutMention {
+        user_id: a,
+        chat_id: c,
+        seq,
+    };
+    store
+        .apply(&[mention(4), mention(6), mention(7), mention(7)])
+        .await
+        .expect("mentions, one repeated");
+    let mentions_of = || async {
+        store
+            .memberships(a)
+            .await
+            .expect("memberships")
+            .into_iter()
+            .find(|m| m.chat_id == c)
+            .map(|m| m.mentions)
+    };
+    assert_eq!(
+        mentions_of().await,
+        Some(vec![6, 7]),
+        "unread ones, once each"
+    );
+    store
+        .apply(&[Mutation::AdvanceCursor {
+            user_id: a,
+            chat_id: c,
+            seq: 6,
+        }])
+        .await
+        .expect("read");
+    assert_eq!(mentions_of().await, Some(vec![7]));
     assert!(
         store
             .memberships(b)

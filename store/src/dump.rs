@@ -210,9 +210,16 @@ pub static TABLES: &[Table] = &[
             ("edited_at", NullInt),
             ("deleted", Int),
             ("pts", Int),
+            ("mentions", NullText),
         ],
         key: 2,
         owner: Owner::Chat("chat_id"),
+    },
+    Table {
+        name: "mentions",
+        cols: &[("user_id", Int), ("chat_id", Int), ("seq", Int)],
+        key: 3,
+        owner: Owner::User("user_id"),
     },
     Table {
         name: "reactions",

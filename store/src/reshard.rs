@@ -937,6 +937,8 @@ impl Migrator {
             self.progress.rows_deleted +=
                 delete_checked(pool, version, "user_blocks", "user_id", ids, None).await?;
             self.progress.rows_deleted +=
+                delete_checked(pool, version, "mentions", "user_id", ids, None).await?;
+            self.progress.rows_deleted +=
                 delete_checked(pool, version, "sessions", "user_id", ids, None).await?;
             self.progress.rows_deleted +=
                 delete_checked(pool, version, "user_profiles", "user_id", ids, None).await?;
@@ -1196,6 +1198,7 @@ type MessageRow = (
     Option<i64>,
     i64,
     i64,
+    Option<String>,
 );
 
 /// A `user_profiles` row: user, display name, about, avatar tag and type,
@@ -1283,8 +1286,8 @@ impl Source<'_> {
             *self,
             sqlx::query_as(
                 "SELECT chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, \
-                 fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts \
-                 FROM messages WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?",
+                 fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts, \
+                 mentions FROM messages WHERE chat_id = ? AND pts > ? ORDER BY pts LIMIT ?",
             )
             .bind(id)
             .bind(after)
@@ -1401,6 +1404,15 @@ impl Source<'_> {
         )
     }
 
+    async fn mentions(&self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        in_list!(
+            *self,
+            (i64, i64, i64),
+            "SELECT user_id, chat_id, seq FROM mentions WHERE user_id IN (",
+            ids
+        )
+    }
+
     async fn blocks(&self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         in_list!(
             *self,
@@ -1484,7 +1496,7 @@ async fn copy_chat(
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT INTO messages (chat_id, seq, id, sender_id, client_msg_id, text, \
              reply_to_seq, fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, \
-             pts) ",
+             pts, mentions) ",
         );
         q.push_values(&msgs, |mut b, m| {
             b.push_bind(m.0)
@@ -1500,7 +1512,8 @@ async fn copy_chat(
                 .push_bind(m.10)
                 .push_bind(m.11)
                 .push_bind(m.12)
-                .push_bind(m.13);
+                .push_bind(m.13)
+                .push_bind(m.14.clone());
         });
         q.push(
             " ON DUPLICATE KEY UPDATE text = VALUES(text), edited_at = VALUES(edited_at), \
@@ -1681,6 +1694,7 @@ async fn copy_users(
     let users = src.users(&ids).await?;
     let memberships = src.memberships(&ids).await?;
     let blocks = src.blocks(&ids).await?;
+    let mentions = src.mentions(&ids).await?;
     let sessions = src.sessions(&ids).await?;
     let profiles = src.profiles(&ids).await?;
     let mut tx = begin_checked(dst, version).await?;
@@ -1725,6 +1739,18 @@ async fn copy_users(
         &ids,
         "INSERT INTO user_blocks (user_id, blocked_id, created_at) ",
         &blocks,
+        |mut b, x| {
+            b.push_bind(x.0).push_bind(x.1).push_bind(x.2);
+        },
+    )
+    .await?;
+    replace_rows(
+        &mut tx,
+        "mentions",
+        "user_id",
+        &ids,
+        "INSERT INTO mentions (user_id, chat_id, seq) ",
+        &mentions,
         |mut b, x| {
             b.push_bind(x.0).push_bind(x.1).push_bind(x.2);
         },
@@ -1777,7 +1803,12 @@ async fn copy_users(
             .map_err(unavailable("reshard"))?;
     }
     tx.commit().await.map_err(unavailable("reshard"))?;
-    Ok((users.len() + memberships.len() + blocks.len() + sessions.len() + profiles.len()) as u64)
+    Ok((users.len()
+        + memberships.len()
+        + blocks.len()
+        + mentions.len()
+        + sessions.len()
+        + profiles.len()) as u64)
 }
 
 /// Copies login names to `dst` (a name never changes owner once taken).

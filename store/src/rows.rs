@@ -117,6 +117,10 @@ pub(crate) fn message(r: &impl Columns) -> Result<Message, StoreError> {
         deleted: r.int("deleted")? != 0,
         pts: r.int("pts")? as u64,
         reactions: Vec::new(),
+        mentions: match r.opt_text("mentions")? {
+            Some(j) => serde_json::from_str(&j).map_err(|_| corrupt("mentions"))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -143,6 +147,11 @@ pub(crate) fn chat(r: &impl Columns) -> Result<Chat, StoreError> {
             None => Vec::new(),
         },
     })
+}
+
+/// A message's mentions as stored: a JSON array of user ids, NULL when none.
+pub(crate) fn mentions_json(users: &[UserId]) -> Option<String> {
+    (!users.is_empty()).then(|| serde_json::to_string(users).unwrap_or_default())
 }
 
 /// A chat's pins as stored: a JSON array, NULL when none.
@@ -209,7 +218,16 @@ pub(crate) fn membership(r: &impl Columns) -> Result<Membership, StoreError> {
         role: role(r)?,
         read_seq: r.int("read_seq")? as u64,
         muted_until: r.opt_int("muted_until")?,
+        mentions: Vec::new(),
     })
+}
+
+/// An unread mention of a user (`chat_id, seq`).
+pub(crate) fn mention(r: &impl Columns) -> Result<(ChatId, u64), StoreError> {
+    Ok((
+        ChatId(from_sql(r.int("chat_id")?)),
+        u64::try_from(r.int("seq")?).map_err(|_| corrupt("seq"))?,
+    ))
 }
 
 /// A recorded membership change (`pts, event`).

@@ -73,6 +73,7 @@ fn message(chat: ChatId, seq: u64) -> Message {
         deleted: false,
         pts: seq,
         reactions: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 

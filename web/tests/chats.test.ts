@@ -17,7 +17,7 @@ function chat(id: string, at: number, lastSeq = 0, over: Partial<Chat> = {}): Ch
     ...over,
   }
 }
-const entry = (c: Chat, readSeq = 0): ChatListEntry => ({ chat: c, role: 'member', read_seq: readSeq, unread: c.last_seq - readSeq })
+const entry = (c: Chat, readSeq = 0): ChatListEntry => ({ chat: c, role: 'member', read_seq: readSeq, unread: c.last_seq - readSeq, mentions: 0 })
 
 describe('ChatsStore', () => {
   it('orders chats by last activity, newest first, and moves one up on a new message', () => {

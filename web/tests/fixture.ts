@@ -16,7 +16,7 @@ export function chat(id: string, lastSeq: number, kind: Chat['kind'] = 'group', 
   }
 }
 
-export const entry = (c: Chat, read = 0): ChatListEntry => ({ chat: c, role: 'member', read_seq: read, unread: c.last_seq - read })
+export const entry = (c: Chat, read = 0): ChatListEntry => ({ chat: c, role: 'member', read_seq: read, unread: c.last_seq - read, mentions: 0 })
 
 /** A session store logged in as `me` (alice), far from expiry. */
 export function loggedIn(): SessionStore {

@@ -79,6 +79,7 @@ fn send(key: &str) -> Command {
         text: format!("text {key}"),
         reply_to_seq: None,
         forwarded_from: None,
+        mentions: Vec::new(),
     }
 }
 

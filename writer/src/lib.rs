@@ -627,6 +627,7 @@ mod tests {
             text: format!("text {key}"),
             reply_to_seq: None,
             forwarded_from: None,
+            mentions: Vec::new(),
         }
     }
 

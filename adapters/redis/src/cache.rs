@@ -22,8 +22,8 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 "#;
 
-/// Moves a cached cursor forward, if the entry exists (`role:seq` or
-/// `role:seq:muted_until`; the rest is kept).
+/// Moves a cached cursor forward, if the entry exists (`role:seq`, then
+/// maybe `:muted_until` and `:mentions`: the rest is kept).
 const ADVANCE: &str = r#"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
@@ -96,8 +96,8 @@ return false
 "#;
 
 /// Writes the list only over the reader's own lease.
-/// KEYS[1] = key; ARGV = lease, ttl, then chat and `role:seq[:muted_until]`
-/// pairs.
+/// KEYS[1] = key; ARGV = lease, ttl, then chat and
+/// `role:seq[:muted_until[:mention,…]]` pairs.
 const FILL_MEMBERSHIPS: &str = r#"
 if redis.call('HGET', KEYS[1], '_l') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -227,16 +227,27 @@ impl Cache for RedisCache {
                 continue;
             }
             let chat: u64 = f.parse().map_err(corrupt)?;
-            let (role, rest) = v.split_once(':').ok_or_else(|| corrupt("membership"))?;
-            let (seq, muted) = match rest.split_once(':') {
-                Some((seq, m)) => (seq, Some(m.parse().map_err(corrupt)?)),
-                None => (rest, None),
+            // `role:seq[:muted_until[:mention,mention…]]` (see `put_memberships`).
+            let mut parts = v.split(':');
+            let role = parts.next().unwrap_or_default();
+            let seq = parts.next().ok_or_else(|| corrupt("membership"))?;
+            let muted = match parts.next() {
+                Some("") | None => None,
+                Some(m) => Some(m.parse().map_err(corrupt)?),
+            };
+            let mentions = match parts.next() {
+                Some(list) if !list.is_empty() => list
+                    .split(',')
+                    .map(|s| s.parse::<u64>().map_err(corrupt))
+                    .collect::<Result<_, _>>()?,
+                _ => Vec::new(),
             };
             out.push(Membership {
                 chat_id: ChatId(chat),
                 role: Role::parse(role).ok_or_else(|| corrupt("role"))?,
                 read_seq: seq.parse().map_err(corrupt)?,
                 muted_until: muted,
+                mentions,
             });
         }
         Ok(Cached::Hit(out))
@@ -251,10 +262,18 @@ impl Cache for RedisCache {
         let mut inv = self.fill_memberships.key(self.key("um", user.0));
         inv.arg(lease).arg(self.ttl());
         for m in list {
-            let v = match m.muted_until {
-                Some(u) => format!("{}:{}:{u}", m.role.as_str(), m.read_seq),
-                None => format!("{}:{}", m.role.as_str(), m.read_seq),
-            };
+            let mut v = format!("{}:{}", m.role.as_str(), m.read_seq);
+            if m.muted_until.is_some() || !m.mentions.is_empty() {
+                v.push(':');
+                if let Some(u) = m.muted_until {
+                    v.push_str(&u.to_string());
+                }
+            }
+            if !m.mentions.is_empty() {
+                v.push(':');
+                let list: Vec<String> = m.mentions.iter().map(u64::to_string).collect();
+                v.push_str(&list.join(","));
+            }
             inv.arg(m.chat_id.0.to_string()).arg(v);
         }
         let mut c = self.conn.clone();

@@ -10,6 +10,7 @@ pub mod api;
 #[cfg(feature = "distributed")]
 pub mod cluster;
 pub mod live;
+pub mod mentions;
 pub mod mute;
 pub mod pins;
 pub mod proc;

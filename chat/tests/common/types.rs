@@ -107,6 +107,7 @@ pub struct ChatEntry {
     pub role: Role,
     pub read_seq: u64,
     pub unread: u64,
+    pub mentions: u32,
     #[serde(default)]
     pub muted_until: Option<i64>,
     /// `GET /chats/{id}` only.
@@ -167,6 +168,9 @@ pub struct Message {
     /// Absent when there are none.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// Absent when there are none.
+    #[serde(default)]
+    pub mentions: Vec<Id>,
 }
 
 /// One emoji's reactions on a message, as the reader sees them.

@@ -251,6 +251,8 @@ pub struct ChatView {
     pub read_seq: u64,
     /// Messages after the read cursor.
     pub unread: u64,
+    /// Unread messages that mention the caller.
+    pub mentions: u32,
     /// Until when the caller muted the chat (absent: not muted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub muted_until: Option<i64>,
@@ -312,7 +314,8 @@ impl Service {
     pub async fn chat(&self, me: UserId, chat: ChatId) -> Result<ChatView, ApiError> {
         let (chat, role) = self.reads.authorize(me, chat).await?;
         let mine = self.reads.membership(me, chat.id).await?;
-        let read_seq = mine.map_or(0, |m| m.read_seq);
+        let read_seq = mine.as_ref().map_or(0, |m| m.read_seq);
+        let mentions = mine.as_ref().map_or(0, |m| m.unread_mentions());
         let muted_until = mine
             .and_then(|m| m.muted_until)
             .filter(|u| chat_core::model::is_muted(Some(*u), chat_core::now_ms()));
@@ -320,11 +323,30 @@ impl Service {
         Ok(ChatView {
             history: settings.history,
             unread: chat.last_seq.saturating_sub(read_seq),
+            mentions,
             muted_until,
             chat,
             role,
             read_seq,
         })
+    }
+
+    /// The users a text names (`@name`), looked up at once; unknown names
+    /// are plain text. The writer keeps those who are members.
+    async fn mentioned(&self, text: &str) -> Result<Vec<UserId>, ApiError> {
+        let names = rules::mentioned_names(text);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found =
+            futures_util::future::join_all(names.iter().map(|n| self.store.user_by_name(n))).await;
+        let mut ids = Vec::new();
+        for r in found {
+            if let Some(rec) = r? {
+                ids.push(rec.user.id);
+            }
+        }
+        Ok(ids)
     }
 
     /// Members of a chat the caller belongs to.
@@ -522,6 +544,7 @@ impl Service {
                 reply_to_seq,
             } => {
                 self.check_post(me, chat_id, &client_msg_id, &text).await?;
+                let mentions = self.mentioned(&text).await?;
                 Command::Send {
                     chat_id,
                     message_id: MessageId(self.ids.next()),
@@ -529,6 +552,7 @@ impl Service {
                     text,
                     reply_to_seq,
                     forwarded_from: None,
+                    mentions,
                 }
             }
             Intent::Forward {
@@ -568,6 +592,8 @@ impl Service {
                     text: orig.text,
                     reply_to_seq: None,
                     forwarded_from: Some(forwarded_from),
+                    // A forward quotes; it mentions nobody here.
+                    mentions: Vec::new(),
                 }
             }
             Intent::Edit { chat_id, seq, text } => {

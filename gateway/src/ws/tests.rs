@@ -74,6 +74,7 @@ fn message(seq: u64) -> Message {
         deleted: false,
         pts: seq,
         reactions: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 

@@ -443,6 +443,14 @@ where
             .bind(to_sql(chat_id.0))
             .bind(*seq as i64)
             .bind(*pts as i64),
+            Mutation::PutMention {
+                user_id,
+                chat_id,
+                seq,
+            } => sqlx::query(self.sql.put_mention.clone())
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(chat_id.0))
+                .bind(*seq as i64),
             Mutation::SetMute {
                 user_id,
                 chat_id,
@@ -739,6 +747,7 @@ impl Statements {
         i64: Bind<D>,
         Option<i64>: Bind<D>,
         String: Bind<D>,
+        Option<String>: Bind<D>,
     {
         let mut q = QueryBuilder::<D>::new(self.insert_messages.as_str());
         q.push_values(super::padded(msgs), |mut b, m| {
@@ -756,7 +765,8 @@ impl Statements {
                 .push_bind(m.created_at)
                 .push_bind(m.edited_at)
                 .push_bind(i64::from(m.deleted))
-                .push_bind(m.pts as i64);
+                .push_bind(m.pts as i64)
+                .push_bind(crate::rows::mentions_json(&m.mentions));
         });
         q.push(D::INSERT_NEW_ROWS[1]);
         q

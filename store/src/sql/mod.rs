@@ -22,7 +22,7 @@ mod tests;
 macro_rules! message_columns {
     () => {
         "chat_id, seq, id, sender_id, client_msg_id, text, reply_to_seq, \
-         fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts"
+         fwd_chat_id, fwd_seq, fwd_sender_id, created_at, edited_at, deleted, pts, mentions"
     };
 }
 pub(crate) use message_columns;
@@ -157,6 +157,7 @@ pub(crate) struct Statements {
     put_member: SqlStr,
     put_membership: SqlStr,
     record_change: SqlStr,
+    put_mention: SqlStr,
     put_ban: SqlStr,
     put_block: SqlStr,
     put_hidden: SqlStr,
@@ -196,6 +197,9 @@ impl Statements {
             )),
             record_change: sql(format!(
                 "{insert} chat_changes (chat_id, pts, event, user_id) VALUES (?, ?, ?, ?){new}"
+            )),
+            put_mention: sql(format!(
+                "{insert} mentions (user_id, chat_id, seq) VALUES (?, ?, ?){new}"
             )),
             put_ban: sql(format!(
                 "{insert} chat_bans (chat_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?){new}"

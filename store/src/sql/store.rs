@@ -463,7 +463,36 @@ where
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, StoreError> {
         let sql = "SELECT chat_id, role, read_seq, muted_until FROM memberships WHERE user_id = ?";
         let found = self.fetch("memberships", sql, &[to_sql(user.0)]).await?;
-        found.iter().map(rows::membership).collect()
+        let mut list: Vec<Membership> = found
+            .iter()
+            .map(rows::membership)
+            .collect::<Result<_, _>>()?;
+        // The unread mentions: those after each chat's cursor.
+        let sql = "SELECT x.chat_id, x.seq FROM mentions x JOIN memberships m \
+                   ON m.user_id = x.user_id AND m.chat_id = x.chat_id \
+                   WHERE x.user_id = ? AND x.seq > m.read_seq ORDER BY x.chat_id, x.seq";
+        let mentions = self.fetch("mentions", sql, &[to_sql(user.0)]).await?;
+        if !mentions.is_empty() {
+            let at: std::collections::HashMap<ChatId, usize> = list
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.chat_id, i))
+                .collect();
+            for row in &mentions {
+                let (chat, seq) = rows::mention(row)?;
+                if let Some(&i) = at.get(&chat) {
+                    list[i].mentions.push(seq);
+                }
+            }
+        }
+        for m in &mut list {
+            let extra = m
+                .mentions
+                .len()
+                .saturating_sub(chat_core::rules::MAX_UNREAD_MENTIONS);
+            m.mentions.drain(..extra);
+        }
+        Ok(list)
     }
 
     async fn apply_fenced(&self, fence: &Fence, batch: &[Mutation]) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ use crate::runs::CounterRow;
 
 const CHAT_VALUES: &str = "chats (id, kind, title, created_by, created_at, last_seq, last_pts, \
                            member_count, last_message, pins) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const MESSAGE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const MESSAGE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 fn message(seq: u64) -> Message {
     Message {
@@ -30,6 +30,7 @@ fn message(seq: u64) -> Message {
         deleted: false,
         pts: seq,
         reactions: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 

@@ -653,6 +653,8 @@ export interface components {
             unread: number;
             /** @description Until when (Unix ms) the caller muted the chat: unread still counts, no notification is sent; 253402300799999 (9999-12-31) for good; absent when not muted or the time has passed. */
             muted_until?: number;
+            /** @description Unread messages that mention the caller (`@name`; the newest 99 are counted). */
+            mentions: number;
         };
         Member: {
             user_id: components["schemas"]["Id"];
@@ -680,6 +682,8 @@ export interface components {
             pts: number;
             /** @description Reactions in the order of first use, as the reader sees them (`mine`); absent when there are none, and in live `message` frames */
             reactions?: components["schemas"]["Reaction"][];
+            /** @description Members the text mentions (`@name`), resolved when the message was written: members only, not the author, at most 20; absent when none. */
+            mentions?: components["schemas"]["Id"][];
         };
         MessageResult: {
             message: components["schemas"]["Message"];
@@ -775,6 +779,8 @@ export interface components {
             history: components["schemas"]["HistoryVisibility"];
             /** @description Until when (Unix ms) the caller muted the chat: unread still counts, no notification is sent; 253402300799999 (9999-12-31) for good; absent when not muted or the time has passed. */
             muted_until?: number;
+            /** @description Unread messages that mention the caller (`@name`; the newest 99 are counted). */
+            mentions: number;
         };
     };
     responses: never;

@@ -45,6 +45,16 @@ pub struct Batch<'a> {
 
 type Handled = Result<(Outcome, Option<Event>), Rejection>;
 
+/// What a `send` command carries besides its chat.
+struct Sent {
+    message_id: MessageId,
+    client_msg_id: String,
+    text: String,
+    reply_to_seq: Option<u64>,
+    forwarded_from: Option<ForwardedFrom>,
+    mentions: Vec<UserId>,
+}
+
 /// A reaction added (true) or removed by a user in this batch.
 type ReactionChange = (UserId, String, bool);
 
@@ -173,17 +183,17 @@ impl<'a> Batch<'a> {
                 text,
                 reply_to_seq,
                 forwarded_from,
+                mentions,
             } => {
-                self.send(
-                    rec.actor,
-                    chat_id,
+                let sent = Sent {
                     message_id,
                     client_msg_id,
                     text,
                     reply_to_seq,
                     forwarded_from,
-                )
-                .await?
+                    mentions,
+                };
+                self.send(rec.actor, chat_id, sent).await?
             }
             Command::Edit { chat_id, seq, text } => {
                 self.edit(rec.actor, chat_id, seq, text).await?
@@ -356,17 +366,20 @@ impl<'a> Batch<'a> {
         self.store.message(chat, seq).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn send(
         &mut self,
         actor: UserId,
         chat_id: ChatId,
-        message_id: MessageId,
-        client_msg_id: String,
-        text: String,
-        reply_to_seq: Option<u64>,
-        forwarded_from: Option<ForwardedFrom>,
+        sent: Sent,
     ) -> Result<Handled, StoreError> {
+        let Sent {
+            message_id,
+            client_msg_id,
+            text,
+            reply_to_seq,
+            forwarded_from,
+            mentions,
+        } = sent;
         let key = (chat_id, actor, client_msg_id.clone());
         if let Some(m) = self.sent.get(&key).cloned() {
             if self.sent_here.contains(&key) {
@@ -434,6 +447,14 @@ impl<'a> Batch<'a> {
         };
         st.chat.last_seq += 1;
         st.chat.last_pts += 1;
+        // Mentions count for members only (not the author), as they are now.
+        let mut mentioned: Vec<UserId> = Vec::new();
+        for u in mentions {
+            if u != actor && st.members.contains_key(&u) && !mentioned.contains(&u) {
+                mentioned.push(u);
+            }
+        }
+        mentioned.truncate(rules::MAX_MENTIONS);
         let msg = Message {
             id: message_id,
             chat_id,
@@ -448,9 +469,17 @@ impl<'a> Batch<'a> {
             deleted: false,
             pts: st.chat.last_pts,
             reactions: Vec::new(),
+            mentions: mentioned,
         };
         st.chat.last_message = Some(LastMessage::of(&msg));
         self.mutations.push(Mutation::InsertMessage(msg.clone()));
+        for u in &msg.mentions {
+            self.mutations.push(Mutation::PutMention {
+                user_id: *u,
+                chat_id,
+                seq: msg.seq,
+            });
+        }
         // The sender has read everything up to their own message.
         self.mutations.push(Mutation::AdvanceCursor {
             user_id: actor,
