@@ -1,6 +1,7 @@
 //! Reads served by the gateway: through the cache, falling back to the store and
 //! filling the cache on a miss. A cache failure degrades to the store.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chat_core::chatlist;
@@ -133,6 +134,16 @@ impl Reads {
     /// The user's read cursor in a chat (0 when unknown).
     pub async fn read_seq(&self, user: UserId, chat: ChatId) -> Result<u64, ApiError> {
         Ok(self.membership(user, chat).await?.map_or(0, |m| m.read_seq))
+    }
+
+    /// The ids of the chats the user is in.
+    pub async fn chat_ids(&self, user: UserId) -> Result<HashSet<ChatId>, ApiError> {
+        Ok(self
+            .memberships(user)
+            .await?
+            .into_iter()
+            .map(|m| m.chat_id)
+            .collect())
     }
 
     /// The user's side of their membership of `chat`, if any.

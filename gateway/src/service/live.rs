@@ -1,8 +1,6 @@
 //! Ephemeral chat state: what goes straight through pub/sub to a chat's
 //! subscribers and never through the command log or the store.
 
-use std::collections::HashSet;
-
 use chat_core::model::ChatKind;
 use chat_core::ports::Mutation;
 use chat_core::presence::{Status, UserPresence, Visibility};
@@ -85,13 +83,7 @@ impl Service {
             .seen(&members)
             .await
             .map_err(|e| ApiError::internal("reading presence", e))?;
-        let mine: HashSet<ChatId> = self
-            .reads
-            .memberships(me)
-            .await?
-            .into_iter()
-            .map(|m| m.chat_id)
-            .collect();
+        let mine = self.reads.chat_ids(me).await?;
         let users: Vec<UserPresence> = members
             .into_iter()
             .zip(seen)

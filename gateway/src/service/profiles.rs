@@ -8,8 +8,6 @@
 //! user's contacts that are online) and on the user's own channel (their
 //! other devices): one publish per chat, not one per contact.
 
-use std::collections::HashSet;
-
 use chat_core::model::{Avatar, ProfilePatch, User};
 use chat_core::ports::Mutation;
 use chat_core::wire::{Envelope, PubKind, ServerFrame, chat_channel, user_channel};
@@ -143,13 +141,7 @@ impl Service {
                 complete: true,
             });
         }
-        let mine: HashSet<ChatId> = self
-            .reads
-            .memberships(me)
-            .await?
-            .into_iter()
-            .map(|m| m.chat_id)
-            .collect();
+        let mine = self.reads.chat_ids(me).await?;
         let checks = changed.into_iter().map(|u| async {
             if u.id == me {
                 return Ok::<_, ApiError>(Some(u));
