@@ -17,6 +17,7 @@ import { frameValidator } from '../scripts/frame-schema.mjs'
 import { Harness } from './harness.mjs'
 import { startServer } from './server.mjs'
 import * as chat from './steps-chat.mjs'
+import * as mentions from './steps-mentions.mjs'
 import * as more from './steps-more.mjs'
 import * as mute from './steps-mute.mjs'
 import * as pins from './steps-pins.mjs'
@@ -170,6 +171,7 @@ try {
     ['reactions: picker, chips live on both sides, toggled, refused past 3, from history after a reload', reactions.reactions],
     ['pins: the admin pins from the menu, both see the bar (live, after a reload), the member cannot; unpinned, gone for both', pins.pins],
     ['mute: B mutes the group for good (🔕), A writes: the badge counts, grey, the title does not; B unmutes', mute.mute],
+    ['mentions: A writes "@B" in the group, B sees an "@" badge, the name marked when open, the badge gone once read', mentions.mentions],
     ['presence: A sees B online (dot, header, group count, members panel)', presence.presenceOnline],
     ['presence: "last seen …" once B leaves the page, online again when back', presence.presenceLastSeen],
     ['presence: B shows it to nobody, A sees no status (live, asked again, after B leaves)', presence.presenceNobody],

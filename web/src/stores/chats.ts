@@ -9,6 +9,14 @@
 //
 // Mute: a chat's `mutedUntil` is the user's mute as the chat list, a chat's
 // answer (GET, mute, unmute) or the last `muted` frame told it (see ./mute).
+//
+// Mentions: a chat's unread messages that mention the user are the server's count
+// (the list, a chat's answer: `mentions`, as of the chat's `last_seq` then,
+// `mentionsAsOf`) plus the seqs after it of the live messages whose `mentions`
+// name the user beyond the read cursor. Moving the cursor drops the seqs it
+// passes, and the server's count once it passes `mentionsAsOf` (a cursor that
+// stops before keeps it: the server's count says no seqs). The next list or
+// chat answer replaces the count. A muted chat counts them too.
 
 import { reactive } from 'vue'
 import type { Chat, ChatListEntry, ChatView, Id, Message, Role } from '../api/types'
@@ -23,6 +31,12 @@ export interface ChatState {
   peerId: Id | null
   /** Until when (Unix ms) the user muted the chat; null: not muted. */
   mutedUntil: number | null
+  /** Unread messages mentioning the user as the server counted them... */
+  mentions: number
+  /** ...when the chat's last seq was this. */
+  mentionsAsOf: number
+  /** Seqs after `mentionsAsOf` of unread messages mentioning the user, learned live. */
+  mentionSeqs: number[]
 }
 
 const PREVIEW_CHARS = 120
@@ -35,6 +49,11 @@ export function preview(text: string): string {
 
 export function unreadOf(c: ChatState): number {
   return Math.max(0, c.chat.last_seq - c.readSeq)
+}
+
+/** Unread messages that mention the user. */
+export function mentionsOf(c: ChatState): number {
+  return c.mentions + c.mentionSeqs.length
 }
 
 export function activityOf(c: ChatState): number {
@@ -73,6 +92,11 @@ export class ChatsStore {
     return c ? unreadOf(c) : 0
   }
 
+  mentions(id: Id): number {
+    const c = this.byId[id]
+    return c ? mentionsOf(c) : 0
+  }
+
   /** Replaces the list with the server's (initial load, or after a reconnect). */
   setList(entries: ChatListEntry[]): void {
     const seen = new Set<Id>()
@@ -85,8 +109,9 @@ export class ChatsStore {
         cur.readSeq = Math.max(cur.readSeq, e.read_seq)
         cur.mutedUntil = e.muted_until ?? null
       } else {
-        this.byId[e.chat.id] = { chat: e.chat, role: e.role, readSeq: e.read_seq, peerId: null, mutedUntil: e.muted_until ?? null }
+        this.byId[e.chat.id] = { ...newState(e.chat, e.role, e.read_seq), mutedUntil: e.muted_until ?? null }
       }
+      this.setMentions(e.chat.id, e.mentions, e.chat.last_seq)
     }
     for (const id of Object.keys(this.byId)) if (!seen.has(id)) delete this.byId[id]
   }
@@ -99,8 +124,7 @@ export class ChatsStore {
       cur.role = role
       return cur
     }
-    const s: ChatState = { chat, role, readSeq, peerId: null, mutedUntil: null }
-    this.byId[chat.id] = s
+    this.byId[chat.id] = newState(chat, role, readSeq)
     return this.byId[chat.id]!
   }
 
@@ -109,10 +133,20 @@ export class ChatsStore {
     if (cur) cur.chat = mergeChat(cur.chat, chat)
   }
 
-  /** A chat as GET /chats/{id}, mute or unmute answered it: its summary and the user's mute. */
+  /** A chat as GET /chats/{id}, mute or unmute answered it: its summary, the user's mute and mentions. */
   applyView(v: ChatView): void {
     this.updateChat(v.chat)
     this.setMuted(v.chat.id, v.muted_until)
+    this.setMentions(v.chat.id, v.mentions, v.chat.last_seq)
+  }
+
+  /** The server's count of unread mentions as of `asOf` (the chat's last seq it told with it). */
+  private setMentions(id: Id, count: number, asOf: number): void {
+    const c = this.byId[id]
+    if (!c) return
+    c.mentions = count
+    c.mentionsAsOf = asOf
+    dropRead(c)
   }
 
   /** The user's mute of a chat (a `muted` frame, an answer): until then, or none (undefined). */
@@ -135,10 +169,14 @@ export class ChatsStore {
     if (c) c.role = role
   }
 
-  /** A new (or replayed) message: last activity, preview, unread. */
+  /** A new (or replayed) message: last activity, preview, unread, mentions. */
   onMessage(m: Message): void {
     const c = this.byId[m.chat_id]
     if (!c) return
+    // Counted once: by the server up to `mentionsAsOf`, by its seq after.
+    if (m.mentions?.includes(this.me) && m.seq > c.readSeq && m.seq > c.mentionsAsOf && !c.mentionSeqs.includes(m.seq)) {
+      c.mentionSeqs.push(m.seq)
+    }
     if (m.seq > c.chat.last_seq) c.chat.last_seq = m.seq
     const last = c.chat.last_message
     if (!last || m.seq >= last.seq) {
@@ -196,8 +234,21 @@ export class ChatsStore {
     const c = this.byId[chatId]
     if (!c || seq <= c.readSeq) return false
     c.readSeq = seq
+    dropRead(c)
     return true
   }
+}
+
+function newState(chat: Chat, role: Role, readSeq: number): ChatState {
+  return { chat, role, readSeq, peerId: null, mutedUntil: null, mentions: 0, mentionsAsOf: 0, mentionSeqs: [] }
+}
+
+/** Mentions the read cursor has passed are read: the live seqs at or below it, the server's count once past its seq. */
+function dropRead(c: ChatState): void {
+  if (c.readSeq >= c.mentionsAsOf) c.mentions = 0
+  // Those the server's count holds are counted there.
+  const after = Math.max(c.readSeq, c.mentionsAsOf)
+  if (c.mentionSeqs.some((s) => s <= after)) c.mentionSeqs = c.mentionSeqs.filter((s) => s > after)
 }
 
 /**

@@ -46,6 +46,11 @@
 // list and every chat answer (GET /chats/{id}, mute, unmute), and changes with
 // `muted` frames (the user, on any device). `mute` and `unmute` call the HTTP API
 // and apply the chat it answers; a refusal is a toast.
+//
+// Mentions: a chat's unread mentions (ChatsStore, `mentionsOf`) come with the chat
+// list and every chat answer, grow with live messages whose `mentions` name the
+// user, and drop as the read cursor passes them. In a muted chat they show in the
+// list but raise nothing (the page title counts unread of chats not muted only).
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
@@ -791,7 +796,7 @@ export class ChatClient {
   private async adopt(chat: Chat, peer: Id | null): Promise<Id> {
     const entry = await this.api.chat(chat.id).catch(() => null)
     const s = this.chats.upsert(entry?.chat ?? chat, entry?.role ?? 'member', entry?.read_seq ?? 0)
-    if (entry) this.chats.setMuted(chat.id, entry.muted_until)
+    if (entry) this.chats.applyView(entry)
     if (peer) this.chats.setPeer(chat.id, peer)
     if (s) this.subscribe(chat.id)
     return chat.id
