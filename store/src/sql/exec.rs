@@ -447,10 +447,25 @@ where
                 user_id,
                 chat_id,
                 seq,
-            } => sqlx::query(self.sql.put_mention.clone())
+            } => {
+                // The mentions the member has read are dropped as a new one
+                // comes (cheap: mentions are rare, cursors move all the
+                // time), so a member keeps only their unread ones and one.
+                sqlx::query(
+                    "DELETE FROM mentions WHERE user_id = ? AND chat_id = ? AND seq <= \
+                     (SELECT read_seq FROM memberships WHERE user_id = ? AND chat_id = ?)",
+                )
                 .bind(to_sql(user_id.0))
                 .bind(to_sql(chat_id.0))
-                .bind(*seq as i64),
+                .bind(to_sql(user_id.0))
+                .bind(to_sql(chat_id.0))
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(self.sql.put_mention.clone())
+                    .bind(to_sql(user_id.0))
+                    .bind(to_sql(chat_id.0))
+                    .bind(*seq as i64)
+            }
             Mutation::SetMute {
                 user_id,
                 chat_id,
