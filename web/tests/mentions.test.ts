@@ -1,11 +1,12 @@
 // Mentions: a chat's unread mentions from the list and chat answers, bumped by live
 // messages mentioning the user past the read cursor (once, not by the user's own
 // messages, not when already read), dropped as the cursor passes them, replaced by
-// the next list; the chat list's "@" badge (also in a muted chat); `@name` marked
+// the next list; a chat asked again (once) when the cursor stops short of the
+// server's count; the chat list's "@" badge (also in a muted chat); `@name` marked
 // in message text only for the users the message mentions (the user's own more
 // strongly), never arbitrary `@text`, always as text nodes.
 import { flushPromises, mount } from '@vue/test-utils'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ChatListEntry } from '../src/api/types'
 import ChatList from '../src/components/ChatList.vue'
 import MessageItem from '../src/components/MessageItem.vue'
@@ -13,7 +14,7 @@ import MessageText from '../src/components/MessageText'
 import { CLIENT } from '../src/keys'
 import { mentionNames, mentionPieces } from '../src/lib/mentions'
 import { ChatsStore } from '../src/stores/chats'
-import type { ChatClient } from '../src/stores/client'
+import { type ChatClient, MENTIONS_REFRESH_MS } from '../src/stores/client'
 import { MUTED_FOREVER } from '../src/stores/mute'
 import { FakeWebSocket, msg } from './fakes'
 import { chat, connectedClient, entry } from './fixture'
@@ -34,6 +35,7 @@ beforeEach(() => {
   FakeWebSocket.instances = []
 })
 afterEach(() => {
+  vi.useRealTimers()
   document.body.innerHTML = ''
 })
 
@@ -109,6 +111,100 @@ describe('client mentions', () => {
     expect(client.chats.mentions('a')).toBe(1)
     ws.receive({ type: 'read', chat_id: 'a', user_id: 'me', seq: 6 })
     expect(client.chats.mentions('a')).toBe(0)
+    client.stop()
+  })
+
+  it("a read short of the count's seq asks the chat once and takes its count", async () => {
+    const entries = list(2)
+    const { client, api, ws } = await connectedClient(entries)
+    vi.useFakeTimers()
+    client.markRead('a', 3)
+    // The server's count says no seqs: kept until the chat answers.
+    expect(client.chats.mentions('a')).toBe(2)
+    entries[0] = { ...entries[0]!, read_seq: 3, unread: 2, mentions: 1 }
+    await vi.advanceTimersByTimeAsync(MENTIONS_REFRESH_MS - 1)
+    expect(api.chat).not.toHaveBeenCalled()
+    // The `read` went out before the ask.
+    expect(ws.framesOf('read')).toEqual([{ type: 'read', chat_id: 'a', seq: 3 }])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(api.chat).toHaveBeenCalledTimes(1)
+    expect(api.chat).toHaveBeenCalledWith('a')
+    expect(client.chats.mentions('a')).toBe(1)
+    await vi.advanceTimersByTimeAsync(10 * MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(1)
+    client.stop()
+  })
+
+  it('no ask when the cursor passes the count, or the count is 0', async () => {
+    const { client, api, ws } = await connectedClient([{ ...list(2)[0]!, mentions: 2 }, { ...list()[1]!, mentions: 0 }])
+    vi.useFakeTimers()
+    client.markRead('a', 5)
+    expect(client.chats.mentions('a')).toBe(0)
+    client.markRead('b', 1)
+    ws.receive({ type: 'read', chat_id: 'b', user_id: 'me', seq: 2 })
+    await vi.advanceTimersByTimeAsync(10 * MENTIONS_REFRESH_MS)
+    expect(api.chat).not.toHaveBeenCalled()
+    client.stop()
+  })
+
+  it('a count of 0 with the cursor short of it asks nothing; live mentions are exact', async () => {
+    const { client, api, ws } = await connectedClient(list(0))
+    vi.useFakeTimers()
+    ws.receive({ type: 'message', message: mentioning(6) })
+    client.markRead('a', 3)
+    ws.receive({ type: 'read', chat_id: 'a', user_id: 'me', seq: 6 })
+    expect(client.chats.mentions('a')).toBe(0)
+    await vi.advanceTimersByTimeAsync(10 * MENTIONS_REFRESH_MS)
+    expect(api.chat).not.toHaveBeenCalled()
+    client.stop()
+  })
+
+  it('quick cursor moves (here and on another device) make one ask; moves while it is out, one more after', async () => {
+    const entries = [{ ...entry(chat('a', 10), 2), mentions: 3 }]
+    const { client, api, ws } = await connectedClient(entries)
+    vi.useFakeTimers()
+    client.markRead('a', 3)
+    client.markRead('a', 4)
+    ws.receive({ type: 'read', chat_id: 'a', user_id: 'me', seq: 6 })
+    client.markRead('a', 7)
+    entries[0] = { ...entries[0]!, read_seq: 7, unread: 3, mentions: 2 }
+    // The first answer is held back (as the server had it when asked).
+    const first = { ...structuredClone(entries[0]!), history: 'all' as const }
+    let answer!: () => void
+    const held = new Promise<void>((r) => (answer = r))
+    vi.mocked(api.chat).mockImplementationOnce(async () => {
+      await held
+      return first
+    })
+    await vi.advanceTimersByTimeAsync(MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(1)
+    // While it is out: no second ask, one after it.
+    client.markRead('a', 8)
+    await vi.advanceTimersByTimeAsync(5 * MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(1)
+    entries[0] = { ...entries[0]!, read_seq: 8, unread: 2, mentions: 1 }
+    answer()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(client.chats.mentions('a')).toBe(2)
+    await vi.advanceTimersByTimeAsync(MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(2)
+    expect(client.chats.mentions('a')).toBe(1)
+    await vi.advanceTimersByTimeAsync(10 * MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(2)
+    client.stop()
+  })
+
+  it('an answer counted at an older cursor than ours (our read not there yet) is asked again, once', async () => {
+    const { client, api } = await connectedClient(list(2))
+    vi.useFakeTimers()
+    client.markRead('a', 3)
+    await vi.advanceTimersByTimeAsync(MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(2)
+    await vi.advanceTimersByTimeAsync(10 * MENTIONS_REFRESH_MS)
+    expect(api.chat).toHaveBeenCalledTimes(2)
+    expect(client.chats.mentions('a')).toBe(2)
     client.stop()
   })
 

@@ -15,8 +15,9 @@
 // `mentionsAsOf`) plus the seqs after it of the live messages whose `mentions`
 // name the user beyond the read cursor. Moving the cursor drops the seqs it
 // passes, and the server's count once it passes `mentionsAsOf` (a cursor that
-// stops before keeps it: the server's count says no seqs). The next list or
-// chat answer replaces the count. A muted chat counts them too.
+// stops before keeps it: the server's count says no seqs; `mentionsUnsure` then,
+// and the client asks the chat again). The next list or chat answer replaces the
+// count. A muted chat counts them too.
 
 import { reactive } from 'vue'
 import type { Chat, ChatListEntry, ChatView, Id, Message, Role } from '../api/types'
@@ -95,6 +96,15 @@ export class ChatsStore {
   mentions(id: Id): number {
     const c = this.byId[id]
     return c ? mentionsOf(c) : 0
+  }
+
+  /**
+   * The server's count may hold mentions the cursor has passed: some is left and
+   * the cursor stands short of its seq (the live seqs are exact).
+   */
+  mentionsUnsure(id: Id): boolean {
+    const c = this.byId[id]
+    return !!c && c.mentions > 0 && c.readSeq < c.mentionsAsOf
   }
 
   /** Replaces the list with the server's (initial load, or after a reconnect). */

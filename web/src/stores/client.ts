@@ -49,8 +49,13 @@
 //
 // Mentions: a chat's unread mentions (ChatsStore, `mentionsOf`) come with the chat
 // list and every chat answer, grow with live messages whose `mentions` name the
-// user, and drop as the read cursor passes them. In a muted chat they show in the
-// list but raise nothing (the page title counts unread of chats not muted only).
+// user, and drop as the read cursor passes them. The server's count says no seqs:
+// when the cursor moves (here, or a `read` or `subscribed` frame) but stops short
+// of the seq it was counted at, the chat is asked again (GET /chats/{id}) after
+// MENTIONS_REFRESH_MS, one ask per chat at a time (moves meanwhile: one more
+// after it; an answer counted at an older cursor than ours, our `read` not there
+// yet: once more). In a muted chat they show in the list but raise nothing (the
+// page title counts unread of chats not muted only).
 
 import { reactive, shallowReactive } from 'vue'
 import { Api, AUTH_CODES, ApiError } from '../api/http'
@@ -127,6 +132,9 @@ export const PRESENCE_EVERY_MS = 60_000
 /** Direct chats at the top of the list whose presence is asked when subscribed. */
 export const PRESENCE_LIST_CHATS = 30
 
+/** A chat whose cursor stopped short of its server-counted mentions is asked again after this (the `read` goes first). */
+export const MENTIONS_REFRESH_MS = 1000
+
 interface TypingOut {
   /** The next one may go from then (0 after a send: at once)... */
   next: number
@@ -166,6 +174,8 @@ export class ChatClient {
   /** A `sync_profiles` was sent on this connection and not answered yet. */
   private profilesPending = false
   private profilesRetry: ReturnType<typeof setTimeout> | undefined
+  /** Chats asked again for their mention count, by whether the cursor moved again meanwhile. */
+  private readonly mentionsAsking = new Map<Id, { again: boolean }>()
 
   constructor(
     private readonly session: SessionStore,
@@ -401,12 +411,15 @@ export class ChatClient {
         return
       case 'pinned':
         return this.chats.setPins(f.chat_id, f.pins, f.pts)
-      case 'subscribed':
+      case 'subscribed': {
+        const readBefore = this.chats.get(f.chat_id)?.readSeq
         this.chats.onSubscribed(f.chat_id, f.last_seq, f.read_seq)
+        if (readBefore !== undefined && this.chats.get(f.chat_id)!.readSeq > readBefore) this.readMoved(f.chat_id)
         // The pins as they are now (absent: none); on resume, what changed while away.
         this.chats.setPins(f.chat_id, f.pins ?? [], f.last_pts)
         if (this.presenceWanted(f.chat_id)) this.askPresence(f.chat_id)
         return
+      }
       case 'typing':
         if (f.user_id === this.me || !this.chats.get(f.chat_id)) return
         this.typing.onTyping(f.chat_id, f.user_id, f.expires_in_ms)
@@ -429,6 +442,7 @@ export class ChatClient {
       case 'read':
         if (f.user_id === this.me && this.chats.advanceRead(f.chat_id, f.seq)) {
           this.timelines[f.chat_id]?.noteRead(f.seq, true)
+          this.readMoved(f.chat_id)
         }
         return
       case 'chat_created':
@@ -770,7 +784,29 @@ export class ChatClient {
 
   /** Messages seen in the viewport with the window focused: the cursor moves forward. */
   markRead(chatId: Id, seq: number): void {
-    if (this.chats.advanceRead(chatId, seq)) this.outbox.read(chatId, seq)
+    if (!this.chats.advanceRead(chatId, seq)) return
+    this.outbox.read(chatId, seq)
+    this.readMoved(chatId)
+  }
+
+  /** A chat's cursor moved: asks the chat again if it may have passed some of the server's mention count. */
+  private readMoved(chatId: Id, tries = 2): void {
+    if (!this.chats.mentionsUnsure(chatId)) return
+    const asking = this.mentionsAsking.get(chatId)
+    if (asking) return void (asking.again = true)
+    this.mentionsAsking.set(chatId, { again: false })
+    setTimeout(() => void this.askMentions(chatId, tries), MENTIONS_REFRESH_MS)
+  }
+
+  private async askMentions(chatId: Id, tries: number): Promise<void> {
+    const v = this.stopped || !this.chats.get(chatId) ? null : await this.api.chat(chatId).catch(() => null)
+    const again = this.mentionsAsking.get(chatId)?.again
+    this.mentionsAsking.delete(chatId)
+    const c = this.chats.get(chatId)
+    if (!v || !c || this.stopped) return
+    this.chats.applyView(v)
+    if (again) this.readMoved(chatId)
+    else if (v.read_seq < c.readSeq && tries > 1) this.readMoved(chatId, tries - 1)
   }
 
   async createDirect(name: string): Promise<Id> {
