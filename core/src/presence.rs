@@ -128,8 +128,9 @@ pub trait Presence: Send + Sync + 'static {
     ) -> Result<Vec<bool>, CacheError>;
 
     /// The last connection of `user` on `gateway` closed: last seen now.
-    /// Returns whether the user is still online through another gateway.
-    async fn gone(&self, gateway: &str, user: UserId) -> Result<bool, CacheError>;
+    /// Returns what is known of the user after it: whether they are still
+    /// online through another gateway, and the last-seen time kept.
+    async fn gone(&self, gateway: &str, user: UserId) -> Result<Seen, CacheError>;
 
     /// What is known of `users`, in their order.
     async fn seen(&self, users: &[UserId]) -> Result<Vec<Seen>, CacheError>;

@@ -376,10 +376,15 @@ pub async fn check_presence(p: &dyn Presence, base: u64) {
     assert_eq!(seen[2], Seen::default(), "never seen");
 
     // a leaves gw-a: still online through gw-b; then leaves gw-b too.
-    assert!(p.gone("gw-a", a).await.expect("gone"), "still on gw-b");
+    assert!(
+        p.gone("gw-a", a).await.expect("gone").online,
+        "still on gw-b"
+    );
     assert!(p.seen(&[a]).await.expect("seen")[0].online);
-    assert!(!p.gone("gw-b", a).await.expect("gone"), "gone everywhere");
+    let after = p.gone("gw-b", a).await.expect("gone");
+    assert!(!after.online, "gone everywhere");
     let s = p.seen(&[a]).await.expect("seen")[0];
+    assert_eq!(after, s, "leaving tells what the tier keeps");
     assert!(!s.online);
     let last = s.last_seen.expect("a last-seen time");
     assert!(
@@ -398,7 +403,7 @@ pub async fn check_presence(p: &dyn Presence, base: u64) {
     .expect("beat");
     // (gw-b's report of b is still live: gw-b says b left it.)
     assert!(
-        p.gone("gw-b", b).await.expect("gone"),
+        p.gone("gw-b", b).await.expect("gone").online,
         "gw-dead still holds b"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -413,8 +418,8 @@ pub async fn check_presence(p: &dyn Presence, base: u64) {
         vec![false]
     );
     assert!(
-        p.gone("gw-x", b).await.expect("gone"),
+        p.gone("gw-x", b).await.expect("gone").online,
         "another gateway's leaving changes nothing"
     );
-    assert!(!p.gone("gw-a", b).await.expect("gone"));
+    assert!(!p.gone("gw-a", b).await.expect("gone").online);
 }

@@ -104,15 +104,19 @@ impl Presence for MemPresence {
         Ok(was)
     }
 
-    async fn gone(&self, gateway: &str, user: UserId) -> Result<bool, CacheError> {
+    async fn gone(&self, gateway: &str, user: UserId) -> Result<Seen, CacheError> {
         let now = now_ms();
         let mut map = self.lock();
         let Some(e) = map.get_mut(&user) else {
-            return Ok(false);
+            return Ok(Seen::default());
         };
         e.gateways.retain(|(g, _)| g != gateway);
         e.seen = now;
-        Ok(e.online(now))
+        Ok(Seen {
+            online: e.online(now),
+            last_seen: Some(now),
+            visibility: Some(e.visibility),
+        })
     }
 
     async fn seen(&self, users: &[UserId]) -> Result<Vec<Seen>, CacheError> {

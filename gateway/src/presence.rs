@@ -301,18 +301,14 @@ impl Task {
     /// A user's last connection here closed.
     async fn leave(&mut self, user: UserId, visibility: Visibility) {
         match self.presence.gone(&self.gateway, user).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(after) if after.online => {}
+            Ok(after) => {
                 metrics::PRESENCE_TRANSITIONS
                     .with_label_values(&["offline"])
                     .inc();
                 // The time the tier keeps (its clock), so that the frame and
                 // a later `get_presence` agree.
-                let kept = match self.presence.seen(&[user]).await {
-                    Ok(seen) => seen.first().and_then(|s| s.last_seen),
-                    Err(_) => None,
-                };
-                let last_seen = Some(kept.unwrap_or_else(now_ms));
+                let last_seen = Some(after.last_seen.unwrap_or_else(now_ms));
                 self.announce(user, visibility, Status::Offline, last_seen, false)
                     .await;
             }

@@ -50,12 +50,14 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return was
 "#;
 
-/// KEYS[1] = hash; ARGV = gateway field. Returns 1 if still online.
+/// KEYS[1] = hash; ARGV = gateway field. Returns as [`SEEN`] after it.
 const GONE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, '', ''} end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], '_s', now)
-return live()
+local online = live()
+local v = redis.call('HMGET', KEYS[1], '_s', '_v')
+return {online, v[1] or '', v[2] or ''}
 "#;
 
 /// KEYS[1] = hash. Returns {online, last seen or '', visibility or ''}.
@@ -64,6 +66,16 @@ local online = live()
 local v = redis.call('HMGET', KEYS[1], '_s', '_v')
 return {online, v[1] or '', v[2] or ''}
 "#;
+
+/// What [`SEEN`] and [`GONE`] return: online, last seen, visibility.
+fn seen_of((online, s, v): (i64, String, String)) -> Seen {
+    Seen {
+        online: online == 1,
+        last_seen: s.parse().ok(),
+        // An unknown name (a newer release's) shows nothing.
+        visibility: (!v.is_empty()).then(|| Visibility::parse(&v).unwrap_or(Visibility::Nobody)),
+    }
+}
 
 /// Presence in Redis (single or cluster: every script touches one key).
 #[derive(Clone)]
@@ -124,16 +136,16 @@ impl Presence for RedisPresence {
             .collect()
     }
 
-    async fn gone(&self, gateway: &str, user: UserId) -> Result<bool, CacheError> {
+    async fn gone(&self, gateway: &str, user: UserId) -> Result<Seen, CacheError> {
         let mut c = self.conn.clone();
-        let still: i64 = self
+        let after: (i64, String, String) = self
             .gone
             .key(self.key(user))
             .arg(field(gateway))
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
-        Ok(still == 1)
+        Ok(seen_of(after))
     }
 
     async fn seen(&self, users: &[UserId]) -> Result<Vec<Seen>, CacheError> {
@@ -147,16 +159,7 @@ impl Presence for RedisPresence {
             .collect();
         futures_util::stream::iter(calls)
             .buffered(CONCURRENT)
-            .map(|r| {
-                r.map(|(online, s, v)| Seen {
-                    online: online == 1,
-                    last_seen: s.parse().ok(),
-                    // An unknown name (a newer release's) shows nothing.
-                    visibility: (!v.is_empty())
-                        .then(|| Visibility::parse(&v).unwrap_or(Visibility::Nobody)),
-                })
-                .map_err(unavailable)
-            })
+            .map(|r| r.map(seen_of).map_err(unavailable))
             .collect::<Vec<_>>()
             .await
             .into_iter()
