@@ -1,6 +1,8 @@
-//! Typing notices, presence, reactions and pins in distributed mode: straight through Redis
-//! pub/sub from one gateway to subscribers on another, presence in Redis
-//! with expiry (the scenarios are `common/live.rs`).
+//! Live features in distributed mode: typing straight through Redis pub/sub
+//! from one gateway to subscribers on another and presence in Redis with
+//! expiry (scenarios in `common/live.rs`); reactions, pins, mute and
+//! mentions through the log, the shards and the cache (scenarios in
+//! `common/reactions.rs`, `pins.rs`, `mute.rs`, `mentions.rs`).
 
 #![cfg(feature = "distributed")]
 
@@ -11,6 +13,13 @@ use std::time::Duration;
 use common::cluster::Cluster;
 use common::*;
 use serde_json::json;
+
+/// A writer, a fanout worker and a gateway, and the gateway's API.
+fn one_of_each() -> (Cluster, Api) {
+    let mut cl = Cluster::new();
+    let gw = cl.start(1, 1, 1).remove(0);
+    (cl, Api::new(gw).with_timeout(Duration::from_secs(30)))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_reaches_the_chat_across_gateways_and_nobody_else() {
@@ -85,44 +94,28 @@ async fn presence_across_gateways_and_after_one_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactions_through_the_log_and_the_shards() {
-    let mut cl = Cluster::new();
-    cl.spawn("writer", "writer-0");
-    cl.spawn("fanout", "fanout-0");
-    let a = cl.spawn("gateway", "gw-0");
-    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    let (cl, gw) = one_of_each();
     common::reactions::reactions_scenario(&gw).await;
     cl.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pins_through_the_log_and_the_cache() {
-    let mut cl = Cluster::new();
-    cl.spawn("writer", "writer-0");
-    cl.spawn("fanout", "fanout-0");
-    let a = cl.spawn("gateway", "gw-0");
-    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    let (cl, gw) = one_of_each();
     common::pins::pins_scenario(&gw).await;
     cl.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_on_the_users_shard_and_in_the_cache() {
-    let mut cl = Cluster::new();
-    cl.spawn("writer", "writer-0");
-    cl.spawn("fanout", "fanout-0");
-    let a = cl.spawn("gateway", "gw-0");
-    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    let (cl, gw) = one_of_each();
     common::mute::mute_scenario(&gw).await;
     cl.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mentions_on_the_members_shards_and_in_the_cache() {
-    let mut cl = Cluster::new();
-    cl.spawn("writer", "writer-0");
-    cl.spawn("fanout", "fanout-0");
-    let a = cl.spawn("gateway", "gw-0");
-    let gw = Api::new(format!("http://{a}")).with_timeout(Duration::from_secs(30));
+    let (cl, gw) = one_of_each();
     common::mentions::mentions_scenario(&gw).await;
     cl.cleanup().await;
 }

@@ -20,9 +20,7 @@ pub fn build(memberships: &[Membership], chats: Vec<Chat>) -> Vec<ChatListEntry>
                 mentions: m.unread_mentions(),
                 read_seq: m.read_seq,
                 role: m.role,
-                muted_until: m
-                    .muted_until
-                    .filter(|u| crate::model::is_muted(Some(*u), now)),
+                muted_until: m.muted_at(now),
                 chat,
             })
         })

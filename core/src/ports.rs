@@ -131,6 +131,12 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// The mute's end if it still holds at `now` (Unix ms).
+    pub fn muted_at(&self, now: i64) -> Option<i64> {
+        self.muted_until
+            .filter(|u| crate::model::is_muted(Some(*u), now))
+    }
+
     /// Unread messages mentioning the user.
     pub fn unread_mentions(&self) -> u32 {
         self.mentions.iter().filter(|s| **s > self.read_seq).count() as u32

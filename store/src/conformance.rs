@@ -467,15 +467,15 @@ pub async fn check(store: &dyn Store, base: u64) {
         chat_id: c,
         until,
     };
-    let muted_of = || async {
+    let mine = || async {
         store
             .memberships(a)
             .await
             .expect("memberships")
             .into_iter()
             .find(|m| m.chat_id == c)
-            .map(|m| m.muted_until)
     };
+    let muted_of = || async { mine().await.map(|m| m.muted_until) };
     assert_eq!(muted_of().await, Some(None), "not muted at first");
     store.apply(&[mute(Some(7_000))]).await.expect("mute");
     store
@@ -500,15 +500,7 @@ pub async fn check(store: &dyn Store, base: u64) {
         .apply(&[mention(4), mention(6), mention(7), mention(7)])
         .await
         .expect("mentions, one repeated");
-    let mentions_of = || async {
-        store
-            .memberships(a)
-            .await
-            .expect("memberships")
-            .into_iter()
-            .find(|m| m.chat_id == c)
-            .map(|m| m.mentions)
-    };
+    let mentions_of = || async { mine().await.map(|m| m.mentions) };
     assert_eq!(
         mentions_of().await,
         Some(vec![6, 7]),

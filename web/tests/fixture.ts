@@ -1,5 +1,5 @@
 // A ChatClient wired to a fake API and a FakeWebSocket, for store and component tests.
-import { vi } from 'vitest'
+import { afterAll, beforeAll, vi } from 'vitest'
 import type { Api } from '../src/api/http'
 import type { Chat, ChatListEntry, Message } from '../src/api/types'
 import { ChatClient } from '../src/stores/client'
@@ -73,4 +73,24 @@ export async function connectedClient(list: ChatListEntry[], history: Record<str
   await flush()
   await flush()
   return { client, api, session, ws: FakeWebSocket.last }
+}
+
+/** jsdom lays nothing out: every element would measure 0 and a message pane
+ *  would load page after page to fill itself. Call at a test file's top
+ *  level for a tall list in a short pane there. */
+export function tallPane(): void {
+  const sizes = { scrollHeight: 5000, clientHeight: 500 }
+  const saved: Record<string, PropertyDescriptor | undefined> = {}
+  beforeAll(() => {
+    for (const [k, v] of Object.entries(sizes)) {
+      saved[k] = Object.getOwnPropertyDescriptor(HTMLElement.prototype, k) ?? Object.getOwnPropertyDescriptor(Element.prototype, k)
+      Object.defineProperty(HTMLElement.prototype, k, { configurable: true, get: () => v })
+    }
+  })
+  afterAll(() => {
+    for (const k of Object.keys(sizes)) {
+      delete (HTMLElement.prototype as unknown as Record<string, unknown>)[k]
+      if (saved[k] && !Object.getOwnPropertyDescriptor(Element.prototype, k)) Object.defineProperty(HTMLElement.prototype, k, saved[k]!)
+    }
+  })
 }

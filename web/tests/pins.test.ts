@@ -6,7 +6,7 @@
 // the next, × for those who may pin), a pinned message not held fetched for it;
 // "Pin" / "Unpin" in the message menu and the pin on a pinned message.
 import { flushPromises, mount } from '@vue/test-utils'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Chat, ClientFrame, Message, Role, ServerFrame } from '../src/api/types'
 import MessagePane from '../src/components/MessagePane.vue'
 import { CLIENT } from '../src/keys'
@@ -15,7 +15,7 @@ import { ChatsStore } from '../src/stores/chats'
 import { Outbox } from '../src/stores/outbox'
 import { mayPin, PinnedMessages } from '../src/stores/pins'
 import { FakeWebSocket, msg } from './fakes'
-import { chat, connectedClient, entry } from './fixture'
+import { chat, connectedClient, entry, tallPane } from './fixture'
 
 const provide = (client: ChatClient) => ({ global: { provide: { [CLIENT as symbol]: client } } })
 
@@ -237,22 +237,7 @@ describe('PinnedMessages', () => {
   })
 })
 
-// jsdom lays nothing out: every element would measure 0 and the pane would load
-// page after page to fill itself. A tall list in a short pane instead.
-const sizes = { scrollHeight: 5000, clientHeight: 500 }
-const saved: Record<string, PropertyDescriptor | undefined> = {}
-beforeAll(() => {
-  for (const [k, v] of Object.entries(sizes)) {
-    saved[k] = Object.getOwnPropertyDescriptor(HTMLElement.prototype, k) ?? Object.getOwnPropertyDescriptor(Element.prototype, k)
-    Object.defineProperty(HTMLElement.prototype, k, { configurable: true, get: () => v })
-  }
-})
-afterAll(() => {
-  for (const k of Object.keys(sizes)) {
-    delete (HTMLElement.prototype as unknown as Record<string, unknown>)[k]
-    if (saved[k] && !Object.getOwnPropertyDescriptor(Element.prototype, k)) Object.defineProperty(HTMLElement.prototype, k, saved[k]!)
-  }
-})
+tallPane()
 
 describe('pins bar and message menu', () => {
   const rowOf = (w: ReturnType<typeof mount>, seq: number) => w.find(`[data-testid="message"][data-seq="${seq}"]`)

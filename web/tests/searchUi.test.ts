@@ -1,12 +1,12 @@
 import { flushPromises, mount } from '@vue/test-utils'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../src/api/http'
 import type { SearchHit } from '../src/api/types'
 import ChatScreen from '../src/components/ChatScreen.vue'
 import MessagePane from '../src/components/MessagePane.vue'
 import { CLIENT } from '../src/keys'
 import { msg } from './fakes'
-import { chat, connectedClient, entry } from './fixture'
+import { chat, connectedClient, entry, tallPane } from './fixture'
 
 const many = (id: string, n: number) => Array.from({ length: n }, (_, i) => msg(i + 1, { chat_id: id, text: `history ${i + 1}` }))
 
@@ -29,22 +29,7 @@ afterEach(() => {
   document.body.innerHTML = ''
 })
 
-// jsdom lays nothing out: every element would measure 0 and the pane would load
-// page after page to fill itself. A tall list in a short pane instead.
-const sizes = { scrollHeight: 5000, clientHeight: 500 }
-const saved: Record<string, PropertyDescriptor | undefined> = {}
-beforeAll(() => {
-  for (const [k, v] of Object.entries(sizes)) {
-    saved[k] = Object.getOwnPropertyDescriptor(HTMLElement.prototype, k) ?? Object.getOwnPropertyDescriptor(Element.prototype, k)
-    Object.defineProperty(HTMLElement.prototype, k, { configurable: true, get: () => v })
-  }
-})
-afterAll(() => {
-  for (const k of Object.keys(sizes)) {
-    delete (HTMLElement.prototype as unknown as Record<string, unknown>)[k]
-    if (saved[k] && !Object.getOwnPropertyDescriptor(Element.prototype, k)) Object.defineProperty(HTMLElement.prototype, k, saved[k]!)
-  }
-})
+tallPane()
 
 describe('global search', () => {
   it('replaces the chat list with hits; a click opens the chat at the message; Escape closes it', async () => {

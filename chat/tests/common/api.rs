@@ -585,6 +585,25 @@ impl Client {
         out
     }
 
+    /// This user's entry for `chat` once `done` holds for it (the list is a
+    /// cache the fanout refreshes after an ack in distributed mode), or the
+    /// last one read after five seconds.
+    pub async fn chat_entry_until(
+        &self,
+        chat: &str,
+        done: impl Fn(&ChatEntry) -> bool,
+    ) -> ChatEntry {
+        let mut entry = self.chat_entry(chat).await;
+        for _ in 0..100 {
+            if done(&entry) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            entry = self.chat_entry(chat).await;
+        }
+        entry
+    }
+
     /// This user's entry for `chat` in their chat list.
     pub async fn chat_entry(&self, chat: &str) -> ChatEntry {
         let list = self.chats().await.ok();

@@ -5,31 +5,14 @@
 //! read past it. `mentions.rs` runs it standalone, `distributed_live.rs` on
 //! the distributed roles.
 
-use std::time::Duration;
-
 use super::*;
 
-/// `who`'s chat-list entry for `chat` once its unread and mention counts
-/// are `want` (the list is a cache the fanout refreshes after the ack in
-/// distributed mode).
+/// `who`'s unread and mention counts for `chat`, once they are `want`.
 async fn counts(who: &Client, chat: &str, want: (u64, u32)) -> (u64, u32) {
-    let mut got = (0, 0);
-    for _ in 0..100 {
-        let e = who
-            .chats()
-            .await
-            .ok()
-            .chats
-            .into_iter()
-            .find(|e| e.chat.id == chat)
-            .expect("the chat in the list");
-        got = (e.unread, e.mentions);
-        if got == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    got
+    let e = who
+        .chat_entry_until(chat, |e| (e.unread, e.mentions) == want)
+        .await;
+    (e.unread, e.mentions)
 }
 
 pub async fn mentions_scenario(api: &Api) {

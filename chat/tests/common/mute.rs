@@ -20,27 +20,9 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// `who`'s chat-list entry for `chat`, once its mute is `want` (the list is
-/// a cache the gateway refills after the change in distributed mode).
+/// `who`'s chat-list entry for `chat`, once its mute is `want`.
 async fn listed(who: &Client, chat: &str, want: Option<i64>) -> ChatEntry {
-    let mut entry = None;
-    for _ in 0..100 {
-        let e = who
-            .chats()
-            .await
-            .ok()
-            .chats
-            .into_iter()
-            .find(|e| e.chat.id == chat)
-            .expect("the chat in the list");
-        let done = e.muted_until == want;
-        entry = Some(e);
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    entry.expect("an entry")
+    who.chat_entry_until(chat, |e| e.muted_until == want).await
 }
 
 pub async fn mute_scenario(api: &Api) {
@@ -69,14 +51,7 @@ pub async fn mute_scenario(api: &Api) {
     // Unread still counts in a muted chat.
     ann.send(&g, "m1", "still counted").await.created();
     ann.send(&g, "m2", "and this").await.created();
-    let mut entry = listed(&ben, &g, Some(FOREVER)).await;
-    for _ in 0..100 {
-        if entry.unread == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        entry = listed(&ben, &g, Some(FOREVER)).await;
-    }
+    let entry = ben.chat_entry_until(&g, |e| e.unread == 2).await;
     assert_eq!((entry.unread, entry.muted_until), (2, Some(FOREVER)));
 
     // Until a time; then lifted by hand.

@@ -6,30 +6,16 @@
 //! `pins.rs` runs it standalone, `distributed_live.rs` on the distributed
 //! roles.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::*;
 
-/// The chat's pins in `who`'s chat list, once they are `want` (the list is
-/// a cache the fanout fills after the ack in distributed mode).
+/// The chat's pins in `who`'s chat list, once they are `want`.
 async fn listed_pins(who: &Client, chat: &str, want: &[u64]) -> Vec<u64> {
-    let mut pins = Vec::new();
-    for _ in 0..100 {
-        let list = who.chats().await.ok();
-        pins = list
-            .chats
-            .into_iter()
-            .find(|e| e.chat.id == chat)
-            .map(|e| e.chat.pins)
-            .expect("the chat in the list");
-        if pins == want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    pins
+    who.chat_entry_until(chat, |e| e.chat.pins == want)
+        .await
+        .chat
+        .pins
 }
 
 pub async fn pins_scenario(api: &Api) {

@@ -313,12 +313,20 @@ impl Service {
     /// A chat the caller belongs to, with their role and unread count.
     pub async fn chat(&self, me: UserId, chat: ChatId) -> Result<ChatView, ApiError> {
         let (chat, role) = self.reads.authorize(me, chat).await?;
+        self.chat_view(me, chat, role).await
+    }
+
+    /// A chat as `me`, a member with `role`, sees it.
+    pub(crate) async fn chat_view(
+        &self,
+        me: UserId,
+        chat: Chat,
+        role: Role,
+    ) -> Result<ChatView, ApiError> {
         let mine = self.reads.membership(me, chat.id).await?;
         let read_seq = mine.as_ref().map_or(0, |m| m.read_seq);
         let mentions = mine.as_ref().map_or(0, |m| m.unread_mentions());
-        let muted_until = mine
-            .and_then(|m| m.muted_until)
-            .filter(|u| chat_core::model::is_muted(Some(*u), chat_core::now_ms()));
+        let muted_until = mine.and_then(|m| m.muted_at(chat_core::now_ms()));
         let settings = self.store.chat_settings(chat.id).await?;
         Ok(ChatView {
             history: settings.history,

@@ -37,7 +37,7 @@ impl Service {
                 ));
             }
         };
-        self.reads.authorize(me, chat).await?;
+        let (summary, role) = self.reads.authorize(me, chat).await?;
         self.store
             .apply(&[Mutation::SetMute {
                 user_id: me,
@@ -57,6 +57,6 @@ impl Service {
             },
         )
         .await;
-        self.chat(me, chat).await
+        self.chat_view(me, summary, role).await
     }
 }
